@@ -1,0 +1,16 @@
+//! Hardware-free kernel logic, built for the machine and for the host.
+//!
+//! Everything here is pure computation over byte slices and numbers, so the
+//! host's `cargo test` covers it without QEMU (the split Hubris makes between
+//! `kern` and `kerncore`). The kernel crate adds only the hardware around it.
+//! This crate never touches memory it was not handed and never panics on bad
+//! input: malformed data comes back as an error that names what was wrong.
+#![no_std]
+#![forbid(unsafe_code)]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod bootimage;
+pub mod elf;
+pub mod physmem;
