@@ -1,0 +1,254 @@
+//! CPU setup: feature detection, control registers, GDT and TSS, per-CPU
+//! data reached through GS, and the `syscall` MSRs.
+//!
+//! After [`init`], the CPU runs with NX, write protection in ring 0, SMEP
+//! and SMAP where the CPU has them, UMIP where it has it, CR4.FSGSBASE and
+//! CR4.TSD clear (user `rdtsc` works, user `wrfsbase` does not), and
+//! `syscall` entering [`super::trap`]'s entry with TF, IF, DF, AC and NT
+//! cleared.
+
+use core::cell::UnsafeCell;
+use core::mem::size_of;
+use x86_64::VirtAddr;
+use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
+use x86_64::registers::model_specific::{Efer, EferFlags, GsBase, KernelGsBase, Msr};
+use x86_64::structures::tss::TaskStateSegment;
+
+/// Kernel code selector.
+pub const KERNEL_CS: u16 = 0x08;
+/// Kernel stack selector.
+pub const KERNEL_SS: u16 = 0x10;
+/// User stack selector (RPL 3). `sysret` derives it as STAR[63:48] + 8.
+pub const USER_SS: u16 = 0x18 | 3;
+/// User 64-bit code selector (RPL 3). `sysret` derives it as STAR[63:48] + 16.
+pub const USER_CS: u16 = 0x20 | 3;
+const TSS_SEL: u16 = 0x28;
+
+/// IST slots (1-based as the IDT counts them).
+pub const IST_DOUBLE_FAULT: u16 = 1;
+/// IST slot for NMIs.
+pub const IST_NMI: u16 = 2;
+/// IST slot for machine checks.
+pub const IST_MACHINE_CHECK: u16 = 3;
+const IST_STACK_SIZE: usize = 16 * 1024;
+
+/// What the CPU offers, from CPUID.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Features {
+    pub smep: bool,
+    pub smap: bool,
+    pub umip: bool,
+    pub xsave: bool,
+    pub fsgsbase: bool,
+    pub pcid: bool,
+    pub tsc_deadline: bool,
+}
+
+fn cpuid(leaf: u32, sub: u32) -> core::arch::x86_64::CpuidResult {
+    // SAFETY: CPUID exists on every x86_64 CPU and only reads.
+    #[allow(unused_unsafe)]
+    unsafe {
+        core::arch::x86_64::__cpuid_count(leaf, sub)
+    }
+}
+
+/// Read the CPU's features.
+pub fn detect() -> Features {
+    let max = cpuid(0, 0).eax;
+    let l1 = cpuid(1, 0);
+    let l7 = if max >= 7 { cpuid(7, 0) } else { cpuid(0, 0) };
+    let has7 = max >= 7;
+    Features {
+        smep: has7 && l7.ebx & (1 << 7) != 0,
+        smap: has7 && l7.ebx & (1 << 20) != 0,
+        umip: has7 && l7.ecx & (1 << 2) != 0,
+        fsgsbase: has7 && l7.ebx & 1 != 0,
+        xsave: l1.ecx & (1 << 26) != 0,
+        pcid: l1.ecx & (1 << 17) != 0,
+        tsc_deadline: l1.ecx & (1 << 24) != 0,
+    }
+}
+
+/// Data every CPU reaches through its GS base while in the kernel. The
+/// entry code in `trap` reads these fields by offset; keep them in step.
+#[repr(C, align(64))]
+pub struct PerCpu {
+    /// 0: this structure's own address.
+    self_ptr: u64,
+    /// 8: top of this CPU's kernel stack.
+    kernel_rsp: u64,
+    /// 16: end of the running thread's saved context; also TSS.RSP0.
+    context_end: u64,
+    /// 24: scratch for the user RSP during `syscall` entry.
+    user_rsp: u64,
+}
+
+/// Offsets of [`PerCpu`] fields, for the entry code.
+pub const PERCPU_KERNEL_RSP: usize = 8;
+/// See [`PERCPU_KERNEL_RSP`].
+pub const PERCPU_CONTEXT_END: usize = 16;
+/// See [`PERCPU_KERNEL_RSP`].
+pub const PERCPU_USER_RSP: usize = 24;
+
+/// The boot CPU's tables. They live in writable memory because the CPU
+/// itself writes them (`ltr` sets the TSS busy bit) and the kernel updates
+/// TSS.RSP0 on every thread switch.
+struct CpuTables {
+    gdt: [u64; 7],
+    tss: TaskStateSegment,
+    percpu: PerCpu,
+    ist: [[u8; IST_STACK_SIZE]; 3],
+}
+
+struct BootCpu(UnsafeCell<CpuTables>);
+
+// SAFETY: one CPU, and the kernel runs with interrupts off, so there is
+// never more than one accessor at a time.
+unsafe impl Sync for BootCpu {}
+
+static BOOT_CPU: BootCpu = BootCpu(UnsafeCell::new(CpuTables {
+    gdt: [0; 7],
+    tss: TaskStateSegment::new(),
+    percpu: PerCpu { self_ptr: 0, kernel_rsp: 0, context_end: 0, user_rsp: 0 },
+    ist: [[0; IST_STACK_SIZE]; 3],
+}));
+
+unsafe extern "C" {
+    static __kernel_stack_top: u8;
+}
+
+fn tss_descriptor(base: u64) -> (u64, u64) {
+    let limit = (size_of::<TaskStateSegment>() - 1) as u64;
+    let low = (limit & 0xffff)
+        | ((base & 0xff_ffff) << 16)
+        | (0x89 << 40) // present, 64-bit TSS (available)
+        | (((limit >> 16) & 0xf) << 48)
+        | (((base >> 24) & 0xff) << 56);
+    (low, base >> 32)
+}
+
+/// Set up control registers, GDT, TSS, per-CPU data and `syscall`.
+/// Runs once on the boot CPU before anything else uses those.
+pub fn init(f: &Features, syscall_entry: u64) {
+    let tables = BOOT_CPU.0.get();
+    // SAFETY: called once at boot, before interrupts or user code exist, so
+    // nothing else holds a reference into the tables.
+    let t = unsafe { &mut *tables };
+    // SAFETY: the linker script defines the symbol; only its address is used.
+    let kstack_top = unsafe { &__kernel_stack_top as *const u8 as u64 };
+
+    t.gdt[1] = 0x00af_9a00_0000_ffff; // kernel code, 64-bit
+    t.gdt[2] = 0x00cf_9200_0000_ffff; // kernel data
+    t.gdt[3] = 0x00cf_f200_0000_ffff; // user data, DPL 3
+    t.gdt[4] = 0x00af_fa00_0000_ffff; // user code, 64-bit, DPL 3
+    let (lo, hi) = tss_descriptor(&t.tss as *const _ as u64);
+    t.gdt[5] = lo;
+    t.gdt[6] = hi;
+    for (i, stack) in t.ist.iter().enumerate() {
+        let top = stack.as_ptr() as u64 + IST_STACK_SIZE as u64;
+        t.tss.interrupt_stack_table[i] = VirtAddr::new(top & !0xf);
+    }
+    t.tss.privilege_stack_table[0] = VirtAddr::new(kstack_top);
+    t.percpu.self_ptr = &t.percpu as *const _ as u64;
+    t.percpu.kernel_rsp = kstack_top;
+    t.percpu.context_end = kstack_top;
+
+    let gdtr = x86_64::structures::DescriptorTablePointer {
+        limit: (size_of::<[u64; 7]>() - 1) as u16,
+        base: VirtAddr::new(t.gdt.as_ptr() as u64),
+    };
+    // SAFETY: the GDT above is static, correctly encoded, and keeps the
+    // selectors the running code uses (0x08/0x10) meaning the same thing.
+    // Reloading CS uses a far return to the next instruction; DS/ES/FS/GS
+    // become null (allowed in long mode), before GS_BASE is written below.
+    unsafe {
+        x86_64::instructions::tables::lgdt(&gdtr);
+        core::arch::asm!(
+            "push {cs}",
+            "lea {tmp}, [rip + 2f]",
+            "push {tmp}",
+            "retfq",
+            "2:",
+            "mov ss, {ss:x}",
+            "mov ds, {null:x}",
+            "mov es, {null:x}",
+            "mov fs, {null:x}",
+            "mov gs, {null:x}",
+            "ltr {tss:x}",
+            cs = in(reg) u64::from(KERNEL_CS),
+            ss = in(reg) KERNEL_SS,
+            null = in(reg) 0u16,
+            tss = in(reg) TSS_SEL,
+            tmp = out(reg) _,
+        );
+    }
+
+    let mut cr0 = Cr0::read();
+    cr0.insert(Cr0Flags::WRITE_PROTECT | Cr0Flags::NUMERIC_ERROR | Cr0Flags::MONITOR_COPROCESSOR);
+    cr0.remove(Cr0Flags::EMULATE_COPROCESSOR | Cr0Flags::TASK_SWITCHED);
+    cr0.remove(Cr0Flags::CACHE_DISABLE | Cr0Flags::NOT_WRITE_THROUGH);
+    // SAFETY: these bits only tighten protection (WP) or select standard
+    // FPU error reporting; paging and protected mode stay on.
+    unsafe { Cr0::write(cr0) };
+
+    let mut cr4 = Cr4::read();
+    cr4.insert(
+        Cr4Flags::PHYSICAL_ADDRESS_EXTENSION
+            | Cr4Flags::PAGE_GLOBAL
+            | Cr4Flags::OSFXSR
+            | Cr4Flags::OSXMMEXCPT_ENABLE,
+    );
+    cr4.remove(Cr4Flags::FSGSBASE | Cr4Flags::TIMESTAMP_DISABLE);
+    cr4.set(Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION, f.smep);
+    cr4.set(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION, f.smap);
+    cr4.set(Cr4Flags::USER_MODE_INSTRUCTION_PREVENTION, f.umip);
+    cr4.set(Cr4Flags::OSXSAVE, f.xsave);
+    // SAFETY: each feature set here was reported by CPUID; the kernel never
+    // touches user memory directly (it reads it through the direct map), so
+    // SMAP cannot trip it, and it runs no code from user pages (SMEP).
+    unsafe { Cr4::write(cr4) };
+    if f.xsave {
+        let supported = cpuid(0xd, 0).eax as u64;
+        // x87 | SSE | AVX where available; x87 is mandatory.
+        let xcr0 = 1 | (supported & 0b110);
+        // SAFETY: OSXSAVE is on and only CPUID-reported components are enabled.
+        unsafe {
+            core::arch::asm!("xsetbv", in("ecx") 0u32, in("eax") xcr0 as u32, in("edx") (xcr0 >> 32) as u32)
+        };
+    }
+
+    // SAFETY: SCE enables `syscall`, whose MSRs are set right below, before
+    // any user code runs; NXE is already on (boot code set it).
+    unsafe {
+        Efer::update(|e| e.insert(EferFlags::SYSTEM_CALL_EXTENSIONS | EferFlags::NO_EXECUTE_ENABLE));
+    }
+    const STAR: u32 = 0xc000_0081;
+    const LSTAR: u32 = 0xc000_0082;
+    const FMASK: u32 = 0xc000_0084;
+    // TF, IF, DF, AC, NT.
+    const FMASK_BITS: u64 = (1 << 8) | (1 << 9) | (1 << 10) | (1 << 18) | (1 << 14);
+    // SAFETY: STAR's selectors match the GDT above (kernel 0x08/0x10; user
+    // base 0x10 so sysret loads SS=0x1b, CS=0x23); LSTAR is the entry stub;
+    // GS_BASE points at this CPU's PerCpu, KERNEL_GS_BASE holds the user GS
+    // base (0) until the first `swapgs` into user mode.
+    unsafe {
+        Msr::new(STAR).write((0x10u64 << 48) | (u64::from(KERNEL_CS) << 32));
+        Msr::new(LSTAR).write(syscall_entry);
+        Msr::new(FMASK).write(FMASK_BITS);
+        GsBase::write(VirtAddr::new(t.percpu.self_ptr));
+        KernelGsBase::write(VirtAddr::new(0));
+    }
+}
+
+/// Make `context_end` the place where the CPU saves the running thread's
+/// state on its next entry from user mode (interrupt, exception or syscall).
+pub fn set_context_end(context_end: u64) {
+    let tables = BOOT_CPU.0.get();
+    // SAFETY: one CPU with interrupts off in the kernel: nothing else is
+    // using the tables. Raw-pointer field writes create no references that
+    // could alias the CPU's own accesses.
+    unsafe {
+        (*tables).tss.privilege_stack_table[0] = VirtAddr::new(context_end);
+        (*tables).percpu.context_end = context_end;
+    }
+}

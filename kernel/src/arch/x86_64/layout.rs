@@ -1,0 +1,26 @@
+//! Where the kernel puts things in its reserved PML4 slots (257–271).
+//!
+//! | slots    | what                                                        |
+//! |----------|-------------------------------------------------------------|
+//! | 257      | kernel image at `KERNEL_OFFSET + physical address`, W^X      |
+//! | 258–265  | direct map of physical RAM at `PHYS_MAP_BASE`, RW + NX       |
+//! | 266–271  | free for later use (per-CPU areas on SMP)                    |
+//!
+//! The entries for all fifteen slots are created at boot and copied into
+//! every address space, so kernel mappings made later show up everywhere.
+
+use septum_abi::layout::{KERNEL_PML4_FIRST, KERNEL_PML4_LAST, KERNEL_SPACE_START};
+
+/// Link-time offset of the kernel image: virtual = physical + this.
+pub const KERNEL_OFFSET: u64 = KERNEL_SPACE_START;
+/// Base of the direct map of physical memory.
+pub const PHYS_MAP_BASE: u64 = 0xffff_8100_0000_0000;
+/// Bytes of physical address space the direct map can cover (slots 258–265).
+pub const PHYS_MAP_SIZE: u64 = 8 << 39;
+/// Size of the boot CPU's kernel stack.
+pub const KERNEL_STACK_SIZE: usize = 64 * 1024;
+/// PML4 slot range owned by the kernel, shared by every address space.
+pub const KERNEL_SLOTS: core::ops::RangeInclusive<usize> = KERNEL_PML4_FIRST..=KERNEL_PML4_LAST;
+
+const _: () = assert!((PHYS_MAP_BASE >> 39) & 0x1ff == 258);
+const _: () = assert!(((PHYS_MAP_BASE + PHYS_MAP_SIZE - 1) >> 39) & 0x1ff == 265);

@@ -1,0 +1,363 @@
+//! Entry into the kernel (exceptions, interrupts, `syscall`) and the way back.
+//!
+//! Like seL4, the kernel keeps one stack per CPU and saves a user thread's
+//! registers straight into its thread object: TSS.RSP0 (and the per-CPU
+//! `context_end`) point just past the running thread's [`UserContext`], so
+//! the CPU's own push of SS..RIP and the stubs' pushes of the general
+//! registers fill it in place. Only then does the entry code switch to the
+//! kernel stack and call Rust, which never returns there: it leaves through
+//! [`resume_sysret`] or [`resume_iret`].
+//!
+//! The kernel runs with interrupts disabled; it is never preempted. Faults
+//! taken in ring 0 are kernel bugs and end in a panic that names them.
+
+use super::cpu::{self, PERCPU_CONTEXT_END, PERCPU_KERNEL_RSP, PERCPU_USER_RSP};
+use core::mem::{offset_of, size_of};
+use x86_64::VirtAddr;
+use x86_64::structures::idt::InterruptDescriptorTable;
+
+/// A user thread's registers as the entry code saves them.
+///
+/// 16-byte aligned with a size that is a multiple of 16, so its end is
+/// 16-byte aligned: in 64-bit mode the CPU aligns RSP0 down to 16 before it
+/// pushes the interrupt frame, and the frame must land exactly at the end.
+#[repr(C, align(16))]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UserContext {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    /// Vector of the exception/interrupt, or [`SYSCALL_VECTOR`].
+    pub vector: u64,
+    /// The CPU's error code, or 0.
+    pub error: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+/// `vector` value of a context saved by `syscall`.
+pub const SYSCALL_VECTOR: u64 = 0x100;
+
+const RFLAGS_IF: u64 = 1 << 9;
+const RFLAGS_FIXED: u64 = 1 << 1;
+/// IOPL (12–13), NT (14), RF (16), VM (17): never returned to user mode.
+const RFLAGS_FORBIDDEN: u64 = (3 << 12) | (1 << 14) | (1 << 16) | (1 << 17);
+
+impl UserContext {
+    /// A fresh context that starts at `rip` with stack `rsp`.
+    pub fn new(rip: u64, rsp: u64) -> Self {
+        UserContext {
+            rip,
+            rsp,
+            cs: u64::from(cpu::USER_CS),
+            ss: u64::from(cpu::USER_SS),
+            rflags: RFLAGS_IF | RFLAGS_FIXED,
+            ..Default::default()
+        }
+    }
+
+    /// Force the invariants every return to user mode relies on: user
+    /// selectors, IF set, IOPL/NT/RF/VM clear.
+    pub fn sanitize(&mut self) {
+        self.cs = u64::from(cpu::USER_CS);
+        self.ss = u64::from(cpu::USER_SS);
+        self.rflags = (self.rflags | RFLAGS_IF | RFLAGS_FIXED) & !RFLAGS_FORBIDDEN;
+    }
+}
+
+const _: () = assert!(size_of::<UserContext>() == 22 * 8);
+const _: () = assert!(size_of::<UserContext>() % 16 == 0);
+const CTX_RIP: usize = offset_of!(UserContext, rip);
+const CTX_VECTOR: usize = offset_of!(UserContext, vector);
+const CTX_CS_FROM_VECTOR: usize = offset_of!(UserContext, cs) - CTX_VECTOR;
+
+/// Bytes between consecutive entry stubs.
+const STUB_SIZE: u64 = 16;
+
+core::arch::global_asm!(
+    r#"
+    .section .text.trap, "ax"
+    .p2align 4
+    .global __trap_stubs
+__trap_stubs:
+    .set vec, 0
+    .rept 256
+    .p2align 4
+    /* Vectors 8, 10-14, 17, 21, 29, 30 push an error code; the rest get a 0. */
+    .if (vec != 8) && ((vec < 10) || (vec > 14)) && (vec != 17) && (vec != 21) && (vec != 29) && (vec != 30)
+    push $0
+    .endif
+    push $vec
+    jmp trap_common
+    .set vec, vec + 1
+    .endr
+
+trap_common:
+    testb $3, {cs_off}(%rsp)
+    jz trap_from_kernel
+    swapgs
+    push %rax
+    push %rbx
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %rbp
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    mov %rsp, %rdi
+    mov %gs:{kernel_rsp}, %rsp
+    call {user_trap}
+    ud2
+
+trap_from_kernel:
+    push %rax
+    push %rbx
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %rbp
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    mov %rsp, %rdi
+    call {kernel_trap}
+    ud2
+
+    .global __syscall_entry
+__syscall_entry:
+    swapgs
+    mov %rsp, %gs:{user_rsp}
+    mov %gs:{context_end}, %rsp
+    push ${user_ss}
+    push %gs:{user_rsp}
+    push %r11
+    push ${user_cs}
+    push %rcx
+    push $0
+    push ${syscall_vector}
+    push %rax
+    push %rbx
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %rbp
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    mov %rsp, %rdi
+    mov %gs:{kernel_rsp}, %rsp
+    call {syscall}
+    ud2
+
+    .global __resume_iret
+__resume_iret:
+    mov %rdi, %rsp
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rbp
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rbx
+    pop %rax
+    add $16, %rsp
+    swapgs
+    iretq
+
+    .global __resume_sysret
+__resume_sysret:
+    mov %rdi, %rsp
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rbp
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rbx
+    pop %rax
+    add $16, %rsp
+    pop %rcx                        /* rip */
+    add $8, %rsp                    /* cs */
+    pop %r11                        /* rflags */
+    swapgs
+    pop %rsp                        /* user rsp */
+    sysretq
+    "#,
+    cs_off = const 8 * 3,
+    kernel_rsp = const PERCPU_KERNEL_RSP,
+    context_end = const PERCPU_CONTEXT_END,
+    user_rsp = const PERCPU_USER_RSP,
+    user_ss = const cpu::USER_SS,
+    user_cs = const cpu::USER_CS,
+    syscall_vector = const SYSCALL_VECTOR,
+    user_trap = sym user_trap_entry,
+    kernel_trap = sym kernel_trap_entry,
+    syscall = sym syscall_entry,
+    options(att_syntax)
+);
+
+const _: () = assert!(CTX_CS_FROM_VECTOR == 8 * 3);
+const _: () = assert!(CTX_RIP == CTX_VECTOR + 16);
+
+unsafe extern "C" {
+    static __trap_stubs: u8;
+    static __syscall_entry: u8;
+    fn __resume_iret(ctx: *const UserContext) -> !;
+    fn __resume_sysret(ctx: *const UserContext) -> !;
+}
+
+/// Address of the `syscall` entry, for LSTAR.
+pub fn syscall_entry_address() -> u64 {
+    // SAFETY: defined in the assembly above; only its address is taken.
+    unsafe { &__syscall_entry as *const u8 as u64 }
+}
+
+static IDT: spin::Once<InterruptDescriptorTable> = spin::Once::new();
+
+/// Build and load the IDT: every vector goes to its stub; double fault, NMI
+/// and machine check get their own IST stacks; nothing is callable from
+/// user mode with `int` (DPL 0 everywhere, so `int n` raises #GP).
+pub fn init_idt() {
+    // SAFETY: defined in the assembly above; only its address is taken.
+    let stubs = unsafe { &__trap_stubs as *const u8 as u64 };
+    let idt = IDT.call_once(|| {
+        let mut idt = InterruptDescriptorTable::new();
+        let stub = |v: u64| VirtAddr::new(stubs + v * STUB_SIZE);
+        // SAFETY (for each set_handler_addr below): the address is the entry
+        // stub for exactly that vector, which saves state as the trap path
+        // expects; IST indices name stacks set up in `cpu::init`.
+        unsafe {
+            idt.divide_error.set_handler_addr(stub(0));
+            idt.debug.set_handler_addr(stub(1));
+            idt.non_maskable_interrupt
+                .set_handler_addr(stub(2))
+                .set_stack_index(cpu::IST_NMI - 1);
+            idt.breakpoint.set_handler_addr(stub(3));
+            idt.overflow.set_handler_addr(stub(4));
+            idt.bound_range_exceeded.set_handler_addr(stub(5));
+            idt.invalid_opcode.set_handler_addr(stub(6));
+            idt.device_not_available.set_handler_addr(stub(7));
+            idt.double_fault
+                .set_handler_addr(stub(8))
+                .set_stack_index(cpu::IST_DOUBLE_FAULT - 1);
+            idt.invalid_tss.set_handler_addr(stub(10));
+            idt.segment_not_present.set_handler_addr(stub(11));
+            idt.stack_segment_fault.set_handler_addr(stub(12));
+            idt.general_protection_fault.set_handler_addr(stub(13));
+            idt.page_fault.set_handler_addr(stub(14));
+            idt.x87_floating_point.set_handler_addr(stub(16));
+            idt.alignment_check.set_handler_addr(stub(17));
+            idt.machine_check
+                .set_handler_addr(stub(18))
+                .set_stack_index(cpu::IST_MACHINE_CHECK - 1);
+            idt.simd_floating_point.set_handler_addr(stub(19));
+            idt.virtualization.set_handler_addr(stub(20));
+            idt.cp_protection_exception.set_handler_addr(stub(21));
+            idt.hv_injection_exception.set_handler_addr(stub(28));
+            idt.vmm_communication_exception.set_handler_addr(stub(29));
+            idt.security_exception.set_handler_addr(stub(30));
+            for v in 32..256u64 {
+                idt[v as u8].set_handler_addr(stub(v));
+            }
+        }
+        idt
+    });
+    idt.load();
+}
+
+/// Return to user mode with every register of `ctx`, through `iretq`.
+///
+/// # Safety
+/// `ctx` must be the context that `cpu::set_context_end` points past, and
+/// the thread's address space must be the one loaded in CR3. The context
+/// must have been [`UserContext::sanitize`]d and its RIP and RSP canonical.
+pub unsafe fn resume_iret(ctx: *const UserContext) -> ! {
+    // SAFETY: the caller guarantees the context is complete and sanitized,
+    // so `iretq` lands in ring 3 with IF set and user selectors.
+    unsafe { __resume_iret(ctx) }
+}
+
+/// Return to user mode through `sysretq`: RIP from `ctx.rip` (into RCX),
+/// RFLAGS from `ctx.rflags` (into R11); RCX and R11 themselves are lost.
+///
+/// # Safety
+/// As for [`resume_iret`]; in addition `ctx.rip` must be canonical, since
+/// `sysretq` to a non-canonical RIP faults in ring 0 on Intel CPUs with the
+/// user's stack pointer already loaded.
+pub unsafe fn resume_sysret(ctx: *const UserContext) -> ! {
+    // SAFETY: as stated by the caller.
+    unsafe { __resume_sysret(ctx) }
+}
+
+// The entry code has saved the context in place, inside the running
+// thread; the handlers reach it through the thread, so the pointer the
+// assembly passes is not turned into a reference here.
+extern "C" fn user_trap_entry(_ctx: *mut UserContext) -> ! {
+    crate::trap::user_trap()
+}
+
+extern "C" fn syscall_entry(_ctx: *mut UserContext) -> ! {
+    crate::trap::syscall()
+}
+
+/// A register frame saved by a trap taken in ring 0 (same layout as
+/// [`UserContext`], but on the kernel stack).
+pub type KernelFrame = UserContext;
+
+extern "C" fn kernel_trap_entry(frame: *const KernelFrame) -> ! {
+    // SAFETY: the entry code pushed a complete frame at `frame`.
+    crate::trap::kernel_trap(unsafe { &*frame })
+}
+
+/// Read CR2, the faulting address of the last page fault.
+pub fn cr2() -> u64 {
+    x86_64::registers::control::Cr2::read_raw()
+}

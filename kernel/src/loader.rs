@@ -1,0 +1,100 @@
+//! Loading a task's ELF into a fresh address space: each segment with its
+//! own rights, a stack with an unmapped guard page below it, an IPC buffer.
+
+use crate::arch::paging::{self, MapError, PTE_NX, PTE_USER, PTE_WRITE};
+use crate::mem::alloc_frame;
+use core::fmt;
+use septum_abi::layout::{USER_IPC_BUFFER, USER_STACK_SIZE, USER_STACK_TOP, is_user_range};
+use septum_kcore::elf::{self, Elf};
+
+const PAGE: u64 = 4096;
+
+/// Why a task could not be loaded.
+#[derive(Clone, Copy, Debug)]
+pub enum LoadError {
+    Elf(elf::Error),
+    /// A segment lies (partly) outside user space.
+    OutsideUserSpace { index: usize, vaddr: u64, size: u64 },
+    OutOfMemory,
+    Map(MapError),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Elf(e) => write!(f, "bad ELF: {e}"),
+            LoadError::OutsideUserSpace { index, vaddr, size } => write!(
+                f,
+                "segment {index} at [{vaddr:#x}, +{size:#x}) is outside user space"
+            ),
+            LoadError::OutOfMemory => write!(f, "out of memory"),
+            LoadError::Map(e) => write!(f, "mapping failed: {e:?}"),
+        }
+    }
+}
+
+impl From<MapError> for LoadError {
+    fn from(e: MapError) -> Self {
+        match e {
+            MapError::OutOfMemory => LoadError::OutOfMemory,
+            e => LoadError::Map(e),
+        }
+    }
+}
+
+/// A loaded task, ready to get a thread.
+pub struct Loaded {
+    pub pml4: u64,
+    pub entry: u64,
+}
+
+fn new_data_frame() -> Result<u64, LoadError> {
+    let pa = alloc_frame().ok_or(LoadError::OutOfMemory)?;
+    paging::clear_frame(pa);
+    Ok(pa)
+}
+
+/// Build an address space for `image` (an ELF executable).
+pub fn load(image: &[u8], kernel_pml4: u64) -> Result<Loaded, LoadError> {
+    let elf = Elf::parse(image).map_err(LoadError::Elf)?;
+    let alloc = &mut alloc_frame;
+    let pml4 = paging::new_address_space(kernel_pml4, alloc)?;
+    for seg in elf.segments() {
+        if !is_user_range(seg.vaddr, seg.mem_size) {
+            return Err(LoadError::OutsideUserSpace {
+                index: seg.index,
+                vaddr: seg.vaddr,
+                size: seg.mem_size,
+            });
+        }
+        let mut flags = PTE_USER;
+        if seg.perms.write {
+            flags |= PTE_WRITE;
+        }
+        if !seg.perms.execute {
+            flags |= PTE_NX;
+        }
+        let file_end = seg.vaddr + seg.data.len() as u64;
+        let mut page = seg.vaddr & !(PAGE - 1);
+        while page < seg.vaddr + seg.mem_size {
+            let frame = new_data_frame()?;
+            // The part of the file image that falls into this page.
+            let lo = page.max(seg.vaddr);
+            let hi = (page + PAGE).min(file_end);
+            if lo < hi {
+                let src = &seg.data[(lo - seg.vaddr) as usize..(hi - seg.vaddr) as usize];
+                paging::write_frame(frame, (lo - page) as usize, src);
+            }
+            paging::map(pml4, page, frame, flags, false, alloc)?;
+            page += PAGE;
+        }
+    }
+    let data = PTE_USER | PTE_WRITE | PTE_NX;
+    let mut page = USER_STACK_TOP - USER_STACK_SIZE;
+    while page < USER_STACK_TOP {
+        paging::map(pml4, page, new_data_frame()?, data, false, alloc)?;
+        page += PAGE;
+    }
+    paging::map(pml4, USER_IPC_BUFFER, new_data_frame()?, data, false, alloc)?;
+    Ok(Loaded { pml4, entry: elf.entry() })
+}

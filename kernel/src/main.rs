@@ -1,0 +1,181 @@
+//! The Septum microkernel.
+//!
+//! Boot order: console, the loader's start info, CPU tables and `syscall`,
+//! physical memory, the kernel's own W^X address space, the boot image
+//! (checked completely before use), the root task, and then the scheduler.
+//! Anything wrong with what the loader handed over is reported with its
+//! reason and ends the run with the fail code; nothing a user task does can
+//! reach that path.
+#![no_std]
+#![no_main]
+
+mod arch;
+mod loader;
+mod log;
+mod mem;
+mod thread;
+mod trap;
+
+use septum_abi::qemu_exit;
+use septum_kcore::bootimage::BootImage;
+
+/// Options from the kernel command line (`-append`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BootOptions {
+    /// End the QEMU run with the pass code once no thread can run (tests).
+    pub exit_on_idle: bool,
+}
+
+static OPTIONS: spin::Once<BootOptions> = spin::Once::new();
+
+/// The options the kernel was booted with.
+pub fn boot_options() -> BootOptions {
+    OPTIONS.get().copied().unwrap_or_default()
+}
+
+fn parse_cmdline(cmdline: &str) -> BootOptions {
+    let mut opts = BootOptions::default();
+    for word in cmdline.split_ascii_whitespace() {
+        match word.split_once('=') {
+            None if word == "exit_on_idle" => opts.exit_on_idle = true,
+            Some(("log", level)) => match log::Level::parse(level) {
+                Some(l) => log::set_level(l),
+                None => warn!("command line: unknown log level '{level}' (error|warn|info|debug)"),
+            },
+            _ => warn!("command line: ignoring unknown option '{word}'"),
+        }
+    }
+    opts
+}
+
+/// Report why the system cannot start and end the run with the fail code.
+fn fatal(args: core::fmt::Arguments<'_>) -> ! {
+    error!("{args}");
+    error!("halting: the system cannot start");
+    arch::exit_qemu(qemu_exit::FAIL)
+}
+
+unsafe extern "C" {
+    static __kernel_start: u8;
+    static __kernel_end: u8;
+}
+
+/// Entered from `arch::x86_64::boot` in long mode on the boot stack, with
+/// the physical address of `hvm_start_info`.
+extern "C" fn kernel_entry(start_info: u64) -> ! {
+    use arch::{cpu, paging, pvh, trap};
+
+    arch::serial::init();
+    info!("Septum microkernel v{} (x86_64)", env!("CARGO_PKG_VERSION"));
+
+    let boot = pvh::read_start_info(start_info)
+        .unwrap_or_else(|e| fatal(format_args!("bad boot information: {e}")));
+    OPTIONS.call_once(|| parse_cmdline(&boot.cmdline));
+    debug!("command line: '{}'", boot.cmdline);
+    debug!("acpi: rsdp at {:#x}", boot.rsdp);
+
+    let features = cpu::detect();
+    cpu::init(&features, trap::syscall_entry_address());
+    trap::init_idt();
+    arch::mask_legacy_pic();
+    info!(
+        "cpu: smep={} smap={} umip={} xsave={} fsgsbase={} pcid={} tsc-deadline={}",
+        features.smep,
+        features.smap,
+        features.umip,
+        features.xsave,
+        features.fsgsbase,
+        features.pcid,
+        features.tsc_deadline
+    );
+
+    // SAFETY: linker-script symbols; only their addresses are used.
+    let (kstart, kend) = unsafe {
+        (
+            &__kernel_start as *const u8 as u64 - arch::layout::KERNEL_OFFSET,
+            &__kernel_end as *const u8 as u64 - arch::layout::KERNEL_OFFSET,
+        )
+    };
+    {
+        let mut free = mem::FREE.lock();
+        for r in boot.memmap.iter().filter(|r| r.kind == pvh::MemRange::RAM) {
+            if let Err(e) = free.add_usable(r.start, r.len) {
+                warn!("memory map: range {:#x}+{:#x} dropped: {e}", r.start, r.len);
+            }
+        }
+        let mut reserve = |what: &str, start: u64, end: u64| {
+            if let Err(e) = free.reserve(start, end) {
+                fatal(format_args!("cannot reserve {what} [{start:#x}, {end:#x}): {e}"));
+            }
+        };
+        // Real-mode area, BIOS data and the loader's tables.
+        reserve("low memory", 0, 0x10_0000);
+        reserve("kernel image", kstart, kend);
+        if let Some((pa, len)) = boot.module {
+            reserve("boot image", pa, pa.saturating_add(len));
+        }
+        info!(
+            "memory: {} MiB free in {} ranges; kernel at {kstart:#x}-{kend:#x}",
+            free.free_bytes() >> 20,
+            free.regions().len()
+        );
+    }
+
+    let kernel_pml4 = {
+        let mapped = [pvh::MemRange::RAM, pvh::MemRange::ACPI, pvh::MemRange::ACPI_NVS];
+        let mut ram = boot
+            .memmap
+            .iter()
+            .filter(|r| mapped.contains(&r.kind))
+            .map(|r| (r.start, r.start.saturating_add(r.len)));
+        paging::init_kernel_space(&mut ram, &mut mem::alloc_frame)
+            .unwrap_or_else(|e| fatal(format_args!("cannot build kernel page tables: {e:?}")))
+    };
+    debug!("kernel address space ready (pml4 at {kernel_pml4:#x})");
+
+    let Some((module_pa, module_len)) = boot.module else {
+        fatal(format_args!("no boot image: pass one to QEMU with -initrd"))
+    };
+    let module = paging::phys_slice(module_pa, module_len).unwrap_or_else(|| {
+        fatal(format_args!("boot image at {module_pa:#x}+{module_len:#x} is outside RAM"))
+    });
+    let image = BootImage::parse(module)
+        .unwrap_or_else(|e| fatal(format_args!("boot image rejected: {e}")));
+    info!("boot image: {} entries, {} bytes", image.len(), image.total_size());
+    for e in image.entries() {
+        debug!("  {:?} '{}' {} bytes", e.kind, e.name, e.data.len());
+    }
+
+    let Some(root) = image.root_task() else {
+        fatal(format_args!("boot image rejected: no root task"))
+    };
+    let loaded = loader::load(root.data, kernel_pml4)
+        .unwrap_or_else(|e| fatal(format_args!("root task '{}': {e}", root.name)));
+    {
+        let mut t = thread::ROOT.lock();
+        t.name.clear();
+        let _ = t.name.push_str(root.name);
+        t.pml4 = loaded.pml4;
+        t.ctx = trap::UserContext::new(loaded.entry, septum_abi::layout::USER_STACK_TOP);
+        t.ctx.rdi = septum_abi::layout::USER_IPC_BUFFER;
+        t.state = thread::State::Runnable;
+        t.resume = thread::Resume::Full;
+    }
+    info!("starting root task '{}' at {:#x}", root.name, loaded.entry);
+    thread::schedule()
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    x86_64::instructions::interrupts::disable();
+    match info.location() {
+        Some(l) => log::emergency(format_args!(
+            "\nKERNEL PANIC at {}:{}: {}\n",
+            l.file(),
+            l.line(),
+            info.message()
+        )),
+        None => log::emergency(format_args!("\nKERNEL PANIC: {}\n", info.message())),
+    }
+    arch::exit_qemu(qemu_exit::FAIL)
+}
