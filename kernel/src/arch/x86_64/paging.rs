@@ -89,7 +89,7 @@ pub fn map(
     alloc: &mut dyn FnMut() -> Option<u64>,
 ) -> Result<(), MapError> {
     let size = if huge { HUGE } else { PAGE };
-    if va % size != 0 || pa % size != 0 {
+    if !va.is_multiple_of(size) || !pa.is_multiple_of(size) {
         return Err(MapError::Misaligned { va });
     }
     let leaf_level = if huge { 1 } else { 0 };
@@ -207,7 +207,7 @@ pub fn init_kernel_space(
         let end = end.min(PHYS_MAP_SIZE);
         let mut pa = start & !(PAGE - 1);
         while pa < end {
-            let huge = pa % HUGE == 0 && pa + HUGE <= end;
+            let huge = pa.is_multiple_of(HUGE) && pa + HUGE <= end;
             let flags = PTE_GLOBAL | PTE_NX | PTE_WRITE;
             match map(pml4, PHYS_MAP_BASE + pa, pa, flags, huge, alloc) {
                 // Neighbouring firmware ranges may share a page.

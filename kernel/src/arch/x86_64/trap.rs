@@ -81,7 +81,7 @@ impl UserContext {
 }
 
 const _: () = assert!(size_of::<UserContext>() == 22 * 8);
-const _: () = assert!(size_of::<UserContext>() % 16 == 0);
+const _: () = assert!(size_of::<UserContext>().is_multiple_of(16));
 const CTX_RIP: usize = offset_of!(UserContext, rip);
 const CTX_VECTOR: usize = offset_of!(UserContext, vector);
 const CTX_CS_FROM_VECTOR: usize = offset_of!(UserContext, cs) - CTX_VECTOR;
@@ -271,9 +271,9 @@ pub fn init_idt() {
     let idt = IDT.call_once(|| {
         let mut idt = InterruptDescriptorTable::new();
         let stub = |v: u64| VirtAddr::new(stubs + v * STUB_SIZE);
-        // SAFETY (for each set_handler_addr below): the address is the entry
-        // stub for exactly that vector, which saves state as the trap path
-        // expects; IST indices name stacks set up in `cpu::init`.
+        // SAFETY: each address is the entry stub for exactly that vector,
+        // which saves state as the trap path expects; the IST indices name
+        // stacks set up in `cpu::init`.
         unsafe {
             idt.divide_error.set_handler_addr(stub(0));
             idt.debug.set_handler_addr(stub(1));

@@ -20,9 +20,10 @@ fn check(name: &str, got: u64, want: Result<u64, Error>) {
 }
 
 fn main() {
-    // SAFETY (all raw2 calls): debug_write only reads memory, and every
-    // pointer below is refused before anything is read.
-    let write = |ptr: u64, len: u64| unsafe { raw2(nr::DEBUG_WRITE, ptr, len) };
+    let write = |ptr: u64, len: u64| {
+        // SAFETY: debug_write only reads memory, and writes only rax.
+        unsafe { raw2(nr::DEBUG_WRITE, ptr, len) }
+    };
     check("debug_write_kernel_pointer", write(layout::KERNEL_SPACE_START, 8), Err(Error::InvalidAddress));
     check("debug_write_noncanonical", write(0x8000_0000_0000, 8), Err(Error::InvalidAddress));
     check("debug_write_wraps", write(u64::MAX - 3, 8), Err(Error::InvalidAddress));
