@@ -33,13 +33,13 @@ pub const fn is_canonical(addr: u64) -> bool {
 /// Whether `[addr, addr+len)` is canonical user memory: below the canonical
 /// hole's upper end and never touching the kernel slots.
 pub fn is_user_range(addr: u64, len: u64) -> bool {
-    let Some(end) = addr.checked_add(len) else {
-        return false;
-    };
     if len == 0 {
         return is_canonical(addr) && !is_kernel_address(addr);
     }
-    let last = end - 1;
+    // The last byte, not the end: a range may end exactly at 2^64.
+    let Some(last) = addr.checked_add(len - 1) else {
+        return false;
+    };
     // Both ends canonical and on the same side of the hole.
     if !is_canonical(addr) || !is_canonical(last) || (addr >> 47) != (last >> 47) {
         return false;
@@ -55,19 +55,34 @@ mod tests {
     #[test]
     fn kernel_slots_match_addresses() {
         assert_eq!(KERNEL_SPACE_START >> 39 & 0x1ff, KERNEL_PML4_FIRST as u64);
-        assert_eq!((KERNEL_SPACE_END - 1) >> 39 & 0x1ff, KERNEL_PML4_LAST as u64);
+        assert_eq!(
+            (KERNEL_SPACE_END - 1) >> 39 & 0x1ff,
+            KERNEL_PML4_LAST as u64
+        );
     }
 
     #[test]
     fn user_ranges() {
         assert!(is_user_range(0x1000, 0x1000));
         assert!(is_user_range(0x7fff_ffff_f000, 0x1000));
-        assert!(!is_user_range(0x7fff_ffff_f000, 0x1001), "crosses into the hole");
+        assert!(
+            !is_user_range(0x7fff_ffff_f000, 0x1001),
+            "crosses into the hole"
+        );
         assert!(!is_user_range(0x8000_0000_0000, 1), "non-canonical");
         assert!(!is_user_range(KERNEL_SPACE_START, 1));
-        assert!(!is_user_range(KERNEL_SPACE_START - 8, 16), "reaches the kernel");
-        assert!(is_user_range(KERNEL_SPACE_END, 8), "upper half above the kernel is user");
-        assert!(is_user_range(0xffff_8000_0000_0000, 0x1000), "slot 256 is user");
+        assert!(
+            !is_user_range(KERNEL_SPACE_START - 8, 16),
+            "reaches the kernel"
+        );
+        assert!(
+            is_user_range(KERNEL_SPACE_END, 8),
+            "upper half above the kernel is user"
+        );
+        assert!(
+            is_user_range(0xffff_8000_0000_0000, 0x1000),
+            "slot 256 is user"
+        );
         assert!(!is_user_range(u64::MAX, 2), "wraps");
         assert!(is_user_range(0xffff_ffff_ffff_f000, 0x1000));
     }

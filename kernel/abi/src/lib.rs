@@ -6,9 +6,9 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
-pub mod syscall;
 pub mod error;
 pub mod layout;
+pub mod syscall;
 
 /// How a test run ends QEMU: the value written to `isa-debug-exit`
 /// (QEMU then exits with status `value << 1 | 1`). Distinct from QEMU's own

@@ -107,7 +107,11 @@ pub enum Error {
     /// An entry's payload starts off the [`PAYLOAD_ALIGN`] grid.
     Misaligned { index: usize, offset: u64 },
     /// An entry's payload lies (partly) outside the image or inside the table.
-    PayloadOutOfBounds { index: usize, offset: u64, size: u64 },
+    PayloadOutOfBounds {
+        index: usize,
+        offset: u64,
+        size: u64,
+    },
     /// Two payloads overlap.
     Overlap { first: usize, second: usize },
     /// No entry is the root task.
@@ -122,13 +126,22 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Error::TooShort { len } => {
-                write!(f, "image is {len} bytes, shorter than its {HEADER_SIZE}-byte header")
+                write!(
+                    f,
+                    "image is {len} bytes, shorter than its {HEADER_SIZE}-byte header"
+                )
             }
             Error::BadMagic { found } => write!(f, "bad magic {found:02x?}, expected \"SEPTUMBI\""),
             Error::UnsupportedVersion { found } => {
-                write!(f, "format version {found}, this kernel reads version {FORMAT_VERSION}")
+                write!(
+                    f,
+                    "format version {found}, this kernel reads version {FORMAT_VERSION}"
+                )
             }
-            Error::BadLayout { header_size, entry_size } => write!(
+            Error::BadLayout {
+                header_size,
+                entry_size,
+            } => write!(
                 f,
                 "header size {header_size} / entry size {entry_size}, expected {HEADER_SIZE} / {ENTRY_SIZE}"
             ),
@@ -136,7 +149,10 @@ impl fmt::Display for Error {
                 write!(f, "{count} entries, at most {MAX_ENTRIES} allowed")
             }
             Error::Truncated { total_size, len } => {
-                write!(f, "header claims {total_size} bytes but the module has only {len}")
+                write!(
+                    f,
+                    "header claims {total_size} bytes but the module has only {len}"
+                )
             }
             Error::TableOutOfBounds { count } => {
                 write!(f, "entry table of {count} entries runs past the image end")
@@ -155,7 +171,11 @@ impl fmt::Display for Error {
                 f,
                 "entry {index}: payload offset {offset:#x} is not a multiple of {PAYLOAD_ALIGN:#x}"
             ),
-            Error::PayloadOutOfBounds { index, offset, size } => write!(
+            Error::PayloadOutOfBounds {
+                index,
+                offset,
+                size,
+            } => write!(
                 f,
                 "entry {index}: payload [{offset:#x}, +{size:#x}) lies outside the payload area"
             ),
@@ -176,7 +196,9 @@ impl fmt::Display for Error {
 /// FNV-1a, 64-bit: small, dependency-free, and catches the corruption a
 /// checksum is for (a truncated copy, a flipped byte, a wrong file).
 fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(hash, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+    bytes.iter().fold(hash, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -239,7 +261,10 @@ impl<'a> BootImage<'a> {
         }
         let (header_size, entry_size) = (u32_at(module, 12), u32_at(module, 16));
         if header_size as usize != HEADER_SIZE || entry_size as usize != ENTRY_SIZE {
-            return Err(Error::BadLayout { header_size, entry_size });
+            return Err(Error::BadLayout {
+                header_size,
+                entry_size,
+            });
         }
         let count = u32_at(module, 20);
         if count as usize > MAX_ENTRIES {
@@ -247,7 +272,10 @@ impl<'a> BootImage<'a> {
         }
         let total_size = u64_at(module, 24);
         if total_size > module.len() as u64 {
-            return Err(Error::Truncated { total_size, len: module.len() });
+            return Err(Error::Truncated {
+                total_size,
+                len: module.len(),
+            });
         }
         let bytes = &module[..total_size as usize];
         let table_end = HEADER_SIZE + count as usize * ENTRY_SIZE;
@@ -262,7 +290,10 @@ impl<'a> BootImage<'a> {
         if bytes[40..HEADER_SIZE].iter().any(|&b| b != 0) {
             return Err(Error::ReservedNotZero);
         }
-        let image = BootImage { bytes, count: count as usize };
+        let image = BootImage {
+            bytes,
+            count: count as usize,
+        };
         let mut root = None;
         for index in 0..image.count {
             let e = image.raw_entry(index);
@@ -278,15 +309,24 @@ impl<'a> BootImage<'a> {
                 return Err(Error::Misaligned { index, offset });
             }
             let inside = offset >= table_end as u64
-                && offset.checked_add(size).is_some_and(|end| end <= total_size);
+                && offset
+                    .checked_add(size)
+                    .is_some_and(|end| end <= total_size);
             if !inside {
-                return Err(Error::PayloadOutOfBounds { index, offset, size });
+                return Err(Error::PayloadOutOfBounds {
+                    index,
+                    offset,
+                    size,
+                });
             }
             for other in 0..index {
                 let o = image.raw_entry(other);
                 let (o_off, o_size) = (u64_at(o, 8), u64_at(o, 16));
                 if size != 0 && o_size != 0 && offset < o_off + o_size && o_off < offset + size {
-                    return Err(Error::Overlap { first: other, second: index });
+                    return Err(Error::Overlap {
+                        first: other,
+                        second: index,
+                    });
                 }
             }
             if kind == EntryKind::RootTask {
@@ -356,6 +396,10 @@ impl<'a> BootImage<'a> {
 fn name_of(entry: &[u8]) -> Option<&str> {
     let field = &entry[24..24 + NAME_LEN];
     let len = field.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
+    // The padding must be all zeros: "ab\0cd" is not a name.
+    if field[len..].iter().any(|&b| b != 0) {
+        return None;
+    }
     let name = core::str::from_utf8(&field[..len]).ok()?;
     (!name.is_empty()).then_some(name)
 }
@@ -378,7 +422,9 @@ fn align_up(v: usize) -> usize {
 /// The size [`pack`] needs for `inputs`.
 pub fn packed_size(inputs: &[Input<'_>]) -> usize {
     let table_end = HEADER_SIZE + inputs.len() * ENTRY_SIZE;
-    inputs.iter().fold(align_up(table_end), |at, i| align_up(at) + i.data.len())
+    inputs
+        .iter()
+        .fold(align_up(table_end), |at, i| align_up(at) + i.data.len())
 }
 
 /// Pack `inputs` into `out`, returning the image's length.
@@ -387,7 +433,9 @@ pub fn packed_size(inputs: &[Input<'_>]) -> usize {
 /// parsing would have reported (bad name, no or two root tasks, too many entries).
 pub fn pack(inputs: &[Input<'_>], out: &mut [u8]) -> Result<usize, Error> {
     if inputs.len() > MAX_ENTRIES {
-        return Err(Error::TooManyEntries { count: inputs.len() as u32 });
+        return Err(Error::TooManyEntries {
+            count: inputs.len() as u32,
+        });
     }
     let needed = packed_size(inputs);
     if out.len() < needed {
