@@ -1,0 +1,408 @@
+//! Deciding whether a QEMU run passed: its exit, its console, its test lines.
+//!
+//! Pure functions over what a run left behind, kept apart from the code that
+//! spawns QEMU so every rule is unit-tested. The rules, from `docs/testing.md`:
+//! only the `isa-debug-exit` status of the expected verdict counts (a triple
+//! fault under `-no-reboot` exits with status 0, a QEMU error with 1, so
+//! neither can pass by accident); `expect` strings must appear in order;
+//! `reject` strings must not appear; each `septum-test:` case counts once.
+
+use crate::scenario::Verdict;
+use septum_abi::qemu_exit::{FAIL, PASS, status};
+use std::collections::BTreeMap;
+
+/// How a QEMU process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It exited with this status.
+    Exited(i32),
+    /// A signal ended it.
+    Signalled(i32),
+    /// It was still running after this many seconds and was killed.
+    TimedOut(u64),
+}
+
+impl Verdict {
+    /// The `isa-debug-exit` value the kernel writes for this verdict.
+    pub fn exit_value(self) -> u32 {
+        match self {
+            Verdict::Pass => PASS,
+            Verdict::Fail => FAIL,
+        }
+    }
+
+    /// QEMU's process status for this verdict.
+    pub fn status(self) -> i32 {
+        status(self.exit_value())
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+        }
+    }
+}
+
+/// Check that a run ended with the expected verdict; the error says how it
+/// ended instead. `stderr` is QEMU's own error output, quoted for status 1.
+pub fn check_exit(expected: Verdict, outcome: Outcome, stderr: &str) -> Result<(), String> {
+    let want = format!(
+        "expected {} (status {})",
+        expected.word(),
+        expected.status()
+    );
+    let code = match outcome {
+        Outcome::TimedOut(secs) => {
+            return Err(format!(
+                "timeout: QEMU was still running after {secs} s and was killed"
+            ));
+        }
+        Outcome::Signalled(sig) => return Err(format!("QEMU was killed by signal {sig}; {want}")),
+        Outcome::Exited(code) => code,
+    };
+    if code == expected.status() {
+        return Ok(());
+    }
+    let how = match code {
+        0 => "QEMU exited with status 0: the machine reset or triple-faulted (-no-reboot)".into(),
+        1 => {
+            let first = stderr.lines().map(str::trim).find(|l| !l.is_empty());
+            match first {
+                Some(line) => format!("QEMU exited with status 1, its own error: {line}"),
+                None => "QEMU exited with status 1, its own error status".into(),
+            }
+        }
+        c if c == status(PASS) => format!("the kernel reported pass (status {c})"),
+        c if c == status(FAIL) => format!("the kernel reported fail (status {c})"),
+        c if c > 1 && c % 2 == 1 => format!(
+            "the kernel wrote {:#x} to isa-debug-exit (status {c}), neither pass nor fail",
+            (c - 1) / 2
+        ),
+        c => format!("QEMU exited with status {c}"),
+    };
+    Err(format!("{how}; {want}"))
+}
+
+/// Check the console against `expect` (each in order, each searched after the
+/// end of the previous match) and `reject` (none anywhere). Returns every
+/// problem; for `expect` only the first missing string, since later ones
+/// cannot be judged once the order is broken.
+pub fn check_console(console: &str, expect: &[String], reject: &[String]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut from = 0;
+    for (i, want) in expect.iter().enumerate() {
+        match console[from..].find(want.as_str()) {
+            Some(at) => from += at + want.len(),
+            None if i > 0 && console.contains(want.as_str()) => {
+                problems.push(format!(
+                    "expected {want:?} after {:?}, but it appears only before it",
+                    expect[i - 1]
+                ));
+                break;
+            }
+            None => {
+                problems.push(format!("expected {want:?} is missing"));
+                break;
+            }
+        }
+    }
+    for bad in reject {
+        if let Some(line) = console.lines().find(|l| l.contains(bad.as_str())) {
+            problems.push(format!("rejected {bad:?} appears: {:?}", line.trim_end()));
+        }
+    }
+    problems
+}
+
+/// The marker that starts an on-target test report.
+pub const TEST_MARKER: &str = "septum-test: ";
+
+/// What one on-target test case reported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CaseResult {
+    /// `septum-test: <case> ok`
+    Ok,
+    /// `septum-test: <case> FAILED <reason>`
+    Failed(String),
+}
+
+/// Parse one console line as an on-target test report. The marker may follow
+/// other text (a log prefix); lines of any other shape are not reports.
+pub fn parse_test_line(line: &str) -> Option<(&str, CaseResult)> {
+    let at = line.find(TEST_MARKER)?;
+    let rest = line[at + TEST_MARKER.len()..].trim();
+    let (case, result) = rest.split_once(char::is_whitespace)?;
+    let result = result.trim_start();
+    if result == "ok" {
+        return Some((case, CaseResult::Ok));
+    }
+    let reason = result.strip_prefix("FAILED")?;
+    if !reason.is_empty() && !reason.starts_with(char::is_whitespace) {
+        return None;
+    }
+    Some((case, CaseResult::Failed(reason.trim().to_string())))
+}
+
+/// The on-target test cases of one run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cases {
+    /// Distinct cases that passed.
+    pub passed: usize,
+    /// One line per failed case (including registered cases that never
+    /// reported), ready to print.
+    pub failures: Vec<String>,
+}
+
+impl Cases {
+    /// Number of failed cases.
+    pub fn failed(&self) -> usize {
+        self.failures.len()
+    }
+}
+
+/// Count the distinct cases reported in `console`. A case reported more than
+/// once counts once, and as failed if any of its reports failed. If fewer than
+/// `declared` distinct cases reported, each missing one counts as failed.
+pub fn count_cases(console: &str, declared: usize) -> Cases {
+    let mut seen: BTreeMap<&str, CaseResult> = BTreeMap::new();
+    let mut order = Vec::new();
+    for (case, result) in console.lines().filter_map(parse_test_line) {
+        match seen.get(case) {
+            None => {
+                order.push(case);
+                seen.insert(case, result);
+            }
+            Some(CaseResult::Failed(_)) => {}
+            Some(CaseResult::Ok) => {
+                seen.insert(case, result);
+            }
+        }
+    }
+    let mut cases = Cases::default();
+    for case in &order {
+        match &seen[case] {
+            CaseResult::Ok => cases.passed += 1,
+            CaseResult::Failed(reason) if reason.is_empty() => {
+                cases.failures.push(format!("{case} FAILED"));
+            }
+            CaseResult::Failed(reason) => cases.failures.push(format!("{case} FAILED {reason}")),
+        }
+    }
+    let missing = declared.saturating_sub(order.len());
+    for n in 0..missing {
+        cases.failures.push(format!(
+            "registered case {} of {declared} never reported (only {} distinct cases did)",
+            order.len() + n + 1,
+            order.len()
+        ));
+    }
+    cases
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn exit_statuses() {
+        use Outcome::*;
+        assert_eq!(status(PASS), 33);
+        assert_eq!(status(FAIL), 65);
+        assert!(check_exit(Verdict::Pass, Exited(33), "").is_ok());
+        assert!(check_exit(Verdict::Fail, Exited(65), "").is_ok());
+
+        let cases: &[(Verdict, Outcome, &str, &str)] = &[
+            (
+                Verdict::Pass,
+                Exited(65),
+                "",
+                "the kernel reported fail (status 65); expected pass",
+            ),
+            (
+                Verdict::Fail,
+                Exited(33),
+                "",
+                "the kernel reported pass (status 33); expected fail",
+            ),
+            (
+                Verdict::Pass,
+                Exited(0),
+                "",
+                "status 0: the machine reset or triple-faulted",
+            ),
+            (Verdict::Fail, Exited(0), "", "status 0"),
+            (
+                Verdict::Pass,
+                Exited(1),
+                "\nqemu: could not load kernel\nmore\n",
+                "status 1, its own error: qemu: could not load kernel",
+            ),
+            (
+                Verdict::Pass,
+                Exited(1),
+                "",
+                "status 1, its own error status",
+            ),
+            (
+                Verdict::Pass,
+                Exited(3),
+                "",
+                "wrote 0x1 to isa-debug-exit (status 3)",
+            ),
+            (Verdict::Pass, Exited(2), "", "QEMU exited with status 2"),
+            (Verdict::Pass, Exited(-1), "", "QEMU exited with status -1"),
+            (Verdict::Pass, Signalled(9), "", "killed by signal 9"),
+            (
+                Verdict::Pass,
+                TimedOut(20),
+                "",
+                "timeout: QEMU was still running after 20 s",
+            ),
+            (Verdict::Fail, TimedOut(5), "", "timeout"),
+        ];
+        for &(verdict, outcome, stderr, needle) in cases {
+            let err = check_exit(verdict, outcome, stderr).unwrap_err();
+            assert!(err.contains(needle), "{verdict:?} {outcome:?}: {err}");
+        }
+        let err = check_exit(Verdict::Pass, Exited(65), "").unwrap_err();
+        assert!(err.ends_with("expected pass (status 33)"), "{err}");
+        let err = check_exit(Verdict::Pass, TimedOut(1), "").unwrap_err();
+        assert!(err.starts_with("timeout"), "{err}");
+    }
+
+    #[test]
+    fn expect_in_order() {
+        let console = "Septum microkernel\nroot-task: hello\nno runnable threads\n";
+        assert!(
+            check_console(console, &strings(&["Septum", "hello", "no runnable"]), &[]).is_empty()
+        );
+        assert!(check_console(console, &[], &[]).is_empty());
+
+        let p = check_console(console, &strings(&["hello", "Septum"]), &[]);
+        assert_eq!(
+            p,
+            ["expected \"Septum\" after \"hello\", but it appears only before it"]
+        );
+
+        let p = check_console(console, &strings(&["Septum", "bye", "also missing"]), &[]);
+        assert_eq!(
+            p,
+            ["expected \"bye\" is missing"],
+            "only the first missing one is named"
+        );
+    }
+
+    #[test]
+    fn expect_matches_do_not_overlap() {
+        // Each match starts after the previous one ends, so a string expected
+        // twice must appear twice.
+        assert!(check_console("abc", &strings(&["abc", "abc"]), &[]).len() == 1);
+        assert!(check_console("abcabc", &strings(&["abc", "abc"]), &[]).is_empty());
+        assert!(check_console("ab", &strings(&["a", "ab"]), &[]).len() == 1);
+    }
+
+    #[test]
+    fn reject_anywhere() {
+        let console = "boot\nPANIC at foo.rs:1: oops\nend\n";
+        let p = check_console(console, &strings(&["end"]), &strings(&["PANIC", "absent"]));
+        assert_eq!(
+            p,
+            ["rejected \"PANIC\" appears: \"PANIC at foo.rs:1: oops\""]
+        );
+        let p = check_console(console, &strings(&["missing"]), &strings(&["PANIC"]));
+        assert_eq!(
+            p.len(),
+            2,
+            "both the missing expect and the reject are reported: {p:?}"
+        );
+    }
+
+    #[test]
+    fn test_line_shapes() {
+        assert_eq!(
+            parse_test_line("septum-test: ipc_call ok"),
+            Some(("ipc_call", CaseResult::Ok))
+        );
+        assert_eq!(
+            parse_test_line("septum-test: a ok\r"),
+            Some(("a", CaseResult::Ok))
+        );
+        assert_eq!(
+            parse_test_line("[0.01] septum-test: cap_copy FAILED rights not reduced"),
+            Some(("cap_copy", CaseResult::Failed("rights not reduced".into())))
+        );
+        assert_eq!(
+            parse_test_line("septum-test: x FAILED"),
+            Some(("x", CaseResult::Failed(String::new())))
+        );
+        assert_eq!(parse_test_line("septum-test: x FAILEDy"), None);
+        assert_eq!(parse_test_line("septum-test: x okay"), None);
+        assert_eq!(parse_test_line("septum-test: running 5 cases"), None);
+        assert_eq!(parse_test_line("septum-test: lonely"), None);
+        assert_eq!(parse_test_line("test x ok"), None);
+    }
+
+    #[test]
+    fn counting_cases() {
+        let console = "\
+septum-test: a ok
+noise
+septum-test: b FAILED wrong badge
+septum-test: c ok
+";
+        let c = count_cases(console, 0);
+        assert_eq!(c.passed, 2);
+        assert_eq!(c.failures, ["b FAILED wrong badge"]);
+
+        let c = count_cases(console, 3);
+        assert_eq!(
+            (c.passed, c.failed()),
+            (2, 1),
+            "exactly as many as declared"
+        );
+
+        let c = count_cases(console, 5);
+        assert_eq!(
+            (c.passed, c.failed()),
+            (2, 3),
+            "two registered cases never reported"
+        );
+        assert!(c.failures[1].contains("never reported"), "{:?}", c.failures);
+
+        let c = count_cases(console, 1);
+        assert_eq!(
+            (c.passed, c.failed()),
+            (2, 1),
+            "more than declared all count"
+        );
+
+        let c = count_cases("", 2);
+        assert_eq!((c.passed, c.failed()), (0, 2));
+    }
+
+    #[test]
+    fn duplicate_cases_count_once() {
+        let c = count_cases("septum-test: a ok\nseptum-test: a ok\n", 2);
+        assert_eq!(
+            (c.passed, c.failed()),
+            (1, 1),
+            "a duplicate does not stand in for a missing case"
+        );
+
+        let c = count_cases("septum-test: a ok\nseptum-test: a FAILED late\n", 0);
+        assert_eq!(c.passed, 0);
+        assert_eq!(c.failures, ["a FAILED late"]);
+
+        let c = count_cases("septum-test: a FAILED first\nseptum-test: a ok\n", 0);
+        assert_eq!(
+            c.failures,
+            ["a FAILED first"],
+            "a failure is not undone by a later ok"
+        );
+    }
+}

@@ -1,0 +1,219 @@
+//! Booting the system in QEMU: interactively, or captured under a timeout.
+//!
+//! Every boot uses the same machine: `-cpu max` (SMEP, SMAP, NX under TCG),
+//! 256 MiB, one CPU, the kernel ELF through PVH (`-kernel`), the boot image as
+//! the one module (`-initrd`), `-no-reboot` so a triple fault ends the run
+//! instead of looping, and `isa-debug-exit` at port 0xf4 so the kernel can
+//! report pass or fail as QEMU's exit status. q35, pc and microvm all take
+//! this device as is (microvm has an ISA bus with its serial port on it).
+
+use crate::judge::Outcome;
+use crate::scenario::Machine;
+use std::ffi::OsString;
+use std::io::{self, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The QEMU binary.
+pub const QEMU: &str = "qemu-system-x86_64";
+
+/// What to boot.
+#[derive(Clone, Copy, Debug)]
+pub struct Boot<'a> {
+    /// Machine type.
+    pub machine: Machine,
+    /// The kernel ELF.
+    pub kernel: &'a Path,
+    /// The boot image.
+    pub image: &'a Path,
+    /// The kernel command line.
+    pub append: &'a str,
+}
+
+fn common_args(boot: &Boot<'_>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = Vec::new();
+    let mut push = |a: &str| args.push(a.into());
+    push("-machine");
+    push(boot.machine.qemu_name());
+    for a in ["-cpu", "max", "-m", "256M", "-smp", "1"] {
+        push(a);
+    }
+    args.push("-kernel".into());
+    args.push(boot.kernel.into());
+    args.push("-initrd".into());
+    args.push(boot.image.into());
+    args.push("-append".into());
+    args.push(boot.append.into());
+    args
+}
+
+fn exit_device() -> [OsString; 3] {
+    let device = format!(
+        "isa-debug-exit,iobase={:#x},iosize=0x04",
+        septum_abi::qemu_exit::PORT
+    );
+    ["-no-reboot".into(), "-device".into(), device.into()]
+}
+
+/// Arguments for an interactive boot: the serial console and QEMU's monitor
+/// share the terminal (Ctrl-A C switches, Ctrl-A X quits).
+pub fn interactive_args(boot: &Boot<'_>) -> Vec<OsString> {
+    let mut args = common_args(boot);
+    for a in ["-display", "none", "-serial", "mon:stdio"] {
+        args.push(a.into());
+    }
+    args.extend(exit_device());
+    args
+}
+
+/// Arguments for a captured boot: the serial console alone on stdout, no
+/// monitor, nothing read from stdin.
+pub fn captured_args(boot: &Boot<'_>) -> Vec<OsString> {
+    let mut args = common_args(boot);
+    for a in ["-display", "none", "-serial", "stdio", "-monitor", "none"] {
+        args.push(a.into());
+    }
+    args.extend(exit_device());
+    args
+}
+
+/// The command line as one printable string (for logs and error messages).
+pub fn display(args: &[OsString]) -> String {
+    std::iter::once(QEMU.to_string())
+        .chain(args.iter().map(|a| {
+            let a = a.to_string_lossy();
+            if a.is_empty() || a.contains(' ') {
+                format!("'{a}'")
+            } else {
+                a.into_owned()
+            }
+        }))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What a captured run left behind.
+#[derive(Debug)]
+pub struct Captured {
+    /// Everything the serial console printed (lossily decoded).
+    pub console: String,
+    /// QEMU's own messages.
+    pub stderr: String,
+    /// How the process ended.
+    pub outcome: Outcome,
+}
+
+fn drain(mut from: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        // A read error ends the capture early; what was read is still kept.
+        let _ = from.read_to_end(&mut buf);
+        buf
+    })
+}
+
+/// Run QEMU with `args`, capturing its console, and kill it after `timeout`.
+pub fn run_captured(args: &[OsString], timeout: Duration) -> io::Result<Captured> {
+    let mut child = Command::new(QEMU)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stdout = drain(child.stdout.take().expect("stdout was piped"));
+    let stderr = drain(child.stderr.take().expect("stderr was piped"));
+    let outcome = wait_with_timeout(&mut child, timeout)?;
+    let join = |h: thread::JoinHandle<Vec<u8>>| {
+        String::from_utf8_lossy(&h.join().unwrap_or_default()).into_owned()
+    };
+    Ok(Captured {
+        console: join(stdout),
+        stderr: join(stderr),
+        outcome,
+    })
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> io::Result<Outcome> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(match status.code() {
+                Some(code) => Outcome::Exited(code),
+                None => Outcome::Signalled(signal_of(status)),
+            });
+        }
+        if Instant::now() >= deadline {
+            // It may exit between the check and the kill; either way it is gone.
+            let _ = child.kill();
+            child.wait()?;
+            return Ok(Outcome::TimedOut(timeout.as_secs()));
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(unix)]
+fn signal_of(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal().unwrap_or(-1)
+}
+
+#[cfg(not(unix))]
+fn signal_of(_: std::process::ExitStatus) -> i32 {
+    -1
+}
+
+/// Replace this process with an interactive QEMU (returns only on failure).
+#[cfg(unix)]
+pub fn exec_interactive(args: &[OsString]) -> io::Error {
+    use std::os::unix::process::CommandExt;
+    Command::new(QEMU).args(args).exec()
+}
+
+/// Run an interactive QEMU and return its exit status.
+#[cfg(not(unix))]
+pub fn exec_interactive(args: &[OsString]) -> io::Error {
+    match Command::new(QEMU).args(args).status() {
+        Ok(status) => std::process::exit(status.code().unwrap_or(1)),
+        Err(e) => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn boot() -> Boot<'static> {
+        Boot {
+            machine: Machine::Microvm,
+            kernel: Path::new("/k"),
+            image: Path::new("/i.img"),
+            append: "exit_on_idle x=1",
+        }
+    }
+
+    #[test]
+    fn captured_command_line() {
+        assert_eq!(
+            display(&captured_args(&boot())),
+            "qemu-system-x86_64 -machine microvm -cpu max -m 256M -smp 1 -kernel /k -initrd /i.img \
+             -append 'exit_on_idle x=1' -display none -serial stdio -monitor none -no-reboot \
+             -device isa-debug-exit,iobase=0xf4,iosize=0x04"
+        );
+    }
+
+    #[test]
+    fn interactive_command_line() {
+        let mut b = boot();
+        b.machine = Machine::Q35;
+        b.append = "";
+        assert_eq!(
+            display(&interactive_args(&b)),
+            "qemu-system-x86_64 -machine q35 -cpu max -m 256M -smp 1 -kernel /k -initrd /i.img \
+             -append '' -display none -serial mon:stdio -no-reboot \
+             -device isa-debug-exit,iobase=0xf4,iosize=0x04"
+        );
+    }
+}

@@ -1,0 +1,353 @@
+//! Scenario files: one whole-system test each, in `tests/scenarios/<name>.toml`.
+//!
+//! A scenario names the binaries to pack into the boot image, the machine and
+//! kernel command line to boot with, what the console must and must not show,
+//! and which verdict the kernel must report through `isa-debug-exit`. Parsing
+//! rejects unknown fields (a misspelt `expcet` would otherwise silently check
+//! nothing) and every error names the file. See `docs/testing.md`.
+
+use serde::Deserialize;
+use std::fmt;
+
+/// Default for `timeout_secs`.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 20;
+/// Default for `append`: every scenario must end, so the kernel shuts QEMU down
+/// when nothing is left to run.
+pub const DEFAULT_APPEND: &str = "exit_on_idle";
+/// Default for `root`.
+pub const DEFAULT_ROOT: &str = "root-task";
+
+/// The QEMU machine type a scenario boots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Machine {
+    /// The modern chipset (PCIe, AHCI).
+    #[default]
+    Q35,
+    /// The i440FX PC.
+    Pc,
+    /// QEMU's minimal virtio-mmio machine without PCI or firmware.
+    Microvm,
+}
+
+impl Machine {
+    /// The name QEMU's `-machine` takes.
+    pub fn qemu_name(self) -> &'static str {
+        match self {
+            Machine::Q35 => "q35",
+            Machine::Pc => "pc",
+            Machine::Microvm => "microvm",
+        }
+    }
+
+    /// Parse a name as given on the command line.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "q35" => Some(Machine::Q35),
+            "pc" => Some(Machine::Pc),
+            "microvm" => Some(Machine::Microvm),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Machine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.qemu_name())
+    }
+}
+
+/// The result the kernel must report through `isa-debug-exit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// `septum_abi::qemu_exit::PASS` written, QEMU status 33.
+    Pass,
+    /// `septum_abi::qemu_exit::FAIL` written, QEMU status 65.
+    Fail,
+}
+
+/// A deliberate defect put into the packed image before booting it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Corruption {
+    /// Flip byte 0 (the magic).
+    Magic,
+    /// Flip one byte of the root task's payload without resealing.
+    Checksum,
+    /// Cut the image to half its length.
+    Truncate,
+    /// Zero the root task's first four bytes (its ELF magic), then reseal, so
+    /// the image checks but the root task's ELF does not.
+    RootElf,
+}
+
+/// One scenario, as written in its file, with defaults filled in.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// What the scenario checks, in a sentence.
+    pub description: String,
+    /// Machine type.
+    #[serde(default)]
+    pub machine: Machine,
+    /// Binary packed as the root-task entry (a file in the machine target's
+    /// release directory); the entry gets the binary's name.
+    #[serde(default = "default_root")]
+    pub root: String,
+    /// Other binaries packed as task entries, each named after its binary.
+    #[serde(default)]
+    pub tasks: Vec<String>,
+    /// Kernel command line.
+    #[serde(default = "default_append")]
+    pub append: String,
+    /// Seconds before QEMU is killed and the scenario fails with "timeout".
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    /// Damage done to the packed image before booting.
+    #[serde(default)]
+    pub corrupt: Option<Corruption>,
+    /// Substrings that must appear in the console output, in this order.
+    #[serde(default)]
+    pub expect: Vec<String>,
+    /// Substrings that must not appear anywhere in the console output.
+    #[serde(default = "default_reject")]
+    pub reject: Vec<String>,
+    /// The exit the kernel must report.
+    pub verdict: Verdict,
+    /// How many distinct on-target test cases must report (`septum-test:` lines).
+    #[serde(default)]
+    pub tests: usize,
+}
+
+fn default_root() -> String {
+    DEFAULT_ROOT.to_string()
+}
+
+fn default_append() -> String {
+    DEFAULT_APPEND.to_string()
+}
+
+fn default_timeout() -> u64 {
+    DEFAULT_TIMEOUT_SECS
+}
+
+fn default_reject() -> Vec<String> {
+    vec!["PANIC".to_string()]
+}
+
+/// Parse and check the text of a scenario file; `file` names it in errors.
+pub fn parse(file: &str, text: &str) -> Result<Scenario, String> {
+    let scenario: Scenario =
+        toml::from_str(text).map_err(|e| format!("{file}: {}", e.to_string().trim_end()))?;
+    check(file, &scenario)?;
+    Ok(scenario)
+}
+
+/// The checks serde cannot express.
+fn check(file: &str, s: &Scenario) -> Result<(), String> {
+    let bad = |what: String| Err(format!("{file}: {what}"));
+    if s.description.trim().is_empty() {
+        return bad("`description` is empty; say in a sentence what the scenario checks".into());
+    }
+    if s.timeout_secs == 0 {
+        return bad("`timeout_secs` is 0; give the run at least one second".into());
+    }
+    for name in std::iter::once(&s.root).chain(&s.tasks) {
+        if !is_binary_name(name) {
+            return bad(format!(
+                "binary name {name:?} must be 1 to {} characters of letters, digits, '-' and '_'",
+                septum_kcore::bootimage::NAME_LEN
+            ));
+        }
+    }
+    if let Some(dup) = s
+        .tasks
+        .iter()
+        .enumerate()
+        .find_map(|(i, t)| (t == &s.root || s.tasks[..i].contains(t)).then_some(t))
+    {
+        return bad(format!(
+            "binary {dup:?} is packed twice; name each binary once"
+        ));
+    }
+    if let Some(e) = s.expect.iter().chain(&s.reject).find(|e| e.is_empty()) {
+        return bad(format!(
+            "empty string {e:?} in `expect` or `reject` would match anything"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `name` can name a binary and a boot-image entry.
+fn is_binary_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= septum_kcore::bootimage::NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_file_gets_defaults() {
+        let s = parse("t.toml", "description = \"d\"\nverdict = \"pass\"\n").unwrap();
+        assert_eq!(
+            s,
+            Scenario {
+                description: "d".into(),
+                machine: Machine::Q35,
+                root: "root-task".into(),
+                tasks: vec![],
+                append: "exit_on_idle".into(),
+                timeout_secs: 20,
+                corrupt: None,
+                expect: vec![],
+                reject: vec!["PANIC".into()],
+                verdict: Verdict::Pass,
+                tests: 0,
+            }
+        );
+    }
+
+    #[test]
+    fn full_file() {
+        let text = r#"
+description = "everything set"
+machine = "microvm"
+root = "fault-nx"
+tasks = ["a", "b_2"]
+append = "exit_on_idle loglevel=3"
+timeout_secs = 5
+corrupt = "root-elf"
+expect = ["one", "two"]
+reject = []
+verdict = "fail"
+tests = 3
+"#;
+        let s = parse("t.toml", text).unwrap();
+        assert_eq!(s.machine, Machine::Microvm);
+        assert_eq!(s.root, "fault-nx");
+        assert_eq!(s.tasks, ["a", "b_2"]);
+        assert_eq!(s.append, "exit_on_idle loglevel=3");
+        assert_eq!(s.timeout_secs, 5);
+        assert_eq!(s.corrupt, Some(Corruption::RootElf));
+        assert_eq!(s.expect, ["one", "two"]);
+        assert!(
+            s.reject.is_empty(),
+            "an explicit empty reject list stays empty"
+        );
+        assert_eq!(s.verdict, Verdict::Fail);
+        assert_eq!(s.tests, 3);
+    }
+
+    #[test]
+    fn every_corruption_parses() {
+        for (word, want) in [
+            ("magic", Corruption::Magic),
+            ("checksum", Corruption::Checksum),
+            ("truncate", Corruption::Truncate),
+            ("root-elf", Corruption::RootElf),
+        ] {
+            let text = format!("description = \"d\"\nverdict = \"fail\"\ncorrupt = \"{word}\"\n");
+            assert_eq!(parse("t.toml", &text).unwrap().corrupt, Some(want));
+        }
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let err = parse(
+            "x.toml",
+            "description = \"d\"\nverdict = \"pass\"\nexpcet = [\"a\"]\n",
+        )
+        .unwrap_err();
+        assert!(err.starts_with("x.toml: "), "{err}");
+        assert!(err.contains("expcet"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn missing_verdict_is_named() {
+        let err = parse("x.toml", "description = \"d\"\n").unwrap_err();
+        assert!(err.contains("verdict"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        for (text, needle) in [
+            ("machine = \"isapc\"", "isapc"),
+            ("verdict2 = 1", "verdict2"),
+            ("corrupt = \"elf\"", "elf"),
+            ("timeout_secs = -1", "timeout_secs"),
+        ] {
+            let text = format!("description = \"d\"\nverdict = \"pass\"\n{text}\n");
+            let err = parse("x.toml", &text).unwrap_err();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn semantic_checks() {
+        for (text, needle) in [
+            ("description = \" \"\nverdict = \"pass\"", "description"),
+            (
+                "description = \"d\"\nverdict = \"pass\"\ntimeout_secs = 0",
+                "timeout_secs",
+            ),
+            (
+                "description = \"d\"\nverdict = \"pass\"\nroot = \"a b\"",
+                "\"a b\"",
+            ),
+            (
+                "description = \"d\"\nverdict = \"pass\"\nroot = \"\"",
+                "\"\"",
+            ),
+            (
+                "description = \"d\"\nverdict = \"pass\"\ntasks = [\"x\", \"x\"]",
+                "twice",
+            ),
+            (
+                "description = \"d\"\nverdict = \"pass\"\ntasks = [\"root-task\"]",
+                "twice",
+            ),
+            (
+                "description = \"d\"\nverdict = \"pass\"\nexpect = [\"\"]",
+                "match anything",
+            ),
+        ] {
+            let err = parse("x.toml", text).unwrap_err();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+        let long = "a".repeat(septum_kcore::bootimage::NAME_LEN + 1);
+        let text = format!("description = \"d\"\nverdict = \"pass\"\nroot = \"{long}\"");
+        assert!(parse("x.toml", &text).is_err());
+    }
+
+    #[test]
+    fn every_scenario_file_parses() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|x| x == "toml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                if let Err(e) = parse(&path.display().to_string(), &text) {
+                    panic!("{e}");
+                }
+                n += 1;
+            }
+        }
+        assert!(n > 0, "no scenario files in {}", dir.display());
+    }
+
+    #[test]
+    fn machine_names_round_trip() {
+        for m in [Machine::Q35, Machine::Pc, Machine::Microvm] {
+            assert_eq!(Machine::from_name(m.qemu_name()), Some(m));
+        }
+        assert_eq!(Machine::from_name("Q35"), None);
+    }
+}

@@ -1,0 +1,110 @@
+//! Building the machine crates, checking the kernel, packing boot images.
+
+use crate::image;
+use crate::kernel_check::{self, KernelInfo};
+use crate::scenario::Scenario;
+use crate::tools::{self, MACHINE_TARGET, Result, Workspace};
+use std::path::{Path, PathBuf};
+
+/// The machine crates, built together.
+const MACHINE_PACKAGES: [&str; 3] = ["septum-kernel", "septum-root-task", "septum-test-tasks"];
+
+/// The default system's root task binary.
+pub const DEFAULT_ROOT: &str = "root-task";
+
+/// A built and checked kernel.
+#[derive(Clone, Debug)]
+pub struct Built {
+    /// The kernel ELF.
+    pub kernel: PathBuf,
+    /// What the checks found.
+    pub info: KernelInfo,
+}
+
+/// `cargo build --release` of the machine crates, then the kernel ELF checks.
+pub fn build(ws: &Workspace) -> Result<Built> {
+    tools::ensure_toolchain(ws, false)?;
+    let mut cargo = ws.cargo();
+    cargo.args(["build", "--release", "--target", MACHINE_TARGET]);
+    for p in MACHINE_PACKAGES {
+        cargo.args(["-p", p]);
+    }
+    cargo.arg("--target-dir").arg(ws.target_dir());
+    tools::run(&mut cargo)?;
+
+    let kernel = ws.kernel();
+    let data = read(ws, &kernel, "the kernel")?;
+    let info = kernel_check::check_kernel(&data).map_err(|problems| {
+        let mut msg = format!(
+            "the kernel ELF {} is not bootable as built:",
+            ws.show(&kernel)
+        );
+        for p in problems {
+            msg.push_str("\n  - ");
+            msg.push_str(&p);
+        }
+        msg.push_str("\nfix the kernel's linker script or link arguments (kernel/build.rs)");
+        msg
+    })?;
+    Ok(Built { kernel, info })
+}
+
+fn read(ws: &Workspace, path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        format!(
+            "cannot read {what} at {}: {e}; did the build produce it?",
+            ws.show(path)
+        )
+    })
+}
+
+/// Read a machine binary by name for packing; `user` says who asked for it.
+fn read_binary(ws: &Workspace, name: &str, user: &str) -> Result<Vec<u8>> {
+    let path = ws.machine_bin_dir().join(name);
+    let data = std::fs::read(&path).map_err(|e| {
+        format!(
+            "{user} names binary '{name}', but {} cannot be read ({e}); is '{name}' a binary \
+             of root-task/ or tests/tasks/ (a [[bin]] or src/bin/{name}.rs)?",
+            ws.show(&path)
+        )
+    })?;
+    if !kernel_check::looks_like_elf(&data) {
+        return Err(format!("{} is not an ELF file", ws.show(&path)));
+    }
+    Ok(data)
+}
+
+fn write(ws: &Workspace, path: &Path, data: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", ws.show(dir)))?;
+    }
+    std::fs::write(path, data).map_err(|e| format!("cannot write {}: {e}", ws.show(path)))
+}
+
+/// Pack the default system (the root task alone) into `target/septum/default.img`.
+pub fn pack_default(ws: &Workspace) -> Result<PathBuf> {
+    let root = read_binary(ws, DEFAULT_ROOT, "the default system")?;
+    let img = image::pack((DEFAULT_ROOT, &root), &[])?;
+    let path = ws.out_dir().join("default.img");
+    write(ws, &path, &img)?;
+    Ok(path)
+}
+
+/// Pack (and corrupt, if asked) a scenario's image into `target/septum/<name>.img`.
+pub fn pack_scenario(ws: &Workspace, name: &str, s: &Scenario) -> Result<PathBuf> {
+    let user = format!("scenario {name}");
+    let root = read_binary(ws, &s.root, &user)?;
+    let tasks = s
+        .tasks
+        .iter()
+        .map(|t| Ok((t.as_str(), read_binary(ws, t, &user)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let refs: Vec<(&str, &[u8])> = tasks.iter().map(|(n, d)| (*n, d.as_slice())).collect();
+    let mut img = image::pack((&s.root, &root), &refs)?;
+    if let Some(how) = s.corrupt {
+        image::corrupt(&mut img, how)?;
+    }
+    let path = ws.out_dir().join(format!("{name}.img"));
+    write(ws, &path, &img)?;
+    Ok(path)
+}

@@ -1,0 +1,265 @@
+//! `cargo xtask test`: host tests, the build, then every scenario in QEMU,
+//! closing with one `N passed, N failed` line.
+
+use crate::host_tests::{self, Counts};
+use crate::judge::{self, Outcome};
+use crate::qemu::{self, Boot};
+use crate::scenario::{self, Scenario};
+use crate::system;
+use crate::tools::{self, Result, Workspace};
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+/// Console lines shown when a scenario fails.
+const TAIL_LINES: usize = 40;
+
+/// Host crates whose unit tests run first.
+const HOST_PACKAGES: [&str; 3] = ["septum-abi", "septum-kcore", "septum-build"];
+
+/// Run the tests; `filter` keeps only scenarios whose name contains it (and
+/// skips the host tests). Returns the totals.
+pub fn test(ws: &Workspace, filter: Option<&str>) -> Result<Counts> {
+    tools::ensure_toolchain(ws, false)?;
+    tools::ensure_qemu()?;
+    let scenarios = load_scenarios(ws, filter)?;
+
+    let mut total = Counts::default();
+    if filter.is_none() {
+        total += host_tests(ws)?;
+    }
+
+    let built = match system::build(ws) {
+        Ok(built) => Some(built),
+        Err(e) => {
+            println!("build ... FAILED: {e}");
+            total.failed += 1;
+            None
+        }
+    };
+
+    for (name, parsed) in &scenarios {
+        print!("qemu {name} ... ");
+        let _ = std::io::stdout().flush();
+        let result = match (parsed, &built) {
+            (Err(e), _) => ScenarioResult::failed(e.clone()),
+            (Ok(_), None) => ScenarioResult::failed("not run, the build failed".into()),
+            (Ok(s), Some(built)) => run_scenario(ws, name, s, &built.kernel),
+        };
+        match &result.problems[..] {
+            [] => println!("ok"),
+            problems => println!("FAILED: {}", problems.join("; ")),
+        }
+        if !result.problems.is_empty() && result.ran {
+            print_tail(ws, name, &result.console);
+        }
+        for failure in &result.cases.failures {
+            println!("    on-target test {failure}");
+        }
+        if result.problems.is_empty() {
+            total.passed += 1;
+        } else {
+            total.failed += 1;
+        }
+        total.passed += result.cases.passed;
+        total.failed += result.cases.failed();
+    }
+    Ok(total)
+}
+
+/// Every scenario file, sorted by name, parsed (or the parse error).
+fn load_scenarios(
+    ws: &Workspace,
+    filter: Option<&str>,
+) -> Result<Vec<(String, std::result::Result<Scenario, String>)>> {
+    let dir = ws.scenarios_dir();
+    let entries =
+        std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", ws.show(&dir)))?;
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("cannot list {}: {e}", ws.show(&dir)))?
+            .path();
+        if path.extension().is_some_and(|x| x == "toml")
+            && let Some(stem) = path.file_stem()
+        {
+            files.push((stem.to_string_lossy().into_owned(), path));
+        }
+    }
+    files.sort();
+    let all: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
+    if let Some(f) = filter {
+        files.retain(|(name, _)| name.contains(f));
+        if files.is_empty() {
+            return Err(format!(
+                "no scenario name contains {f:?}; the scenarios are: {}",
+                all.join(", ")
+            ));
+        }
+    }
+    Ok(files
+        .into_iter()
+        .map(|(name, path)| {
+            let shown = ws.show(&path);
+            let parsed = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {shown}: {e}"))
+                .and_then(|text| scenario::parse(&shown, &text));
+            (name, parsed)
+        })
+        .collect())
+}
+
+/// `cargo test` of the host crates, its output streamed through and counted.
+fn host_tests(ws: &Workspace) -> Result<Counts> {
+    let mut cargo = ws.cargo();
+    cargo.arg("test");
+    for p in HOST_PACKAGES {
+        cargo.args(["-p", p]);
+    }
+    cargo
+        .arg("--no-fail-fast")
+        .arg("--target-dir")
+        .arg(ws.target_dir());
+    cargo.stdout(Stdio::piped());
+    let shown = tools::show_command(&cargo);
+    let mut child = cargo
+        .spawn()
+        .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+    let mut output = String::new();
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).split(b'\n') {
+            let line = line.map_err(|e| format!("reading the output of `{shown}`: {e}"))?;
+            let line = String::from_utf8_lossy(&line);
+            println!("{line}");
+            output.push_str(&line);
+            output.push('\n');
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for `{shown}`: {e}"))?;
+    let counts = host_tests::tally(&output, status.success());
+    if !status.success() {
+        println!("host tests ... FAILED: `{shown}` ended with {status}");
+    }
+    Ok(counts)
+}
+
+struct ScenarioResult {
+    /// Why the scenario failed; empty if it passed.
+    problems: Vec<String>,
+    /// Whether QEMU ran.
+    ran: bool,
+    /// The console output, if QEMU ran.
+    console: String,
+    /// The on-target test cases it reported.
+    cases: judge::Cases,
+}
+
+impl ScenarioResult {
+    fn failed(problem: String) -> Self {
+        ScenarioResult {
+            problems: vec![problem],
+            ran: false,
+            console: String::new(),
+            cases: Default::default(),
+        }
+    }
+}
+
+fn run_scenario(
+    ws: &Workspace,
+    name: &str,
+    s: &Scenario,
+    kernel: &std::path::Path,
+) -> ScenarioResult {
+    let image = match system::pack_scenario(ws, name, s) {
+        Ok(image) => image,
+        Err(e) => {
+            let mut r = ScenarioResult::failed(e);
+            r.cases = judge::count_cases("", s.tests);
+            return r;
+        }
+    };
+    let boot = Boot {
+        machine: s.machine,
+        kernel,
+        image: &image,
+        append: &s.append,
+    };
+    let args = qemu::captured_args(&boot);
+    let run = match qemu::run_captured(&args, Duration::from_secs(s.timeout_secs)) {
+        Ok(run) => run,
+        Err(e) => {
+            let mut r = ScenarioResult::failed(format!("cannot start {}: {e}", qemu::QEMU));
+            r.cases = judge::count_cases("", s.tests);
+            return r;
+        }
+    };
+    let mut problems = Vec::new();
+    if let Err(e) = judge::check_exit(s.verdict, run.outcome, &run.stderr) {
+        problems.push(e);
+    }
+    problems.extend(judge::check_console(&run.console, &s.expect, &s.reject));
+    let cases = judge::count_cases(&run.console, s.tests);
+    if let Err(e) = save_log(ws, name, &args, &run) {
+        problems.push(e);
+    }
+    ScenarioResult {
+        problems,
+        ran: true,
+        console: run.console,
+        cases,
+    }
+}
+
+fn save_log(
+    ws: &Workspace,
+    name: &str,
+    args: &[std::ffi::OsString],
+    run: &qemu::Captured,
+) -> Result<()> {
+    let dir = ws.logs_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", ws.show(&dir)))?;
+    let path = dir.join(format!("{name}.log"));
+    let mut log = run.console.clone();
+    if !log.is_empty() && !log.ends_with('\n') {
+        log.push('\n');
+    }
+    if !run.stderr.is_empty() {
+        log.push_str("--- QEMU stderr ---\n");
+        log.push_str(&run.stderr);
+        if !run.stderr.ends_with('\n') {
+            log.push('\n');
+        }
+    }
+    let outcome = match run.outcome {
+        Outcome::Exited(code) => format!("exited with status {code}"),
+        Outcome::Signalled(sig) => format!("killed by signal {sig}"),
+        Outcome::TimedOut(secs) => format!("killed after the {secs} s timeout"),
+    };
+    log.push_str(&format!(
+        "--- septum-build ---\ncommand: {}\nQEMU {outcome}\n",
+        qemu::display(args)
+    ));
+    std::fs::write(&path, log).map_err(|e| format!("cannot write {}: {e}", ws.show(&path)))
+}
+
+fn print_tail(ws: &Workspace, name: &str, console: &str) {
+    let lines: Vec<&str> = console.lines().collect();
+    let from = lines.len().saturating_sub(TAIL_LINES);
+    let log = ws.show(&ws.logs_dir().join(format!("{name}.log")));
+    if lines.is_empty() {
+        println!("--- {name} printed nothing on its console (see {log}) ---");
+        return;
+    }
+    println!(
+        "--- last {} console lines of {name} (all of them in {log}) ---",
+        lines.len() - from
+    );
+    for line in &lines[from..] {
+        println!("{}", line.trim_end_matches('\r'));
+    }
+    println!("--- end of {name} ---");
+}
