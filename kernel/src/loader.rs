@@ -14,7 +14,11 @@ const PAGE: u64 = 4096;
 pub enum LoadError {
     Elf(elf::Error),
     /// A segment lies (partly) outside user space.
-    OutsideUserSpace { index: usize, vaddr: u64, size: u64 },
+    OutsideUserSpace {
+        index: usize,
+        vaddr: u64,
+        size: u64,
+    },
     OutOfMemory,
     Map(MapError),
 }
@@ -96,5 +100,8 @@ pub fn load(image: &[u8], kernel_pml4: u64) -> Result<Loaded, LoadError> {
         page += PAGE;
     }
     paging::map(pml4, USER_IPC_BUFFER, new_data_frame()?, data, false, alloc)?;
-    Ok(Loaded { pml4, entry: elf.entry() })
+    Ok(Loaded {
+        pml4,
+        entry: elf.entry(),
+    })
 }

@@ -105,7 +105,9 @@ extern "C" fn kernel_entry(start_info: u64) -> ! {
         }
         let mut reserve = |what: &str, start: u64, end: u64| {
             if let Err(e) = free.reserve(start, end) {
-                fatal(format_args!("cannot reserve {what} [{start:#x}, {end:#x}): {e}"));
+                fatal(format_args!(
+                    "cannot reserve {what} [{start:#x}, {end:#x}): {e}"
+                ));
             }
         };
         // Real-mode area, BIOS data and the loader's tables.
@@ -122,7 +124,11 @@ extern "C" fn kernel_entry(start_info: u64) -> ! {
     }
 
     let kernel_pml4 = {
-        let mapped = [pvh::MemRange::RAM, pvh::MemRange::ACPI, pvh::MemRange::ACPI_NVS];
+        let mapped = [
+            pvh::MemRange::RAM,
+            pvh::MemRange::ACPI,
+            pvh::MemRange::ACPI_NVS,
+        ];
         let mut ram = boot
             .memmap
             .iter()
@@ -137,11 +143,17 @@ extern "C" fn kernel_entry(start_info: u64) -> ! {
         fatal(format_args!("no boot image: pass one to QEMU with -initrd"))
     };
     let module = paging::phys_slice(module_pa, module_len).unwrap_or_else(|| {
-        fatal(format_args!("boot image at {module_pa:#x}+{module_len:#x} is outside RAM"))
+        fatal(format_args!(
+            "boot image at {module_pa:#x}+{module_len:#x} is outside RAM"
+        ))
     });
     let image = BootImage::parse(module)
         .unwrap_or_else(|e| fatal(format_args!("boot image rejected: {e}")));
-    info!("boot image: {} entries, {} bytes", image.len(), image.total_size());
+    info!(
+        "boot image: {} entries, {} bytes",
+        image.len(),
+        image.total_size()
+    );
     for e in image.entries() {
         debug!("  {:?} '{}' {} bytes", e.kind, e.name, e.data.len());
     }

@@ -117,7 +117,10 @@ pub fn syscall() -> ! {
         n => {
             // Not a Septum call (a guest's system call): with no fault
             // handler to forward it to, the thread stops.
-            stop(&mut t, format_args!("unknown system call {n:#x} at rip={:#x}", c.rip));
+            stop(
+                &mut t,
+                format_args!("unknown system call {n:#x} at rip={:#x}", c.rip),
+            );
             Ok(0)
         }
     };

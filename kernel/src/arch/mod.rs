@@ -3,4 +3,6 @@
 
 pub mod x86_64;
 
-pub use self::x86_64::{cpu, exit_qemu, halt_forever, layout, mask_legacy_pic, paging, pvh, serial, trap};
+pub use self::x86_64::{
+    cpu, exit_qemu, halt_forever, layout, mask_legacy_pic, paging, pvh, serial, trap,
+};

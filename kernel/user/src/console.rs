@@ -16,7 +16,10 @@ pub struct Console {
 impl Console {
     /// An empty sink.
     pub const fn new() -> Self {
-        Console { buf: [0; BUF], len: 0 }
+        Console {
+            buf: [0; BUF],
+            len: 0,
+        }
     }
 
     /// Send what is buffered.

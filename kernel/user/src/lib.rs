@@ -47,7 +47,12 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     // The supervisor learns of it from the log for now; with the kernel-core
     // issue the thread's fault endpoint will be told.
     match info.location() {
-        Some(l) => println!("task panicked at {}:{}: {}", l.file(), l.line(), info.message()),
+        Some(l) => println!(
+            "task panicked at {}:{}: {}",
+            l.file(),
+            l.line(),
+            info.message()
+        ),
         None => println!("task panicked: {}", info.message()),
     }
     syscall::thread_exit()

@@ -109,7 +109,12 @@ unsafe impl Sync for BootCpu {}
 static BOOT_CPU: BootCpu = BootCpu(UnsafeCell::new(CpuTables {
     gdt: [0; 7],
     tss: TaskStateSegment::new(),
-    percpu: PerCpu { self_ptr: 0, kernel_rsp: 0, context_end: 0, user_rsp: 0 },
+    percpu: PerCpu {
+        self_ptr: 0,
+        kernel_rsp: 0,
+        context_end: 0,
+        user_rsp: 0,
+    },
     ist: [[0; IST_STACK_SIZE]; 3],
 }));
 
@@ -220,7 +225,9 @@ pub fn init(f: &Features, syscall_entry: u64) {
     // SAFETY: SCE enables `syscall`, whose MSRs are set right below, before
     // any user code runs; NXE is already on (boot code set it).
     unsafe {
-        Efer::update(|e| e.insert(EferFlags::SYSTEM_CALL_EXTENSIONS | EferFlags::NO_EXECUTE_ENABLE));
+        Efer::update(|e| {
+            e.insert(EferFlags::SYSTEM_CALL_EXTENSIONS | EferFlags::NO_EXECUTE_ENABLE)
+        });
     }
     const STAR: u32 = 0xc000_0081;
     const LSTAR: u32 = 0xc000_0082;

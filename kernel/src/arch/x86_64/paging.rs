@@ -10,9 +10,9 @@
 
 use super::layout::{KERNEL_OFFSET, KERNEL_SLOTS, PHYS_MAP_BASE, PHYS_MAP_SIZE};
 use core::sync::atomic::{AtomicU64, Ordering};
+use x86_64::PhysAddr;
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::PhysFrame;
-use x86_64::PhysAddr;
 
 pub const PTE_PRESENT: u64 = 1;
 pub const PTE_WRITE: u64 = 1 << 1;
@@ -257,9 +257,7 @@ pub fn write_frame(pa: u64, offset: usize, src: &[u8]) {
     assert!(offset + src.len() <= PAGE as usize);
     // SAFETY: the frame is the kernel's, in the direct map, and the range is
     // inside it (asserted); `src` is kernel memory that cannot overlap it.
-    unsafe {
-        core::ptr::copy_nonoverlapping(src.as_ptr(), (va as *mut u8).add(offset), src.len())
-    };
+    unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), (va as *mut u8).add(offset), src.len()) };
 }
 
 /// Zero the frame at physical `pa`.

@@ -60,7 +60,10 @@ impl core::fmt::Display for Error {
                 write!(f, "hvm_start_info magic is {found:#x}, expected {MAGIC:#x}")
             }
             Error::NoMemoryMap { version } => {
-                write!(f, "hvm_start_info version {version} carries no memory map (need 1)")
+                write!(
+                    f,
+                    "hvm_start_info version {version} carries no memory map (need 1)"
+                )
             }
         }
     }
@@ -102,7 +105,11 @@ pub fn read_start_info(pa: u64) -> Result<BootInfo, Error> {
     let n = (memmap_n as usize).min(MAX_MEMMAP);
     let table = read("memory map", memmap_pa, n as u64 * 24)?;
     for e in table.chunks_exact(24) {
-        let range = MemRange { start: u64_at(e, 0), len: u64_at(e, 8), kind: u32_at(e, 16) };
+        let range = MemRange {
+            start: u64_at(e, 0),
+            len: u64_at(e, 8),
+            kind: u32_at(e, 16),
+        };
         // Cannot fail: at most MAX_MEMMAP chunks.
         let _ = info.memmap.push(range);
     }
@@ -110,7 +117,11 @@ pub fn read_start_info(pa: u64) -> Result<BootInfo, Error> {
         let bytes = read("command line", cmdline_pa, MAX_CMDLINE as u64)
             .or_else(|_| read("command line", cmdline_pa, 1))?;
         for &b in bytes.iter().take_while(|&&b| b != 0) {
-            if info.cmdline.push(if b.is_ascii() { b as char } else { '?' }).is_err() {
+            if info
+                .cmdline
+                .push(if b.is_ascii() { b as char } else { '?' })
+                .is_err()
+            {
                 break;
             }
         }

@@ -24,15 +24,43 @@ fn main() {
         // SAFETY: debug_write only reads memory, and writes only rax.
         unsafe { raw2(nr::DEBUG_WRITE, ptr, len) }
     };
-    check("debug_write_kernel_pointer", write(layout::KERNEL_SPACE_START, 8), Err(Error::InvalidAddress));
-    check("debug_write_noncanonical", write(0x8000_0000_0000, 8), Err(Error::InvalidAddress));
-    check("debug_write_wraps", write(u64::MAX - 3, 8), Err(Error::InvalidAddress));
-    check("debug_write_unmapped", write(0x1000, 8), Err(Error::InvalidAddress));
-    check("debug_write_too_long", write(0x40_0000, 1 << 20), Err(Error::Range));
+    check(
+        "debug_write_kernel_pointer",
+        write(layout::KERNEL_SPACE_START, 8),
+        Err(Error::InvalidAddress),
+    );
+    check(
+        "debug_write_noncanonical",
+        write(0x8000_0000_0000, 8),
+        Err(Error::InvalidAddress),
+    );
+    check(
+        "debug_write_wraps",
+        write(u64::MAX - 3, 8),
+        Err(Error::InvalidAddress),
+    );
+    check(
+        "debug_write_unmapped",
+        write(0x1000, 8),
+        Err(Error::InvalidAddress),
+    );
+    check(
+        "debug_write_too_long",
+        write(0x40_0000, 1 << 20),
+        Err(Error::Range),
+    );
     let hello = b"syscall-probe: direct write\n";
-    check("debug_write_ok", write(hello.as_ptr() as u64, hello.len() as u64), Ok(hello.len() as u64));
+    check(
+        "debug_write_ok",
+        write(hello.as_ptr() as u64, hello.len() as u64),
+        Ok(hello.len() as u64),
+    );
     // SAFETY: an unassigned Septum number only returns an error.
-    check("unknown_septum_call", unsafe { raw2(nr::BASE + 0x7f, 0, 0) }, Err(Error::UnknownSyscall));
+    check(
+        "unknown_septum_call",
+        unsafe { raw2(nr::BASE + 0x7f, 0, 0) },
+        Err(Error::UnknownSyscall),
+    );
     println!("syscall-probe: making Linux system call 60 (exit)");
     // SAFETY: not a Septum call: the kernel stops this thread.
     unsafe { raw2(60, 0, 0) };
