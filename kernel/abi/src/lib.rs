@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod ipc;
 pub mod layout;
 pub mod syscall;
 

@@ -18,6 +18,29 @@ pub const DEBUG_WRITE: u64 = BASE;
 /// Stop the calling thread for good. The kernel logs it; nothing else runs it again.
 pub const THREAD_EXIT: u64 = BASE + 1;
 
+/// Call: send on an endpoint, then wait for the reply (kernel-core issue).
+pub const CALL: u64 = BASE + 0x10;
+/// ReplyRecv: answer through the reply object in r12, then receive.
+pub const REPLY_RECV: u64 = BASE + 0x11;
+/// Send: blocking send.
+pub const SEND: u64 = BASE + 0x12;
+/// NBSend: send only if a receiver waits.
+pub const NB_SEND: u64 = BASE + 0x13;
+/// Recv: blocking receive, binding callers to the reply object in r12.
+pub const RECV: u64 = BASE + 0x14;
+/// NBRecv: receive only if a sender waits.
+pub const NB_RECV: u64 = BASE + 0x15;
+/// Reply: answer through a reply object.
+pub const REPLY: u64 = BASE + 0x16;
+/// Signal: OR the capability's badge into a notification.
+pub const SIGNAL: u64 = BASE + 0x18;
+/// Wait: block until a notification's word is non-zero, take it.
+pub const WAIT: u64 = BASE + 0x19;
+/// Poll: take a notification's word without blocking.
+pub const POLL: u64 = BASE + 0x1a;
+/// Yield: go to the back of the caller's priority queue.
+pub const YIELD: u64 = BASE + 0x1b;
+
 /// Largest single debug-console write, in bytes.
 pub const DEBUG_WRITE_MAX: usize = 4096;
 
@@ -32,7 +55,23 @@ mod tests {
 
     #[test]
     fn numbers_avoid_guest_ranges() {
-        for nr in [DEBUG_WRITE, THREAD_EXIT] {
+        let all = [
+            DEBUG_WRITE,
+            THREAD_EXIT,
+            CALL,
+            REPLY_RECV,
+            SEND,
+            NB_SEND,
+            RECV,
+            NB_RECV,
+            REPLY,
+            SIGNAL,
+            WAIT,
+            POLL,
+            YIELD,
+        ];
+        for (i, nr) in all.into_iter().enumerate() {
+            assert!(!all[..i].contains(&nr), "{nr:#x} used twice");
             assert!(nr >= 1024, "{nr} collides with guest numbers 0-1023");
             assert!(nr & (1 << 30) == 0, "{nr} collides with Linux x32 numbers");
             assert!(is_septum(nr));
