@@ -12,5 +12,10 @@
 extern crate std;
 
 pub mod bootimage;
+pub mod cap;
+pub mod cdt;
+pub mod cspace;
 pub mod elf;
 pub mod physmem;
+pub mod runqueue;
+pub mod untyped;
