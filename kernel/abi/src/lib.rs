@@ -6,6 +6,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod bootinfo;
 pub mod error;
 pub mod ipc;
 pub mod layout;
