@@ -50,6 +50,8 @@ impl From<MapError> for LoadError {
 pub struct Loaded {
     pub pml4: u64,
     pub entry: u64,
+    /// Physical address of the IPC-buffer frame.
+    pub ipc_buffer: u64,
 }
 
 fn new_data_frame() -> Result<u64, LoadError> {
@@ -99,9 +101,11 @@ pub fn load(image: &[u8], kernel_pml4: u64) -> Result<Loaded, LoadError> {
         paging::map(pml4, page, new_data_frame()?, data, false, alloc)?;
         page += PAGE;
     }
-    paging::map(pml4, USER_IPC_BUFFER, new_data_frame()?, data, false, alloc)?;
+    let ipc_buffer = new_data_frame()?;
+    paging::map(pml4, USER_IPC_BUFFER, ipc_buffer, data, false, alloc)?;
     Ok(Loaded {
         pml4,
         entry: elf.entry(),
+        ipc_buffer,
     })
 }

@@ -10,11 +10,20 @@
 #![no_main]
 
 mod arch;
+mod boot;
+mod idle;
+mod invoke;
+mod ipc;
+mod irq;
 mod loader;
 mod log;
 mod mem;
-mod thread;
+mod object;
+mod preempt;
+mod sched;
+mod syscall;
 mod trap;
+mod vspace;
 
 use septum_abi::qemu_exit;
 use septum_kcore::bootimage::BootImage;
@@ -27,6 +36,12 @@ pub struct BootOptions {
 }
 
 static OPTIONS: spin::Once<BootOptions> = spin::Once::new();
+static KERNEL_PML4: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Physical address of the kernel's PML4, the template of every address space.
+pub fn kernel_pml4() -> u64 {
+    KERNEL_PML4.load(core::sync::atomic::Ordering::Relaxed)
+}
 
 /// The options the kernel was booted with.
 pub fn boot_options() -> BootOptions {
@@ -75,7 +90,9 @@ extern "C" fn kernel_entry(start_info: u64) -> ! {
     debug!("acpi: rsdp at {:#x}", boot.rsdp);
 
     let features = cpu::detect();
-    cpu::init(&features, trap::syscall_entry_address());
+    let xcr0 = cpu::init(&features, trap::syscall_entry_address());
+    let saved = arch::fpu::init(features.xsave, xcr0);
+    debug!("fpu: saving components {saved:#x}");
     trap::init_idt();
     arch::mask_legacy_pic();
     info!(
@@ -137,6 +154,7 @@ extern "C" fn kernel_entry(start_info: u64) -> ! {
         paging::init_kernel_space(&mut ram, &mut mem::alloc_frame)
             .unwrap_or_else(|e| fatal(format_args!("cannot build kernel page tables: {e:?}")))
     };
+    KERNEL_PML4.store(kernel_pml4, core::sync::atomic::Ordering::Relaxed);
     debug!("kernel address space ready (pml4 at {kernel_pml4:#x})");
 
     let Some((module_pa, module_len)) = boot.module else {
@@ -161,20 +179,9 @@ extern "C" fn kernel_entry(start_info: u64) -> ! {
     let Some(root) = image.root_task() else {
         fatal(format_args!("boot image rejected: no root task"))
     };
-    let loaded = loader::load(root.data, kernel_pml4)
+    boot::create_root_task(root.name, root.data, boot.rsdp)
         .unwrap_or_else(|e| fatal(format_args!("root task '{}': {e}", root.name)));
-    {
-        let mut t = thread::ROOT.lock();
-        t.name.clear();
-        let _ = t.name.push_str(root.name);
-        t.pml4 = loaded.pml4;
-        t.ctx = trap::UserContext::new(loaded.entry, septum_abi::layout::USER_STACK_TOP);
-        t.ctx.rdi = septum_abi::layout::USER_IPC_BUFFER;
-        t.state = thread::State::Runnable;
-        t.resume = thread::Resume::Full;
-    }
-    info!("starting root task '{}' at {:#x}", root.name, loaded.entry);
-    thread::schedule()
+    sched::schedule()
 }
 
 #[panic_handler]

@@ -1,16 +1,15 @@
-//! What the kernel does with a trap: system calls, user faults, and faults
-//! of its own.
+//! What the kernel does with a trap from user mode or its own.
 //!
-//! A user fault stops the thread and is reported with the task's name, the
-//! fault and the address; the kernel carries on. (From the kernel-core
-//! issue on, it becomes a message to the thread's fault endpoint instead.)
-//! A fault in ring 0 is a kernel bug and panics with the same details.
+//! A user fault (any CPU exception, or a `syscall` that is not Septum's)
+//! becomes a message to the thread's fault endpoint; a thread without one
+//! is suspended and reported with its name, the fault and the address,
+//! and the kernel carries on. A fault in ring 0 is a kernel bug and panics
+//! with the same details.
 
-use crate::arch::paging::{self, PTE_USER};
 use crate::arch::trap::{KernelFrame, cr2};
-use crate::thread::{self, Resume, State, Thread};
-use septum_abi::layout::is_user_range;
-use septum_abi::{Error, syscall as nr};
+use crate::object::tcb::{Reg, State, Tcb};
+use crate::sched;
+use septum_abi::fault::Kind;
 
 const PF: u64 = 14;
 
@@ -59,107 +58,59 @@ fn page_fault_cause(error: u64) -> (&'static str, &'static str) {
     (access, why)
 }
 
-/// Stop `t` for good after reporting why.
-fn stop(t: &mut Thread, why: core::fmt::Arguments<'_>) {
-    crate::warn!("fault: task '{}': {why}; thread stopped", t.name);
-    t.state = State::Stopped;
+/// `t` faulted: tell its handler, or suspend it and log why.
+pub fn fault(t: Tcb, kind: Kind, addr: u64) {
+    if crate::ipc::raise_fault(t, kind, addr) {
+        return;
+    }
+    let (rip, error, vector) = (
+        t.reg(Reg::Rip),
+        t.reg(Reg::Error),
+        t.reg(Reg::Vector) & 0xffff,
+    );
+    let name = t.name();
+    match kind {
+        Kind::PageFault => {
+            let (access, why) = page_fault_cause(error);
+            crate::warn!(
+                "fault: task '{name}': page fault ({access}, {why}) at rip={rip:#x}, addr={addr:#x}, error={error:#x}; thread stopped"
+            );
+        }
+        Kind::Exception => crate::warn!(
+            "fault: task '{name}': {} (vector {vector}) at rip={rip:#x}, error={error:#x}; thread stopped",
+            exception_name(vector)
+        ),
+        Kind::UnknownSyscall | Kind::Syscall => crate::warn!(
+            "fault: task '{name}': unknown system call {:#x} at rip={rip:#x}; thread stopped",
+            t.reg(Reg::Rax)
+        ),
+    }
+    t.set_state(State::Inactive);
 }
 
 /// An exception or interrupt taken in user mode; the running thread's
 /// context holds the saved state.
 pub fn user_trap() -> ! {
-    let mut t = thread::ROOT.lock();
-    let c = t.ctx;
-    t.resume = Resume::Full;
-    if c.vector >= 32 {
-        // No device interrupts are routed yet (the PIC is masked): a stray
-        // vector is logged and the thread continues.
-        crate::warn!("unexpected interrupt vector {} in user mode", c.vector);
-    } else if c.vector == PF {
-        let (access, why) = page_fault_cause(c.error);
-        let addr = cr2();
-        let name = exception_name(c.vector);
-        stop(
-            &mut t,
-            format_args!(
-                "{name} ({access}, {why}) at rip={:#x}, addr={addr:#x}, error={:#x}",
-                c.rip, c.error
-            ),
-        );
+    let t = sched::current().expect("user traps come from threads");
+    let vector = t.reg(Reg::Vector);
+    t.set_flag(crate::object::tcb::flags::FULL_RESTORE, true);
+    if vector >= 32 {
+        crate::irq::handle(vector);
+    } else if vector == PF {
+        fault(t, Kind::PageFault, cr2());
     } else {
-        let name = exception_name(c.vector);
-        stop(
-            &mut t,
-            format_args!(
-                "{name} (vector {}) at rip={:#x}, error={:#x}",
-                c.vector, c.rip, c.error
-            ),
-        );
+        fault(t, Kind::Exception, 0);
     }
-    drop(t);
-    thread::schedule()
+    sched::schedule()
 }
 
-/// A `syscall` from user mode; the running thread's context holds the
-/// arguments and receives the result.
-pub fn syscall() -> ! {
-    let mut t = thread::ROOT.lock();
-    t.resume = Resume::Syscall;
-    let c = t.ctx;
-    let result = match c.rax {
-        nr::DEBUG_WRITE => debug_write(t.pml4, c.rdi, c.rsi),
-        nr::THREAD_EXIT => {
-            crate::info!("task '{}' exited", t.name);
-            t.state = State::Stopped;
-            Ok(0)
-        }
-        n if nr::is_septum(n) => Err(Error::UnknownSyscall),
-        n => {
-            // Not a Septum call (a guest's system call): with no fault
-            // handler to forward it to, the thread stops.
-            stop(
-                &mut t,
-                format_args!("unknown system call {n:#x} at rip={:#x}", c.rip),
-            );
-            Ok(0)
-        }
-    };
-    t.ctx.rax = match result {
-        Ok(v) => v,
-        Err(e) => e.to_rax(),
-    };
-    drop(t);
-    thread::schedule()
-}
-
-/// Copy a task's bytes to the console, reading them through its page
-/// tables: the kernel never dereferences a user pointer.
-fn debug_write(pml4: u64, ptr: u64, len: u64) -> Result<u64, Error> {
-    if len > nr::DEBUG_WRITE_MAX as u64 {
-        return Err(Error::Range);
+/// A trap taken in ring 0. Interrupts (the idle loop runs with them on)
+/// are handled and return; exceptions are kernel bugs.
+pub fn kernel_trap(f: &KernelFrame) {
+    if f.vector >= 32 {
+        crate::irq::handle(f.vector);
+        return;
     }
-    if !is_user_range(ptr, len) {
-        return Err(Error::InvalidAddress);
-    }
-    let mut buf = [0u8; nr::DEBUG_WRITE_MAX];
-    let mut done = 0;
-    while done < len {
-        let va = ptr + done;
-        let chunk = (4096 - (va & 0xfff)).min(len - done);
-        let (pa, rights) = paging::translate(pml4, va).ok_or(Error::InvalidAddress)?;
-        if rights & PTE_USER == 0 {
-            return Err(Error::InvalidAddress);
-        }
-        let src = paging::phys_slice(pa, chunk).ok_or(Error::InvalidAddress)?;
-        buf[done as usize..(done + chunk) as usize].copy_from_slice(src);
-        done += chunk;
-    }
-    crate::log::console_write(&buf[..len as usize]);
-    Ok(len)
-}
-
-/// An exception in ring 0: always a kernel bug.
-pub fn kernel_trap(f: &KernelFrame) -> ! {
     panic!(
         "{} (vector {}) in the kernel at rip={:#x}, rsp={:#x}, error={:#x}, cr2={:#x}",
         exception_name(f.vector),

@@ -134,3 +134,23 @@ mod tests {
         );
     }
 }
+
+/// Word offsets in the IPC buffer (one page per thread, mapped by the
+/// thread's own capability; the kernel reads it through that frame).
+pub mod buffer {
+    /// Message words 4.. start here (word `i` of the buffer is message word `i + 4`).
+    pub const MESSAGE: usize = 0;
+    /// Capability pointers of the capabilities to send (up to 3).
+    pub const SEND_CAPS: usize = 64;
+    /// Receiving: capability pointer of the CNode received capabilities go
+    /// into (0: accept none).
+    pub const RECV_CNODE: usize = 67;
+    /// Receiving: first slot index in that CNode (consecutive slots follow).
+    pub const RECV_INDEX: usize = 68;
+    /// Words the kernel may touch.
+    pub const WORDS: usize = 69;
+}
+
+/// Label of a message that delivers a bound notification's word instead of
+/// an endpoint message (the word arrives as the badge).
+pub const NOTIFICATION_LABEL: u64 = MAX_LABEL;

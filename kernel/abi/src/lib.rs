@@ -8,6 +8,8 @@
 
 pub mod bootinfo;
 pub mod error;
+pub mod fault;
+pub mod invocation;
 pub mod ipc;
 pub mod layout;
 pub mod syscall;

@@ -189,7 +189,7 @@ impl fmt::Display for DecodeError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeriveError {
     /// This kind of capability is never copied (untyped, reply, page
-    /// tables, null): it may only be moved.
+    /// tables below the PML4, null): it may only be moved.
     NotCopyable(CapType),
     /// The capability already has a badge; a badge is set once.
     AlreadyBadged,
@@ -378,6 +378,9 @@ impl Cap {
             return Err(DeriveError::NoBadge(t));
         }
         Ok(match *self {
+            // A PML4 names an address space: threads hold copies of it. Lower
+            // levels are mapped at one place each and only move.
+            Cap::PageTable { level: 4, .. } => *self,
             Cap::Null | Cap::Untyped { .. } | Cap::Reply { .. } | Cap::PageTable { .. } => {
                 return Err(DeriveError::NotCopyable(t));
             }

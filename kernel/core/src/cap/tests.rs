@@ -168,6 +168,26 @@ fn move_only_kinds() {
 }
 
 #[test]
+fn address_spaces_are_copied_with_their_asid() {
+    let m = Some(Mapping { asid: 5, vaddr: 0 });
+    let vs = Cap::PageTable {
+        object: 0x7000,
+        level: 4,
+        mapping: m,
+    };
+    assert_eq!(vs.derive(Rights::all(), None), Ok(vs));
+    let pd = Cap::PageTable {
+        object: 0x8000,
+        level: 2,
+        mapping: m,
+    };
+    assert_eq!(
+        pd.derive(Rights::all(), None),
+        Err(DeriveError::NotCopyable(CapType::PageTable))
+    );
+}
+
+#[test]
 fn derived_frames_are_unmapped() {
     let m = Some(Mapping {
         asid: 3,

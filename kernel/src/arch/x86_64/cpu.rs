@@ -134,7 +134,7 @@ fn tss_descriptor(base: u64) -> (u64, u64) {
 
 /// Set up control registers, GDT, TSS, per-CPU data and `syscall`.
 /// Runs once on the boot CPU before anything else uses those.
-pub fn init(f: &Features, syscall_entry: u64) {
+pub fn init(f: &Features, syscall_entry: u64) -> u64 {
     let tables = BOOT_CPU.0.get();
     // SAFETY: called once at boot, before interrupts or user code exist, so
     // nothing else holds a reference into the tables.
@@ -212,10 +212,11 @@ pub fn init(f: &Features, syscall_entry: u64) {
     // touches user memory directly (it reads it through the direct map), so
     // SMAP cannot trip it, and it runs no code from user pages (SMEP).
     unsafe { Cr4::write(cr4) };
+    let mut xcr0 = 0;
     if f.xsave {
         let supported = cpuid(0xd, 0).eax as u64;
         // x87 | SSE | AVX where available; x87 is mandatory.
-        let xcr0 = 1 | (supported & 0b110);
+        xcr0 = 1 | (supported & 0b110);
         // SAFETY: OSXSAVE is on and only CPUID-reported components are enabled.
         unsafe {
             core::arch::asm!("xsetbv", in("ecx") 0u32, in("eax") xcr0 as u32, in("edx") (xcr0 >> 32) as u32)
@@ -245,6 +246,16 @@ pub fn init(f: &Features, syscall_entry: u64) {
         GsBase::write(VirtAddr::new(t.percpu.self_ptr));
         KernelGsBase::write(VirtAddr::new(0));
     }
+    xcr0
+}
+
+/// Load a thread's FS and GS bases: FS directly, GS into KERNEL_GS_BASE,
+/// which `swapgs` makes the user's GS base on the way out.
+pub fn set_tls(fs: u64, gs: u64) {
+    // The caller checked both are canonical; `VirtAddr` would refuse
+    // otherwise. The kernel's own GS base is untouched.
+    x86_64::registers::model_specific::FsBase::write(VirtAddr::new_truncate(fs));
+    KernelGsBase::write(VirtAddr::new_truncate(gs));
 }
 
 /// Make `context_end` the place where the CPU saves the running thread's

@@ -3,6 +3,7 @@
 
 pub mod boot;
 pub mod cpu;
+pub mod fpu;
 pub mod layout;
 pub mod paging;
 pub mod pvh;

@@ -264,3 +264,47 @@ pub fn write_frame(pa: u64, offset: usize, src: &[u8]) {
 pub fn clear_frame(pa: u64) {
     zero_frame(pa);
 }
+
+/// The kernel address of physical `pa`, which must be in the direct map and
+/// `align`-aligned. Object memory always is: objects come from untyped
+/// capabilities the kernel made from RAM. A violation is a kernel bug.
+fn object_addr(pa: u64, align: u64) -> *mut u64 {
+    assert!(
+        pa.is_multiple_of(align),
+        "object address {pa:#x} misaligned"
+    );
+    phys_to_virt(pa).unwrap_or_else(|| panic!("object address {pa:#x} outside the direct map"))
+        as *mut u64
+}
+
+/// Read the word at physical `pa` (kernel object memory).
+pub fn read_word(pa: u64) -> u64 {
+    // SAFETY: `object_addr` checked that the word is mapped and aligned. The
+    // kernel is single-threaded with interrupts off, and no reference into
+    // object memory is ever held, so this read races with nothing.
+    unsafe { object_addr(pa, 8).read() }
+}
+
+/// Write the word at physical `pa` (kernel object memory).
+pub fn write_word(pa: u64, value: u64) {
+    // SAFETY: as for `read_word`; object memory is only ever written through
+    // these accessors, and never mapped into user space while it holds an object.
+    unsafe { object_addr(pa, 8).write(value) }
+}
+
+/// Zero `len` bytes of physical memory at `pa` (both 8-byte aligned):
+/// fresh objects, cleared frames.
+pub fn zero_phys(pa: u64, len: u64) {
+    if len == 0 {
+        return;
+    }
+    let end = pa.checked_add(len).expect("zeroed range wraps");
+    assert!(
+        end <= PHYS_LIMIT.load(Ordering::Relaxed),
+        "zeroed range outside the direct map"
+    );
+    let va = object_addr(pa, 8);
+    // SAFETY: the whole range lies in the direct map (checked above) and is
+    // memory the caller owns (an untyped range being retyped, a frame).
+    unsafe { core::ptr::write_bytes(va as *mut u8, 0, len as usize) };
+}

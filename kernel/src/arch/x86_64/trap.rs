@@ -71,6 +71,62 @@ impl UserContext {
         }
     }
 
+    /// The context as its 22 words, in memory order.
+    pub fn to_words(self) -> [u64; 22] {
+        [
+            self.r15,
+            self.r14,
+            self.r13,
+            self.r12,
+            self.r11,
+            self.r10,
+            self.r9,
+            self.r8,
+            self.rbp,
+            self.rdi,
+            self.rsi,
+            self.rdx,
+            self.rcx,
+            self.rbx,
+            self.rax,
+            self.vector,
+            self.error,
+            self.rip,
+            self.cs,
+            self.rflags,
+            self.rsp,
+            self.ss,
+        ]
+    }
+
+    /// The inverse of [`UserContext::to_words`].
+    pub fn from_words(w: &[u64; 22]) -> Self {
+        UserContext {
+            r15: w[0],
+            r14: w[1],
+            r13: w[2],
+            r12: w[3],
+            r11: w[4],
+            r10: w[5],
+            r9: w[6],
+            r8: w[7],
+            rbp: w[8],
+            rdi: w[9],
+            rsi: w[10],
+            rdx: w[11],
+            rcx: w[12],
+            rbx: w[13],
+            rax: w[14],
+            vector: w[15],
+            error: w[16],
+            rip: w[17],
+            cs: w[18],
+            rflags: w[19],
+            rsp: w[20],
+            ss: w[21],
+        }
+    }
+
     /// Force the invariants every return to user mode relies on: user
     /// selectors, IF set, IOPL/NT/RF/VM clear.
     pub fn sanitize(&mut self) {
@@ -149,7 +205,23 @@ trap_from_kernel:
     push %r15
     mov %rsp, %rdi
     call {kernel_trap}
-    ud2
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rbp
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rbx
+    pop %rax
+    add $16, %rsp
+    iretq
 
     .global __syscall_entry
 __syscall_entry:
@@ -345,14 +417,14 @@ extern "C" fn user_trap_entry(_ctx: *mut UserContext) -> ! {
 }
 
 extern "C" fn syscall_entry(_ctx: *mut UserContext) -> ! {
-    crate::trap::syscall()
+    crate::syscall::syscall()
 }
 
 /// A register frame saved by a trap taken in ring 0 (same layout as
 /// [`UserContext`], but on the kernel stack).
 pub type KernelFrame = UserContext;
 
-extern "C" fn kernel_trap_entry(frame: *const KernelFrame) -> ! {
+extern "C" fn kernel_trap_entry(frame: *const KernelFrame) {
     // SAFETY: the entry code pushed a complete frame at `frame`.
     crate::trap::kernel_trap(unsafe { &*frame })
 }

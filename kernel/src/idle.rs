@@ -1,0 +1,17 @@
+//! What the CPU does when no thread can run.
+
+/// Wait for an interrupt that may make a thread runnable. In a test run
+/// (`exit_on_idle`) with nothing left that could wake a thread, end the run
+/// with the pass code: the system has done all it will do.
+pub fn wait_for_work() {
+    if !crate::irq::any_source() {
+        crate::info!("no runnable threads");
+        if crate::boot_options().exit_on_idle {
+            crate::info!("exit_on_idle: ending the run");
+            crate::arch::exit_qemu(septum_abi::qemu_exit::PASS);
+        }
+        crate::arch::halt_forever();
+    }
+    x86_64::instructions::interrupts::enable_and_hlt();
+    x86_64::instructions::interrupts::disable();
+}

@@ -1,0 +1,380 @@
+//! Invocations: methods of kernel objects, called with `Call` on their
+//! capabilities. Arguments are the message words; a missing one is a
+//! `Range` error, a wrong capability `WrongType`, a missing right
+//! `MissingRight`. The reply is delivered to the caller like any message.
+
+use crate::arch::fpu;
+use crate::ipc::{self, Message};
+use crate::object::cnode::{self, Fail, KResult};
+use crate::object::tcb::{self, Reg, State, Tcb, flags};
+use crate::object::{Slot, untyped};
+use crate::{sched, vspace};
+use septum_abi::invocation as inv;
+use septum_abi::ipc::MessageInfo;
+use septum_abi::layout::{is_canonical, is_user_range};
+use septum_abi::{Error, fault};
+use septum_kcore::cap::{Cap, Rights};
+
+struct Args {
+    m: Message,
+}
+
+impl Args {
+    fn get(&self, i: usize) -> Result<u64, Error> {
+        if i < self.m.len {
+            Ok(self.m.words[i])
+        } else {
+            Err(Error::Range)
+        }
+    }
+}
+
+/// Invoke the kernel object `cap` (in `slot`) for thread `t`.
+pub fn invoke(t: Tcb, slot: Slot, cap: &Cap, info: MessageInfo) -> KResult<()> {
+    let a = Args {
+        m: ipc::gather(t, info),
+    };
+    let label = info.label();
+    let reply = match *cap {
+        Cap::CNode { .. } => cnode_method(t, cap, label, &a)?,
+        Cap::Untyped { .. } => {
+            if label != inv::UNTYPED_RETYPE {
+                return Err(Error::IllegalOperation.into());
+            }
+            let dest = lookup(t, a.get(2)?)?.cap();
+            untyped::retype(slot, a.get(0)?, a.get(1)?, &dest, a.get(3)?, a.get(4)?)?;
+            None
+        }
+        Cap::Tcb { object } => tcb_method(t, Tcb(object), label, &a)?,
+        Cap::PageTable { .. } => match label {
+            inv::PAGE_TABLE_MAP => {
+                let vs = lookup(t, a.get(0)?)?.cap();
+                vspace::map_table(slot, &vs, a.get(1)?)?;
+                None
+            }
+            inv::PAGE_TABLE_UNMAP => {
+                vspace::unmap(slot)?;
+                None
+            }
+            _ => return Err(Error::IllegalOperation.into()),
+        },
+        Cap::Frame { object, .. } => match label {
+            inv::FRAME_MAP => {
+                let vs = lookup(t, a.get(0)?)?.cap();
+                vspace::map_frame(slot, &vs, a.get(1)?, a.get(2)?)?;
+                None
+            }
+            inv::FRAME_UNMAP => {
+                vspace::unmap(slot)?;
+                None
+            }
+            inv::FRAME_ADDRESS => Some(words(&[object])),
+            _ => return Err(Error::IllegalOperation.into()),
+        },
+        Cap::AsidPool { .. } => {
+            if label != inv::ASID_ASSIGN {
+                return Err(Error::IllegalOperation.into());
+            }
+            let vs = lookup(t, a.get(0)?)?;
+            Some(words(&[vspace::assign_asid(cap, vs)?]))
+        }
+        Cap::Reply { .. } | Cap::Endpoint { .. } | Cap::Notification { .. } => {
+            return Err(Error::WrongType.into());
+        }
+        _ => return Err(Error::IllegalOperation.into()),
+    };
+    let m = reply.unwrap_or_else(|| Message::new(0));
+    ipc::deliver(t, &m, 0, 0);
+    Ok(())
+}
+
+fn words(ws: &[u64]) -> Message {
+    let mut m = Message::new(0);
+    for &w in ws {
+        m.push(w);
+    }
+    m
+}
+
+fn lookup(t: Tcb, cptr: u64) -> Result<Slot, Error> {
+    cnode::lookup_cap(t.cspace_slot(), cptr)
+}
+
+fn cnode_method(t: Tcb, cap: &Cap, label: u64, a: &Args) -> KResult<Option<Message>> {
+    let target = || cnode::lookup_slot(cap, a.get(0)?, a.get(1)?);
+    let source = || {
+        let src_cnode = lookup(t, a.get(2)?)?.cap();
+        cnode::lookup_slot(&src_cnode, a.get(3)?, a.get(4)?)
+    };
+    match label {
+        inv::CNODE_COPY | inv::CNODE_MINT => {
+            let rights = Rights::from_bits_truncate(a.get(5)? as u8);
+            let badge = if label == inv::CNODE_MINT {
+                Some(a.get(6)?)
+            } else {
+                None
+            };
+            cnode::copy(source()?, target()?, rights, badge)?;
+            Ok(None)
+        }
+        inv::CNODE_MOVE => {
+            cnode::move_cap(source()?, target()?)?;
+            Ok(None)
+        }
+        inv::CNODE_DELETE => {
+            cnode::delete(target()?)?;
+            Ok(None)
+        }
+        inv::CNODE_REVOKE => {
+            cnode::revoke(target()?)?;
+            Ok(None)
+        }
+        inv::CNODE_IDENTIFY => {
+            let c = target()?.cap();
+            let (extra, mapped) = match c {
+                Cap::Untyped { size_bits, .. } => (u64::from(size_bits), false),
+                Cap::CNode { radix, .. } => (u64::from(radix), false),
+                Cap::PageTable { level, mapping, .. } => (u64::from(level), mapping.is_some()),
+                Cap::Frame { huge, mapping, .. } => (u64::from(huge), mapping.is_some()),
+                Cap::IrqHandler { irq } => (u64::from(irq), false),
+                _ => (0, false),
+            };
+            Ok(Some(words(&[
+                c.cap_type() as u64,
+                u64::from(c.rights().bits()),
+                c.badge(),
+                extra,
+                u64::from(mapped),
+            ])))
+        }
+        _ => Err(Error::IllegalOperation.into()),
+    }
+}
+
+/// Replace the capability in TCB slot `dst` by a copy of `src` (or clear it).
+fn set_tcb_slot(dst: Slot, src: Option<Slot>) -> KResult<()> {
+    cnode::delete(dst)?;
+    if let Some(src) = src {
+        cnode::copy(src, dst, Rights::all(), None)?;
+    }
+    Ok(())
+}
+
+fn tcb_method(t: Tcb, target: Tcb, label: u64, a: &Args) -> KResult<Option<Message>> {
+    match label {
+        inv::TCB_CONFIGURE => {
+            let cspace = lookup(t, a.get(0)?)?;
+            let vspace = lookup(t, a.get(1)?)?;
+            let (buf_cptr, buf_va, fault_cptr) = (a.get(2)?, a.get(3)?, a.get(4)?);
+            if !matches!(cspace.cap(), Cap::CNode { .. }) {
+                return Err(Error::WrongType.into());
+            }
+            if !matches!(vspace.cap(), Cap::PageTable { level: 4, .. }) {
+                return Err(Error::WrongType.into());
+            }
+            let buffer = match buf_cptr {
+                0 => None,
+                c => {
+                    let s = lookup(t, c)?;
+                    if !matches!(s.cap(), Cap::Frame { huge: false, .. }) {
+                        return Err(Error::WrongType.into());
+                    }
+                    if !buf_va.is_multiple_of(4096) {
+                        return Err(Error::Alignment.into());
+                    }
+                    if !is_user_range(buf_va, 4096) {
+                        return Err(Error::InvalidAddress.into());
+                    }
+                    Some(s)
+                }
+            };
+            let fault_ep = match fault_cptr {
+                0 => None,
+                c => {
+                    let s = lookup(t, c)?;
+                    if !matches!(s.cap(), Cap::Endpoint { .. }) {
+                        return Err(Error::WrongType.into());
+                    }
+                    Some(s)
+                }
+            };
+            set_tcb_slot(target.cspace_slot(), Some(cspace))?;
+            set_tcb_slot(target.vspace_slot(), Some(vspace))?;
+            set_tcb_slot(target.ipc_buffer_slot(), buffer)?;
+            set_tcb_slot(target.fault_ep_slot(), fault_ep)?;
+            target.set_ipc_buffer(if buffer.is_some() { buf_va } else { 0 });
+            Ok(None)
+        }
+        inv::TCB_SET_PRIORITY | inv::TCB_SET_MCP => {
+            let Cap::Tcb { object } = lookup(t, a.get(0)?)?.cap() else {
+                return Err(Error::WrongType.into());
+            };
+            let value = a.get(1)?;
+            if value > u64::from(Tcb(object).mcp()) {
+                return Err(Error::Range.into());
+            }
+            if label == inv::TCB_SET_MCP {
+                target.set_mcp(value as u8);
+            } else {
+                sched::dequeue(target);
+                target.set_priority(value as u8);
+                if target.state() == State::Runnable {
+                    sched::enqueue(target);
+                }
+            }
+            Ok(None)
+        }
+        inv::TCB_READ_REGISTERS => {
+            let mut m = Message::new(0);
+            for r in REG_ORDER {
+                m.push(target.reg(r));
+            }
+            m.push(target.fs_base());
+            m.push(target.gs_base());
+            Ok(Some(m))
+        }
+        inv::TCB_WRITE_REGISTERS => {
+            if target == t {
+                return Err(Error::IllegalOperation.into());
+            }
+            let n = a.m.len;
+            if n < REG_ORDER.len() {
+                return Err(Error::Range.into());
+            }
+            let rip = a.get(fault::W_RIP)?;
+            let bases = if n >= 20 {
+                Some((a.get(18)?, a.get(19)?))
+            } else {
+                None
+            };
+            if !is_canonical(rip)
+                || bases.is_some_and(|(f, g)| !is_canonical(f) || !is_canonical(g))
+            {
+                return Err(Error::InvalidAddress.into());
+            }
+            for (i, r) in REG_ORDER.into_iter().enumerate() {
+                target.set_reg(r, a.get(i)?);
+            }
+            if let Some((f, g)) = bases {
+                target.set_tls(f, g);
+            }
+            target.set_flag(flags::FULL_RESTORE, true);
+            Ok(None)
+        }
+        inv::TCB_RESUME => {
+            if target.pml4().is_none() || !matches!(target.cspace_slot().cap(), Cap::CNode { .. }) {
+                return Err(Error::IllegalOperation.into());
+            }
+            match target.state() {
+                State::Inactive => {
+                    target.set_flag(flags::FULL_RESTORE, true);
+                    sched::wake(target);
+                }
+                State::Dead => return Err(Error::IllegalOperation.into()),
+                _ => {}
+            }
+            Ok(None)
+        }
+        inv::TCB_SUSPEND => {
+            ipc::cancel(target);
+            sched::dequeue(target);
+            target.set_state(State::Inactive);
+            Ok(None)
+        }
+        inv::TCB_SET_TLS => {
+            let (fs, gs) = (a.get(0)?, a.get(1)?);
+            if !is_canonical(fs) || !is_canonical(gs) {
+                return Err(Error::InvalidAddress.into());
+            }
+            target.set_tls(fs, gs);
+            if target == t {
+                crate::arch::cpu::set_tls(fs, gs);
+            }
+            Ok(None)
+        }
+        inv::TCB_BIND_NOTIFICATION => {
+            let cap = lookup(t, a.get(0)?)?.cap();
+            ipc::bind(target, &cap)?;
+            Ok(None)
+        }
+        inv::TCB_UNBIND_NOTIFICATION => {
+            ipc::unbind(target)?;
+            Ok(None)
+        }
+        inv::TCB_SET_SYSCALL_FAULTS => {
+            target.set_flag(flags::SYSCALL_FAULTS, a.get(0)? != 0);
+            Ok(None)
+        }
+        inv::TCB_READ_FPU => {
+            let from = a.get(0)?;
+            let area_words = tcb::XSAVE_SIZE / 8;
+            if from >= area_words {
+                return Err(Error::Range.into());
+            }
+            fpu::flush(target.0 + tcb::XSAVE);
+            let mut m = Message::new(0);
+            for i in from..(from + 64).min(area_words) {
+                m.push(crate::arch::paging::read_word(
+                    target.0 + tcb::XSAVE + i * 8,
+                ));
+            }
+            Ok(Some(m))
+        }
+        inv::TCB_WRITE_FPU => {
+            let from = a.get(0)?;
+            let count = a.m.len.saturating_sub(1) as u64;
+            // Our own state may be live in the FPU: flush makes the area current.
+            fpu::flush(target.0 + tcb::XSAVE);
+            for i in 0..count {
+                let w = from.checked_add(i).ok_or(Error::Range)?;
+                // Words 64..72 are the XSAVE header, which the kernel owns.
+                if (64..72).contains(&w) || w >= tcb::XSAVE_SIZE / 8 {
+                    return Err(Error::Range.into());
+                }
+            }
+            for i in 0..count {
+                let w = from + i;
+                let mut v = a.get(1 + i as usize)?;
+                if w == 3 {
+                    // MXCSR (low half of word 3): reserved bits would make
+                    // the kernel's restore fault; keep them clear.
+                    v = (v & !0xffff_ffff) | (v & 0xffbf);
+                }
+                crate::arch::paging::write_word(target.0 + tcb::XSAVE + w * 8, v);
+            }
+            fpu::mark_all_present(target.0 + tcb::XSAVE);
+            Ok(None)
+        }
+        inv::TCB_SET_NAME => {
+            let mut bytes = [0u8; 32];
+            for i in 0..a.m.len.min(4) {
+                bytes[i * 8..i * 8 + 8].copy_from_slice(&a.get(i)?.to_le_bytes());
+            }
+            target.set_name(&bytes);
+            Ok(None)
+        }
+        _ => Err(Fail::Err(Error::IllegalOperation)),
+    }
+}
+
+/// Register order of TCB register reads and writes (fault-message order).
+const REG_ORDER: [Reg; 18] = [
+    Reg::Rax,
+    Reg::Rbx,
+    Reg::Rcx,
+    Reg::Rdx,
+    Reg::Rsi,
+    Reg::Rdi,
+    Reg::Rbp,
+    Reg::R8,
+    Reg::R9,
+    Reg::R10,
+    Reg::R11,
+    Reg::R12,
+    Reg::R13,
+    Reg::R14,
+    Reg::R15,
+    Reg::Rip,
+    Reg::Rsp,
+    Reg::Rflags,
+];

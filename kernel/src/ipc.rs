@@ -1,0 +1,675 @@
+//! Message passing: endpoints, reply objects, notifications, and faults
+//! delivered as messages.
+//!
+//! Layouts (words at the object's physical address):
+//! - Endpoint (16 B): `head | queue kind` (0 empty, 1 senders, 2 receivers), `tail`.
+//! - Notification (32 B): `word`, `head`, `tail`, `bound thread`.
+//! - Reply (32 B): `caller` (the thread waiting for this reply, 0 if none).
+//!
+//! A blocked sender's message stays in its own registers and IPC buffer
+//! until a receiver comes; transfer copies it then. A message is gathered
+//! into one array and scattered into the receiver, so thread messages and
+//! kernel-made fault messages share one path. Every wait can be undone:
+//! destroying an endpoint, notification or reply object releases whoever
+//! waits on it with `PeerGone`, and destroying a thread takes it out of any
+//! queue it is in.
+
+use crate::arch::paging::{read_word, write_word};
+use crate::object::Slot;
+use crate::object::cnode;
+use crate::object::tcb::{Reg, State, Tcb, flags};
+use crate::sched;
+use septum_abi::Error;
+use septum_abi::fault;
+use septum_abi::ipc::{MAX_WORDS, MessageInfo, NOTIFICATION_LABEL, REGISTER_WORDS, buffer};
+use septum_kcore::cap::{Cap, Rights};
+
+const Q_SENDERS: u64 = 1;
+const Q_RECEIVERS: u64 = 2;
+const MSG_REGS: [Reg; REGISTER_WORDS] = [Reg::Rdx, Reg::R10, Reg::R8, Reg::R9];
+
+// ---- wait queues of threads, linked through the TCBs ----
+
+/// A queue whose head word is at `head` (low two bits are the owner's) and
+/// tail word at `tail`.
+#[derive(Clone, Copy)]
+struct Queue {
+    head: u64,
+    tail: u64,
+}
+
+impl Queue {
+    fn first(self) -> Option<Tcb> {
+        let h = read_word(self.head) & !3;
+        (h != 0).then_some(Tcb(h))
+    }
+
+    fn tag(self) -> u64 {
+        read_word(self.head) & 3
+    }
+
+    fn set_head(self, t: u64, tag: u64) {
+        write_word(self.head, t | if t == 0 { 0 } else { tag });
+    }
+
+    fn push(self, t: Tcb, tag: u64) {
+        let tail = read_word(self.tail);
+        write_word(t.0 + crate::object::tcb::IPC_PREV, tail);
+        write_word(t.0 + crate::object::tcb::IPC_NEXT, 0);
+        if tail == 0 {
+            self.set_head(t.0, tag);
+        } else {
+            write_word(tail + crate::object::tcb::IPC_NEXT, t.0);
+        }
+        write_word(self.tail, t.0);
+    }
+
+    fn remove(self, t: Tcb) {
+        let prev = read_word(t.0 + crate::object::tcb::IPC_PREV);
+        let next = read_word(t.0 + crate::object::tcb::IPC_NEXT);
+        let tag = self.tag();
+        if prev == 0 {
+            self.set_head(next, tag);
+        } else {
+            write_word(prev + crate::object::tcb::IPC_NEXT, next);
+        }
+        if next == 0 {
+            write_word(self.tail, prev);
+        } else {
+            write_word(next + crate::object::tcb::IPC_PREV, prev);
+        }
+        write_word(t.0 + crate::object::tcb::IPC_PREV, 0);
+        write_word(t.0 + crate::object::tcb::IPC_NEXT, 0);
+    }
+}
+
+fn ep_queue(ep: u64) -> Queue {
+    Queue {
+        head: ep,
+        tail: ep + 8,
+    }
+}
+
+fn ntfn_queue(n: u64) -> Queue {
+    Queue {
+        head: n + 8,
+        tail: n + 16,
+    }
+}
+
+// ---- the IPC buffer ----
+
+/// Physical address of `t`'s IPC buffer, if it has one.
+fn buffer_pa(t: Tcb) -> Option<u64> {
+    match t.ipc_buffer_slot().cap() {
+        Cap::Frame { object, .. } => Some(object),
+        _ => None,
+    }
+}
+
+fn buffer_word(t: Tcb, i: usize) -> u64 {
+    buffer_pa(t).map_or(0, |b| read_word(b + i as u64 * 8))
+}
+
+// ---- messages ----
+
+/// A message on its way: label, words, and the capabilities it carries.
+pub struct Message {
+    pub label: u64,
+    pub len: usize,
+    pub words: [u64; MAX_WORDS],
+}
+
+impl Message {
+    pub fn new(label: u64) -> Self {
+        Message {
+            label,
+            len: 0,
+            words: [0; MAX_WORDS],
+        }
+    }
+
+    pub fn push(&mut self, w: u64) {
+        if self.len < MAX_WORDS {
+            self.words[self.len] = w;
+            self.len += 1;
+        }
+    }
+}
+
+/// The message `t` is sending: `info` from its `rsi`, words from its
+/// registers and IPC buffer. Words the thread has no buffer for are zero.
+pub fn gather(t: Tcb, info: MessageInfo) -> Message {
+    let mut m = Message::new(info.label());
+    m.len = info.words();
+    for (i, w) in m.words.iter_mut().take(m.len).enumerate() {
+        *w = match MSG_REGS.get(i) {
+            Some(&r) => t.reg(r),
+            None => buffer_word(t, buffer::MESSAGE + i - REGISTER_WORDS),
+        };
+    }
+    m
+}
+
+/// Deliver `m` into `t`'s registers and IPC buffer: `rax` 0, `rsi` the
+/// message info, `rdi` the badge. Words beyond the registers are dropped
+/// if `t` has no IPC buffer (the info says how many arrived).
+pub fn deliver(t: Tcb, m: &Message, badge: u64, caps: usize) {
+    let buf = buffer_pa(t);
+    let len = if buf.is_some() {
+        m.len
+    } else {
+        m.len.min(REGISTER_WORDS)
+    };
+    for (i, &w) in m.words.iter().take(len).enumerate() {
+        match MSG_REGS.get(i) {
+            Some(&r) => t.set_reg(r, w),
+            None => {
+                if let Some(b) = buf {
+                    write_word(b + (buffer::MESSAGE + i - REGISTER_WORDS) as u64 * 8, w);
+                }
+            }
+        }
+    }
+    t.set_reg(Reg::Rax, 0);
+    t.set_reg(Reg::Rsi, MessageInfo::new(m.label, len, caps).encode());
+    t.set_reg(Reg::Rdi, badge);
+}
+
+/// Set `t`'s system-call result to an error.
+pub fn fail(t: Tcb, e: Error) {
+    t.set_reg(Reg::Rax, e.to_rax());
+}
+
+/// Copy up to `count` capabilities named in `from`'s IPC buffer into the
+/// receive slots `to` named in its own; returns how many arrived.
+fn transfer_caps(from: Tcb, to: Tcb, count: usize) -> usize {
+    let (Some(_), Some(_)) = (buffer_pa(from), buffer_pa(to)) else {
+        return 0;
+    };
+    let recv_cnode = buffer_word(to, buffer::RECV_CNODE);
+    if recv_cnode == 0 {
+        return 0;
+    }
+    let Ok(cnode_slot) = cnode::lookup_cap(to.cspace_slot(), recv_cnode) else {
+        return 0;
+    };
+    let Some(dest) = cnode::CNodeRef::from_cap(&cnode_slot.cap()) else {
+        return 0;
+    };
+    let first = buffer_word(to, buffer::RECV_INDEX);
+    let mut done = 0;
+    for i in 0..count.min(3) {
+        let cptr = buffer_word(from, buffer::SEND_CAPS + i);
+        let Ok(src) = cnode::lookup_cap(from.cspace_slot(), cptr) else {
+            break;
+        };
+        let Some(dst) = first.checked_add(i as u64).and_then(|x| dest.slot(x)) else {
+            break;
+        };
+        if cnode::copy(src, dst, Rights::all(), None).is_err() {
+            break;
+        }
+        done += 1;
+    }
+    done
+}
+
+// ---- endpoints ----
+
+/// What a send is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum SendKind {
+    Send,
+    NonBlocking,
+    Call,
+}
+
+/// `sender` sends on the endpoint named by `cap` (its message in its
+/// registers/buffer as `info` describes).
+pub fn send(sender: Tcb, cap: &Cap, info: MessageInfo, kind: SendKind) -> Result<(), Error> {
+    let Cap::Endpoint {
+        object: ep,
+        rights,
+        badge,
+    } = *cap
+    else {
+        return Err(Error::WrongType);
+    };
+    if !rights.contains(Rights::WRITE) {
+        return Err(Error::MissingRight);
+    }
+    if kind == SendKind::Call && !rights.intersects(Rights::GRANT | Rights::GRANT_REPLY) {
+        return Err(Error::MissingRight);
+    }
+    let grant = rights.contains(Rights::GRANT);
+    let q = ep_queue(ep);
+    if q.tag() == Q_RECEIVERS
+        && let Some(receiver) = q.first()
+    {
+        q.remove(receiver);
+        let msg = gather(sender, info);
+        let caps = if grant {
+            transfer_caps(sender, receiver, info.caps())
+        } else {
+            0
+        };
+        deliver(receiver, &msg, badge, caps);
+        if kind == SendKind::Call {
+            bind_reply(receiver, sender);
+        }
+        sched::wake(receiver);
+        if kind != SendKind::Call {
+            sender.set_reg(Reg::Rax, 0);
+        }
+        return Ok(());
+    }
+    if kind == SendKind::NonBlocking {
+        return Err(Error::WouldBlock);
+    }
+    sender.set_state(State::BlockedSend);
+    sender.set_blocked_on(ep);
+    sender.set_badge(badge);
+    sender.set_flag(flags::CALLING, kind == SendKind::Call);
+    sender.set_flag(flags::GRANT, grant);
+    q.push(sender, Q_SENDERS);
+    Ok(())
+}
+
+/// The receiver of a `Call` holds its reply object in `reply()`: bind the
+/// caller to it and block the caller for the answer.
+fn bind_reply(receiver: Tcb, caller: Tcb) {
+    let reply = receiver.reply();
+    if reply == 0 || read_word(reply) != 0 {
+        // No (free) reply object: the caller can never get an answer.
+        fail(caller, Error::PeerGone);
+        sched::wake(caller);
+        return;
+    }
+    write_word(reply, caller.0);
+    caller.set_state(State::BlockedReply);
+    caller.set_blocked_on(reply);
+}
+
+/// `receiver` receives on the endpoint `cap`; `reply` is the reply object
+/// (physical address, 0 for none) that callers will be bound to.
+pub fn recv(receiver: Tcb, cap: &Cap, reply: u64, blocking: bool) -> Result<(), Error> {
+    let (ep, rights) = match *cap {
+        Cap::Endpoint { object, rights, .. } => (object, rights),
+        Cap::Notification { .. } => return wait(receiver, cap, blocking),
+        _ => return Err(Error::WrongType),
+    };
+    if !rights.contains(Rights::READ) {
+        return Err(Error::MissingRight);
+    }
+    if reply != 0 && read_word(reply) != 0 {
+        // Still bound to an unanswered caller.
+        return Err(Error::IllegalOperation);
+    }
+    receiver.set_reply(reply);
+    // A signal on the bound notification wins over waiting.
+    let bound = receiver.bound_notification();
+    if bound != 0 && read_word(bound) != 0 {
+        let word = read_word(bound);
+        write_word(bound, 0);
+        deliver(receiver, &Message::new(NOTIFICATION_LABEL), word, 0);
+        return Ok(());
+    }
+    let q = ep_queue(ep);
+    if q.tag() == Q_SENDERS
+        && let Some(sender) = q.first()
+    {
+        q.remove(sender);
+        take_from(sender, receiver);
+        return Ok(());
+    }
+    if !blocking {
+        return Err(Error::WouldBlock);
+    }
+    receiver.set_state(State::BlockedRecv);
+    receiver.set_blocked_on(ep);
+    q.push(receiver, Q_RECEIVERS);
+    Ok(())
+}
+
+/// Complete a waiting sender's send (or fault) into `receiver`.
+fn take_from(sender: Tcb, receiver: Tcb) {
+    let (msg, caps) = if is_fault_pending(sender) {
+        (fault_message(sender), 0)
+    } else {
+        let info = MessageInfo::decode(sender.reg(Reg::Rsi)).unwrap_or(MessageInfo::new(0, 0, 0));
+        let caps = if sender.has_flag(flags::GRANT) {
+            transfer_caps(sender, receiver, info.caps())
+        } else {
+            0
+        };
+        (gather(sender, info), caps)
+    };
+    deliver(receiver, &msg, sender.badge(), caps);
+    if sender.has_flag(flags::CALLING) {
+        sender.set_flag(flags::CALLING, false);
+        bind_reply(receiver, sender);
+    } else {
+        sender.set_reg(Reg::Rax, 0);
+        sched::wake(sender);
+    }
+}
+
+/// Answer the caller bound to the reply object `cap` with `replier`'s
+/// message. A fault reply resumes the faulted thread as `fault` describes.
+pub fn reply(replier: Tcb, cap: &Cap, info: MessageInfo) -> Result<(), Error> {
+    let Cap::Reply { object } = *cap else {
+        return Err(Error::WrongType);
+    };
+    let caller = read_word(object);
+    if caller == 0 {
+        return Err(Error::IllegalOperation);
+    }
+    let caller = Tcb(caller);
+    write_word(object, 0);
+    let msg = gather(replier, info);
+    if is_fault_pending(caller) {
+        resume_from_fault(caller, &msg);
+    } else {
+        deliver(caller, &msg, 0, 0);
+        sched::wake(caller);
+    }
+    Ok(())
+}
+
+// ---- notifications ----
+
+/// OR the capability's badge (1 if unbadged) into the notification.
+pub fn signal(cap: &Cap) -> Result<(), Error> {
+    let Cap::Notification {
+        object: n,
+        rights,
+        badge,
+    } = *cap
+    else {
+        return Err(Error::WrongType);
+    };
+    if !rights.contains(Rights::WRITE) {
+        return Err(Error::MissingRight);
+    }
+    signal_object(n, if badge == 0 { 1 } else { badge });
+    Ok(())
+}
+
+/// Signal notification `n` with `bits` (also used for interrupts).
+pub fn signal_object(n: u64, bits: u64) {
+    let word = read_word(n) | bits;
+    let q = ntfn_queue(n);
+    if let Some(waiter) = q.first() {
+        q.remove(waiter);
+        write_word(n, 0);
+        deliver(waiter, &Message::new(0), word, 0);
+        sched::wake(waiter);
+        return;
+    }
+    let bound = read_word(n + 24);
+    if bound != 0 && Tcb(bound).state() == State::BlockedRecv {
+        // The bound thread waits on an endpoint: the signal ends that wait.
+        let t = Tcb(bound);
+        cancel(t);
+        write_word(n, 0);
+        deliver(t, &Message::new(NOTIFICATION_LABEL), word, 0);
+        sched::wake(t);
+        return;
+    }
+    write_word(n, word);
+}
+
+/// Wait on (or poll) a notification.
+pub fn wait(t: Tcb, cap: &Cap, blocking: bool) -> Result<(), Error> {
+    let Cap::Notification {
+        object: n, rights, ..
+    } = *cap
+    else {
+        return Err(Error::WrongType);
+    };
+    if !rights.contains(Rights::READ) {
+        return Err(Error::MissingRight);
+    }
+    let word = read_word(n);
+    if word != 0 || !blocking {
+        write_word(n, 0);
+        deliver(t, &Message::new(0), word, 0);
+        return Ok(());
+    }
+    t.set_state(State::BlockedNotification);
+    t.set_blocked_on(n);
+    ntfn_queue(n).push(t, 0);
+    Ok(())
+}
+
+/// Bind notification `cap` to thread `t` (at most one each way).
+pub fn bind(t: Tcb, cap: &Cap) -> Result<(), Error> {
+    let Cap::Notification {
+        object: n, rights, ..
+    } = *cap
+    else {
+        return Err(Error::WrongType);
+    };
+    if !rights.contains(Rights::READ) {
+        return Err(Error::MissingRight);
+    }
+    if t.bound_notification() != 0 || read_word(n + 24) != 0 {
+        return Err(Error::IllegalOperation);
+    }
+    t.set_bound_notification(n);
+    write_word(n + 24, t.0);
+    Ok(())
+}
+
+/// Undo [`bind`].
+pub fn unbind(t: Tcb) -> Result<(), Error> {
+    let n = t.bound_notification();
+    if n == 0 {
+        return Err(Error::IllegalOperation);
+    }
+    write_word(n + 24, 0);
+    t.set_bound_notification(0);
+    Ok(())
+}
+
+// ---- faults ----
+
+/// Whether `t` is stopped on a fault (its message is kernel-made).
+fn is_fault_pending(t: Tcb) -> bool {
+    t.reg(Reg::Vector) & FAULT_MARK != 0
+}
+
+const FAULT_MARK: u64 = 1 << 63;
+
+/// `t` faulted (registers saved in its TCB; `kind`, `addr` describe it).
+/// Send the fault to its fault endpoint as a `Call`. Returns false if it
+/// has no usable fault endpoint (the caller then stops it and logs).
+pub fn raise_fault(t: Tcb, kind: fault::Kind, addr: u64) -> bool {
+    let Cap::Endpoint {
+        object: ep,
+        rights,
+        badge,
+    } = t.fault_ep_slot().cap()
+    else {
+        return false;
+    };
+    if !rights.contains(Rights::WRITE) {
+        return false;
+    }
+    // Until it is delivered, the fault lives in the TCB: the vector word
+    // carries the mark and kind (the entry code rewrites it on the next
+    // kernel entry), the fault-address word the address.
+    let vector = t.reg(Reg::Vector) & 0xffff;
+    t.set_reg(Reg::Vector, FAULT_MARK | ((kind as u64) << 16) | vector);
+    t.set_fault_addr(addr);
+    let q = ep_queue(ep);
+    if q.tag() == Q_RECEIVERS
+        && let Some(receiver) = q.first()
+    {
+        q.remove(receiver);
+        deliver(receiver, &fault_message(t), badge, 0);
+        bind_reply(receiver, t);
+        sched::wake(receiver);
+        return true;
+    }
+    t.set_state(State::BlockedSend);
+    t.set_blocked_on(ep);
+    t.set_badge(badge);
+    t.set_flag(flags::CALLING, true);
+    t.set_flag(flags::GRANT, false);
+    q.push(t, Q_SENDERS);
+    true
+}
+
+fn fault_message(t: Tcb) -> Message {
+    let kind = (t.reg(Reg::Vector) >> 16) & 0xff;
+    let mut m = Message::new(kind);
+    for r in [
+        Reg::Rax,
+        Reg::Rbx,
+        Reg::Rcx,
+        Reg::Rdx,
+        Reg::Rsi,
+        Reg::Rdi,
+        Reg::Rbp,
+        Reg::R8,
+        Reg::R9,
+        Reg::R10,
+        Reg::R11,
+        Reg::R12,
+        Reg::R13,
+        Reg::R14,
+        Reg::R15,
+        Reg::Rip,
+        Reg::Rsp,
+        Reg::Rflags,
+    ] {
+        m.push(t.reg(r));
+    }
+    m.push(t.fault_addr());
+    m.push(t.reg(Reg::Error));
+    m.push(t.reg(Reg::Vector) & 0xffff);
+    m
+}
+
+/// The handler answered `t`'s fault with `m`.
+fn resume_from_fault(t: Tcb, m: &Message) {
+    let vector = t.reg(Reg::Vector) & 0xffff;
+    if m.label == fault::RESUME_WITH_REGS {
+        let w = |i: usize| m.words.get(i).copied().filter(|_| i < m.len);
+        let regs = [
+            (fault::W_RAX, Reg::Rax),
+            (fault::W_RBX, Reg::Rbx),
+            (fault::W_RCX, Reg::Rcx),
+            (fault::W_RDX, Reg::Rdx),
+            (fault::W_RSI, Reg::Rsi),
+            (fault::W_RDI, Reg::Rdi),
+            (fault::W_RBP, Reg::Rbp),
+            (fault::W_R8, Reg::R8),
+            (fault::W_R9, Reg::R9),
+            (fault::W_R10, Reg::R10),
+            (fault::W_R11, Reg::R11),
+            (fault::W_R12, Reg::R12),
+            (fault::W_R13, Reg::R13),
+            (fault::W_R14, Reg::R14),
+            (fault::W_R15, Reg::R15),
+            (fault::W_RIP, Reg::Rip),
+            (fault::W_RSP, Reg::Rsp),
+            (fault::W_RFLAGS, Reg::Rflags),
+        ];
+        let rip_ok = w(fault::W_RIP).is_none_or(septum_abi::layout::is_canonical);
+        let fs = w(fault::W_FS_BASE);
+        let gs = w(fault::W_GS_BASE);
+        let bases_ok = fs.is_none_or(septum_abi::layout::is_canonical)
+            && gs.is_none_or(septum_abi::layout::is_canonical);
+        if !rip_ok || !bases_ok {
+            crate::warn!(
+                "fault reply for '{}' refused: non-canonical RIP or FS/GS base; thread stays stopped",
+                t.name()
+            );
+            t.set_state(State::Inactive);
+            return;
+        }
+        for (i, r) in regs {
+            if let Some(v) = w(i) {
+                t.set_reg(r, v);
+            }
+        }
+        if let (Some(fs), Some(gs)) = (fs, gs) {
+            t.set_tls(fs, gs);
+        }
+    }
+    t.set_reg(Reg::Vector, vector);
+    t.set_flag(flags::FULL_RESTORE, true);
+    sched::wake(t);
+}
+
+// ---- undoing waits ----
+
+/// Take `t` out of whatever it waits in.
+pub fn cancel(t: Tcb) {
+    match t.state() {
+        State::BlockedSend | State::BlockedRecv => ep_queue(t.blocked_on()).remove(t),
+        State::BlockedNotification => ntfn_queue(t.blocked_on()).remove(t),
+        State::BlockedReply => {
+            let r = t.blocked_on();
+            if r != 0 && read_word(r) == t.0 {
+                write_word(r, 0);
+            }
+        }
+        _ => {}
+    }
+    if t.bound_notification() != 0 {
+        let _ = unbind(t);
+    }
+    t.set_blocked_on(0);
+}
+
+fn release_all(q: Queue) {
+    while let Some(t) = q.first() {
+        q.remove(t);
+        t.set_blocked_on(0);
+        fail(t, Error::PeerGone);
+        t.set_flag(flags::CALLING, false);
+        sched::wake(t);
+    }
+}
+
+/// The endpoint at `ep` is being destroyed.
+pub fn endpoint_destroyed(ep: u64) {
+    release_all(ep_queue(ep));
+}
+
+/// The notification at `n` is being destroyed.
+pub fn notification_destroyed(n: u64) {
+    release_all(ntfn_queue(n));
+    let bound = read_word(n + 24);
+    if bound != 0 {
+        Tcb(bound).set_bound_notification(0);
+    }
+}
+
+/// The reply object at `r` is being destroyed: its caller gets `PeerGone`.
+pub fn reply_destroyed(r: u64) {
+    let caller = read_word(r);
+    if caller != 0 {
+        let t = Tcb(caller);
+        write_word(r, 0);
+        if is_fault_pending(t) {
+            // Nobody will answer the fault: the thread stays stopped.
+            t.set_state(State::Inactive);
+        } else {
+            fail(t, Error::PeerGone);
+            sched::wake(t);
+        }
+    }
+}
+
+/// Slot helper for callers that hold a reply capability pointer.
+pub fn reply_object(slot: Slot) -> Result<u64, Error> {
+    match slot.cap() {
+        Cap::Reply { object } => Ok(object),
+        _ => Err(Error::WrongType),
+    }
+}

@@ -1,0 +1,355 @@
+//! Thread control blocks: a thread's registers, state and references.
+//!
+//! A TCB is a 2 KiB object. Its first 176 bytes are the saved user context
+//! in exactly the layout `arch::x86_64::trap` writes on entry, so that the
+//! CPU and the entry stubs save a running thread's registers straight into
+//! its TCB. Then come scheduling and IPC fields, four capability slots
+//! (address space roots, IPC buffer, fault endpoint) that keep what the
+//! thread uses alive, and, 64-byte aligned, its XSAVE area.
+//!
+//! ```text
+//! 0x000 user context (22 words)        0x100 fs base
+//! 0x0b0 state                          0x108 gs base
+//! 0x0b8 priority | mcp<<8 | flags<<16  0x110 IPC buffer address
+//! 0x0c0 run-queue prev                 0x118 time-slice ticks left
+//! 0x0c8 run-queue next | queued        0x120 name (32 bytes)
+//! 0x0d0 IPC-queue prev                 0x180 slot: cspace root
+//! 0x0d8 IPC-queue next                 0x1a0 slot: vspace root
+//! 0x0e0 object blocked on              0x1c0 slot: IPC buffer frame
+//! 0x0e8 badge of the message           0x1e0 slot: fault endpoint
+//! 0x0f0 reply object                   0x400 XSAVE area (1 KiB)
+//! 0x0f8 bound notification           0x140 fault address
+//! ```
+
+use super::Slot;
+use crate::arch::paging::{read_word, write_word};
+use crate::arch::trap::UserContext;
+use core::mem::size_of;
+
+/// log2 of a TCB's size.
+pub const TCB_BITS: u32 = 11;
+const CTX_WORDS: u64 = (size_of::<UserContext>() / 8) as u64;
+
+const STATE: u64 = 0x0b0;
+const PRIO: u64 = 0x0b8;
+pub(crate) const RQ_PREV: u64 = 0x0c0;
+pub(crate) const RQ_NEXT: u64 = 0x0c8;
+pub(crate) const IPC_PREV: u64 = 0x0d0;
+pub(crate) const IPC_NEXT: u64 = 0x0d8;
+const BLOCKED_ON: u64 = 0x0e0;
+const BADGE: u64 = 0x0e8;
+const REPLY: u64 = 0x0f0;
+const BOUND_NTFN: u64 = 0x0f8;
+const FS_BASE: u64 = 0x100;
+const GS_BASE: u64 = 0x108;
+const IPC_BUFFER: u64 = 0x110;
+const SLICE: u64 = 0x118;
+const NAME: u64 = 0x120;
+const FAULT_ADDR: u64 = 0x140;
+/// Longest thread name kept.
+pub const NAME_LEN: usize = 32;
+const SLOT_CSPACE: u64 = 0x180;
+const SLOT_VSPACE: u64 = 0x1a0;
+const SLOT_IPC_BUFFER: u64 = 0x1c0;
+const SLOT_FAULT_EP: u64 = 0x1e0;
+/// Offset of the XSAVE area.
+pub const XSAVE: u64 = 0x400;
+/// Size of the XSAVE area.
+pub const XSAVE_SIZE: u64 = 0x400;
+
+const _: () = assert!(CTX_WORDS * 8 <= STATE);
+/// Bytes of the saved context at the start of a TCB.
+pub const CONTEXT_BYTES: u64 = CTX_WORDS * 8;
+const _: () = assert!(XSAVE + XSAVE_SIZE == 1 << TCB_BITS);
+
+/// What a thread is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum State {
+    /// Created, not yet resumed (or suspended).
+    Inactive = 0,
+    /// Running or in the run queue.
+    Runnable = 1,
+    /// Waiting to send on an endpoint.
+    BlockedSend = 2,
+    /// Waiting to receive on an endpoint.
+    BlockedRecv = 3,
+    /// Sent a `Call` (or a fault), waiting for the reply.
+    BlockedReply = 4,
+    /// Waiting on a notification.
+    BlockedNotification = 5,
+    /// Stopped for good: exited, or faulted with nobody to tell.
+    Dead = 6,
+}
+
+impl State {
+    fn from_word(w: u64) -> State {
+        match w {
+            1 => State::Runnable,
+            2 => State::BlockedSend,
+            3 => State::BlockedRecv,
+            4 => State::BlockedReply,
+            5 => State::BlockedNotification,
+            6 => State::Dead,
+            _ => State::Inactive,
+        }
+    }
+}
+
+/// Per-thread flags.
+pub mod flags {
+    /// Every `syscall` the thread executes is delivered as a fault.
+    pub const SYSCALL_FAULTS: u64 = 1;
+    /// The next return to user mode must restore every register (`iretq`).
+    pub const FULL_RESTORE: u64 = 2;
+    /// The thread is blocked in a `Call` (not a plain `Send`): it wants a reply.
+    pub const CALLING: u64 = 4;
+    /// The blocked sender's endpoint capability had the grant right.
+    pub const GRANT: u64 = 8;
+}
+
+/// A saved register, by its word index in the context. (The selector
+/// words are listed for the layout; the kernel forces them, never reads them.)
+#[allow(dead_code)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Reg {
+    R15 = 0,
+    R14 = 1,
+    R13 = 2,
+    R12 = 3,
+    R11 = 4,
+    R10 = 5,
+    R9 = 6,
+    R8 = 7,
+    Rbp = 8,
+    Rdi = 9,
+    Rsi = 10,
+    Rdx = 11,
+    Rcx = 12,
+    Rbx = 13,
+    Rax = 14,
+    Vector = 15,
+    Error = 16,
+    Rip = 17,
+    Cs = 18,
+    Rflags = 19,
+    Rsp = 20,
+    Ss = 21,
+}
+
+/// A thread, by the physical address of its TCB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tcb(pub u64);
+
+impl Tcb {
+    fn get(self, off: u64) -> u64 {
+        read_word(self.0 + off)
+    }
+
+    fn put(self, off: u64, v: u64) {
+        write_word(self.0 + off, v)
+    }
+
+    /// A fresh TCB (the memory is already zeroed): inactive, priority 0,
+    /// MCP 0, standard FPU state.
+    pub fn init(self) {
+        let mut ctx = UserContext::new(0, 0);
+        ctx.sanitize();
+        self.set_context(&ctx);
+        crate::arch::fpu::init_area(self.0 + XSAVE);
+    }
+
+    /// A saved register.
+    pub fn reg(self, r: Reg) -> u64 {
+        self.get(r as u64 * 8)
+    }
+
+    /// Overwrite a saved register.
+    pub fn set_reg(self, r: Reg, v: u64) {
+        self.put(r as u64 * 8, v)
+    }
+
+    /// The whole saved context.
+    pub fn context(self) -> UserContext {
+        let mut words = [0u64; CTX_WORDS as usize];
+        for (i, w) in words.iter_mut().enumerate() {
+            *w = self.get(i as u64 * 8);
+        }
+        UserContext::from_words(&words)
+    }
+
+    /// Overwrite the whole saved context.
+    pub fn set_context(self, ctx: &UserContext) {
+        for (i, w) in ctx.to_words().iter().enumerate() {
+            self.put(i as u64 * 8, *w);
+        }
+    }
+
+    pub fn state(self) -> State {
+        State::from_word(self.get(STATE))
+    }
+
+    pub fn set_state(self, s: State) {
+        self.put(STATE, s as u64)
+    }
+
+    pub fn priority(self) -> u8 {
+        self.get(PRIO) as u8
+    }
+
+    pub fn mcp(self) -> u8 {
+        (self.get(PRIO) >> 8) as u8
+    }
+
+    pub fn set_priority(self, p: u8) {
+        self.put(PRIO, (self.get(PRIO) & !0xff) | u64::from(p))
+    }
+
+    pub fn set_mcp(self, p: u8) {
+        self.put(PRIO, (self.get(PRIO) & !0xff00) | (u64::from(p) << 8))
+    }
+
+    pub fn has_flag(self, f: u64) -> bool {
+        (self.get(PRIO) >> 16) & f != 0
+    }
+
+    pub fn set_flag(self, f: u64, on: bool) {
+        let w = self.get(PRIO);
+        let bit = f << 16;
+        self.put(PRIO, if on { w | bit } else { w & !bit })
+    }
+
+    pub fn blocked_on(self) -> u64 {
+        self.get(BLOCKED_ON)
+    }
+
+    pub fn set_blocked_on(self, obj: u64) {
+        self.put(BLOCKED_ON, obj)
+    }
+
+    pub fn badge(self) -> u64 {
+        self.get(BADGE)
+    }
+
+    pub fn set_badge(self, b: u64) {
+        self.put(BADGE, b)
+    }
+
+    /// The reply object this thread is bound to (as caller or server).
+    pub fn reply(self) -> u64 {
+        self.get(REPLY)
+    }
+
+    pub fn set_reply(self, r: u64) {
+        self.put(REPLY, r)
+    }
+
+    pub fn bound_notification(self) -> u64 {
+        self.get(BOUND_NTFN)
+    }
+
+    pub fn set_bound_notification(self, n: u64) {
+        self.put(BOUND_NTFN, n)
+    }
+
+    /// Address of the fault the thread is stopped on.
+    pub fn fault_addr(self) -> u64 {
+        self.get(FAULT_ADDR)
+    }
+
+    pub fn set_fault_addr(self, a: u64) {
+        self.put(FAULT_ADDR, a)
+    }
+
+    pub fn fs_base(self) -> u64 {
+        self.get(FS_BASE)
+    }
+
+    pub fn gs_base(self) -> u64 {
+        self.get(GS_BASE)
+    }
+
+    pub fn set_tls(self, fs: u64, gs: u64) {
+        self.put(FS_BASE, fs);
+        self.put(GS_BASE, gs);
+    }
+
+    pub fn set_ipc_buffer(self, va: u64) {
+        self.put(IPC_BUFFER, va)
+    }
+
+    pub fn slice(self) -> u64 {
+        self.get(SLICE)
+    }
+
+    pub fn set_slice(self, ticks: u64) {
+        self.put(SLICE, ticks)
+    }
+
+    /// The thread's name for logs (UTF-8 up to the first NUL).
+    pub fn name(self) -> heapless::String<NAME_LEN> {
+        let mut bytes = [0u8; NAME_LEN];
+        for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+            chunk.copy_from_slice(&self.get(NAME + i as u64 * 8).to_le_bytes());
+        }
+        let len = bytes.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
+        let mut s = heapless::String::new();
+        for &b in &bytes[..len] {
+            let _ = s.push(if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '?'
+            });
+        }
+        s
+    }
+
+    /// Set the name (cut to [`NAME_LEN`] bytes).
+    pub fn set_name(self, name: &[u8]) {
+        let mut bytes = [0u8; NAME_LEN];
+        let n = name.len().min(NAME_LEN);
+        bytes[..n].copy_from_slice(&name[..n]);
+        for (i, chunk) in bytes.chunks(8).enumerate() {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            self.put(NAME + i as u64 * 8, u64::from_le_bytes(w));
+        }
+    }
+
+    pub fn cspace_slot(self) -> Slot {
+        Slot(self.0 + SLOT_CSPACE)
+    }
+
+    pub fn vspace_slot(self) -> Slot {
+        Slot(self.0 + SLOT_VSPACE)
+    }
+
+    pub fn ipc_buffer_slot(self) -> Slot {
+        Slot(self.0 + SLOT_IPC_BUFFER)
+    }
+
+    pub fn fault_ep_slot(self) -> Slot {
+        Slot(self.0 + SLOT_FAULT_EP)
+    }
+
+    /// The slots a TCB holds, for destruction.
+    pub fn slots(self) -> [Slot; 4] {
+        [
+            self.cspace_slot(),
+            self.vspace_slot(),
+            self.ipc_buffer_slot(),
+            self.fault_ep_slot(),
+        ]
+    }
+
+    /// Physical address of the thread's PML4, if it has an address space.
+    pub fn pml4(self) -> Option<u64> {
+        match self.vspace_slot().cap() {
+            septum_kcore::cap::Cap::PageTable {
+                object, level: 4, ..
+            } => Some(object),
+            _ => None,
+        }
+    }
+}

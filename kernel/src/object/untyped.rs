@@ -1,0 +1,143 @@
+//! Retyping untyped memory into kernel objects.
+//!
+//! Objects are placed by `septum_kcore::untyped` (first aligned address at
+//! or above the watermark), zeroed, initialised, and their capabilities put
+//! into consecutive empty slots of one CNode as children of the untyped
+//! capability, so revoking the untyped finds and destroys them all. An
+//! untyped with no children left starts again from its base.
+
+use super::cnode::{self, CNodeRef};
+use super::tcb::Tcb;
+use super::{Slot, Tree};
+use crate::arch::paging;
+use septum_abi::Error;
+use septum_kcore::cap::{Cap, Rights};
+use septum_kcore::cdt;
+use septum_kcore::untyped::{self as ut, ObjectType, Untyped};
+
+fn ut_err(e: ut::Error) -> Error {
+    match e {
+        ut::Error::NoRoom { .. } => Error::NotEnoughMemory,
+        ut::Error::BadUserBits { .. } => Error::Range,
+        _ => Error::Range,
+    }
+}
+
+/// The capability for a fresh object of type `t` at `addr`.
+fn new_cap(t: ObjectType, addr: u64, user_bits: u64, device: bool) -> Cap {
+    match t {
+        ObjectType::Untyped => Cap::Untyped {
+            base: addr,
+            size_bits: user_bits as u8,
+            is_device: device,
+            free_offset: 0,
+        },
+        ObjectType::CNode => Cap::CNode {
+            object: addr,
+            radix: user_bits as u8,
+            guard_bits: 0,
+            guard: 0,
+        },
+        ObjectType::Tcb => Cap::Tcb { object: addr },
+        ObjectType::Endpoint => Cap::Endpoint {
+            object: addr,
+            rights: Rights::all(),
+            badge: 0,
+        },
+        ObjectType::Notification => Cap::Notification {
+            object: addr,
+            rights: Rights::all(),
+            badge: 0,
+        },
+        ObjectType::Reply => Cap::Reply { object: addr },
+        ObjectType::PageTable => Cap::PageTable {
+            object: addr,
+            level: user_bits as u8,
+            mapping: None,
+        },
+        ObjectType::Frame4K => Cap::Frame {
+            object: addr,
+            rights: Rights::all(),
+            huge: false,
+            mapping: None,
+        },
+        ObjectType::Frame2M => Cap::Frame {
+            object: addr,
+            rights: Rights::all(),
+            huge: true,
+            mapping: None,
+        },
+    }
+}
+
+/// Retype part of the untyped in `ut_slot` into `count` objects of type
+/// `type_code` (with `user_bits`: size of an untyped, radix of a CNode,
+/// level of a page table), their capabilities going to slots
+/// `offset..offset+count` of the CNode `dest`.
+pub fn retype(
+    ut_slot: Slot,
+    type_code: u64,
+    user_bits: u64,
+    dest: &Cap,
+    offset: u64,
+    count: u64,
+) -> Result<(), Error> {
+    let Cap::Untyped {
+        base,
+        size_bits,
+        is_device,
+        free_offset,
+    } = ut_slot.cap()
+    else {
+        return Err(Error::WrongType);
+    };
+    let t = ObjectType::from_code(type_code).ok_or(Error::Range)?;
+    if t == ObjectType::PageTable && !(1..=4).contains(&user_bits) {
+        return Err(Error::Range);
+    }
+    if is_device && !t.fits_device_memory() {
+        return Err(Error::IllegalOperation);
+    }
+    let cnode = CNodeRef::from_cap(dest).ok_or(Error::WrongType)?;
+    let end = offset.checked_add(count).ok_or(Error::Range)?;
+    if count == 0 || end > cnode.slots() {
+        return Err(Error::Range);
+    }
+    for i in offset..end {
+        if !cnode.slot(i).ok_or(Error::Range)?.is_empty() {
+            return Err(Error::SlotOccupied);
+        }
+    }
+    let obj_bits = t.size_bits(user_bits).map_err(ut_err)?;
+    let mut state = Untyped::new(base, size_bits.into(), is_device).map_err(ut_err)?;
+    // Memory below the watermark is reusable only once nothing made from
+    // it is left.
+    state.free_offset = if cdt::has_descendants(&Tree, ut_slot) {
+        free_offset
+    } else {
+        0
+    };
+    let plan = state.plan_retype(obj_bits, count).map_err(ut_err)?;
+    let bytes = count << obj_bits;
+    if !is_device {
+        paging::zero_phys(plan.first, bytes);
+    }
+    for i in 0..count {
+        let addr = plan.object(i).ok_or(Error::Range)?;
+        match t {
+            ObjectType::Tcb => Tcb(addr).init(),
+            ObjectType::PageTable if user_bits == 4 => crate::vspace::init_pml4(addr),
+            _ => {}
+        }
+        let slot = cnode.slot(offset + i).ok_or(Error::Range)?;
+        cnode::insert(slot, &new_cap(t, addr, user_bits, is_device), Some(ut_slot))?;
+    }
+    state.commit(&plan).map_err(ut_err)?;
+    ut_slot.set_cap(&Cap::Untyped {
+        base,
+        size_bits,
+        is_device,
+        free_offset: state.free_offset,
+    });
+    Ok(())
+}

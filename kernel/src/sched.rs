@@ -1,0 +1,162 @@
+//! Choosing and switching threads.
+//!
+//! Fixed priorities 0–255 with round-robin inside a priority
+//! (`septum_kcore::runqueue`, O(1) selection). The running thread is not in
+//! the queue; it goes back when it yields, is preempted, or something of
+//! higher priority wakes while it runs. With nothing runnable the CPU idles
+//! with interrupts on until one makes a thread runnable.
+
+use crate::arch::{cpu, fpu, paging, trap};
+use crate::object::tcb::{self, State, Tcb, flags};
+use core::sync::atomic::{AtomicU64, Ordering};
+use septum_kcore::runqueue::{QueueLinks, RunQueue, ThreadLinks};
+
+/// Timer ticks in a time slice.
+pub const SLICE_TICKS: u64 = 5;
+
+/// Run-queue links kept in TCBs.
+struct Links;
+
+impl ThreadLinks for Links {
+    type Id = u64;
+
+    fn links(&self, id: u64) -> QueueLinks<u64> {
+        let (p, n) = (
+            paging::read_word(id + tcb::RQ_PREV),
+            paging::read_word(id + tcb::RQ_NEXT),
+        );
+        let addr = |w: u64| {
+            let a = w & !1;
+            (a != 0).then_some(a)
+        };
+        QueueLinks {
+            prev: addr(p),
+            next: addr(n),
+            queued: n & 1 != 0,
+        }
+    }
+
+    fn set_links(&mut self, id: u64, l: QueueLinks<u64>) {
+        paging::write_word(id + tcb::RQ_PREV, l.prev.unwrap_or(0));
+        paging::write_word(id + tcb::RQ_NEXT, l.next.unwrap_or(0) | u64::from(l.queued));
+    }
+}
+
+static QUEUE: spin::Mutex<RunQueue<u64>> = spin::Mutex::new(RunQueue::new());
+/// The running thread (physical address of its TCB; 0 while idle).
+static CURRENT: AtomicU64 = AtomicU64::new(0);
+
+/// The running thread.
+pub fn current() -> Option<Tcb> {
+    match CURRENT.load(Ordering::Relaxed) {
+        0 => None,
+        pa => Some(Tcb(pa)),
+    }
+}
+
+/// Put `t` in the run queue (it must be Runnable and not running).
+pub fn enqueue(t: Tcb) {
+    if current() == Some(t) {
+        return;
+    }
+    let _ = QUEUE.lock().push_back(&mut Links, t.0, t.priority());
+}
+
+/// Take `t` out of the run queue if it is there.
+pub fn dequeue(t: Tcb) {
+    let mut q = QUEUE.lock();
+    if Links.links(t.0).queued {
+        let _ = q.remove(&mut Links, t.0, t.priority());
+    }
+}
+
+/// Make a blocked or new thread runnable.
+pub fn wake(t: Tcb) {
+    t.set_state(State::Runnable);
+    enqueue(t);
+}
+
+/// The running thread gives up the rest of its slice.
+pub fn yield_current() {
+    if let Some(t) = current() {
+        CURRENT.store(0, Ordering::Relaxed);
+        t.set_slice(SLICE_TICKS);
+        if t.state() == State::Runnable {
+            enqueue(t);
+        }
+    }
+}
+
+/// A timer tick: charge the running thread; at the end of its slice it
+/// goes to the back of its queue.
+// Called by the timer interrupt once the local APIC timer runs.
+#[allow(dead_code)]
+pub fn tick() {
+    if let Some(t) = current() {
+        let left = t.slice().saturating_sub(1);
+        t.set_slice(left);
+        if left == 0 {
+            yield_current();
+        }
+    }
+}
+
+/// Pick the thread to run and leave the kernel into it. Never returns.
+///
+/// The running thread keeps the CPU unless it stopped being runnable or a
+/// thread of higher priority is waiting.
+pub fn schedule() -> ! {
+    loop {
+        let cur = current().filter(|t| t.state() == State::Runnable);
+        let next = {
+            let mut q = QUEUE.lock();
+            match (cur, q.highest()) {
+                (Some(c), Some(p)) if p > c.priority() => {
+                    let _ = q.push_front(&mut Links, c.0, c.priority());
+                    q.pop(&mut Links).map(|(id, _)| Tcb(id))
+                }
+                (Some(c), _) => Some(c),
+                (None, _) => q.pop(&mut Links).map(|(id, _)| Tcb(id)),
+            }
+        };
+        match next {
+            Some(t) => run(t),
+            None => {
+                CURRENT.store(0, Ordering::Relaxed);
+                crate::idle::wait_for_work();
+            }
+        }
+    }
+}
+
+fn run(t: Tcb) -> ! {
+    if current() != Some(t) && t.slice() == 0 {
+        t.set_slice(SLICE_TICKS);
+    }
+    CURRENT.store(t.0, Ordering::Relaxed);
+    let ctx_va = paging::phys_to_virt(t.0).expect("TCBs are in the direct map");
+    cpu::set_context_end(ctx_va + tcb::CONTEXT_BYTES);
+    if let Some(pml4) = t.pml4() {
+        paging::switch_to(pml4);
+    }
+    cpu::set_tls(t.fs_base(), t.gs_base());
+    fpu::switch_to(t.0 + tcb::XSAVE);
+    let mut ctx = t.context();
+    ctx.sanitize();
+    let full = t.has_flag(flags::FULL_RESTORE) || !septum_abi::layout::is_canonical(ctx.rip);
+    t.set_flag(flags::FULL_RESTORE, false);
+    t.set_context(&ctx);
+    let ctx = ctx_va as *const trap::UserContext;
+    // SAFETY: `ctx` is the TCB's saved context (in the direct map), which
+    // the per-CPU context end now points past; the thread's address space is
+    // loaded; the context was sanitized above; `sysretq` only with a
+    // canonical RIP, otherwise (or when asked for) every register through
+    // `iretq`.
+    unsafe {
+        if full {
+            trap::resume_iret(ctx)
+        } else {
+            trap::resume_sysret(ctx)
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! The system-call layer: decode, check, dispatch, and apply the result in
+//! one place.
+//!
+//! Every handler returns `KResult`: `Ok` (registers already set), an
+//! error code for the caller's `rax`, or `Restart` — the call was
+//! preempted and runs again from its `syscall` instruction when the thread
+//! next runs (RIP moves back two bytes; RAX gets the number back; the other
+//! argument registers were never changed).
+
+use crate::ipc::{self, SendKind};
+use crate::object::cnode::{self, Fail, KResult};
+use crate::object::tcb::{Reg, State, Tcb, flags};
+use crate::sched;
+use septum_abi::ipc::MessageInfo;
+use septum_abi::layout::is_user_range;
+use septum_abi::{Error, fault, syscall as nr};
+use septum_kcore::cap::Cap;
+
+/// A `syscall` from the running thread.
+pub fn syscall() -> ! {
+    let t = sched::current().expect("system calls come from threads");
+    if t.has_flag(flags::SYSCALL_FAULTS) {
+        crate::trap::fault(t, fault::Kind::Syscall, 0);
+        sched::schedule();
+    }
+    let number = t.reg(Reg::Rax);
+    match dispatch(t, number) {
+        Ok(()) => {}
+        Err(Fail::Err(e)) => ipc::fail(t, e),
+        Err(Fail::Restart) => {
+            t.set_reg(Reg::Rax, number);
+            t.set_reg(Reg::Rip, t.reg(Reg::Rip).wrapping_sub(2));
+            t.set_flag(flags::FULL_RESTORE, true);
+            sched::yield_current();
+        }
+    }
+    sched::schedule()
+}
+
+fn info(t: Tcb) -> Result<MessageInfo, Error> {
+    MessageInfo::decode(t.reg(Reg::Rsi)).map_err(|_| Error::Range)
+}
+
+fn lookup(t: Tcb, cptr: u64) -> Result<crate::object::Slot, Error> {
+    cnode::lookup_cap(t.cspace_slot(), cptr)
+}
+
+/// The reply object named by `cptr` (0: none).
+fn reply_arg(t: Tcb, cptr: u64) -> Result<u64, Error> {
+    if cptr == 0 {
+        return Ok(0);
+    }
+    ipc::reply_object(lookup(t, cptr)?)
+}
+
+fn dispatch(t: Tcb, number: u64) -> KResult<()> {
+    t.set_reg(Reg::Rax, 0);
+    let cptr = t.reg(Reg::Rdi);
+    match number {
+        nr::DEBUG_WRITE => {
+            let n = debug_write(t, t.reg(Reg::Rdi), t.reg(Reg::Rsi))?;
+            t.set_reg(Reg::Rax, n);
+        }
+        nr::THREAD_EXIT => {
+            crate::info!("task '{}' exited", t.name());
+            ipc::cancel(t);
+            t.set_state(State::Dead);
+        }
+        nr::YIELD => sched::yield_current(),
+        nr::CALL => {
+            let slot = lookup(t, cptr)?;
+            match slot.cap() {
+                cap @ Cap::Endpoint { .. } => ipc::send(t, &cap, info(t)?, SendKind::Call)?,
+                cap => crate::invoke::invoke(t, slot, &cap, info(t)?)?,
+            }
+        }
+        nr::SEND | nr::NB_SEND => {
+            let cap = lookup(t, cptr)?.cap();
+            match cap {
+                Cap::Notification { .. } => ipc::signal(&cap)?,
+                _ => {
+                    let kind = if number == nr::SEND {
+                        SendKind::Send
+                    } else {
+                        SendKind::NonBlocking
+                    };
+                    ipc::send(t, &cap, info(t)?, kind)?
+                }
+            }
+        }
+        nr::RECV | nr::NB_RECV => {
+            let cap = lookup(t, cptr)?.cap();
+            let reply = reply_arg(t, t.reg(Reg::R12))?;
+            ipc::recv(t, &cap, reply, number == nr::RECV)?
+        }
+        nr::REPLY => {
+            let cap = lookup(t, cptr)?.cap();
+            ipc::reply(t, &cap, info(t)?)?
+        }
+        nr::REPLY_RECV => {
+            let reply_cptr = t.reg(Reg::R12);
+            let reply_slot = lookup(t, reply_cptr)?;
+            let reply = ipc::reply_object(reply_slot)?;
+            let ep = lookup(t, cptr)?.cap();
+            let msg_info = info(t)?;
+            // Answer first if somebody waits on this reply object.
+            if crate::arch::paging::read_word(reply) != 0 {
+                ipc::reply(t, &reply_slot.cap(), msg_info)?;
+            }
+            ipc::recv(t, &ep, reply, true)?
+        }
+        nr::SIGNAL => ipc::signal(&lookup(t, cptr)?.cap())?,
+        nr::WAIT | nr::POLL => ipc::wait(t, &lookup(t, cptr)?.cap(), number == nr::WAIT)?,
+        n if nr::is_septum(n) => return Err(Error::UnknownSyscall.into()),
+        _ => {
+            // A guest's system call: its handler decides.
+            t.set_reg(Reg::Rax, number);
+            crate::trap::fault(t, fault::Kind::UnknownSyscall, 0);
+        }
+    }
+    Ok(())
+}
+
+/// Copy a task's bytes to the console, reading them through its page
+/// tables: the kernel never dereferences a user pointer.
+fn debug_write(t: Tcb, ptr: u64, len: u64) -> Result<u64, Error> {
+    use crate::arch::paging::{self, PTE_USER};
+    if len > nr::DEBUG_WRITE_MAX as u64 {
+        return Err(Error::Range);
+    }
+    if !is_user_range(ptr, len) {
+        return Err(Error::InvalidAddress);
+    }
+    let pml4 = t.pml4().ok_or(Error::InvalidAddress)?;
+    let mut buf = [0u8; nr::DEBUG_WRITE_MAX];
+    let mut done = 0;
+    while done < len {
+        let va = ptr + done;
+        let chunk = (4096 - (va & 0xfff)).min(len - done);
+        let (pa, rights) = paging::translate(pml4, va).ok_or(Error::InvalidAddress)?;
+        if rights & PTE_USER == 0 {
+            return Err(Error::InvalidAddress);
+        }
+        let src = paging::phys_slice(pa, chunk).ok_or(Error::InvalidAddress)?;
+        buf[done as usize..(done + chunk) as usize].copy_from_slice(src);
+        done += chunk;
+    }
+    crate::log::console_write(&buf[..len as usize]);
+    Ok(len)
+}

@@ -1,0 +1,335 @@
+//! Address spaces as capabilities: PML4s with address-space ids, page
+//! tables mapped into them, frames mapped with rights.
+//!
+//! A PML4 must be given an ASID (from an `AsidPool` capability) before
+//! anything is mapped into it. Frame and page-table capabilities record
+//! (ASID, address) of their one mapping; the kernel reaches the PML4 only
+//! through the ASID table it owns. Destroying a PML4 clears its ASID entry,
+//! so a capability that outlives it can never lead the kernel into freed
+//! memory; an unmap also checks that the entry still points at the object.
+//! The kernel's slots 257–271 are never touched by user mappings.
+
+use crate::arch::paging::{self, PTE_NX, PTE_PRESENT, PTE_USER, PTE_WRITE, read_word, write_word};
+use crate::object::Slot;
+use crate::object::cnode::KResult;
+use septum_abi::Error;
+use septum_abi::layout::is_user_range;
+use septum_kcore::cap::{Cap, Mapping, Rights};
+
+/// Entries in the ASID table (ASID 0 means "none").
+pub const ASIDS: usize = 4096;
+const PTE_HUGE: u64 = 1 << 7;
+const ADDR: u64 = 0x000f_ffff_ffff_f000;
+
+static ASID_TABLE: spin::Mutex<[u64; ASIDS]> = spin::Mutex::new([0; ASIDS]);
+
+/// Mapping rights a caller asks for.
+pub mod attr {
+    /// Writable.
+    pub const WRITE: u64 = 1;
+    /// Executable.
+    pub const EXECUTE: u64 = 2;
+}
+
+/// Prepare a new PML4: share the kernel's slots.
+pub fn init_pml4(pa: u64) {
+    let kernel = crate::kernel_pml4();
+    for slot in crate::arch::layout::KERNEL_SLOTS {
+        write_word(pa + slot as u64 * 8, read_word(kernel + slot as u64 * 8));
+    }
+}
+
+/// The PML4 registered for `asid`.
+pub fn pml4_of(asid: u16) -> Option<u64> {
+    let pa = *ASID_TABLE.lock().get(asid as usize)?;
+    (pa != 0).then_some(pa)
+}
+
+/// Register the root task's address space under ASID 1 at boot.
+pub fn register_boot(asid: u16, pml4: u64) {
+    ASID_TABLE.lock()[asid as usize] = pml4;
+}
+
+/// Give the PML4 in `vspace` an ASID from `pool`; returns it.
+pub fn assign_asid(pool: &Cap, vspace: Slot) -> Result<u64, Error> {
+    let Cap::AsidPool { first, count } = *pool else {
+        return Err(Error::WrongType);
+    };
+    let Cap::PageTable {
+        object,
+        level: 4,
+        mapping: None,
+    } = vspace.cap()
+    else {
+        return match vspace.cap() {
+            Cap::PageTable { level: 4, .. } => Err(Error::IllegalOperation),
+            _ => Err(Error::WrongType),
+        };
+    };
+    let mut table = ASID_TABLE.lock();
+    let end = (u32::from(first) + count).min(ASIDS as u32);
+    let asid = (u32::from(first).max(1)..end)
+        .find(|&a| table[a as usize] == 0)
+        .ok_or(Error::NotEnoughMemory)?;
+    table[asid as usize] = object;
+    let mapping = Some(Mapping {
+        asid: asid as u16,
+        vaddr: 0,
+    });
+    vspace.set_cap(&Cap::PageTable {
+        object,
+        level: 4,
+        mapping,
+    });
+    Ok(asid.into())
+}
+
+fn index(va: u64, level: u32) -> u64 {
+    (va >> (12 + 9 * level)) & 0x1ff
+}
+
+/// Physical address of the entry for `va` at `level` (3 = PML4 … 0 = PT),
+/// walking only tables that exist; `None` if one is missing or a huge page
+/// is in the way.
+fn entry(pml4: u64, va: u64, level: u32) -> Option<u64> {
+    let mut table = pml4;
+    for l in (level + 1..=3).rev() {
+        let e = read_word(table + index(va, l) * 8);
+        if e & PTE_PRESENT == 0 || e & PTE_HUGE != 0 {
+            return None;
+        }
+        table = e & ADDR;
+    }
+    Some(table + index(va, level) * 8)
+}
+
+fn flush(pml4: u64, va: u64) {
+    let current = x86_64::registers::control::Cr3::read()
+        .0
+        .start_address()
+        .as_u64();
+    if current == pml4 {
+        x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(va));
+    }
+}
+
+fn vspace_of(cap: &Cap) -> Result<(u16, u64), Error> {
+    match *cap {
+        Cap::PageTable {
+            level: 4,
+            mapping: Some(m),
+            ..
+        } => Ok((m.asid, pml4_of(m.asid).ok_or(Error::IllegalOperation)?)),
+        Cap::PageTable {
+            level: 4,
+            mapping: None,
+            ..
+        } => Err(Error::IllegalOperation),
+        _ => Err(Error::WrongType),
+    }
+}
+
+/// Map the frame in `frame` into the address space `vspace` at `va`.
+pub fn map_frame(frame: Slot, vspace: &Cap, va: u64, attrs: u64) -> Result<(), Error> {
+    let Cap::Frame {
+        object,
+        rights,
+        huge,
+        mapping,
+    } = frame.cap()
+    else {
+        return Err(Error::WrongType);
+    };
+    if mapping.is_some() {
+        return Err(Error::IllegalOperation);
+    }
+    if attrs & !(attr::WRITE | attr::EXECUTE) != 0 {
+        return Err(Error::Range);
+    }
+    if !rights.contains(Rights::READ)
+        || (attrs & attr::WRITE != 0 && !rights.contains(Rights::WRITE))
+    {
+        return Err(Error::MissingRight);
+    }
+    let size = if huge { 2 << 20 } else { 4096 };
+    if !va.is_multiple_of(size) {
+        return Err(Error::Alignment);
+    }
+    if !is_user_range(va, size) {
+        return Err(Error::InvalidAddress);
+    }
+    let (asid, pml4) = vspace_of(vspace)?;
+    let level = if huge { 1 } else { 0 };
+    let e = entry(pml4, va, level).ok_or(Error::IllegalOperation)?;
+    if read_word(e) & PTE_PRESENT != 0 {
+        return Err(Error::SlotOccupied);
+    }
+    let mut pte = object | PTE_PRESENT | PTE_USER;
+    if attrs & attr::WRITE != 0 {
+        pte |= PTE_WRITE;
+    }
+    if attrs & attr::EXECUTE == 0 {
+        pte |= PTE_NX;
+    }
+    if huge {
+        pte |= PTE_HUGE;
+    }
+    write_word(e, pte);
+    frame.set_cap(&Cap::Frame {
+        object,
+        rights,
+        huge,
+        mapping: Some(Mapping { asid, vaddr: va }),
+    });
+    Ok(())
+}
+
+/// Map the page table in `table` (level 1–3) into `vspace` covering `va`.
+pub fn map_table(table: Slot, vspace: &Cap, va: u64) -> Result<(), Error> {
+    let Cap::PageTable {
+        object,
+        level,
+        mapping,
+    } = table.cap()
+    else {
+        return Err(Error::WrongType);
+    };
+    if level == 4 {
+        return Err(Error::IllegalOperation);
+    }
+    if mapping.is_some() {
+        return Err(Error::IllegalOperation);
+    }
+    // The region the new table covers must be user space.
+    let span = 1u64 << (12 + 9 * u32::from(level));
+    let base = va & !(span - 1);
+    if !is_user_range(base, span) {
+        return Err(Error::InvalidAddress);
+    }
+    let (asid, pml4) = vspace_of(vspace)?;
+    let e = entry(pml4, base, u32::from(level)).ok_or(Error::IllegalOperation)?;
+    if read_word(e) & PTE_PRESENT != 0 {
+        return Err(Error::SlotOccupied);
+    }
+    write_word(e, object | PTE_PRESENT | PTE_WRITE | PTE_USER);
+    table.set_cap(&Cap::PageTable {
+        object,
+        level,
+        mapping: Some(Mapping { asid, vaddr: base }),
+    });
+    Ok(())
+}
+
+/// Undo the mapping `cap` records (frame or page table), if it is still in
+/// place, and return the capability without it.
+fn unmapped(cap: &Cap) -> Cap {
+    match *cap {
+        Cap::Frame {
+            object,
+            rights,
+            huge,
+            mapping: Some(m),
+        } => {
+            if let Some(pml4) = pml4_of(m.asid)
+                && let Some(e) = entry(pml4, m.vaddr, if huge { 1 } else { 0 })
+                && read_word(e) & PTE_PRESENT != 0
+                && read_word(e) & ADDR == object
+            {
+                write_word(e, 0);
+                flush(pml4, m.vaddr);
+            }
+            Cap::Frame {
+                object,
+                rights,
+                huge,
+                mapping: None,
+            }
+        }
+        Cap::PageTable {
+            object,
+            level,
+            mapping: Some(m),
+        } if level < 4 => {
+            if let Some(pml4) = pml4_of(m.asid)
+                && let Some(e) = entry(pml4, m.vaddr, u32::from(level))
+                && read_word(e) & PTE_PRESENT != 0
+                && read_word(e) & ADDR == object
+            {
+                write_word(e, 0);
+                // A whole table went: flush everything of that space.
+                if x86_64::registers::control::Cr3::read()
+                    .0
+                    .start_address()
+                    .as_u64()
+                    == pml4
+                {
+                    x86_64::instructions::tlb::flush_all();
+                }
+            }
+            Cap::PageTable {
+                object,
+                level,
+                mapping: None,
+            }
+        }
+        other => other,
+    }
+}
+
+/// Unmap the frame or page table in `slot`.
+pub fn unmap(slot: Slot) -> Result<(), Error> {
+    let cap = slot.cap();
+    match cap {
+        Cap::Frame { .. } | Cap::PageTable { level: 1..=3, .. } => {
+            slot.set_cap(&unmapped(&cap));
+            Ok(())
+        }
+        Cap::PageTable { .. } => Err(Error::IllegalOperation),
+        _ => Err(Error::WrongType),
+    }
+}
+
+/// Before any frame or page-table capability is deleted: undo its mapping.
+pub fn before_delete(slot: Slot) {
+    let cap = slot.cap();
+    if matches!(
+        cap,
+        Cap::Frame {
+            mapping: Some(_),
+            ..
+        } | Cap::PageTable {
+            level: 1..=3,
+            mapping: Some(_),
+            ..
+        }
+    ) {
+        slot.set_cap(&unmapped(&cap));
+    }
+}
+
+/// The last capability to a frame or page table is going.
+pub fn finalise(cap: &Cap) -> KResult<()> {
+    if let Cap::PageTable {
+        object,
+        level: 4,
+        mapping,
+    } = *cap
+    {
+        if let Some(m) = mapping {
+            let mut table = ASID_TABLE.lock();
+            if table[m.asid as usize] == object {
+                table[m.asid as usize] = 0;
+            }
+        }
+        // If it is the loaded address space, leave it for the kernel's own.
+        if x86_64::registers::control::Cr3::read()
+            .0
+            .start_address()
+            .as_u64()
+            == object
+        {
+            paging::switch_to(crate::kernel_pml4());
+        }
+    }
+    Ok(())
+}
