@@ -19,6 +19,8 @@ use septum_kcore::cap::{Cap, Mapping, Rights};
 use septum_kcore::physmem;
 
 const ROOT_ASID: u16 = 1;
+/// Offset of `BootInfo::untyped` in the page.
+const UNTYPED_DESC: u64 = core::mem::offset_of!(bi::BootInfo, untyped) as u64;
 const ROOT_PRIORITY: u8 = 255;
 
 /// Why the root task could not be built.
@@ -50,7 +52,36 @@ fn take(what: &'static str, frames: u64, align: u64) -> Result<u64, Error> {
 
 /// Load the root task `name` from `elf` and make it runnable.
 pub fn create_root_task(name: &str, elf: &[u8], rsdp: u64) -> Result<Tcb, Error> {
-    let loaded = loader::load(elf, crate::kernel_pml4()).map_err(Error::Load)?;
+    let radix = bi::ROOT_CNODE_RADIX;
+    let cnode_bytes = (1u64 << radix) * SLOT_SIZE;
+    let cn = take("CNode", cnode_bytes / 4096, cnode_bytes)?;
+    let tcb = Tcb(take("TCB", 1, 4096)?);
+    tcb.init();
+    // Capabilities to its own image, so it can share code with address
+    // spaces it builds; inserted as the loader goes.
+    let image_first = bi::SLOT_FIRST_UNTYPED + bi::MAX_UNTYPED as u64;
+    let mut image_count = 0u64;
+    let mut on_page = |va: u64, pa: u64| {
+        let i = image_first + image_count;
+        if i >= 1 << radix {
+            return Err(loader::LoadError::TooLarge);
+        }
+        let mapping = Some(Mapping {
+            asid: ROOT_ASID,
+            vaddr: va,
+        });
+        let cap = Cap::Frame {
+            object: pa,
+            rights: Rights::all(),
+            huge: false,
+            mapping,
+        };
+        cnode::insert(Slot(cn + i * SLOT_SIZE), &cap, None)
+            .map_err(|_| loader::LoadError::TooLarge)?;
+        image_count += 1;
+        Ok(())
+    };
+    let loaded = loader::load(elf, crate::kernel_pml4(), &mut on_page).map_err(Error::Load)?;
     let info = take("boot-info page", 1, 4096)?;
     paging::map(
         loaded.pml4,
@@ -61,11 +92,6 @@ pub fn create_root_task(name: &str, elf: &[u8], rsdp: u64) -> Result<Tcb, Error>
         &mut mem::alloc_frame,
     )
     .map_err(|_| Error::OutOfMemory("boot-info mapping"))?;
-    let radix = bi::ROOT_CNODE_RADIX;
-    let cnode_bytes = (1u64 << radix) * SLOT_SIZE;
-    let cn = take("CNode", cnode_bytes / 4096, cnode_bytes)?;
-    let tcb = Tcb(take("TCB", 1, 4096)?);
-    tcb.init();
 
     let slot = |i: u64| Slot(cn + i * SLOT_SIZE);
     let put = |i: u64, cap: Cap| cnode::insert(slot(i), &cap, None).map_err(Error::Cap);
@@ -141,7 +167,7 @@ pub fn create_root_task(name: &str, elf: &[u8], rsdp: u64) -> Result<Tcb, Error>
                 free_offset: 0,
             };
             cnode::insert(slot(i), &cap, None).map_err(Error::Cap)?;
-            let d = 48 + count * 24;
+            let d = UNTYPED_DESC + count * 24;
             write_word(info + d, base);
             write_word(info + d + 8, bits.into());
             write_word(info + d + 16, 0);
@@ -158,11 +184,14 @@ pub fn create_root_task(name: &str, elf: &[u8], rsdp: u64) -> Result<Tcb, Error>
         );
     }
     write_word(info, bi::MAGIC);
+    const _: () = assert!(core::mem::offset_of!(bi::BootInfo, image_frames_count) == 56);
     write_word(info + 8, radix.into());
     write_word(info + 16, bi::SLOT_FIRST_UNTYPED);
     write_word(info + 24, count);
-    write_word(info + 32, bi::SLOT_FIRST_UNTYPED + count);
+    write_word(info + 32, image_first + image_count);
     write_word(info + 40, rsdp);
+    write_word(info + 48, image_first);
+    write_word(info + 56, image_count);
 
     tcb.set_name(name.as_bytes());
     tcb.set_mcp(ROOT_PRIORITY);
@@ -177,7 +206,7 @@ pub fn create_root_task(name: &str, elf: &[u8], rsdp: u64) -> Result<Tcb, Error>
     crate::info!(
         "root task '{name}': {count} untyped capabilities, {} MiB",
         (0..count)
-            .map(|i| 1u64 << paging::read_word(info + 48 + i * 24 + 8))
+            .map(|i| 1u64 << paging::read_word(info + UNTYPED_DESC + i * 24 + 8))
             .sum::<u64>()
             >> 20
     );

@@ -131,20 +131,21 @@ fn cnode_method(t: Tcb, cap: &Cap, label: u64, a: &Args) -> KResult<Option<Messa
         }
         inv::CNODE_IDENTIFY => {
             let c = target()?.cap();
-            let (extra, mapped) = match c {
-                Cap::Untyped { size_bits, .. } => (u64::from(size_bits), false),
-                Cap::CNode { radix, .. } => (u64::from(radix), false),
-                Cap::PageTable { level, mapping, .. } => (u64::from(level), mapping.is_some()),
-                Cap::Frame { huge, mapping, .. } => (u64::from(huge), mapping.is_some()),
-                Cap::IrqHandler { irq } => (u64::from(irq), false),
-                _ => (0, false),
+            let (extra, mapping) = match c {
+                Cap::Untyped { size_bits, .. } => (u64::from(size_bits), None),
+                Cap::CNode { radix, .. } => (u64::from(radix), None),
+                Cap::PageTable { level, mapping, .. } => (u64::from(level), mapping),
+                Cap::Frame { huge, mapping, .. } => (u64::from(huge), mapping),
+                Cap::IrqHandler { irq } => (u64::from(irq), None),
+                _ => (0, None),
             };
             Ok(Some(words(&[
                 c.cap_type() as u64,
                 u64::from(c.rights().bits()),
                 c.badge(),
                 extra,
-                u64::from(mapped),
+                u64::from(mapping.is_some()),
+                mapping.map_or(0, |m| m.vaddr),
             ])))
         }
         _ => Err(Error::IllegalOperation.into()),

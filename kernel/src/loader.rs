@@ -21,6 +21,8 @@ pub enum LoadError {
     },
     OutOfMemory,
     Map(MapError),
+    /// More pages than the caller can keep track of.
+    TooLarge,
 }
 
 impl fmt::Display for LoadError {
@@ -33,6 +35,7 @@ impl fmt::Display for LoadError {
             ),
             LoadError::OutOfMemory => write!(f, "out of memory"),
             LoadError::Map(e) => write!(f, "mapping failed: {e:?}"),
+            LoadError::TooLarge => write!(f, "image has too many pages"),
         }
     }
 }
@@ -60,8 +63,13 @@ fn new_data_frame() -> Result<u64, LoadError> {
     Ok(pa)
 }
 
-/// Build an address space for `image` (an ELF executable).
-pub fn load(image: &[u8], kernel_pml4: u64) -> Result<Loaded, LoadError> {
+/// Build an address space for `image` (an ELF executable). `on_page` is
+/// told of every image page loaded (virtual, physical), in order.
+pub fn load(
+    image: &[u8],
+    kernel_pml4: u64,
+    on_page: &mut dyn FnMut(u64, u64) -> Result<(), LoadError>,
+) -> Result<Loaded, LoadError> {
     let elf = Elf::parse(image).map_err(LoadError::Elf)?;
     let alloc = &mut alloc_frame;
     let pml4 = paging::new_address_space(kernel_pml4, alloc)?;
@@ -92,6 +100,7 @@ pub fn load(image: &[u8], kernel_pml4: u64) -> Result<Loaded, LoadError> {
                 paging::write_frame(frame, (lo - page) as usize, src);
             }
             paging::map(pml4, page, frame, flags, false, alloc)?;
+            on_page(page, frame)?;
             page += PAGE;
         }
     }

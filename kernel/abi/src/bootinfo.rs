@@ -32,7 +32,7 @@ pub const SLOT_IPC_BUFFER: u64 = 7;
 pub const SLOT_FIRST_UNTYPED: u64 = 16;
 
 /// Most untyped capabilities described.
-pub const MAX_UNTYPED: usize = 160;
+pub const MAX_UNTYPED: usize = 150;
 
 /// One untyped capability given to the root task.
 #[repr(C)]
@@ -62,6 +62,11 @@ pub struct BootInfo {
     pub first_free_slot: u64,
     /// Physical address of the ACPI RSDP (0 if none).
     pub rsdp: u64,
+    /// Slot of the first capability to a frame of the root task's own
+    /// image (mapped where the task sees it; `CNode` identify tells where).
+    pub image_frames_first: u64,
+    /// Number of image-frame capabilities, in address order.
+    pub image_frames_count: u64,
     /// The untyped capabilities, in slot order.
     pub untyped: [UntypedDesc; MAX_UNTYPED],
 }

@@ -22,7 +22,8 @@ pub const CNODE_REVOKE: u64 = 5;
 /// CNode: what does (`mr0`, `mr1`) hold? Reply: `mr0` type code,
 /// `mr1` rights bits, `mr2` badge, `mr3` object-specific (untyped: size
 /// bits; CNode: radix; page table: level; frame: 1 if 2 MiB; IRQ handler:
-/// line), `mr4` 1 if a frame or page table is mapped.
+/// line), `mr4` 1 if a frame or page table is mapped, `mr5` the address
+/// it is mapped at.
 pub const CNODE_IDENTIFY: u64 = 6;
 
 /// Untyped: retype into `mr4 count` objects of type `mr0` (see

@@ -9,6 +9,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod console;
+pub mod ipc;
 pub mod syscall;
 
 pub use septum_abi as abi;

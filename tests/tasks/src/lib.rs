@@ -1,5 +1,8 @@
-//! Shared bits of the test tasks: each binary in `src/bin/` is booted as
-//! the root task of one scenario in `tests/scenarios/`, does one thing the
-//! kernel must refuse or survive, and prints what it is about to do so the
-//! console shows the order of events.
+//! Shared bits of the test tasks. Each binary in `src/bin/` is booted as
+//! the root task of one scenario in `tests/scenarios/`. The small ones do
+//! one thing the kernel must refuse or survive; the `ktest-*` ones are the
+//! kernel's on-target suite, one group of cases each, on the framework in
+//! [`ktest`].
 #![no_std]
+
+pub mod ktest;

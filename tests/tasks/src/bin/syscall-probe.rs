@@ -20,10 +20,7 @@ fn check(name: &str, got: u64, want: Result<u64, Error>) {
 }
 
 fn main() {
-    let write = |ptr: u64, len: u64| {
-        // SAFETY: debug_write only reads memory, and writes only rax.
-        unsafe { raw2(nr::DEBUG_WRITE, ptr, len) }
-    };
+    let write = |ptr: u64, len: u64| raw2(nr::DEBUG_WRITE, ptr, len);
     check(
         "debug_write_kernel_pointer",
         write(layout::KERNEL_SPACE_START, 8),
@@ -55,14 +52,13 @@ fn main() {
         write(hello.as_ptr() as u64, hello.len() as u64),
         Ok(hello.len() as u64),
     );
-    // SAFETY: an unassigned Septum number only returns an error.
     check(
         "unknown_septum_call",
-        unsafe { raw2(nr::BASE + 0x7f, 0, 0) },
+        raw2(nr::BASE + 0x7f, 0, 0),
         Err(Error::UnknownSyscall),
     );
     println!("syscall-probe: making Linux system call 60 (exit)");
-    // SAFETY: not a Septum call: the kernel stops this thread.
-    unsafe { raw2(60, 0, 0) };
+    // Not a Septum call: with no fault handler the kernel stops this thread.
+    raw2(60, 0, 0);
     println!("septum-test: linux_syscall_stops FAILED returned");
 }
