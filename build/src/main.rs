@@ -2,13 +2,16 @@
 //!
 //! Builds the kernel and tasks for the machine target, checks that the kernel
 //! ELF is bootable, packs the boot image, boots it in QEMU, and runs the host
-//! tests and the scenario tests with one closing `N passed, N failed` line.
+//! tests and the scenario tests with one closing `N passed, N failed` line,
+//! and boots the benchmark task to report instruction counts.
 //! It installs what it needs first (the pinned target; QEMU when run as root).
 //! Logic that decides anything (scenario files, verdicts, ELF checks, image
 //! corruption, test counting) lives in modules of its own with unit tests;
 //! the modules that start processes only wire them together.
 #![forbid(unsafe_code)]
 
+mod bench;
+mod bench_run;
 mod host_tests;
 mod image;
 mod judge;
@@ -35,6 +38,9 @@ commands:
   test [FILTER]               host unit tests, build, every scenario in
                               tests/scenarios; with FILTER only the scenarios
                               whose name contains it (no host tests)
+  bench                       build, boot the benchmark task under -icount,
+                              print its instruction counts and write
+                              target/bench/results.jsonl
   lint                        rustfmt check and clippy (-D warnings), host and machine
   help                        this text";
 
@@ -49,6 +55,7 @@ enum Cmd {
     Test {
         filter: Option<String>,
     },
+    Bench,
     Lint,
     Help,
 }
@@ -110,6 +117,8 @@ fn parse_args(args: &[String]) -> Result<Cmd> {
             }),
             _ => usage_err("`test` takes at most one argument, a scenario name filter".into()),
         },
+        "bench" if rest.is_empty() => Ok(Cmd::Bench),
+        "bench" => usage_err("`bench` takes no arguments".into()),
         "lint" if rest.is_empty() => Ok(Cmd::Lint),
         "lint" => usage_err("`lint` takes no arguments".into()),
         "help" | "--help" | "-h" => Ok(Cmd::Help),
@@ -149,6 +158,12 @@ fn execute(ws: &Workspace, cmd: Cmd) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Cmd::Bench => {
+            tools::ensure_qemu()?;
+            let (kernel, _) = build_default(ws)?;
+            bench_run::bench(ws, &kernel)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Lint => lint(ws),
     }
 }
@@ -180,6 +195,7 @@ fn run(ws: &Workspace, machine: Machine, words: &[String]) -> Result<ExitCode> {
         kernel: &kernel,
         image: &image,
         append: &append,
+        icount: false,
     };
     let args = qemu::interactive_args(&boot);
     println!("Ctrl-A then X quits QEMU");
@@ -247,6 +263,7 @@ mod tests {
         assert_eq!(parse(&["build"]), Ok(Cmd::Build));
         assert_eq!(parse(&["build", "--release"]), Ok(Cmd::Build));
         assert_eq!(parse(&["lint"]), Ok(Cmd::Lint));
+        assert_eq!(parse(&["bench"]), Ok(Cmd::Bench));
         assert_eq!(parse(&["help"]), Ok(Cmd::Help));
         assert_eq!(parse(&["test"]), Ok(Cmd::Test { filter: None }));
         assert_eq!(
@@ -292,6 +309,7 @@ mod tests {
             (&["run", "quiet"][..], "after `--`"),
             (&["test", "a", "b"][..], "at most one"),
             (&["lint", "x"][..], "no arguments"),
+            (&["bench", "--release"][..], "no arguments"),
         ] {
             let err = parse(args).unwrap_err();
             assert!(err.contains(needle), "{args:?}: {err}");

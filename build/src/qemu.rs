@@ -6,6 +6,7 @@
 //! instead of looping, and `isa-debug-exit` at port 0xf4 so the kernel can
 //! report pass or fail as QEMU's exit status. q35, pc and microvm all take
 //! this device as is (microvm has an ISA bus with its serial port on it).
+//! Benchmarks add `-icount` (see [`ICOUNT`]).
 
 use crate::judge::Outcome;
 use crate::scenario::Machine;
@@ -19,6 +20,12 @@ use std::time::{Duration, Instant};
 /// The QEMU binary.
 pub const QEMU: &str = "qemu-system-x86_64";
 
+/// QEMU's `-icount` value for benchmark runs: each guest instruction takes
+/// 2^0 virtual nanoseconds, so the guest TSC advances once per instruction,
+/// and virtual time neither waits for nor sleeps with the host clock. `rdtsc`
+/// deltas become exact, repeatable instruction counts.
+pub const ICOUNT: &str = "shift=0,align=off,sleep=off";
+
 /// What to boot.
 #[derive(Clone, Copy, Debug)]
 pub struct Boot<'a> {
@@ -30,6 +37,8 @@ pub struct Boot<'a> {
     pub image: &'a Path,
     /// The kernel command line.
     pub append: &'a str,
+    /// Count instructions instead of host time (`-icount`, see [`ICOUNT`]).
+    pub icount: bool,
 }
 
 fn common_args(boot: &Boot<'_>) -> Vec<OsString> {
@@ -49,12 +58,18 @@ fn common_args(boot: &Boot<'_>) -> Vec<OsString> {
     args
 }
 
-fn exit_device() -> [OsString; 3] {
+/// The options every boot ends with: the exit device, and `-icount` if asked.
+fn closing_args(boot: &Boot<'_>) -> Vec<OsString> {
     let device = format!(
         "isa-debug-exit,iobase={:#x},iosize=0x04",
         septum_abi::qemu_exit::PORT
     );
-    ["-no-reboot".into(), "-device".into(), device.into()]
+    let mut args: Vec<OsString> = vec!["-no-reboot".into(), "-device".into(), device.into()];
+    if boot.icount {
+        args.push("-icount".into());
+        args.push(ICOUNT.into());
+    }
+    args
 }
 
 /// Arguments for an interactive boot: the serial console and QEMU's monitor
@@ -64,7 +79,7 @@ pub fn interactive_args(boot: &Boot<'_>) -> Vec<OsString> {
     for a in ["-display", "none", "-serial", "mon:stdio"] {
         args.push(a.into());
     }
-    args.extend(exit_device());
+    args.extend(closing_args(boot));
     args
 }
 
@@ -75,7 +90,7 @@ pub fn captured_args(boot: &Boot<'_>) -> Vec<OsString> {
     for a in ["-display", "none", "-serial", "stdio", "-monitor", "none"] {
         args.push(a.into());
     }
-    args.extend(exit_device());
+    args.extend(closing_args(boot));
     args
 }
 
@@ -191,6 +206,7 @@ mod tests {
             kernel: Path::new("/k"),
             image: Path::new("/i.img"),
             append: "exit_on_idle x=1",
+            icount: false,
         }
     }
 
@@ -201,6 +217,20 @@ mod tests {
             "qemu-system-x86_64 -machine microvm -cpu max -m 256M -smp 1 -kernel /k -initrd /i.img \
              -append 'exit_on_idle x=1' -display none -serial stdio -monitor none -no-reboot \
              -device isa-debug-exit,iobase=0xf4,iosize=0x04"
+        );
+    }
+
+    #[test]
+    fn benchmark_command_line() {
+        let mut b = boot();
+        b.machine = Machine::Q35;
+        b.append = "exit_on_idle";
+        b.icount = true;
+        assert_eq!(
+            display(&captured_args(&b)),
+            "qemu-system-x86_64 -machine q35 -cpu max -m 256M -smp 1 -kernel /k -initrd /i.img \
+             -append exit_on_idle -display none -serial stdio -monitor none -no-reboot \
+             -device isa-debug-exit,iobase=0xf4,iosize=0x04 -icount shift=0,align=off,sleep=off"
         );
     }
 

@@ -74,7 +74,8 @@ fn read_binary(ws: &Workspace, name: &str, user: &str) -> Result<Vec<u8>> {
     Ok(data)
 }
 
-fn write(ws: &Workspace, path: &Path, data: &[u8]) -> Result<()> {
+/// Write `data` to `path`, creating its directory.
+pub fn write(ws: &Workspace, path: &Path, data: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", ws.show(dir)))?;
     }
@@ -83,9 +84,15 @@ fn write(ws: &Workspace, path: &Path, data: &[u8]) -> Result<()> {
 
 /// Pack the default system (the root task alone) into `target/septum/default.img`.
 pub fn pack_default(ws: &Workspace) -> Result<PathBuf> {
-    let root = read_binary(ws, DEFAULT_ROOT, "the default system")?;
-    let img = image::pack((DEFAULT_ROOT, &root), &[])?;
-    let path = ws.out_dir().join("default.img");
+    pack_alone(ws, DEFAULT_ROOT, "default", "the default system")
+}
+
+/// Pack binary `root` as the only entry, the root task, into
+/// `target/septum/<name>.img`; `user` says who asked for it in errors.
+pub fn pack_alone(ws: &Workspace, root: &str, name: &str, user: &str) -> Result<PathBuf> {
+    let data = read_binary(ws, root, user)?;
+    let img = image::pack((root, &data), &[])?;
+    let path = ws.out_dir().join(format!("{name}.img"));
     write(ws, &path, &img)?;
     Ok(path)
 }

@@ -187,6 +187,7 @@ fn run_scenario(
         kernel,
         image: &image,
         append: &s.append,
+        icount: false,
     };
     let args = qemu::captured_args(&boot);
     let run = match qemu::run_captured(&args, Duration::from_secs(s.timeout_secs)) {
@@ -214,7 +215,9 @@ fn run_scenario(
     }
 }
 
-fn save_log(
+/// Save a captured run's console, QEMU's messages, the command line and
+/// how QEMU ended to `target/septum/logs/<name>.log`.
+pub fn save_log(
     ws: &Workspace,
     name: &str,
     args: &[std::ffi::OsString],
@@ -246,7 +249,8 @@ fn save_log(
     std::fs::write(&path, log).map_err(|e| format!("cannot write {}: {e}", ws.show(&path)))
 }
 
-fn print_tail(ws: &Workspace, name: &str, console: &str) {
+/// Print the last console lines of a run, pointing at its full log.
+pub fn print_tail(ws: &Workspace, name: &str, console: &str) {
     let lines: Vec<&str> = console.lines().collect();
     let from = lines.len().saturating_sub(TAIL_LINES);
     let log = ws.show(&ws.logs_dir().join(format!("{name}.log")));

@@ -57,6 +57,11 @@ impl Workspace {
         self.out_dir().join("logs")
     }
 
+    /// Benchmark results.
+    pub fn bench_dir(&self) -> PathBuf {
+        self.target_dir().join("bench")
+    }
+
     /// Scenario files.
     pub fn scenarios_dir(&self) -> PathBuf {
         self.root.join("tests").join("scenarios")

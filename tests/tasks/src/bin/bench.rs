@@ -1,0 +1,303 @@
+//! The benchmark task, booted as the root task by `cargo xtask bench`
+//! under `-icount shift=0`, where `rdtsc` counts executed instructions.
+//! Each figure is measured [`RUNS`] times and printed as
+//! `bench: <id> <min> <median> <max>`; the line `bench: done` ends the run.
+//!
+//! IPC figures use raw system calls, so they count the kernel's work and
+//! the two `syscall`s, not a user library's message copying. Round trips
+//! are measured on the client side (call until reply); `notify.signal_wait`
+//! is one way (signal until the higher-priority waiter runs);
+//! `sched.yield` is a yield to the other thread and back (two yields).
+#![no_std]
+#![no_main]
+
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use septum_test_tasks::ktest::{self, CNODE, Ctx, SELF_TCB, SELF_VSPACE, ty};
+use septum_user::abi::{Error, fault, syscall as nr};
+use septum_user::println;
+use septum_user::syscall::{info, raw, signal, thread_exit, wait, yield_now};
+
+septum_user::entry!(main);
+
+/// One figure's measurement.
+type Figure = fn(&mut Ctx) -> Result<(), Error>;
+
+/// Samples per figure.
+const RUNS: usize = 1001;
+
+static SAMPLES: [AtomicU64; RUNS] = [const { AtomicU64::new(0) }; RUNS];
+static START: AtomicU64 = AtomicU64::new(0);
+static COUNT: AtomicU64 = AtomicU64::new(0);
+
+fn rdtsc() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: `rdtsc` only reads the time-stamp counter (user mode may:
+    // the kernel leaves CR4.TSD clear).
+    unsafe { core::arch::asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack)) };
+    u64::from(hi) << 32 | u64::from(lo)
+}
+
+fn report(id: &str, samples: &mut [u64]) {
+    samples.sort_unstable();
+    let n = samples.len();
+    println!(
+        "bench: {id} {} {} {}",
+        samples[0],
+        samples[n / 2],
+        samples[n - 1]
+    );
+}
+
+fn report_shared(id: &str) {
+    let mut s = [0u64; RUNS];
+    for (d, a) in s.iter_mut().zip(SAMPLES.iter()) {
+        *d = a.load(Relaxed);
+    }
+    report(id, &mut s);
+}
+
+fn main() {
+    let mut c = match ktest::session() {
+        Ok(c) => c,
+        Err(e) => {
+            println!("bench: error setup: {}", e.name());
+            return;
+        }
+    };
+    let figures: [(&str, Figure); 8] = [
+        ("syscall.null", null_syscall),
+        ("ipc.roundtrip.intra_as.0w", intra_as),
+        ("ipc.roundtrip.inter_as", inter_as),
+        ("notify.signal_wait", signal_wait),
+        ("fault.roundtrip", fault_roundtrip),
+        ("vspace.map_page", map_page),
+        ("sched.yield", sched_yield),
+        ("ipc.roundtrip.inter_as.0w.tasksN", with_tasks),
+    ];
+    for (id, f) in figures {
+        if let Err(e) = f(&mut c) {
+            println!("bench: error {id}: {}", e.name());
+        }
+    }
+    println!("bench: done");
+}
+
+fn null_syscall(_: &mut Ctx) -> Result<(), Error> {
+    let mut s = [0u64; RUNS];
+    for x in s.iter_mut() {
+        let t0 = rdtsc();
+        raw(nr::DEBUG_WRITE, 0, 0, [0; 4], 0);
+        *x = rdtsc() - t0;
+    }
+    report("syscall.null", &mut s);
+    Ok(())
+}
+
+/// Server: receive, then answer every call with an empty reply.
+extern "C" fn echo_server(ep: u64, reply: u64) -> ! {
+    raw(nr::RECV, ep, 0, [0; 4], reply);
+    loop {
+        raw(nr::REPLY_RECV, ep, info(0, 0), [0; 4], reply);
+    }
+}
+
+fn round_trips(ep: u64, words: usize) -> [u64; RUNS] {
+    let mut s = [0u64; RUNS];
+    for x in s.iter_mut() {
+        let t0 = rdtsc();
+        raw(nr::CALL, ep, info(1, words), [1, 2, 3, 4], 0);
+        *x = rdtsc() - t0;
+    }
+    s
+}
+
+fn intra_as(c: &mut Ctx) -> Result<(), Error> {
+    let ep = c.endpoint()?;
+    let reply = c.reply()?;
+    let t = c.spawn("echo", echo_server, ep, 255)?;
+    set_second_arg(c, t.tcb, reply)?;
+    report("ipc.roundtrip.intra_as.0w", &mut round_trips(ep, 0));
+    Ok(())
+}
+
+fn inter_as(c: &mut Ctx) -> Result<(), Error> {
+    let ep = c.endpoint()?;
+    let reply = c.reply()?;
+    let space = c.new_space()?;
+    let t = c.spawn_in(&space, "echo-as", echo_server, ep, 255)?;
+    // The server wants the reply object as its second argument.
+    set_second_arg(c, t.tcb, reply)?;
+    report("ipc.roundtrip.inter_as.0w", &mut round_trips(ep, 0));
+    report("ipc.roundtrip.inter_as.4w", &mut round_trips(ep, 4));
+    Ok(())
+}
+
+/// Threads start with (arg, IPC buffer) — for the echo server the second
+/// argument must be the reply object: rewrite RSI before it first runs.
+fn set_second_arg(c: &mut Ctx, tcb: u64, value: u64) -> Result<(), Error> {
+    c.ipc.tcb_suspend(tcb)?;
+    let r = c.ipc.tcb_read_registers(tcb)?;
+    let mut regs = [0u64; 18];
+    regs.copy_from_slice(&r[..18]);
+    regs[fault::W_RSI] = value;
+    c.ipc.tcb_write_registers(tcb, &regs)?;
+    c.ipc.tcb_resume(tcb)
+}
+
+extern "C" fn waiter(n: u64, _: u64) -> ! {
+    for x in SAMPLES.iter() {
+        let _ = wait(n);
+        x.store(rdtsc() - START.load(Relaxed), Relaxed);
+    }
+    thread_exit()
+}
+
+extern "C" fn signaller(n: u64, done: u64) -> ! {
+    for _ in 0..RUNS {
+        START.store(rdtsc(), Relaxed);
+        let _ = signal(n);
+    }
+    let _ = signal(done);
+    thread_exit()
+}
+
+fn signal_wait(c: &mut Ctx) -> Result<(), Error> {
+    let n = c.notification()?;
+    let done = c.notification()?;
+    // The waiter outranks the signaller, so each signal runs it at once.
+    c.spawn("waiter", waiter, n, 210)?;
+    let s = c.spawn("signaller", signaller, n, 200)?;
+    set_second_arg(c, s.tcb, done)?;
+    wait(done)?;
+    report_shared("notify.signal_wait");
+    Ok(())
+}
+
+extern "C" fn faulter(done: u64, _: u64) -> ! {
+    for x in SAMPLES.iter() {
+        let t0 = rdtsc();
+        // SAFETY: `ud2` raises #UD; the handler resumes us after it.
+        unsafe { core::arch::asm!("ud2", options(nomem, nostack)) };
+        x.store(rdtsc() - t0, Relaxed);
+    }
+    let _ = signal(done);
+    thread_exit()
+}
+
+fn fault_roundtrip(c: &mut Ctx) -> Result<(), Error> {
+    let ep = c.endpoint()?;
+    let reply = c.reply()?;
+    let done = c.notification()?;
+    let t = c.configured_thread("faulter", 200, ep)?;
+    c.start(t, faulter, done)?;
+    for _ in 0..RUNS {
+        let r = c.ipc.recv(ep, reply)?;
+        let mut regs = [0u64; 18];
+        regs.copy_from_slice(&r.msg.words[..18]);
+        regs[fault::W_RIP] += 2;
+        let m = septum_user::ipc::Message::new(fault::RESUME_WITH_REGS, &regs);
+        c.ipc.reply(reply, &m)?;
+    }
+    wait(done)?;
+    report_shared("fault.roundtrip");
+    Ok(())
+}
+
+fn map_page(c: &mut Ctx) -> Result<(), Error> {
+    use septum_user::abi::invocation as inv;
+    let f = c.make(ty::FRAME, 0)?;
+    let va = c.page_addr();
+    let mut s = [0u64; RUNS];
+    for x in s.iter_mut() {
+        let t0 = rdtsc();
+        let r = raw(
+            nr::CALL,
+            f,
+            info(inv::FRAME_MAP, 3),
+            [SELF_VSPACE, va, 1, 0],
+            0,
+        );
+        *x = rdtsc() - t0;
+        Error::from_rax(r.rax)?;
+        c.ipc.frame_unmap(f)?;
+    }
+    report("vspace.map_page", &mut s);
+    Ok(())
+}
+
+extern "C" fn yielder_a(done: u64, _: u64) -> ! {
+    for x in SAMPLES.iter() {
+        let t0 = rdtsc();
+        yield_now();
+        x.store(rdtsc() - t0, Relaxed);
+    }
+    COUNT.store(1, Relaxed);
+    let _ = signal(done);
+    thread_exit()
+}
+
+extern "C" fn yielder_b(_: u64, _: u64) -> ! {
+    while COUNT.load(Relaxed) == 0 {
+        yield_now();
+    }
+    thread_exit()
+}
+
+fn sched_yield(c: &mut Ctx) -> Result<(), Error> {
+    let done = c.notification()?;
+    COUNT.store(0, Relaxed);
+    c.spawn("yield-a", yielder_a, done, 150)?;
+    c.spawn("yield-b", yielder_b, 0, 150)?;
+    wait(done)?;
+    report_shared("sched.yield");
+    Ok(())
+}
+
+extern "C" fn blocked(n: u64, _: u64) -> ! {
+    loop {
+        let _ = wait(n);
+    }
+}
+
+/// Stacks for the idle threads of the many-tasks figures.
+#[repr(C, align(16))]
+struct SmallStacks([[u8; 1024]; 256]);
+static mut SMALL_STACKS: SmallStacks = SmallStacks([[0; 1024]; 256]);
+
+fn with_tasks(c: &mut Ctx) -> Result<(), Error> {
+    let ep = c.endpoint()?;
+    let reply = c.reply()?;
+    let space = c.new_space()?;
+    let t = c.spawn_in(&space, "echo-n", echo_server, ep, 255)?;
+    set_second_arg(c, t.tcb, reply)?;
+    let n = c.notification()?;
+    let mut alive = 2;
+    for target in [2, 16, 256] {
+        while alive < target {
+            // A thread with no IPC buffer, blocked on a notification.
+            let tcb = c.make(ty::TCB, 0)?;
+            c.ipc.tcb_configure(tcb, CNODE, SELF_VSPACE, 0, 0, 0)?;
+            c.ipc.tcb_set_priority(tcb, SELF_TCB, 100)?;
+            let i = alive - 2;
+            let top = (&raw const SMALL_STACKS) as u64 + (i as u64 + 1) * 1024;
+            let mut regs = [0u64; 18];
+            regs[fault::W_RIP] = blocked as *const () as u64;
+            regs[fault::W_RSP] = top - 8;
+            regs[fault::W_RDI] = n;
+            regs[fault::W_RFLAGS] = 0x202;
+            c.ipc.tcb_write_registers(tcb, &regs)?;
+            c.ipc.tcb_resume(tcb)?;
+            alive += 1;
+        }
+        // Let the new threads run into their wait before measuring.
+        c.ipc.tcb_set_priority(SELF_TCB, SELF_TCB, 50)?;
+        c.ipc.tcb_set_priority(SELF_TCB, SELF_TCB, 255)?;
+        let mut id = heapless::String::<48>::new();
+        let _ = core::fmt::write(
+            &mut id,
+            format_args!("ipc.roundtrip.inter_as.0w.tasks{target}"),
+        );
+        report(&id, &mut round_trips(ep, 0));
+    }
+    Ok(())
+}
