@@ -2,7 +2,9 @@
 
 /// Wait for an interrupt that may make a thread runnable. In a test run
 /// (`exit_on_idle`) with nothing left that could wake a thread, end the run
-/// with the pass code: the system has done all it will do.
+/// with the pass code: the system has done all it will do. Timer ticks do
+/// not count as such a source (they wake nobody, see `irq`); when one ends
+/// the halt, the scheduler finds nothing to run and comes back here.
 pub fn wait_for_work() {
     if !crate::irq::any_source() {
         crate::info!("no runnable threads");

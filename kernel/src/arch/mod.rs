@@ -4,5 +4,5 @@
 pub mod x86_64;
 
 pub use self::x86_64::{
-    cpu, exit_qemu, fpu, halt_forever, layout, mask_legacy_pic, paging, pvh, serial, trap,
+    apic, cpu, exit_qemu, fpu, halt_forever, layout, mask_legacy_pic, paging, pvh, serial, trap,
 };

@@ -4,7 +4,8 @@
 //! |----------|-------------------------------------------------------------|
 //! | 257      | kernel image at `KERNEL_OFFSET + physical address`, W^X      |
 //! | 258–265  | direct map of physical RAM at `PHYS_MAP_BASE`, RW + NX       |
-//! | 266–271  | free for later use (per-CPU areas on SMP)                    |
+//! | 266      | local APIC registers at `LAPIC_BASE` (one page, uncached)    |
+//! | 266–271  | otherwise free for later use (per-CPU areas on SMP)          |
 //!
 //! The entries for all fifteen slots are created at boot and copied into
 //! every address space, so kernel mappings made later show up everywhere.
@@ -17,6 +18,8 @@ pub const KERNEL_OFFSET: u64 = KERNEL_SPACE_START;
 pub const PHYS_MAP_BASE: u64 = 0xffff_8100_0000_0000;
 /// Bytes of physical address space the direct map can cover (slots 258–265).
 pub const PHYS_MAP_SIZE: u64 = 8 << 39;
+/// Where the local APIC's register page is mapped (uncached, RW + NX).
+pub const LAPIC_BASE: u64 = 0xffff_8500_0000_0000;
 /// Size of the boot CPU's kernel stack.
 pub const KERNEL_STACK_SIZE: usize = 64 * 1024;
 /// PML4 slot range owned by the kernel, shared by every address space.
@@ -24,3 +27,4 @@ pub const KERNEL_SLOTS: core::ops::RangeInclusive<usize> = KERNEL_PML4_FIRST..=K
 
 const _: () = assert!((PHYS_MAP_BASE >> 39) & 0x1ff == 258);
 const _: () = assert!(((PHYS_MAP_BASE + PHYS_MAP_SIZE - 1) >> 39) & 0x1ff == 265);
+const _: () = assert!((LAPIC_BASE >> 39) & 0x1ff == 266);
