@@ -93,6 +93,7 @@ pub fn create_root_task(name: &str, elf: &[u8], rsdp: u64) -> Result<Tcb, Error>
     )
     .map_err(|_| Error::OutOfMemory("boot-info mapping"))?;
 
+    crate::check::set_root_cnode(cn, radix as u8);
     let slot = |i: u64| Slot(cn + i * SLOT_SIZE);
     let put = |i: u64, cap: Cap| cnode::insert(slot(i), &cap, None).map_err(Error::Cap);
     let guard_bits = 64 - radix as u8;

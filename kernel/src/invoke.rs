@@ -162,6 +162,15 @@ fn set_tcb_slot(dst: Slot, src: Option<Slot>) -> KResult<()> {
 }
 
 fn tcb_method(t: Tcb, target: Tcb, label: u64, a: &Args) -> KResult<Option<Message>> {
+    // A capability argument naming an empty slot is `InvalidCapability`
+    // (as the error table says), not a capability of the wrong type.
+    let lookup = |t: Tcb, cptr: u64| -> Result<Slot, Error> {
+        let s = lookup(t, cptr)?;
+        if s.is_empty() {
+            return Err(Error::InvalidCapability);
+        }
+        Ok(s)
+    };
     match label {
         inv::TCB_CONFIGURE => {
             let cspace = lookup(t, a.get(0)?)?;
@@ -277,6 +286,11 @@ fn tcb_method(t: Tcb, target: Tcb, label: u64, a: &Args) -> KResult<Option<Messa
             Ok(None)
         }
         inv::TCB_SUSPEND => {
+            // An exited thread is stopped for good: making it Inactive
+            // would let a resume run it past its exit.
+            if target.state() == State::Dead {
+                return Ok(None);
+            }
             ipc::cancel(target);
             sched::dequeue(target);
             target.set_state(State::Inactive);

@@ -4,7 +4,9 @@
 //! Layouts (words at the object's physical address):
 //! - Endpoint (16 B): `head | queue kind` (0 empty, 1 senders, 2 receivers), `tail`.
 //! - Notification (32 B): `word`, `head`, `tail`, `bound thread`.
-//! - Reply (32 B): `caller` (the thread waiting for this reply, 0 if none).
+//! - Reply (32 B): `caller` (the thread waiting for this reply, 0 if none),
+//!   `server` (the receiver blocked in `Recv` with it, 0 if none; that
+//!   thread's reply field names it back, see [`arm`]).
 //!
 //! A blocked sender's message stays in its own registers and IPC buffer
 //! until a receiver comes; transfer copies it then. A message is gathered
@@ -24,8 +26,8 @@ use septum_abi::fault;
 use septum_abi::ipc::{MAX_WORDS, MessageInfo, NOTIFICATION_LABEL, REGISTER_WORDS, buffer};
 use septum_kcore::cap::{Cap, Rights};
 
-const Q_SENDERS: u64 = 1;
-const Q_RECEIVERS: u64 = 2;
+pub(crate) const Q_SENDERS: u64 = 1;
+pub(crate) const Q_RECEIVERS: u64 = 2;
 const MSG_REGS: [Reg; REGISTER_WORDS] = [Reg::Rdx, Reg::R10, Reg::R8, Reg::R9];
 
 // ---- wait queues of threads, linked through the TCBs ----
@@ -33,18 +35,18 @@ const MSG_REGS: [Reg; REGISTER_WORDS] = [Reg::Rdx, Reg::R10, Reg::R8, Reg::R9];
 /// A queue whose head word is at `head` (low two bits are the owner's) and
 /// tail word at `tail`.
 #[derive(Clone, Copy)]
-struct Queue {
+pub(crate) struct Queue {
     head: u64,
     tail: u64,
 }
 
 impl Queue {
-    fn first(self) -> Option<Tcb> {
+    pub(crate) fn first(self) -> Option<Tcb> {
         let h = read_word(self.head) & !3;
         (h != 0).then_some(Tcb(h))
     }
 
-    fn tag(self) -> u64 {
+    pub(crate) fn tag(self) -> u64 {
         read_word(self.head) & 3
     }
 
@@ -52,7 +54,7 @@ impl Queue {
         write_word(self.head, t | if t == 0 { 0 } else { tag });
     }
 
-    fn push(self, t: Tcb, tag: u64) {
+    pub(crate) fn push(self, t: Tcb, tag: u64) {
         let tail = read_word(self.tail);
         write_word(t.0 + crate::object::tcb::IPC_PREV, tail);
         write_word(t.0 + crate::object::tcb::IPC_NEXT, 0);
@@ -64,7 +66,7 @@ impl Queue {
         write_word(self.tail, t.0);
     }
 
-    fn remove(self, t: Tcb) {
+    pub(crate) fn remove(self, t: Tcb) {
         let prev = read_word(t.0 + crate::object::tcb::IPC_PREV);
         let next = read_word(t.0 + crate::object::tcb::IPC_NEXT);
         let tag = self.tag();
@@ -83,7 +85,7 @@ impl Queue {
     }
 }
 
-fn ep_queue(ep: u64) -> Queue {
+pub(crate) fn ep_queue(ep: u64) -> Queue {
     Queue {
         head: ep,
         tail: ep + 8,
@@ -248,6 +250,7 @@ pub fn send(sender: Tcb, cap: &Cap, info: MessageInfo, kind: SendKind) -> Result
         && let Some(receiver) = q.first()
     {
         q.remove(receiver);
+        let reply = disarm(receiver);
         let msg = gather(sender, info);
         let caps = if grant {
             transfer_caps(sender, receiver, info.caps())
@@ -256,7 +259,7 @@ pub fn send(sender: Tcb, cap: &Cap, info: MessageInfo, kind: SendKind) -> Result
         };
         deliver(receiver, &msg, badge, caps);
         if kind == SendKind::Call {
-            bind_reply(receiver, sender);
+            bind_reply(reply, sender);
         }
         sched::wake(receiver);
         if kind != SendKind::Call {
@@ -276,10 +279,9 @@ pub fn send(sender: Tcb, cap: &Cap, info: MessageInfo, kind: SendKind) -> Result
     Ok(())
 }
 
-/// The receiver of a `Call` holds its reply object in `reply()`: bind the
-/// caller to it and block the caller for the answer.
-fn bind_reply(receiver: Tcb, caller: Tcb) {
-    let reply = receiver.reply();
+/// The receiver of a `Call` received it with the reply object `reply`
+/// (0: none): bind the caller to it and block the caller for the answer.
+fn bind_reply(reply: u64, caller: Tcb) {
     if reply == 0 || read_word(reply) != 0 {
         // No (free) reply object: the caller can never get an answer.
         fail(caller, Error::PeerGone);
@@ -306,7 +308,6 @@ pub fn recv(receiver: Tcb, cap: &Cap, reply: u64, blocking: bool) -> Result<(), 
         // Still bound to an unanswered caller.
         return Err(Error::IllegalOperation);
     }
-    receiver.set_reply(reply);
     // A signal on the bound notification wins over waiting.
     let bound = receiver.bound_notification();
     if bound != 0 && read_word(bound) != 0 {
@@ -320,20 +321,53 @@ pub fn recv(receiver: Tcb, cap: &Cap, reply: u64, blocking: bool) -> Result<(), 
         && let Some(sender) = q.first()
     {
         q.remove(sender);
-        take_from(sender, receiver);
+        take_from(sender, receiver, reply);
         return Ok(());
     }
     if !blocking {
         return Err(Error::WouldBlock);
     }
+    arm(receiver, reply);
     receiver.set_state(State::BlockedRecv);
     receiver.set_blocked_on(ep);
     q.push(receiver, Q_RECEIVERS);
     Ok(())
 }
 
-/// Complete a waiting sender's send (or fault) into `receiver`.
-fn take_from(sender: Tcb, receiver: Tcb) {
+/// `receiver` blocks in `Recv` with the reply object `reply` (0: none).
+/// The thread's reply field and the object's `server` word name each
+/// other until it stops waiting ([`disarm`]) or the object is destroyed
+/// ([`reply_destroyed`] clears the thread's field), so a waiting receiver
+/// never holds a reply object that is gone.
+pub(crate) fn arm(receiver: Tcb, reply: u64) {
+    disarm(receiver);
+    if reply != 0 {
+        // One waiting receiver per reply object: a previous one loses it.
+        let other = read_word(reply + 8);
+        if other != 0 && other != receiver.0 && Tcb(other).reply() == reply {
+            Tcb(other).set_reply(0);
+        }
+        write_word(reply + 8, receiver.0);
+    }
+    receiver.set_reply(reply);
+}
+
+/// `receiver` stops waiting in `Recv`: undo [`arm`]; returns the reply
+/// object it waited with (0: none).
+pub(crate) fn disarm(receiver: Tcb) -> u64 {
+    let reply = receiver.reply();
+    if reply != 0 {
+        if read_word(reply + 8) == receiver.0 {
+            write_word(reply + 8, 0);
+        }
+        receiver.set_reply(0);
+    }
+    reply
+}
+
+/// Complete a waiting sender's send (or fault) into `receiver`, which
+/// receives with the reply object `reply`.
+fn take_from(sender: Tcb, receiver: Tcb, reply: u64) {
     let (msg, caps) = if is_fault_pending(sender) {
         (fault_message(sender), 0)
     } else {
@@ -348,7 +382,7 @@ fn take_from(sender: Tcb, receiver: Tcb) {
     deliver(receiver, &msg, sender.badge(), caps);
     if sender.has_flag(flags::CALLING) {
         sender.set_flag(flags::CALLING, false);
-        bind_reply(receiver, sender);
+        bind_reply(reply, sender);
     } else {
         sender.set_reg(Reg::Rax, 0);
         sched::wake(sender);
@@ -409,9 +443,12 @@ pub fn signal_object(n: u64, bits: u64) {
     }
     let bound = read_word(n + 24);
     if bound != 0 && Tcb(bound).state() == State::BlockedRecv {
-        // The bound thread waits on an endpoint: the signal ends that wait.
+        // The bound thread waits on an endpoint: the signal ends that wait
+        // (only the wait: the binding stays).
         let t = Tcb(bound);
-        cancel(t);
+        ep_queue(t.blocked_on()).remove(t);
+        t.set_blocked_on(0);
+        disarm(t);
         write_word(n, 0);
         deliver(t, &Message::new(NOTIFICATION_LABEL), word, 0);
         sched::wake(t);
@@ -476,7 +513,7 @@ pub fn unbind(t: Tcb) -> Result<(), Error> {
 // ---- faults ----
 
 /// Whether `t` is stopped on a fault (its message is kernel-made).
-fn is_fault_pending(t: Tcb) -> bool {
+pub(crate) fn is_fault_pending(t: Tcb) -> bool {
     t.reg(Reg::Vector) & FAULT_MARK != 0
 }
 
@@ -508,8 +545,16 @@ pub fn raise_fault(t: Tcb, kind: fault::Kind, addr: u64) -> bool {
         && let Some(receiver) = q.first()
     {
         q.remove(receiver);
+        let reply = disarm(receiver);
         deliver(receiver, &fault_message(t), badge, 0);
-        bind_reply(receiver, t);
+        if reply == 0 || read_word(reply) != 0 {
+            // Nobody can answer this fault: the thread stays stopped as it
+            // faulted (resumable with TCB resume), rather than being woken
+            // with an error in RAX to run the faulting instruction again.
+            t.set_state(State::Inactive);
+        } else {
+            bind_reply(reply, t);
+        }
         sched::wake(receiver);
         return true;
     }
@@ -620,6 +665,7 @@ pub fn cancel(t: Tcb) {
         }
         _ => {}
     }
+    disarm(t);
     if t.bound_notification() != 0 {
         let _ = unbind(t);
     }
@@ -629,6 +675,7 @@ pub fn cancel(t: Tcb) {
 fn release_all(q: Queue) {
     while let Some(t) = q.first() {
         q.remove(t);
+        disarm(t);
         t.set_blocked_on(0);
         fail(t, Error::PeerGone);
         t.set_flag(flags::CALLING, false);
@@ -652,6 +699,14 @@ pub fn notification_destroyed(n: u64) {
 
 /// The reply object at `r` is being destroyed: its caller gets `PeerGone`.
 pub fn reply_destroyed(r: u64) {
+    // A receiver waiting with it will have none to bind a caller to.
+    let server = read_word(r + 8);
+    if server != 0 {
+        write_word(r + 8, 0);
+        if Tcb(server).reply() == r {
+            Tcb(server).set_reply(0);
+        }
+    }
     let caller = read_word(r);
     if caller != 0 {
         let t = Tcb(caller);

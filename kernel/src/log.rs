@@ -68,10 +68,9 @@ pub fn log(level: Level, args: fmt::Arguments<'_>) {
     let _ = Serial.write_str("\n");
 }
 
-/// Write bytes from a task's debug-console call, unchanged, as one unit.
-pub fn console_write(bytes: &[u8]) {
-    let _guard = CONSOLE.lock();
-    serial::write_bytes(bytes);
+/// Hold the console so that several writes appear as one unit.
+pub fn lock_console() -> spin::MutexGuard<'static, ()> {
+    CONSOLE.lock()
 }
 
 /// Print without taking the lock: for the panic handler, which may have

@@ -11,6 +11,9 @@
 
 mod arch;
 mod boot;
+mod check;
+mod fastpath;
+
 mod idle;
 mod invoke;
 mod ipc;
@@ -33,6 +36,9 @@ use septum_kcore::bootimage::BootImage;
 pub struct BootOptions {
     /// End the QEMU run with the pass code once no thread can run (tests).
     pub exit_on_idle: bool,
+    /// Allow the `DebugCheck` system call, which checks the kernel's
+    /// invariants (`check`); off by default.
+    pub debug_checks: bool,
 }
 
 static OPTIONS: spin::Once<BootOptions> = spin::Once::new();
@@ -53,6 +59,7 @@ fn parse_cmdline(cmdline: &str) -> BootOptions {
     for word in cmdline.split_ascii_whitespace() {
         match word.split_once('=') {
             None if word == "exit_on_idle" => opts.exit_on_idle = true,
+            None if word == "debug_checks" => opts.debug_checks = true,
             Some(("log", level)) => match log::Level::parse(level) {
                 Some(l) => log::set_level(l),
                 None => warn!("command line: unknown log level '{level}' (error|warn|info|debug)"),
@@ -156,6 +163,27 @@ extern "C" fn kernel_entry(start_info: u64) -> ! {
     };
     KERNEL_PML4.store(kernel_pml4, core::sync::atomic::Ordering::Relaxed);
     debug!("kernel address space ready (pml4 at {kernel_pml4:#x})");
+
+    // The APIC's page tables come from the kernel's free memory, so this
+    // runs before the root task receives what is left.
+    match arch::apic::init(kernel_pml4, &mut mem::alloc_frame, features.tsc_deadline) {
+        Ok(t) if t.calibrated => info!(
+            "timer: local APIC at {:#x}, {} ticks per {} ms ({}; TSC {} cycles per tick)",
+            t.phys_base,
+            t.apic_per_tick,
+            arch::apic::TICK_MS,
+            t.mode,
+            t.tsc_per_tick
+        ),
+        Ok(t) => warn!(
+            "timer: local APIC at {:#x}; no PIT to calibrate against, assuming {} ticks per {} ms ({})",
+            t.phys_base,
+            t.apic_per_tick,
+            arch::apic::TICK_MS,
+            t.mode
+        ),
+        Err(e) => fatal(format_args!("timer: {e}")),
+    }
 
     let Some((module_pa, module_len)) = boot.module else {
         fatal(format_args!("no boot image: pass one to QEMU with -initrd"))

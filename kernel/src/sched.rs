@@ -45,6 +45,13 @@ impl ThreadLinks for Links {
 static QUEUE: spin::Mutex<RunQueue<u64>> = spin::Mutex::new(RunQueue::new());
 /// The running thread (physical address of its TCB; 0 while idle).
 static CURRENT: AtomicU64 = AtomicU64::new(0);
+/// The thread whose FS/GS bases the CPU holds.
+static TLS_LOADED: AtomicU64 = AtomicU64::new(0);
+
+/// A TCB is (re)initialised: whatever the CPU holds for its address is stale.
+pub fn forget(t: Tcb) {
+    let _ = TLS_LOADED.compare_exchange(t.0, 0, Ordering::Relaxed, Ordering::Relaxed);
+}
 
 /// The running thread.
 pub fn current() -> Option<Tcb> {
@@ -89,8 +96,6 @@ pub fn yield_current() {
 
 /// A timer tick: charge the running thread; at the end of its slice it
 /// goes to the back of its queue.
-// Called by the timer interrupt once the local APIC timer runs.
-#[allow(dead_code)]
 pub fn tick() {
     if let Some(t) = current() {
         let left = t.slice().saturating_sub(1);
@@ -99,6 +104,31 @@ pub fn tick() {
             yield_current();
         }
     }
+}
+
+/// Check the run queue's structure (`septum_kcore::runqueue::check_invariants`)
+/// against `threads`, which must name every thread that may be queued
+/// (TCB addresses, each once). For the kernel's debug check.
+pub fn check_queue(threads: &[u64]) -> Result<(), septum_kcore::runqueue::InvariantError<u64>> {
+    let q = QUEUE.lock();
+    septum_kcore::runqueue::check_invariants(&q, &Links, threads.iter().copied())
+}
+
+/// Whether thread `t` is flagged as queued in its run-queue links.
+pub fn is_queued(t: Tcb) -> bool {
+    Links.links(t.0).queued
+}
+
+/// Whether switching straight to `t` (the fast path) is what the scheduler
+/// would choose: nothing runnable outranks it.
+pub fn may_switch_to(t: Tcb) -> bool {
+    QUEUE.lock().highest().is_none_or(|p| p <= t.priority())
+}
+
+/// Leave the kernel into `t`, which the fast path made runnable and which
+/// outranks every queued thread. The previous thread is blocked.
+pub fn switch_to(t: Tcb) -> ! {
+    run(t)
 }
 
 /// Pick the thread to run and leave the kernel into it. Never returns.
@@ -136,16 +166,24 @@ fn run(t: Tcb) -> ! {
     CURRENT.store(t.0, Ordering::Relaxed);
     let ctx_va = paging::phys_to_virt(t.0).expect("TCBs are in the direct map");
     cpu::set_context_end(ctx_va + tcb::CONTEXT_BYTES);
-    if let Some(pml4) = t.pml4() {
+    if let Some(pml4) = t.pml4()
+        && x86_64::registers::control::Cr3::read_raw()
+            .0
+            .start_address()
+            .as_u64()
+            != pml4
+    {
         paging::switch_to(pml4);
     }
-    cpu::set_tls(t.fs_base(), t.gs_base());
+    if TLS_LOADED.swap(t.0, Ordering::Relaxed) != t.0 {
+        cpu::set_tls(t.fs_base(), t.gs_base());
+    }
     fpu::switch_to(t.0 + tcb::XSAVE);
-    let mut ctx = t.context();
-    ctx.sanitize();
-    let full = t.has_flag(flags::FULL_RESTORE) || !septum_abi::layout::is_canonical(ctx.rip);
-    t.set_flag(flags::FULL_RESTORE, false);
-    t.set_context(&ctx);
+    let rip = t.sanitize_context();
+    let full = t.has_flag(flags::FULL_RESTORE) || !septum_abi::layout::is_canonical(rip);
+    if full {
+        t.set_flag(flags::FULL_RESTORE, false);
+    }
     let ctx = ctx_va as *const trap::UserContext;
     // SAFETY: `ctx` is the TCB's saved context (in the direct map), which
     // the per-CPU context end now points past; the thread's address space is

@@ -24,6 +24,9 @@ pub fn syscall() -> ! {
         sched::schedule();
     }
     let number = t.reg(Reg::Rax);
+    if let Some(next) = crate::fastpath::try_fast(t, number) {
+        sched::switch_to(next);
+    }
     match dispatch(t, number) {
         Ok(()) => {}
         Err(Fail::Err(e)) => ipc::fail(t, e),
@@ -67,6 +70,7 @@ fn dispatch(t: Tcb, number: u64) -> KResult<()> {
             t.set_state(State::Dead);
         }
         nr::YIELD => sched::yield_current(),
+        nr::DEBUG_CHECK => crate::check::debug_check(t)?,
         nr::CALL => {
             let slot = lookup(t, cptr)?;
             match slot.cap() {
@@ -122,7 +126,8 @@ fn dispatch(t: Tcb, number: u64) -> KResult<()> {
 }
 
 /// Copy a task's bytes to the console, reading them through its page
-/// tables: the kernel never dereferences a user pointer.
+/// tables: the kernel never dereferences a user pointer. Every page is
+/// checked before anything is written, so a bad range prints nothing.
 fn debug_write(t: Tcb, ptr: u64, len: u64) -> Result<u64, Error> {
     use crate::arch::paging::{self, PTE_USER};
     if len > nr::DEBUG_WRITE_MAX as u64 {
@@ -132,19 +137,25 @@ fn debug_write(t: Tcb, ptr: u64, len: u64) -> Result<u64, Error> {
         return Err(Error::InvalidAddress);
     }
     let pml4 = t.pml4().ok_or(Error::InvalidAddress)?;
-    let mut buf = [0u8; nr::DEBUG_WRITE_MAX];
-    let mut done = 0;
-    while done < len {
+    let chunk = |done: u64| -> Result<&'static [u8], Error> {
         let va = ptr + done;
-        let chunk = (4096 - (va & 0xfff)).min(len - done);
+        let n = (4096 - (va & 0xfff)).min(len - done);
         let (pa, rights) = paging::translate(pml4, va).ok_or(Error::InvalidAddress)?;
         if rights & PTE_USER == 0 {
             return Err(Error::InvalidAddress);
         }
-        let src = paging::phys_slice(pa, chunk).ok_or(Error::InvalidAddress)?;
-        buf[done as usize..(done + chunk) as usize].copy_from_slice(src);
-        done += chunk;
+        paging::phys_slice(pa, n).ok_or(Error::InvalidAddress)
+    };
+    let mut done = 0;
+    while done < len {
+        done += chunk(done)?.len() as u64;
     }
-    crate::log::console_write(&buf[..len as usize]);
+    let _console = crate::log::lock_console();
+    let mut done = 0;
+    while done < len {
+        let bytes = chunk(done)?;
+        crate::arch::serial::write_bytes(bytes);
+        done += bytes.len() as u64;
+    }
     Ok(len)
 }

@@ -17,6 +17,13 @@ pub const BASE: u64 = 0x5e00;
 pub const DEBUG_WRITE: u64 = BASE;
 /// Stop the calling thread for good. The kernel logs it; nothing else runs it again.
 pub const THREAD_EXIT: u64 = BASE + 1;
+/// Run the kernel's invariant checks (derivation tree, untyped accounting,
+/// TCB slots, run queue). Only when the kernel was booted with
+/// `debug_checks`; otherwise `IllegalOperation`. Returns 0, or `Range` if
+/// something is broken (the kernel log says what). Either way `rdi` = slots
+/// checked, `rsi` = derivation lists walked, `rdx` = CNodes, `r10` = TCBs,
+/// `r8` = untyped capabilities, `r9` = problems found.
+pub const DEBUG_CHECK: u64 = BASE + 2;
 
 /// Call: send on an endpoint, then wait for the reply (kernel-core issue).
 pub const CALL: u64 = BASE + 0x10;
@@ -58,6 +65,7 @@ mod tests {
         let all = [
             DEBUG_WRITE,
             THREAD_EXIT,
+            DEBUG_CHECK,
             CALL,
             REPLY_RECV,
             SEND,

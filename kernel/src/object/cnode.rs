@@ -67,9 +67,13 @@ impl CNodeRef {
 
 /// Resolve `cptr` (all 64 bits) in the capability space rooted at `root`:
 /// the slot of the capability an invocation or IPC names.
+/// An empty slot names no capability: `InvalidCapability` too.
 pub fn lookup_cap(root: Slot, cptr: u64) -> Result<Slot, Error> {
     let found =
         cspace::resolve(&CSpace, &root.raw(), cptr, 64).map_err(|_| Error::InvalidCapability)?;
+    if found.slot.is_empty() {
+        return Err(Error::InvalidCapability);
+    }
     Ok(found.slot)
 }
 

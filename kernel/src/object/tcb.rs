@@ -158,6 +158,7 @@ impl Tcb {
         ctx.sanitize();
         self.set_context(&ctx);
         crate::arch::fpu::init_area(self.0 + XSAVE);
+        crate::sched::forget(self);
     }
 
     /// A saved register.
@@ -168,15 +169,6 @@ impl Tcb {
     /// Overwrite a saved register.
     pub fn set_reg(self, r: Reg, v: u64) {
         self.put(r as u64 * 8, v)
-    }
-
-    /// The whole saved context.
-    pub fn context(self) -> UserContext {
-        let mut words = [0u64; CTX_WORDS as usize];
-        for (i, w) in words.iter_mut().enumerate() {
-            *w = self.get(i as u64 * 8);
-        }
-        UserContext::from_words(&words)
     }
 
     /// Overwrite the whole saved context.
@@ -344,12 +336,28 @@ impl Tcb {
     }
 
     /// Physical address of the thread's PML4, if it has an address space.
+    ///
+    /// Read straight from the slot's stored words (type code 7 = page
+    /// table, level field 3 = PML4): this runs on every switch, and the
+    /// slot is kernel-written, so the full canonical decode is not needed.
     pub fn pml4(self) -> Option<u64> {
-        match self.vspace_slot().cap() {
-            septum_kcore::cap::Cap::PageTable {
-                object, level: 4, ..
-            } => Some(object),
-            _ => None,
-        }
+        let slot = self.vspace_slot().0;
+        let (w0, w1) = (read_word(slot), read_word(slot + 8));
+        (w0 & 0x1f == septum_kcore::cap::CapType::PageTable as u64 && w1 & 3 == 3)
+            .then_some((w0 >> 12) << 4)
+    }
+
+    /// Force what every return to user mode relies on (user selectors, IF
+    /// set, IOPL/NT/RF/VM clear) in the saved context itself; returns RIP.
+    pub fn sanitize_context(self) -> u64 {
+        let mut ctx = UserContext {
+            rflags: self.reg(Reg::Rflags),
+            ..UserContext::default()
+        };
+        ctx.sanitize();
+        self.set_reg(Reg::Cs, ctx.cs);
+        self.set_reg(Reg::Ss, ctx.ss);
+        self.set_reg(Reg::Rflags, ctx.rflags);
+        self.reg(Reg::Rip)
     }
 }

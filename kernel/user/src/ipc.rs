@@ -62,6 +62,8 @@ pub struct Identity {
     /// Untyped size bits, CNode radix, page-table level, 1 for a 2 MiB frame.
     pub extra: u64,
     pub mapped: bool,
+    /// Where a mapped frame or page table is mapped.
+    pub vaddr: u64,
 }
 
 /// The calling thread's IPC buffer.
@@ -289,6 +291,7 @@ impl Ipc {
             badge: m.word(2),
             extra: m.word(3),
             mapped: m.word(4) != 0,
+            vaddr: m.word(5),
         })
     }
 

@@ -59,14 +59,32 @@ pub mod rights {
     pub const ALL: u64 = 15;
 }
 
-/// Why a case failed.
-pub struct Fail(pub heapless::String<160>);
+/// A case failed; the reason is in [`reason`]. Kept small, so every case's
+/// `Result` stays cheap: cases run one at a time on the root thread, so one
+/// buffer holds the reason of the case that just failed.
+#[derive(Debug)]
+pub struct Fail(());
+
+static REASON: spin::Mutex<heapless::String<160>> = spin::Mutex::new(heapless::String::new());
+
+impl Fail {
+    /// Record `args` as the failing case's reason.
+    pub fn new(args: core::fmt::Arguments<'_>) -> Fail {
+        let mut r = REASON.lock();
+        r.clear();
+        let _ = r.write_fmt(args);
+        Fail(())
+    }
+}
+
+/// The reason the last failing case gave.
+pub fn reason() -> heapless::String<160> {
+    REASON.lock().clone()
+}
 
 impl From<Error> for Fail {
     fn from(e: Error) -> Self {
-        let mut s = heapless::String::new();
-        let _ = write!(s, "unexpected error: {}", e.name());
-        Fail(s)
+        Fail::new(format_args!("unexpected error: {}", e.name()))
     }
 }
 
@@ -77,9 +95,7 @@ pub type TestResult = Result<(), Fail>;
 #[macro_export]
 macro_rules! fail {
     ($($t:tt)*) => {{
-        let mut s = heapless::String::<160>::new();
-        let _ = core::fmt::Write::write_fmt(&mut s, format_args!($($t)*));
-        return Err($crate::ktest::Fail(s));
+        return Err($crate::ktest::Fail::new(format_args!($($t)*)));
     }};
 }
 
@@ -240,7 +256,7 @@ impl Ctx {
         // framework hands each out once per case.
         let top = (&raw const THREAD_STACKS) as u64 + ((i + 1) * STACK_SIZE) as u64;
         let mut regs = [0u64; 18];
-        regs[septum_user::abi::fault::W_RIP] = entry as usize as u64;
+        regs[septum_user::abi::fault::W_RIP] = entry as *const () as u64;
         regs[septum_user::abi::fault::W_RSP] = top - 8;
         regs[septum_user::abi::fault::W_RDI] = arg;
         regs[septum_user::abi::fault::W_RSI] = t.buffer;
@@ -340,9 +356,9 @@ pub fn run_all(groups: &[&[Test]]) {
                     passed += 1;
                     septum_user::println!("septum-test: {} ok", t.name);
                 }
-                Err(Fail(why)) => {
+                Err(Fail(())) => {
                     failed += 1;
-                    septum_user::println!("septum-test: {} FAILED {}", t.name, why);
+                    septum_user::println!("septum-test: {} FAILED {}", t.name, reason());
                 }
             }
             // Teardown: everything made from the case's untyped, then the
@@ -355,4 +371,131 @@ pub fn run_all(groups: &[&[Test]]) {
         }
     }
     septum_user::println!("ktest: finished: {passed} passed, {failed} failed");
+}
+
+/// An address space built by [`Ctx::new_space`]: the root task's image is
+/// mapped in it at the same addresses (read-only and executable, so code
+/// and constants work but statics cannot be written), with its own page
+/// tables for the scratch region.
+#[derive(Clone, Copy, Debug)]
+pub struct Space {
+    /// Its PML4 capability.
+    pub vspace: u64,
+}
+
+impl Ctx {
+    /// A new address space sharing the root task's code.
+    pub fn new_space(&mut self) -> Result<Space, Error> {
+        let vspace = self.make(ty::PAGE_TABLE, 4)?;
+        self.ipc.asid_assign(ASID_POOL, vspace)?;
+        // One PDPT covers the first 512 GiB: the image (4 MiB up) and the
+        // scratch region (1 GiB up) both.
+        let pdpt = self.make(ty::PAGE_TABLE, 3)?;
+        self.ipc.page_table_map(pdpt, vspace, 0)?;
+        let pd = self.make(ty::PAGE_TABLE, 2)?;
+        self.ipc.page_table_map(pd, vspace, 0)?;
+        let mut tables = [u64::MAX; 8];
+        let (first, count) = (self.info.image_frames_first, self.info.image_frames_count);
+        for slot in first..first + count {
+            let va = self.identify(slot)?.vaddr;
+            let table = va >> 21;
+            if !tables.contains(&table) {
+                let free = tables
+                    .iter()
+                    .position(|&t| t == u64::MAX)
+                    .ok_or(Error::Range)?;
+                tables[free] = table;
+                let pt = self.make(ty::PAGE_TABLE, 1)?;
+                self.ipc.page_table_map(pt, vspace, va)?;
+            }
+            let copy = self.slot();
+            self.ipc
+                .cnode_copy(CNODE, (copy, DEPTH), CNODE, (slot, DEPTH), rights::ALL)?;
+            self.ipc.frame_map(copy, vspace, va, 2)?;
+        }
+        let spd = self.make(ty::PAGE_TABLE, 2)?;
+        self.ipc.page_table_map(spd, vspace, SCRATCH_BASE)?;
+        let spt = self.make(ty::PAGE_TABLE, 1)?;
+        self.ipc.page_table_map(spt, vspace, SCRATCH_BASE)?;
+        Ok(Space { vspace })
+    }
+
+    /// A frame mapped read-write at a fresh scratch address of `space`
+    /// (the same address stays unused in the root's space).
+    pub fn frame_in(&mut self, space: &Space) -> Result<(u64, u64), Error> {
+        let f = self.make(ty::FRAME, 0)?;
+        let va = self.page_addr();
+        self.ipc.frame_map(f, space.vspace, va, 1)?;
+        Ok((f, va))
+    }
+
+    /// Start a thread in `space` (root capability space) at `entry(arg,
+    /// ipc_buffer)` with a 16 KiB stack of its own.
+    pub fn spawn_in(
+        &mut self,
+        space: &Space,
+        name: &str,
+        entry: extern "C" fn(u64, u64) -> !,
+        arg: u64,
+        prio: u64,
+    ) -> Result<Thread, Error> {
+        let tcb = self.make(ty::TCB, 0)?;
+        let (frame, buffer) = self.frame_in(space)?;
+        let mut top = 0;
+        for _ in 0..4 {
+            top = self.frame_in(space)?.1 + 4096;
+        }
+        self.ipc
+            .tcb_configure(tcb, CNODE, space.vspace, frame, buffer, 0)?;
+        self.ipc.tcb_set_name(tcb, name)?;
+        self.ipc.tcb_set_priority(tcb, SELF_TCB, prio)?;
+        let mut regs = [0u64; 18];
+        regs[septum_user::abi::fault::W_RIP] = entry as *const () as u64;
+        regs[septum_user::abi::fault::W_RSP] = top - 8;
+        regs[septum_user::abi::fault::W_RDI] = arg;
+        regs[septum_user::abi::fault::W_RSI] = buffer;
+        regs[septum_user::abi::fault::W_RFLAGS] = 0x202;
+        self.ipc.tcb_write_registers(tcb, &regs)?;
+        self.ipc.tcb_resume(tcb)?;
+        Ok(Thread { tcb, buffer })
+    }
+}
+
+/// A context outside the case runner, for tasks that use the building
+/// blocks without running cases (the benchmark): its untyped is a fresh
+/// 4 MiB child like a case's, and nothing is torn down.
+pub fn session() -> Result<Ctx, Error> {
+    let info = septum_user::ipc::boot_info();
+    // SAFETY: as in `run_all`: the root thread's registered buffer, one `Ipc`.
+    let ipc = unsafe { Ipc::new(septum_user::abi::layout::USER_IPC_BUFFER) };
+    let big = pick_untyped(info, 23, None).ok_or(Error::NotEnoughMemory)?;
+    let perm = pick_untyped(info, 16, Some(big)).ok_or(Error::NotEnoughMemory)?;
+    let first = info.first_free_slot;
+    let mut ctx = Ctx {
+        ipc,
+        info,
+        ut: 0,
+        next_slot: first,
+        slot_end: first + 3000,
+        next_page: 0,
+        next_stack: 0,
+    };
+    let perm_slot = info.untyped_first + perm as u64;
+    let pd = ctx.slot();
+    ctx.ipc.retype(perm_slot, ty::PAGE_TABLE, 2, CNODE, pd, 1)?;
+    ctx.ipc.page_table_map(pd, SELF_VSPACE, SCRATCH_BASE)?;
+    let pt = ctx.slot();
+    ctx.ipc.retype(perm_slot, ty::PAGE_TABLE, 1, CNODE, pt, 1)?;
+    ctx.ipc.page_table_map(pt, SELF_VSPACE, SCRATCH_BASE)?;
+    let child = ctx.slot();
+    ctx.ipc.retype(
+        info.untyped_first + big as u64,
+        ty::UNTYPED,
+        22,
+        CNODE,
+        child,
+        1,
+    )?;
+    ctx.ut = child;
+    Ok(ctx)
 }

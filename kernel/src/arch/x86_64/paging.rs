@@ -268,24 +268,35 @@ pub fn clear_frame(pa: u64) {
 /// The kernel address of physical `pa`, which must be in the direct map and
 /// `align`-aligned. Object memory always is: objects come from untyped
 /// capabilities the kernel made from RAM. A violation is a kernel bug.
+///
+/// Object addresses come only from capabilities and links the kernel made
+/// itself from RAM in the direct map, so release builds trust that
+/// invariant here (this is the kernel's hottest code: every object field
+/// access); debug builds check it. Objects exist only after the direct map
+/// does, so the address is the constant direct-map base plus `pa`.
+#[inline(always)]
 fn object_addr(pa: u64, align: u64) -> *mut u64 {
-    assert!(
-        pa.is_multiple_of(align),
-        "object address {pa:#x} misaligned"
+    debug_assert!(
+        pa.is_multiple_of(align) && pa < PHYS_LIMIT.load(Ordering::Relaxed),
+        "object address {pa:#x} misaligned or outside the direct map"
     );
-    phys_to_virt(pa).unwrap_or_else(|| panic!("object address {pa:#x} outside the direct map"))
-        as *mut u64
+    debug_assert_eq!(PHYS_OFFSET.load(Ordering::Relaxed), PHYS_MAP_BASE);
+    (PHYS_MAP_BASE + pa) as *mut u64
 }
 
 /// Read the word at physical `pa` (kernel object memory).
+#[inline(always)]
 pub fn read_word(pa: u64) -> u64 {
-    // SAFETY: `object_addr` checked that the word is mapped and aligned. The
+    // SAFETY: the word is mapped and aligned: object addresses come from
+    // kernel-made capabilities in the direct map (see `object_addr`). The
+
     // kernel is single-threaded with interrupts off, and no reference into
     // object memory is ever held, so this read races with nothing.
     unsafe { object_addr(pa, 8).read() }
 }
 
 /// Write the word at physical `pa` (kernel object memory).
+#[inline(always)]
 pub fn write_word(pa: u64, value: u64) {
     // SAFETY: as for `read_word`; object memory is only ever written through
     // these accessors, and never mapped into user space while it holds an object.

@@ -99,34 +99,6 @@ impl UserContext {
         ]
     }
 
-    /// The inverse of [`UserContext::to_words`].
-    pub fn from_words(w: &[u64; 22]) -> Self {
-        UserContext {
-            r15: w[0],
-            r14: w[1],
-            r13: w[2],
-            r12: w[3],
-            r11: w[4],
-            r10: w[5],
-            r9: w[6],
-            r8: w[7],
-            rbp: w[8],
-            rdi: w[9],
-            rsi: w[10],
-            rdx: w[11],
-            rcx: w[12],
-            rbx: w[13],
-            rax: w[14],
-            vector: w[15],
-            error: w[16],
-            rip: w[17],
-            cs: w[18],
-            rflags: w[19],
-            rsp: w[20],
-            ss: w[21],
-        }
-    }
-
     /// Force the invariants every return to user mode relies on: user
     /// selectors, IF set, IOPL/NT/RF/VM clear.
     pub fn sanitize(&mut self) {
@@ -335,8 +307,8 @@ pub fn syscall_entry_address() -> u64 {
 static IDT: spin::Once<InterruptDescriptorTable> = spin::Once::new();
 
 /// Build and load the IDT: every vector goes to its stub; double fault, NMI
-/// and machine check get their own IST stacks; nothing is callable from
-/// user mode with `int` (DPL 0 everywhere, so `int n` raises #GP).
+/// and machine check get their own IST stacks. Only `int3` and `into` may
+/// be raised from user mode; any other `int n` there is a #GP.
 pub fn init_idt() {
     // SAFETY: defined in the assembly above; only its address is taken.
     let stubs = unsafe { &__trap_stubs as *const u8 as u64 };
@@ -352,8 +324,16 @@ pub fn init_idt() {
             idt.non_maskable_interrupt
                 .set_handler_addr(stub(2))
                 .set_stack_index(cpu::IST_NMI - 1);
-            idt.breakpoint.set_handler_addr(stub(3));
-            idt.overflow.set_handler_addr(stub(4));
+            // `int3` and `into` are meant for user code (debuggers, a
+            // guest's checks): their gates are reachable from ring 3, so
+            // they arrive as #BP/#OF rather than #GP.
+            idt.breakpoint
+                .set_handler_addr(stub(3))
+                .set_privilege_level(x86_64::PrivilegeLevel::Ring3);
+            idt.overflow
+                .set_handler_addr(stub(4))
+                .set_privilege_level(x86_64::PrivilegeLevel::Ring3);
+
             idt.bound_range_exceeded.set_handler_addr(stub(5));
             idt.invalid_opcode.set_handler_addr(stub(6));
             idt.device_not_available.set_handler_addr(stub(7));

@@ -230,7 +230,7 @@ fn invalid_cptr(c: &mut Ctx) -> TestResult {
         Err(Error::InvalidCapability)
     );
     let s = c.slot();
-    check_eq!(c.call(s, 0, &[]).map(|_| ()), Err(Error::IllegalOperation));
+    check_eq!(c.call(s, 0, &[]).map(|_| ()), Err(Error::InvalidCapability));
     Ok(())
 }
 

@@ -184,7 +184,7 @@ fn dest_range(c: &mut Ctx) -> TestResult {
     // An empty destination pointer.
     check_eq!(
         c.ipc.retype(c.ut, ty::ENDPOINT, 0, 4000, s, 1),
-        Err(Error::WrongType)
+        Err(Error::InvalidCapability)
     );
     let _ = DEPTH;
     Ok(())

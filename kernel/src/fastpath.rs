@@ -1,0 +1,139 @@
+//! The IPC fast path: `Call` and `ReplyRecv` with register-only messages
+//! (at most four words, no capabilities) when the partner is already
+//! waiting.
+//!
+//! It does the same as the general path — the same checks, the same
+//! queue, reply and state changes — but reads capabilities straight from
+//! their stored words, resolves the pointer in one step when the caller's
+//! capability space is a single CNode covering all 64 bits (as the root
+//! task's is), copies the four message registers, and switches directly to
+//! the partner without touching the run queue. It is allowed to do that
+//! only if the partner's priority is at least that of every runnable
+//! thread, so the switch is exactly what the scheduler would choose. In
+//! every other case it declines and the general path runs.
+
+use crate::arch::paging::{read_word, write_word};
+use crate::ipc::{self, Q_RECEIVERS, Q_SENDERS};
+use crate::object::SLOT_SIZE;
+use crate::object::tcb::{Reg, State, Tcb, flags};
+use crate::sched;
+use septum_abi::syscall as nr;
+use septum_kcore::cap::CapType;
+
+/// Rights bits as stored in capability word 0 (bits 5–8).
+const READ: u64 = 1 << 5;
+const WRITE: u64 = 2 << 5;
+const GRANT: u64 = 4 << 5;
+const GRANT_REPLY: u64 = 8 << 5;
+
+/// The stored words of the capability `cptr` names, when the thread's
+/// capability space is one CNode whose guard and radix use all 64 bits.
+fn lookup(t: Tcb, cptr: u64) -> Option<(u64, u64)> {
+    let root = t.cspace_slot().0;
+    let (w0, w1) = (read_word(root), read_word(root + 8));
+    if w0 & 0x1f != CapType::CNode as u64 {
+        return None;
+    }
+    let radix = w1 & 0x1f;
+    let guard_bits = (w1 >> 5) & 0x3f;
+    if radix + guard_bits != 64 || cptr >> radix != w1 >> 11 {
+        return None;
+    }
+    let slot = ((w0 >> 12) << 4) + (cptr & ((1 << radix) - 1)) * SLOT_SIZE;
+    Some((read_word(slot), read_word(slot + 8)))
+}
+
+fn object(w0: u64) -> u64 {
+    (w0 >> 12) << 4
+}
+
+/// Copy the four message registers and set the receiver's results.
+fn transfer(from: Tcb, to: Tcb, info: u64, badge: u64) {
+    for r in [Reg::Rdx, Reg::R10, Reg::R8, Reg::R9] {
+        to.set_reg(r, from.reg(r));
+    }
+    to.set_reg(Reg::Rax, 0);
+    to.set_reg(Reg::Rsi, info);
+    to.set_reg(Reg::Rdi, badge);
+}
+
+/// A register-only message info (no capabilities, at most four words, no
+/// reserved bits), or `None`.
+fn register_only(info: u64) -> Option<u64> {
+    (info & 0xfff <= 4).then_some(info)
+}
+
+/// Try the fast path for the running thread's system call `number`.
+/// Returns the thread to switch to if it handled the call.
+pub fn try_fast(t: Tcb, number: u64) -> Option<Tcb> {
+    match number {
+        nr::CALL => call(t),
+        nr::REPLY_RECV => reply_recv(t),
+        _ => None,
+    }
+}
+
+fn call(caller: Tcb) -> Option<Tcb> {
+    let info = register_only(caller.reg(Reg::Rsi))?;
+    let (w0, badge) = lookup(caller, caller.reg(Reg::Rdi))?;
+    if w0 & 0x1f != CapType::Endpoint as u64 || w0 & WRITE == 0 || w0 & (GRANT | GRANT_REPLY) == 0 {
+        return None;
+    }
+    let q = ipc::ep_queue(object(w0));
+    if q.tag() != Q_RECEIVERS {
+        return None;
+    }
+    let server = q.first()?;
+    let reply = server.reply();
+    if reply == 0 || read_word(reply) != 0 || !sched::may_switch_to(server) {
+        return None;
+    }
+    q.remove(server);
+    ipc::disarm(server);
+    transfer(caller, server, info, badge);
+    write_word(reply, caller.0);
+    caller.set_state(State::BlockedReply);
+    caller.set_blocked_on(reply);
+    server.set_state(State::Runnable);
+    Some(server)
+}
+
+fn reply_recv(server: Tcb) -> Option<Tcb> {
+    let info = register_only(server.reg(Reg::Rsi))?;
+    let (r0, _) = lookup(server, server.reg(Reg::R12))?;
+    if r0 & 0x1f != CapType::Reply as u64 {
+        return None;
+    }
+    let reply = object(r0);
+    let caller = read_word(reply);
+    if caller == 0 {
+        return None;
+    }
+    let caller = Tcb(caller);
+    if caller.state() != State::BlockedReply || ipc::is_fault_pending(caller) {
+        return None;
+    }
+    let (e0, _) = lookup(server, server.reg(Reg::Rdi))?;
+    if e0 & 0x1f != CapType::Endpoint as u64 || e0 & READ == 0 {
+        return None;
+    }
+    let q = ipc::ep_queue(object(e0));
+    if q.tag() == Q_SENDERS && q.first().is_some() {
+        return None;
+    }
+    let bound = server.bound_notification();
+    if (bound != 0 && read_word(bound) != 0) || !sched::may_switch_to(caller) {
+        return None;
+    }
+    transfer(server, caller, info, 0);
+    write_word(reply, 0);
+    caller.set_state(State::Runnable);
+    caller.set_blocked_on(0);
+    ipc::arm(server, reply);
+
+    server.set_state(State::BlockedRecv);
+    server.set_blocked_on(object(e0));
+    server.set_flag(flags::CALLING, false);
+    q.push(server, Q_RECEIVERS);
+    Some(caller)
+}
