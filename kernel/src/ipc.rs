@@ -283,9 +283,16 @@ pub fn send(sender: Tcb, cap: &Cap, info: MessageInfo, kind: SendKind) -> Result
 /// (0: none): bind the caller to it and block the caller for the answer.
 fn bind_reply(reply: u64, caller: Tcb) {
     if reply == 0 || read_word(reply) != 0 {
-        // No (free) reply object: the caller can never get an answer.
-        fail(caller, Error::PeerGone);
-        sched::wake(caller);
+        if is_fault_pending(caller) {
+            // Nobody can answer this fault: the thread stays stopped as it
+            // faulted (resumable with TCB resume), rather than being woken
+            // with an error in RAX to run the faulting instruction again.
+            caller.set_state(State::Inactive);
+        } else {
+            // No (free) reply object: the caller can never get an answer.
+            fail(caller, Error::PeerGone);
+            sched::wake(caller);
+        }
         return;
     }
     write_word(reply, caller.0);
@@ -403,7 +410,7 @@ pub fn reply(replier: Tcb, cap: &Cap, info: MessageInfo) -> Result<(), Error> {
     write_word(object, 0);
     let msg = gather(replier, info);
     if is_fault_pending(caller) {
-        resume_from_fault(caller, &msg);
+        resume_from_fault(caller, &msg)?;
     } else {
         deliver(caller, &msg, 0, 0);
         sched::wake(caller);
@@ -547,14 +554,7 @@ pub fn raise_fault(t: Tcb, kind: fault::Kind, addr: u64) -> bool {
         q.remove(receiver);
         let reply = disarm(receiver);
         deliver(receiver, &fault_message(t), badge, 0);
-        if reply == 0 || read_word(reply) != 0 {
-            // Nobody can answer this fault: the thread stays stopped as it
-            // faulted (resumable with TCB resume), rather than being woken
-            // with an error in RAX to run the faulting instruction again.
-            t.set_state(State::Inactive);
-        } else {
-            bind_reply(reply, t);
-        }
+        bind_reply(reply, t);
         sched::wake(receiver);
         return true;
     }
@@ -599,7 +599,9 @@ fn fault_message(t: Tcb) -> Message {
 }
 
 /// The handler answered `t`'s fault with `m`.
-fn resume_from_fault(t: Tcb, m: &Message) {
+/// Refused (`InvalidAddress`, the thread stays stopped) if the reply sets a
+/// non-canonical RIP, FS or GS base.
+fn resume_from_fault(t: Tcb, m: &Message) -> Result<(), Error> {
     let vector = t.reg(Reg::Vector) & 0xffff;
     if m.label == fault::RESUME_WITH_REGS {
         let w = |i: usize| m.words.get(i).copied().filter(|_| i < m.len);
@@ -634,7 +636,7 @@ fn resume_from_fault(t: Tcb, m: &Message) {
                 t.name()
             );
             t.set_state(State::Inactive);
-            return;
+            return Err(Error::InvalidAddress);
         }
         for (i, r) in regs {
             if let Some(v) = w(i) {
@@ -648,6 +650,7 @@ fn resume_from_fault(t: Tcb, m: &Message) {
     t.set_reg(Reg::Vector, vector);
     t.set_flag(flags::FULL_RESTORE, true);
     sched::wake(t);
+    Ok(())
 }
 
 // ---- undoing waits ----

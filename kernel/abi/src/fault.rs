@@ -6,7 +6,8 @@
 //! object it received the fault with: label [`RESUME`] resumes the thread
 //! unchanged; label [`RESUME_WITH_REGS`] first sets the registers from the
 //! reply's words (`W_RAX`..=`W_RFLAGS`, and with 20 words also the FS and
-//! GS bases). A non-canonical RIP, FS or GS base is refused and the thread
+//! GS bases). A non-canonical RIP, FS or GS base is refused — the reply
+//! returns `InvalidAddress` to the handler — and the thread
 //! stays stopped. Returned RFLAGS always have IF set and IOPL, NT, RF, VM
 //! clear. After a `syscall`, RIP already points past the instruction and
 //! RCX/R11 hold what the instruction put there.
@@ -60,7 +61,7 @@ pub const W_RFLAGS: usize = 17;
 pub const W_ADDR: usize = 18;
 /// Error code in a fault message; GS base in a reply.
 pub const W_ERROR: usize = 19;
-/// Vector in a fault message.
+/// Vector in a fault message (0x100 for a fault raised by `syscall`).
 pub const W_VECTOR: usize = 20;
 /// Words in a fault message.
 pub const WORDS: usize = 21;
