@@ -26,7 +26,8 @@ pub const CNODE_REVOKE: u64 = 5;
 /// it is mapped at.
 pub const CNODE_IDENTIFY: u64 = 6;
 
-/// Untyped: retype into `mr4 count` objects of type `mr0` (see
+/// Untyped: retype (at most 32 MiB of objects other than untyped per call,
+/// since the kernel clears them) into `mr4 count` objects of type `mr0` (see
 /// `septum_kcore`'s `ObjectType` codes: 1 untyped, 2 CNode, 3 TCB,
 /// 4 endpoint, 5 notification, 6 reply, 7 page table, 8 4 KiB frame,
 /// 9 2 MiB frame) with `mr1 user bits` (untyped size, CNode radix, page

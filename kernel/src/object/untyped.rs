@@ -23,6 +23,10 @@ fn ut_err(e: ut::Error) -> Error {
     }
 }
 
+/// Most bytes one retype clears (one CNode of 2^20 slots; sixteen 2 MiB
+/// frames). Larger requests are refused with `Range`: split them.
+pub const MAX_CLEAR_BYTES: u64 = 32 << 20;
+
 /// The capability for a fresh object of type `t` at `addr`.
 fn new_cap(t: ObjectType, addr: u64, user_bits: u64, device: bool) -> Cap {
     match t {
@@ -118,8 +122,14 @@ pub fn retype(
         0
     };
     let plan = state.plan_retype(obj_bits, count).map_err(ut_err)?;
-    let bytes = count << obj_bits;
-    if !is_device {
+    // A child untyped needs no clearing: what is later made from it is
+    // cleared then. Everything else is cleared here, at most
+    // MAX_CLEAR_BYTES per call, so no retype holds the CPU for long.
+    if t != ObjectType::Untyped && !is_device {
+        let bytes = count << obj_bits;
+        if bytes > MAX_CLEAR_BYTES {
+            return Err(Error::Range);
+        }
         paging::zero_phys(plan.first, bytes);
     }
     for i in 0..count {

@@ -46,6 +46,10 @@ pub const TESTS: &[Test] = &[
         run: zero_count,
     },
     Test {
+        name: "retype_refuses_clearing_more_than_32_mib_at_once",
+        run: clear_limit,
+    },
+    Test {
         name: "retype_reuses_memory_after_revoke",
         run: reuse_after_revoke,
     },
@@ -229,5 +233,30 @@ fn reuse_after_revoke(c: &mut Ctx) -> TestResult {
     check_eq!(c.identify(s)?.cap_type, cap::NULL);
     c.ipc.retype(child, ty::FRAME_2M, 0, CNODE, s, 1)?;
     check_eq!(c.identify(s)?.cap_type, cap::FRAME);
+    Ok(())
+}
+
+fn clear_limit(c: &mut Ctx) -> TestResult {
+    // Any boot untyped of 64 MiB or more has room for 17 frames of 2 MiB
+    // (34 MiB to clear): refused, and nothing is made. 16 would be fine.
+    let first = c.slots(17);
+    let mut tried = 0;
+    for i in 0..c.info.untypeds().len() {
+        if c.info.untyped[i].size_bits < 26 {
+            continue;
+        }
+        let ut = c.info.untyped_first + i as u64;
+        check_eq!(
+            c.ipc.retype(ut, ty::FRAME_2M, 0, CNODE, first, 17),
+            Err(Error::Range)
+        );
+        check_eq!(c.identify(first)?.cap_type, cap::NULL);
+        tried += 1;
+    }
+    check!(tried > 0, "no boot untyped of 64 MiB to try with");
+    // A child untyped of 8 MiB needs no clearing, and 8 MiB objects from
+    // the case's own untyped stay within the bound.
+    let big = c.make(ty::UNTYPED, 21)?;
+    check_eq!(c.identify(big)?.extra, 21);
     Ok(())
 }
