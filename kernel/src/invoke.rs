@@ -6,7 +6,7 @@
 use crate::arch::fpu;
 use crate::ipc::{self, Message};
 use crate::object::cnode::{self, Fail, KResult};
-use crate::object::tcb::{self, Reg, State, Tcb, flags};
+use crate::object::tcb::{self, State, Tcb, flags};
 use crate::object::{Slot, untyped};
 use crate::{sched, vspace};
 use septum_abi::invocation as inv;
@@ -236,7 +236,7 @@ fn tcb_method(t: Tcb, target: Tcb, label: u64, a: &Args) -> KResult<Option<Messa
         }
         inv::TCB_READ_REGISTERS => {
             let mut m = Message::new(0);
-            for r in REG_ORDER {
+            for r in tcb::FAULT_ORDER {
                 m.push(target.reg(r));
             }
             m.push(target.fs_base());
@@ -248,7 +248,7 @@ fn tcb_method(t: Tcb, target: Tcb, label: u64, a: &Args) -> KResult<Option<Messa
                 return Err(Error::IllegalOperation.into());
             }
             let n = a.m.len;
-            if n < REG_ORDER.len() {
+            if n < tcb::FAULT_ORDER.len() {
                 return Err(Error::Range.into());
             }
             let rip = a.get(fault::W_RIP)?;
@@ -262,7 +262,7 @@ fn tcb_method(t: Tcb, target: Tcb, label: u64, a: &Args) -> KResult<Option<Messa
             {
                 return Err(Error::InvalidAddress.into());
             }
-            for (i, r) in REG_ORDER.into_iter().enumerate() {
+            for (i, r) in tcb::FAULT_ORDER.into_iter().enumerate() {
                 target.set_reg(r, a.get(i)?);
             }
             if let Some((f, g)) = bases {
@@ -371,25 +371,3 @@ fn tcb_method(t: Tcb, target: Tcb, label: u64, a: &Args) -> KResult<Option<Messa
         _ => Err(Fail::Err(Error::IllegalOperation)),
     }
 }
-
-/// Register order of TCB register reads and writes (fault-message order).
-const REG_ORDER: [Reg; 18] = [
-    Reg::Rax,
-    Reg::Rbx,
-    Reg::Rcx,
-    Reg::Rdx,
-    Reg::Rsi,
-    Reg::Rdi,
-    Reg::Rbp,
-    Reg::R8,
-    Reg::R9,
-    Reg::R10,
-    Reg::R11,
-    Reg::R12,
-    Reg::R13,
-    Reg::R14,
-    Reg::R15,
-    Reg::Rip,
-    Reg::Rsp,
-    Reg::Rflags,
-];

@@ -19,7 +19,7 @@
 use crate::arch::paging::{read_word, write_word};
 use crate::object::Slot;
 use crate::object::cnode;
-use crate::object::tcb::{Reg, State, Tcb, flags};
+use crate::object::tcb::{FAULT_ORDER, Reg, State, Tcb, flags};
 use crate::sched;
 use septum_abi::Error;
 use septum_abi::fault;
@@ -570,26 +570,7 @@ pub fn raise_fault(t: Tcb, kind: fault::Kind, addr: u64) -> bool {
 fn fault_message(t: Tcb) -> Message {
     let kind = (t.reg(Reg::Vector) >> 16) & 0xff;
     let mut m = Message::new(kind);
-    for r in [
-        Reg::Rax,
-        Reg::Rbx,
-        Reg::Rcx,
-        Reg::Rdx,
-        Reg::Rsi,
-        Reg::Rdi,
-        Reg::Rbp,
-        Reg::R8,
-        Reg::R9,
-        Reg::R10,
-        Reg::R11,
-        Reg::R12,
-        Reg::R13,
-        Reg::R14,
-        Reg::R15,
-        Reg::Rip,
-        Reg::Rsp,
-        Reg::Rflags,
-    ] {
+    for r in FAULT_ORDER {
         m.push(t.reg(r));
     }
     m.push(t.fault_addr());
@@ -605,26 +586,8 @@ fn resume_from_fault(t: Tcb, m: &Message) -> Result<(), Error> {
     let vector = t.reg(Reg::Vector) & 0xffff;
     if m.label == fault::RESUME_WITH_REGS {
         let w = |i: usize| m.words.get(i).copied().filter(|_| i < m.len);
-        let regs = [
-            (fault::W_RAX, Reg::Rax),
-            (fault::W_RBX, Reg::Rbx),
-            (fault::W_RCX, Reg::Rcx),
-            (fault::W_RDX, Reg::Rdx),
-            (fault::W_RSI, Reg::Rsi),
-            (fault::W_RDI, Reg::Rdi),
-            (fault::W_RBP, Reg::Rbp),
-            (fault::W_R8, Reg::R8),
-            (fault::W_R9, Reg::R9),
-            (fault::W_R10, Reg::R10),
-            (fault::W_R11, Reg::R11),
-            (fault::W_R12, Reg::R12),
-            (fault::W_R13, Reg::R13),
-            (fault::W_R14, Reg::R14),
-            (fault::W_R15, Reg::R15),
-            (fault::W_RIP, Reg::Rip),
-            (fault::W_RSP, Reg::Rsp),
-            (fault::W_RFLAGS, Reg::Rflags),
-        ];
+        // Reply word i sets FAULT_ORDER[i].
+        let regs = FAULT_ORDER.into_iter().enumerate();
         let rip_ok = w(fault::W_RIP).is_none_or(septum_abi::layout::is_canonical);
         let fs = w(fault::W_FS_BASE);
         let gs = w(fault::W_GS_BASE);

@@ -138,6 +138,39 @@ pub enum Reg {
     Ss = 21,
 }
 
+/// The registers of a fault message, of TCB register reads and writes,
+/// and of a fault reply, in that order: index `i` is `septum_abi::fault`'s
+/// word `i` (`W_RAX` = 0 … `W_RFLAGS` = 17).
+pub const FAULT_ORDER: [Reg; 18] = [
+    Reg::Rax,
+    Reg::Rbx,
+    Reg::Rcx,
+    Reg::Rdx,
+    Reg::Rsi,
+    Reg::Rdi,
+    Reg::Rbp,
+    Reg::R8,
+    Reg::R9,
+    Reg::R10,
+    Reg::R11,
+    Reg::R12,
+    Reg::R13,
+    Reg::R14,
+    Reg::R15,
+    Reg::Rip,
+    Reg::Rsp,
+    Reg::Rflags,
+];
+
+const _: () = {
+    use septum_abi::fault as f;
+    assert!(matches!(FAULT_ORDER[f::W_RAX], Reg::Rax));
+    assert!(matches!(FAULT_ORDER[f::W_RSI], Reg::Rsi));
+    assert!(matches!(FAULT_ORDER[f::W_R15], Reg::R15));
+    assert!(matches!(FAULT_ORDER[f::W_RIP], Reg::Rip));
+    assert!(matches!(FAULT_ORDER[f::W_RFLAGS], Reg::Rflags));
+};
+
 /// A thread, by the physical address of its TCB.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tcb(pub u64);

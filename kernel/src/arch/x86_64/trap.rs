@@ -120,6 +120,42 @@ const STUB_SIZE: u64 = 16;
 core::arch::global_asm!(
     r#"
     .section .text.trap, "ax"
+    /* The general registers in UserContext order (rax highest). */
+    .macro SAVE_GPRS
+    push %rax
+    push %rbx
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %rbp
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    .endm
+    .macro RESTORE_GPRS
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rbp
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rbx
+    pop %rax
+    .endm
+
     .p2align 4
     .global __trap_stubs
 __trap_stubs:
@@ -139,59 +175,17 @@ trap_common:
     testb $3, {cs_off}(%rsp)
     jz trap_from_kernel
     swapgs
-    push %rax
-    push %rbx
-    push %rcx
-    push %rdx
-    push %rsi
-    push %rdi
-    push %rbp
-    push %r8
-    push %r9
-    push %r10
-    push %r11
-    push %r12
-    push %r13
-    push %r14
-    push %r15
+    SAVE_GPRS
     mov %rsp, %rdi
     mov %gs:{kernel_rsp}, %rsp
     call {user_trap}
     ud2
 
 trap_from_kernel:
-    push %rax
-    push %rbx
-    push %rcx
-    push %rdx
-    push %rsi
-    push %rdi
-    push %rbp
-    push %r8
-    push %r9
-    push %r10
-    push %r11
-    push %r12
-    push %r13
-    push %r14
-    push %r15
+    SAVE_GPRS
     mov %rsp, %rdi
     call {kernel_trap}
-    pop %r15
-    pop %r14
-    pop %r13
-    pop %r12
-    pop %r11
-    pop %r10
-    pop %r9
-    pop %r8
-    pop %rbp
-    pop %rdi
-    pop %rsi
-    pop %rdx
-    pop %rcx
-    pop %rbx
-    pop %rax
+    RESTORE_GPRS
     add $16, %rsp
     iretq
 
@@ -207,21 +201,7 @@ __syscall_entry:
     push %rcx
     push $0
     push ${syscall_vector}
-    push %rax
-    push %rbx
-    push %rcx
-    push %rdx
-    push %rsi
-    push %rdi
-    push %rbp
-    push %r8
-    push %r9
-    push %r10
-    push %r11
-    push %r12
-    push %r13
-    push %r14
-    push %r15
+    SAVE_GPRS
     mov %rsp, %rdi
     mov %gs:{kernel_rsp}, %rsp
     call {syscall}
@@ -230,21 +210,7 @@ __syscall_entry:
     .global __resume_iret
 __resume_iret:
     mov %rdi, %rsp
-    pop %r15
-    pop %r14
-    pop %r13
-    pop %r12
-    pop %r11
-    pop %r10
-    pop %r9
-    pop %r8
-    pop %rbp
-    pop %rdi
-    pop %rsi
-    pop %rdx
-    pop %rcx
-    pop %rbx
-    pop %rax
+    RESTORE_GPRS
     add $16, %rsp
     swapgs
     iretq
@@ -252,21 +218,7 @@ __resume_iret:
     .global __resume_sysret
 __resume_sysret:
     mov %rdi, %rsp
-    pop %r15
-    pop %r14
-    pop %r13
-    pop %r12
-    pop %r11
-    pop %r10
-    pop %r9
-    pop %r8
-    pop %rbp
-    pop %rdi
-    pop %rsi
-    pop %rdx
-    pop %rcx
-    pop %rbx
-    pop %rax
+    RESTORE_GPRS
     add $16, %rsp
     pop %rcx                        /* rip */
     add $8, %rsp                    /* cs */
