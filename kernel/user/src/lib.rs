@@ -14,6 +14,9 @@ pub mod syscall;
 
 pub use septum_abi as abi;
 
+// The entry point and panic handler exist only on the machine; on the host
+// (where the IDL runtime's tests build this crate) the host runtime has its own.
+#[cfg(target_os = "none")]
 core::arch::global_asm!(
     r#"
     .section .text._start, "ax"
@@ -43,6 +46,7 @@ macro_rules! entry {
     };
 }
 
+#[cfg(target_os = "none")]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     // The supervisor learns of it from the log for now; with the kernel-core
