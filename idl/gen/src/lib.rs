@@ -1,0 +1,2 @@
+//! IDL generator (being written; see `idl/CONTRACT.md`).
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+//! Generated interfaces (being written; see `idl/CONTRACT.md`).
+#![no_std]
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! IDL runtime (being written; see `idl/CONTRACT.md`).
+#![no_std]
