@@ -77,11 +77,6 @@ fn fatal(args: core::fmt::Arguments<'_>) -> ! {
     arch::exit_qemu(qemu_exit::FAIL)
 }
 
-unsafe extern "C" {
-    static __kernel_start: u8;
-    static __kernel_end: u8;
-}
-
 /// Entered from `arch::x86_64::boot` in long mode on the boot stack, with
 /// the physical address of `hvm_start_info`.
 extern "C" fn kernel_entry(start_info: u64) -> ! {
@@ -113,13 +108,7 @@ extern "C" fn kernel_entry(start_info: u64) -> ! {
         features.tsc_deadline
     );
 
-    // SAFETY: linker-script symbols; only their addresses are used.
-    let (kstart, kend) = unsafe {
-        (
-            &__kernel_start as *const u8 as u64 - arch::layout::KERNEL_OFFSET,
-            &__kernel_end as *const u8 as u64 - arch::layout::KERNEL_OFFSET,
-        )
-    };
+    let (kstart, kend) = arch::layout::kernel_image();
     {
         let mut free = mem::FREE.lock();
         for r in boot.memmap.iter().filter(|r| r.kind == pvh::MemRange::RAM) {

@@ -139,8 +139,8 @@ pub fn init(f: &Features, syscall_entry: u64) -> u64 {
     // SAFETY: called once at boot, before interrupts or user code exist, so
     // nothing else holds a reference into the tables.
     let t = unsafe { &mut *tables };
-    // SAFETY: the linker script defines the symbol; only its address is used.
-    let kstack_top = unsafe { &__kernel_stack_top as *const u8 as u64 };
+    // A linker-script symbol: only its address is taken.
+    let kstack_top = &raw const __kernel_stack_top as u64;
 
     t.gdt[1] = 0x00af_9a00_0000_ffff; // kernel code, 64-bit
     t.gdt[2] = 0x00cf_9200_0000_ffff; // kernel data

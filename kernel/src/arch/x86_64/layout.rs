@@ -28,3 +28,15 @@ pub const KERNEL_SLOTS: core::ops::RangeInclusive<usize> = KERNEL_PML4_FIRST..=K
 const _: () = assert!((PHYS_MAP_BASE >> 39) & 0x1ff == 258);
 const _: () = assert!(((PHYS_MAP_BASE + PHYS_MAP_SIZE - 1) >> 39) & 0x1ff == 265);
 const _: () = assert!((LAPIC_BASE >> 39) & 0x1ff == 266);
+
+unsafe extern "C" {
+    static __kernel_start: u8;
+    static __kernel_end: u8;
+}
+
+/// Physical start and end of the kernel image (from the linker script).
+pub fn kernel_image() -> (u64, u64) {
+    // Only the symbols' addresses are taken, never their contents.
+    let (start, end) = (&raw const __kernel_start, &raw const __kernel_end);
+    (start as u64 - KERNEL_OFFSET, end as u64 - KERNEL_OFFSET)
+}

@@ -152,10 +152,6 @@ unsafe extern "C" {
     static __kernel_stack_guard: u8;
 }
 
-fn sym(s: &u8) -> u64 {
-    s as *const u8 as u64
-}
-
 /// Build the kernel's final address space and switch to it. `ram` lists
 /// the physical ranges to put in the direct map (RAM and ACPI tables).
 /// Returns the physical address of the kernel PML4, the template every
@@ -175,18 +171,16 @@ pub fn init_kernel_space(
         unsafe { (*table(pml4))[slot] = pdpt | PTE_PRESENT | PTE_WRITE };
     }
 
-    // SAFETY: linker-script symbols; only their addresses are used.
-    let (text, text_end, ro, ro_end, data, end, guard) = unsafe {
-        (
-            sym(&__text_start),
-            sym(&__text_end),
-            sym(&__rodata_start),
-            sym(&__rodata_end),
-            sym(&__data_start),
-            sym(&__kernel_end),
-            sym(&__kernel_stack_guard),
-        )
-    };
+    // Linker-script symbols: only their addresses are taken.
+    let (text, text_end, ro, ro_end, data, end, guard) = (
+        &raw const __text_start as u64,
+        &raw const __text_end as u64,
+        &raw const __rodata_start as u64,
+        &raw const __rodata_end as u64,
+        &raw const __data_start as u64,
+        &raw const __kernel_end as u64,
+        &raw const __kernel_stack_guard as u64,
+    );
     let image = [
         (text, text_end, PTE_GLOBAL),
         (ro, ro_end, PTE_GLOBAL | PTE_NX),

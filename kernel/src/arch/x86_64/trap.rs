@@ -252,8 +252,7 @@ unsafe extern "C" {
 
 /// Address of the `syscall` entry, for LSTAR.
 pub fn syscall_entry_address() -> u64 {
-    // SAFETY: defined in the assembly above; only its address is taken.
-    unsafe { &__syscall_entry as *const u8 as u64 }
+    &raw const __syscall_entry as u64
 }
 
 static IDT: spin::Once<InterruptDescriptorTable> = spin::Once::new();
@@ -262,8 +261,7 @@ static IDT: spin::Once<InterruptDescriptorTable> = spin::Once::new();
 /// and machine check get their own IST stacks. Only `int3` and `into` may
 /// be raised from user mode; any other `int n` there is a #GP.
 pub fn init_idt() {
-    // SAFETY: defined in the assembly above; only its address is taken.
-    let stubs = unsafe { &__trap_stubs as *const u8 as u64 };
+    let stubs = &raw const __trap_stubs as u64;
     let idt = IDT.call_once(|| {
         let mut idt = InterruptDescriptorTable::new();
         let stub = |v: u64| VirtAddr::new(stubs + v * STUB_SIZE);
