@@ -216,7 +216,7 @@ fn lint(ws: &Workspace) -> Result<ExitCode> {
 
     let mut host = ws.cargo();
     host.arg("clippy");
-    for p in ["septum-abi", "septum-kcore", "septum-build"] {
+    for p in test_run::HOST_PACKAGES {
         host.args(["-p", p]);
     }
     host.args(["--all-targets", "--target-dir"])
@@ -228,7 +228,10 @@ fn lint(ws: &Workspace) -> Result<ExitCode> {
 
     let mut machine = ws.cargo();
     machine.args(["clippy", "--release", "--target", tools::MACHINE_TARGET]);
-    for p in ["septum-kernel", "septum-root-task", "septum-test-tasks"] {
+    for p in system::MACHINE_PACKAGES
+        .into_iter()
+        .chain(["septum-idl", "septum-interfaces"])
+    {
         machine.args(["-p", p]);
     }
     machine

@@ -7,7 +7,8 @@ use crate::tools::{self, MACHINE_TARGET, Result, Workspace};
 use std::path::{Path, PathBuf};
 
 /// The machine crates, built together.
-const MACHINE_PACKAGES: [&str; 3] = ["septum-kernel", "septum-root-task", "septum-test-tasks"];
+/// Crates built for the machine (and that `lint` checks for it).
+pub const MACHINE_PACKAGES: [&str; 3] = ["septum-kernel", "septum-root-task", "septum-test-tasks"];
 
 /// The default system's root task binary.
 pub const DEFAULT_ROOT: &str = "root-task";

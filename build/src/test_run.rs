@@ -15,8 +15,15 @@ use std::time::Duration;
 /// Console lines shown when a scenario fails.
 const TAIL_LINES: usize = 40;
 
-/// Host crates whose unit tests run first.
-const HOST_PACKAGES: [&str; 3] = ["septum-abi", "septum-kcore", "septum-build"];
+/// Host crates whose unit tests run first (and that `lint` checks for the host).
+pub const HOST_PACKAGES: [&str; 6] = [
+    "septum-abi",
+    "septum-kcore",
+    "septum-build",
+    "septum-idl",
+    "septum-idlgen",
+    "septum-interfaces",
+];
 
 /// Run the tests; `filter` keeps only scenarios whose name contains it (and
 /// skips the host tests). Returns the totals.

@@ -499,3 +499,11 @@ pub fn session() -> Result<Ctx, Error> {
     ctx.ut = child;
     Ok(ctx)
 }
+
+/// Write one byte at `addr` in the root address space (a page a case
+/// mapped read-write).
+pub fn poke(addr: u64, value: u8) {
+    // SAFETY: cases only poke pages they mapped read-write for themselves
+    // (`Ctx::mapped_frame`), which nothing else in the task uses.
+    unsafe { (addr as *mut u8).write_volatile(value) }
+}
