@@ -16,10 +16,16 @@
 //!   fails for want of an empty slot.
 //! - [`take_cap`] hands out a capability only after the kernel confirmed
 //!   its type and that its rights contain the required ones.
+//! - The loop runs over `ReplyRecv`: an answer given while its request is
+//!   being handled is kept and sent by the next [`next_request`] together
+//!   with the receive, on the same reply object (one system call, and the
+//!   kernel's fast path for short answers). An answer given later — from a
+//!   kept token — is sent at once with `Reply`.
 
 use crate::wire::{self, RequestHeader};
 use crate::{InterfaceId, PAYLOAD_CAPACITY, Status, WireError, reply_pool};
 use core::marker::PhantomData;
+use core::sync::atomic::{AtomicU64, Ordering};
 use septum_abi::Error;
 use septum_abi::ipc::{MAX_CAPS, NOTIFICATION_LABEL};
 use septum_user::ipc::{Identity, Ipc, Message};
@@ -187,9 +193,26 @@ pub fn next_request(
 ) -> (Request, ReplyToken<(), ()>) {
     loop {
         clear_recv_slots(ctx);
-        let reply = reply_pool::take();
         ctx.ipc.set_recv_slots(ctx.recv_cnode, ctx.recv_first);
-        let received = match ctx.ipc.recv(endpoint, reply.unwrap_or(0)) {
+        // The answer to the request handled last, if it was given while it
+        // was being handled, goes out with this receive: one `ReplyRecv`,
+        // reusing its reply object for the next caller.
+        let staged = STAGED.lock().take();
+        CURRENT.store(0, Ordering::Relaxed);
+        let (reply, result) = match staged {
+            Some(s) => match ctx.ipc.reply_recv(endpoint, s.reply, &s.msg) {
+                // The caller vanished before the answer: just receive.
+                Err(Error::PeerGone | Error::IllegalOperation) => {
+                    (Some(s.reply), ctx.ipc.recv(endpoint, s.reply))
+                }
+                r => (Some(s.reply), r),
+            },
+            None => {
+                let reply = reply_pool::take();
+                (reply, ctx.ipc.recv(endpoint, reply.unwrap_or(0)))
+            }
+        };
+        let received = match result {
             Ok(r) => r,
             Err(e) => {
                 // `IllegalOperation`: the reply object is still bound to a
@@ -217,7 +240,10 @@ pub fn next_request(
             continue;
         }
         match Request::from_message(received.badge, &received.msg, iface) {
-            Ok(req) => return (req, ReplyToken::new(reply, ctx.generation)),
+            Ok(req) => {
+                CURRENT.store(reply, Ordering::Relaxed);
+                return (req, ReplyToken::new(reply, ctx.generation));
+            }
             Err(status) => {
                 refuse(ctx.ipc, reply, status, ctx.generation, iface.version);
                 reply_pool::give(reply);
@@ -229,7 +255,13 @@ pub fn next_request(
 /// Where a token's full answer goes: the IPC buffer in a server, a
 /// recorder in the tests.
 trait Transport {
+    /// Send the answer now.
     fn reply(&mut self, reply: u64, msg: &Message);
+    /// Keep the answer for the loop's next `ReplyRecv` instead; false if it
+    /// must be sent now.
+    fn stage(&mut self, _reply: u64, _msg: &Message) -> bool {
+        false
+    }
 }
 
 impl Transport for Ipc {
@@ -237,7 +269,28 @@ impl Transport for Ipc {
         // The caller may be gone already (PeerGone); nothing to do then.
         let _ = Ipc::reply(self, reply, msg);
     }
+
+    fn stage(&mut self, reply: u64, msg: &Message) -> bool {
+        // Only the request being handled right now, and only one answer:
+        // a kept (deferred) token answers at once when it is used.
+        let mut staged = STAGED.lock();
+        if reply == 0 || CURRENT.load(Ordering::Relaxed) != reply || staged.is_some() {
+            return false;
+        }
+        *staged = Some(Staged { reply, msg: *msg });
+        true
+    }
 }
+
+/// An answer waiting for the loop's next `ReplyRecv`.
+struct Staged {
+    reply: u64,
+    msg: Message,
+}
+
+static STAGED: spin::Mutex<Option<Staged>> = spin::Mutex::new(None);
+/// Reply object of the request the loop handed out last (0: none).
+static CURRENT: AtomicU64 = AtomicU64::new(0);
 
 /// A register-only reply carrying just a header: needs no IPC buffer, so
 /// `Drop` and [`ReplyToken::status`] can send it.
@@ -345,8 +398,10 @@ impl<R: serde::Serialize, E: serde::Serialize> ReplyToken<R, E> {
             // build time); the caller still gets an answer.
             let _ = wire::encode_reply::<()>(Status::Dropped, generation, None, &mut msg);
         }
-        transport.reply(reply, &msg);
-        reply_pool::give(reply);
+        if !transport.stage(reply, &msg) {
+            transport.reply(reply, &msg);
+            reply_pool::give(reply);
+        }
     }
 }
 
