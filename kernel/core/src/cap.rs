@@ -50,10 +50,11 @@ pub enum CapType {
     IrqHandler = 11,
     IoPortControl = 12,
     IoPort = 13,
+    Zombie = 14,
 }
 
 impl CapType {
-    const ALL: [CapType; 14] = [
+    const ALL: [CapType; 15] = [
         CapType::Null,
         CapType::Untyped,
         CapType::CNode,
@@ -68,6 +69,7 @@ impl CapType {
         CapType::IrqHandler,
         CapType::IoPortControl,
         CapType::IoPort,
+        CapType::Zombie,
     ];
 
     /// Decode a stored type code.
@@ -151,6 +153,21 @@ pub enum Cap {
     IoPortControl,
     /// The I/O ports `first..=last`. Word 1: first (16), last (16).
     IoPort { first: u16, last: u16 },
+    /// A CNode or TCB being destroyed: the last capability to it, turned
+    /// into a record of the work left. The first `count` slots may still
+    /// hold capabilities; they are deleted from the end. A TCB has 4 slots,
+    /// a CNode 2^radix. `resume` is the slot (0: none) of the zombie that
+    /// waits for this one to finish. Word 0: type, `tcb` (bit 5), radix
+    /// (bits 6–10), `resume >> 4` (bits 12–63); word 1: the object's
+    /// address OR `count` — the object is aligned to its size, which
+    /// exceeds its slot count.
+    Zombie {
+        object: u64,
+        tcb: bool,
+        radix: u8,
+        count: u64,
+        resume: u64,
+    },
 }
 
 /// The stored form of a capability.
@@ -207,6 +224,18 @@ impl fmt::Display for DeriveError {
     }
 }
 
+/// Slots a zombie's object has: 4 for a TCB, 2^radix for a CNode.
+pub fn zombie_slots(tcb: bool, radix: u8) -> u64 {
+    if tcb { 4 } else { 1 << (radix & 0x1f) }
+}
+
+/// The low bits of a zombie object's address that hold its count: a TCB
+/// is 2 KiB aligned, a CNode aligned to its size (32 bytes a slot).
+fn zombie_mask(tcb: bool, radix: u8) -> u64 {
+    let bits = if tcb { 11 } else { u32::from(radix & 0x1f) + 5 };
+    (1u64 << bits) - 1
+}
+
 /// Largest physical address (exclusive) an object may have.
 pub const MAX_PHYS: u64 = 1 << 56;
 const VPN_BITS: u32 = 36;
@@ -253,6 +282,7 @@ impl Cap {
             Cap::IrqHandler { .. } => CapType::IrqHandler,
             Cap::IoPortControl => CapType::IoPortControl,
             Cap::IoPort { .. } => CapType::IoPort,
+            Cap::Zombie { .. } => CapType::Zombie,
         }
     }
 
@@ -277,7 +307,8 @@ impl Cap {
             | Cap::Notification { object, .. }
             | Cap::Reply { object }
             | Cap::PageTable { object, .. }
-            | Cap::Frame { object, .. } => Some(object),
+            | Cap::Frame { object, .. }
+            | Cap::Zombie { object, .. } => Some(object),
             _ => None,
         }
     }
@@ -358,6 +389,19 @@ impl Cap {
                 CapType::IoPort as u64,
                 u64::from(first) | (u64::from(last) << 16),
             ),
+            Cap::Zombie {
+                object,
+                tcb,
+                radix,
+                count,
+                resume,
+            } => (
+                CapType::Zombie as u64
+                    | (u64::from(tcb) << 5)
+                    | (u64::from(radix & 0x1f) << 6)
+                    | ((resume >> 4) << 12),
+                object | (count & zombie_mask(tcb, radix)),
+            ),
         };
         RawCap { w0, w1 }
     }
@@ -381,7 +425,11 @@ impl Cap {
             // A PML4 names an address space: threads hold copies of it. Lower
             // levels are mapped at one place each and only move.
             Cap::PageTable { level: 4, .. } => *self,
-            Cap::Null | Cap::Untyped { .. } | Cap::Reply { .. } | Cap::PageTable { .. } => {
+            Cap::Null
+            | Cap::Untyped { .. }
+            | Cap::Reply { .. }
+            | Cap::PageTable { .. }
+            | Cap::Zombie { .. } => {
                 return Err(DeriveError::NotCopyable(t));
             }
             Cap::Endpoint {
@@ -484,6 +532,17 @@ impl RawCap {
                 first: (w1 & 0xffff) as u16,
                 last: (w1 >> 16 & 0xffff) as u16,
             },
+            CapType::Zombie => {
+                let (tcb, radix) = (w0 & (1 << 5) != 0, ((w0 >> 6) & 0x1f) as u8);
+                let mask = zombie_mask(tcb, radix);
+                Cap::Zombie {
+                    object: w1 & !mask,
+                    tcb,
+                    radix,
+                    count: w1 & mask,
+                    resume: obj_field(w0),
+                }
+            }
         };
         // Canonical form: whatever encode makes of it must be exactly these
         // words; this rejects every reserved or impossible bit at once.
@@ -509,6 +568,25 @@ impl RawCap {
                     value: count.into(),
                 })
             }
+            Cap::Zombie {
+                tcb, radix, count, ..
+            } if count > zombie_slots(tcb, radix) => Err(DecodeError::BadField {
+                field: "zombie count",
+                value: count,
+            }),
+            Cap::Zombie {
+                tcb: false,
+                radix: 0,
+                ..
+            }
+            | Cap::Zombie {
+                tcb: true,
+                radix: 1..,
+                ..
+            } => Err(DecodeError::BadField {
+                field: "zombie radix",
+                value: 0,
+            }),
             Cap::IoPort { first, last } if first > last => Err(DecodeError::BadField {
                 field: "io port range",
                 value: first.into(),

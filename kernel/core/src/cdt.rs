@@ -277,6 +277,57 @@ pub fn move_node<S: SlotStore>(store: &mut S, from: S::Id, to: S::Id) -> Result<
     Ok(())
 }
 
+/// Exchange the places of two nodes in the tree: `a` takes `b`'s position
+/// (its neighbours and depth) and `b` takes `a`'s. The kernel swaps the
+/// capabilities with them, so each capability keeps its own place and
+/// descendants; what changes is which slot holds it. O(1).
+pub fn swap<S: SlotStore>(store: &mut S, a: S::Id, b: S::Id) -> Result<(), Error> {
+    let la = tree_links(store, a)?;
+    let lb = tree_links(store, b)?;
+    if a == b {
+        return Ok(());
+    }
+    // Where each node's neighbours point after the exchange: a reference to
+    // the other node (adjacent nodes) becomes a reference to itself.
+    let other =
+        |x: Option<S::Id>, me: S::Id, them: S::Id| if x == Some(me) { Some(them) } else { x };
+    let new_a = Links {
+        prev: other(lb.prev, a, b),
+        next: other(lb.next, a, b),
+        ..lb
+    };
+    let new_b = Links {
+        prev: other(la.prev, b, a),
+        next: other(la.next, b, a),
+        ..la
+    };
+    // Outside neighbours now point at the other node.
+    let repoint = |store: &mut S, n: Option<S::Id>, from: S::Id, to: S::Id, is_prev: bool| {
+        if let Some(n) = n
+            && n != a
+            && n != b
+        {
+            let mut l = store.links(n);
+            if is_prev {
+                // `n` is before `from`: its `next` pointed at `from`.
+                if l.next == Some(from) {
+                    l.next = Some(to);
+                }
+            } else if l.prev == Some(from) {
+                l.prev = Some(to);
+            }
+            store.set_links(n, l);
+        }
+    };
+    repoint(store, la.prev, a, b, true);
+    repoint(store, la.next, a, b, false);
+    repoint(store, lb.prev, b, a, true);
+    repoint(store, lb.next, b, a, false);
+    store.set_links(a, new_a);
+    store.set_links(b, new_b);
+    Ok(())
+}
+
 /// The first descendant of `id` in depth-first order (its first child), or
 /// `None` if it has none or is not in the tree. O(1).
 pub fn first_descendant<S: SlotStore>(store: &S, id: S::Id) -> Option<S::Id> {

@@ -34,10 +34,6 @@ impl From<Error> for Fail {
 /// Result of a kernel operation.
 pub type KResult<T> = Result<T, Fail>;
 
-/// How deep finalising may nest (a CNode holding the last capability to
-/// another non-empty CNode, …) before the kernel refuses with `TooDeep`.
-const MAX_NESTING: u32 = 8;
-
 /// A CNode, as its capability describes it.
 #[derive(Clone, Copy, Debug)]
 pub struct CNodeRef {
@@ -156,29 +152,230 @@ pub fn move_cap(src: Slot, dst: Slot) -> Result<(), Error> {
 fn fix_references(_cap: &Cap, _from: Slot, _to: Slot) {}
 
 /// Delete the capability in `slot`. If it was the last one to its object,
-/// the object is finalised.
+/// the object is destroyed.
+///
+/// Objects that hold capabilities (CNodes, TCBs) are destroyed without
+/// recursion. Their last capability becomes a **zombie** in place — still
+/// in the derivation tree, recording how many slots are left to clear —
+/// and the loop deletes their capabilities from the end. A capability
+/// inside that is itself the last one to a non-empty CNode or TCB (or a
+/// zombie) is *swapped* into the slot being worked on, so the nested
+/// object is destroyed there first, while the outer zombie waits inside
+/// its own object and resumes afterwards. Cycles need no special case:
+/// every step removes a capability or shrinks a zombie. All progress is in
+/// the capabilities, so a preempted call restarts where it stopped; a
+/// zombie left waiting by a restart is a descendant of its untyped, and
+/// revoking that finishes it.
 pub fn delete(slot: Slot) -> KResult<()> {
-    delete_nested(slot, 0)
+    let mut top = slot;
+    let mut work = 0u32;
+    loop {
+        work += 1;
+        if work.is_multiple_of(32) && crate::preempt::pending() {
+            return Err(Fail::Restart);
+        }
+        match top.cap() {
+            Cap::Null => return Ok(()),
+            Cap::Zombie {
+                object,
+                tcb,
+                radix,
+                count,
+                resume,
+            } => {
+                match last_occupied(object, tcb, count, top)? {
+                    None => {
+                        // Nothing left inside: the object is gone, and its
+                        // last capability leaves the tree. Whoever waited
+                        // for it goes on.
+                        cdt::remove(&mut Tree, top).map_err(tree_err)?;
+                        top.set_cap(&Cap::Null);
+                        if resume == 0 {
+                            return Ok(());
+                        }
+                        top = Slot(resume);
+                    }
+                    Some((index, inner)) => {
+                        // Slots above `index` are empty now.
+                        let count = index + 1;
+                        top.set_cap(&Cap::Zombie {
+                            object,
+                            tcb,
+                            radix,
+                            count,
+                            resume,
+                        });
+                        if needs_zombie(inner) {
+                            // The nested object goes first, in `top`; this
+                            // zombie waits at `inner`, inside its own object.
+                            let nested = inner.cap();
+                            swap(top, inner)?;
+                            top.set_cap(&wait_for(nested, inner));
+                        } else {
+                            delete_one(inner)?;
+                        }
+                    }
+                }
+            }
+            cap @ (Cap::CNode { .. } | Cap::Tcb { .. }) if is_final(top) => {
+                top.set_cap(&begin_destruction(&cap, 0));
+            }
+            _ => delete_one(top)?,
+        }
+    }
 }
 
-fn delete_nested(slot: Slot, nesting: u32) -> KResult<()> {
+/// `nested` (now being destroyed first) must wake the zombie parked at
+/// `waiter` when it is done: the zombie it becomes records that. If it is
+/// already a zombie with waiters of its own, `waiter` goes after them.
+fn wait_for(nested: Cap, waiter: Slot) -> Cap {
+    match nested {
+        Cap::Zombie {
+            resume: 0,
+            object,
+            tcb,
+            radix,
+            count,
+        } => Cap::Zombie {
+            object,
+            tcb,
+            radix,
+            count,
+            resume: waiter.0,
+        },
+        Cap::Zombie { resume, .. } => {
+            // Walk to the end of its waiters (bounded; a chain longer than
+            // this leaves `waiter` to be finished by a revoke).
+            let mut at = Slot(resume);
+            for _ in 0..65536 {
+                match at.cap() {
+                    Cap::Zombie {
+                        resume: 0,
+                        object,
+                        tcb,
+                        radix,
+                        count,
+                    } => {
+                        at.set_cap(&Cap::Zombie {
+                            object,
+                            tcb,
+                            radix,
+                            count,
+                            resume: waiter.0,
+                        });
+                        break;
+                    }
+                    Cap::Zombie { resume: next, .. } => at = Slot(next),
+                    _ => break,
+                }
+            }
+            nested
+        }
+        other => begin_destruction(&other, waiter.0),
+    }
+}
+
+/// Delete one capability whose object, if this was its last capability,
+/// holds nothing that needs a zombie.
+fn delete_one(slot: Slot) -> KResult<()> {
     let cap = slot.cap();
     if matches!(cap, Cap::Null) {
-        // Unused or kernel-cleared: make sure nothing dangles.
         return Ok(());
     }
     // Each mapping belongs to one capability, final or not.
     crate::vspace::before_delete(slot);
     if is_final(slot) {
-        finalise(&cap, slot, nesting)?;
-    }
-    // The capability may have been removed while finalising (a TCB or
-    // CNode that held its own last capability).
-    if slot.is_empty() {
-        return Ok(());
+        finalise(&cap)?;
     }
     cdt::remove(&mut Tree, slot).map_err(tree_err)?;
     slot.set_cap(&Cap::Null);
+    Ok(())
+}
+
+/// The slots of a CNode or TCB (TCB: its four capability slots).
+fn object_slot(object: u64, tcb: bool, index: u64) -> Slot {
+    if tcb {
+        Tcb(object).slots()[(index & 3) as usize]
+    } else {
+        Slot(object + index * SLOT_SIZE)
+    }
+}
+
+/// The last occupied slot among the first `count` of the object, other
+/// than `skip` (where its own zombie may sit). Scans with preemption
+/// points; progress is kept by the caller in the zombie.
+fn last_occupied(object: u64, tcb: bool, count: u64, skip: Slot) -> KResult<Option<(u64, Slot)>> {
+    let mut i = count;
+    while i > 0 {
+        i -= 1;
+        let s = object_slot(object, tcb, i);
+        if s != skip && !s.is_empty() {
+            return Ok(Some((i, s)));
+        }
+        if i.is_multiple_of(4096) && i > 0 && crate::preempt::pending() {
+            return Err(Fail::Restart);
+        }
+    }
+    Ok(None)
+}
+
+/// Whether deleting the capability in `slot` needs a zombie of its own: it
+/// is one, or it is the last capability to a CNode or TCB that still
+/// holds capabilities.
+fn needs_zombie(slot: Slot) -> bool {
+    let cap = slot.cap();
+    let (object, tcb, slots) = match cap {
+        Cap::Zombie { .. } => return true,
+        Cap::CNode { object, radix, .. } => (object, false, 1u64 << radix),
+        Cap::Tcb { object } => (object, true, 4),
+        _ => return false,
+    };
+    is_final(slot) && (0..slots).any(|i| !object_slot(object, tcb, i).is_empty())
+}
+
+/// The last capability to a CNode or TCB is going: stop the thread (it
+/// never runs again) and return the zombie that replaces the capability,
+/// waking the zombie at `resume` (0: none) when done.
+fn begin_destruction(cap: &Cap, resume: u64) -> Cap {
+    match *cap {
+        Cap::Tcb { object } => {
+            deactivate(Tcb(object));
+            Cap::Zombie {
+                object,
+                tcb: true,
+                radix: 0,
+                count: 4,
+                resume,
+            }
+        }
+        Cap::CNode { object, radix, .. } => Cap::Zombie {
+            object,
+            tcb: false,
+            radix,
+            count: 1 << radix,
+            resume,
+        },
+        other => other,
+    }
+}
+
+/// Take a dying thread out of everything: queues, waits, the FPU.
+fn deactivate(t: Tcb) {
+    crate::ipc::cancel(t);
+    crate::sched::dequeue(t);
+    t.set_state(State::Dead);
+    crate::arch::fpu::flush(t.0 + super::tcb::XSAVE);
+    if crate::sched::current() == Some(t) {
+        crate::sched::yield_current();
+    }
+}
+
+/// Exchange two slots: their capabilities and their places in the tree.
+fn swap(a: Slot, b: Slot) -> KResult<()> {
+    cdt::swap(&mut Tree, a, b).map_err(tree_err)?;
+    let (ca, cb) = (a.raw(), b.raw());
+    a.set_raw(cb);
+    b.set_raw(ca);
     Ok(())
 }
 
@@ -221,43 +418,13 @@ pub fn revoke(slot: Slot) -> KResult<()> {
     Ok(())
 }
 
-/// Finalise the object of `cap`, whose last capability is in `slot`.
-fn finalise(cap: &Cap, slot: Slot, nesting: u32) -> KResult<()> {
+/// The last capability to `cap`'s object is going, and the object holds
+/// no capabilities that need deleting first: undo what refers to it.
+fn finalise(cap: &Cap) -> KResult<()> {
     match *cap {
-        Cap::CNode { object, radix, .. } => {
-            if nesting >= MAX_NESTING {
-                return Err(Fail::Err(Error::TooDeep));
-            }
-            for i in 0..(1u64 << radix) {
-                let s = Slot(object + i * SLOT_SIZE);
-                if s == slot {
-                    continue;
-                }
-                delete_nested(s, nesting + 1)?;
-                if i % 64 == 63 && crate::preempt::pending() {
-                    return Err(Fail::Restart);
-                }
-            }
-            // If the CNode held its own last capability, it goes with it.
-            Ok(())
-        }
+        // An empty TCB that never became a zombie still must stop.
         Cap::Tcb { object } => {
-            if nesting >= MAX_NESTING {
-                return Err(Fail::Err(Error::TooDeep));
-            }
-            let t = Tcb(object);
-            crate::ipc::cancel(t);
-            crate::sched::dequeue(t);
-            t.set_state(State::Dead);
-            crate::arch::fpu::flush(t.0 + super::tcb::XSAVE);
-            for s in t.slots() {
-                if s != slot {
-                    delete_nested(s, nesting + 1)?;
-                }
-            }
-            if crate::sched::current() == Some(t) {
-                crate::sched::yield_current();
-            }
+            deactivate(Tcb(object));
             Ok(())
         }
         Cap::Endpoint { object, .. } => {

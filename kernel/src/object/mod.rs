@@ -50,6 +50,12 @@ impl Slot {
         write_word(self.0 + 8, raw.w1);
     }
 
+    /// Store raw words (a capability moving between slots unchanged).
+    pub fn set_raw(self, raw: RawCap) {
+        write_word(self.0, raw.w0);
+        write_word(self.0 + 8, raw.w1);
+    }
+
     /// Whether the slot is empty.
     pub fn is_empty(self) -> bool {
         matches!(self.cap(), Cap::Null)

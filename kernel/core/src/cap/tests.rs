@@ -77,6 +77,21 @@ fn valid_cap() -> impl Strategy<Value = Cap> {
             first: a.min(b),
             last: a.max(b)
         }),
+        (0u64..(1 << 30), any::<bool>(), 1u8..=20, any::<u64>()).prop_map(|(o, tcb, radix, n)| {
+            let (align, slots) = if tcb {
+                (11, 4)
+            } else {
+                (u32::from(radix) + 5, 1u64 << radix)
+            };
+            let radix = if tcb { 0 } else { radix };
+            Cap::Zombie {
+                object: o << align,
+                tcb,
+                radix,
+                count: n % (slots + 1),
+                resume: (o & 0xffff) << 5,
+            }
+        }),
     ]
 }
 
@@ -157,6 +172,13 @@ fn move_only_kinds() {
             object: 0x3000,
             level: 1,
             mapping: None,
+        },
+        Cap::Zombie {
+            object: 0x4000,
+            tcb: false,
+            radix: 4,
+            count: 16,
+            resume: 0,
         },
     ];
     for cap in kinds {

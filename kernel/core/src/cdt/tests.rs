@@ -649,3 +649,78 @@ proptest! {
         }
     }
 }
+
+/// A random tree over `n` slots built from root/child/sibling inserts.
+fn random_tree(seed: u64, n: usize) -> Store {
+    let mut s = Store::new(n);
+    let mut x = seed | 1;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    insert_root(&mut s, 0).unwrap();
+    for id in 1..n {
+        let at = (next() % id as u64) as usize;
+        let _ = match next() % 3 {
+            0 => insert_child(&mut s, at, id),
+            1 if s.0[at].depth > 0 => insert_sibling(&mut s, at, id),
+            _ => insert_child(&mut s, at, id),
+        };
+    }
+    s
+}
+
+/// After `swap(a, b)`, the list reads the same with `a` and `b` exchanged:
+/// every other node keeps its place, and each of the two has the other's
+/// depth and descendants.
+fn check_swap(mut s: Store, a: usize, b: usize) {
+    let before = s.list(0);
+    let (da, db) = (s.descendants(a), s.descendants(b));
+    swap(&mut s, a, b).unwrap();
+    s.check();
+    let relabel = |x: usize| {
+        if x == a {
+            b
+        } else if x == b {
+            a
+        } else {
+            x
+        }
+    };
+    let expect: Vec<(usize, u32)> = before.iter().map(|&(id, d)| (relabel(id), d)).collect();
+    // The head may itself be swapped: read from the new head.
+    let head = relabel(0);
+    assert_eq!(s.list(head), expect, "swap({a}, {b})");
+    let fix = |set: &BTreeSet<usize>| set.iter().map(|&x| relabel(x)).collect::<BTreeSet<_>>();
+    assert_eq!(s.descendants(b), fix(&da));
+    assert_eq!(s.descendants(a), fix(&db));
+}
+
+#[test]
+fn swap_exchanges_places() {
+    // Adjacent in both orders, one apart, the head, and far apart.
+    for seed in 1..200u64 {
+        let s = random_tree(seed, 12);
+        let order: Vec<usize> = s.list(0).iter().map(|p| p.0).collect();
+        for i in 0..order.len() {
+            for j in 0..order.len() {
+                if i != j {
+                    check_swap(s.clone(), order[i], order[j]);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn swap_needs_both_in_tree() {
+    let mut s = Store::new(4);
+    insert_root(&mut s, 0).unwrap();
+    insert_child(&mut s, 0, 1).unwrap();
+    assert_eq!(swap(&mut s, 0, 3), Err(Error::NotInTree));
+    assert_eq!(swap(&mut s, 3, 0), Err(Error::NotInTree));
+    assert_eq!(swap(&mut s, 1, 1), Ok(()));
+    s.check();
+}

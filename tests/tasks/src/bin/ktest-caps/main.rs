@@ -5,10 +5,11 @@
 #![no_main]
 
 mod cnode;
+mod destroy;
 mod retype;
 
 septum_user::entry!(main);
 
 fn main() {
-    septum_test_tasks::ktest::run_all(&[retype::TESTS, cnode::TESTS]);
+    septum_test_tasks::ktest::run_all(&[retype::TESTS, cnode::TESTS, destroy::TESTS]);
 }
