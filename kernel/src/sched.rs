@@ -8,7 +8,7 @@
 
 use crate::arch::{cpu, fpu, paging, trap};
 use crate::object::tcb::{self, State, Tcb, flags};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use septum_kcore::runqueue::{QueueLinks, RunQueue, ThreadLinks};
 
 /// Timer ticks in a time slice.
@@ -45,14 +45,6 @@ impl ThreadLinks for Links {
 static QUEUE: spin::Mutex<RunQueue<u64>> = spin::Mutex::new(RunQueue::new());
 /// The running thread (physical address of its TCB; 0 while idle).
 static CURRENT: AtomicU64 = AtomicU64::new(0);
-/// The thread whose FS/GS bases the CPU holds.
-static TLS_LOADED: AtomicU64 = AtomicU64::new(0);
-
-/// A TCB is (re)initialised: whatever the CPU holds for its address is stale.
-pub fn forget(t: Tcb) {
-    let _ = TLS_LOADED.compare_exchange(t.0, 0, Ordering::Relaxed, Ordering::Relaxed);
-}
-
 /// The running thread.
 pub fn current() -> Option<Tcb> {
     match CURRENT.load(Ordering::Relaxed) {
@@ -66,16 +58,35 @@ pub fn enqueue(t: Tcb) {
     if current() == Some(t) {
         return;
     }
-    let _ = QUEUE.lock().push_back(&mut Links, t.0, t.priority());
+    with_queue(|q| {
+        let _ = q.push_back(&mut Links, t.0, t.priority());
+    });
 }
 
 /// Take `t` out of the run queue if it is there.
 pub fn dequeue(t: Tcb) {
-    let mut q = QUEUE.lock();
     if Links.links(t.0).queued {
-        let _ = q.remove(&mut Links, t.0, t.priority());
+        with_queue(|q| {
+            let _ = q.remove(&mut Links, t.0, t.priority());
+        });
     }
 }
+
+/// Change the run queue, then publish its highest priority for the fast
+/// path, which reads it without taking the lock.
+fn with_queue<R>(f: impl FnOnce(&mut RunQueue<u64>) -> R) -> R {
+    let mut q = QUEUE.lock();
+    let r = f(&mut q);
+    HIGHEST.store(
+        q.highest().map_or(0, |p| u32::from(p) + 1),
+        Ordering::Relaxed,
+    );
+    r
+}
+
+/// Highest priority in the run queue plus one (0: empty), kept by
+/// `with_queue`.
+static HIGHEST: AtomicU32 = AtomicU32::new(0);
 
 /// Make a blocked or new thread runnable.
 pub fn wake(t: Tcb) {
@@ -122,7 +133,9 @@ pub fn is_queued(t: Tcb) -> bool {
 /// Whether switching straight to `t` (the fast path) is what the scheduler
 /// would choose: nothing runnable outranks it.
 pub fn may_switch_to(t: Tcb) -> bool {
-    QUEUE.lock().highest().is_none_or(|p| p <= t.priority())
+    // One CPU, interrupts off: the published value is the queue's state.
+    let h = HIGHEST.load(Ordering::Relaxed);
+    h == 0 || h - 1 <= u32::from(t.priority())
 }
 
 /// Leave the kernel into `t`, which the fast path made runnable and which
@@ -138,17 +151,21 @@ pub fn switch_to(t: Tcb) -> ! {
 pub fn schedule() -> ! {
     loop {
         let cur = current().filter(|t| t.state() == State::Runnable);
-        let next = {
-            let mut q = QUEUE.lock();
-            match (cur, q.highest()) {
-                (Some(c), Some(p)) if p > c.priority() => {
-                    let _ = q.push_front(&mut Links, c.0, c.priority());
-                    q.pop(&mut Links).map(|(id, _)| Tcb(id))
-                }
-                (Some(c), _) => Some(c),
-                (None, _) => q.pop(&mut Links).map(|(id, _)| Tcb(id)),
+        // The common case needs no queue at all: the running thread goes
+        // on when nothing queued outranks it.
+        if let Some(c) = cur
+            && may_switch_to(c)
+        {
+            run(c);
+        }
+        let next = with_queue(|q| match (cur, q.highest()) {
+            (Some(c), Some(p)) if p > c.priority() => {
+                let _ = q.push_front(&mut Links, c.0, c.priority());
+                q.pop(&mut Links).map(|(id, _)| Tcb(id))
             }
-        };
+            (Some(c), _) => Some(c),
+            (None, _) => q.pop(&mut Links).map(|(id, _)| Tcb(id)),
+        });
         match next {
             Some(t) => run(t),
             None => {
@@ -164,7 +181,7 @@ fn run(t: Tcb) -> ! {
         t.set_slice(SLICE_TICKS);
     }
     CURRENT.store(t.0, Ordering::Relaxed);
-    let ctx_va = paging::phys_to_virt(t.0).expect("TCBs are in the direct map");
+    let ctx_va = paging::object_va(t.0);
     cpu::set_context_end(ctx_va + tcb::CONTEXT_BYTES);
     if let Some(pml4) = t.pml4()
         && x86_64::registers::control::Cr3::read_raw()
@@ -175,9 +192,7 @@ fn run(t: Tcb) -> ! {
     {
         paging::switch_to(pml4);
     }
-    if TLS_LOADED.swap(t.0, Ordering::Relaxed) != t.0 {
-        cpu::set_tls(t.fs_base(), t.gs_base());
-    }
+    cpu::set_tls(t.fs_base(), t.gs_base());
     fpu::switch_to(t.0 + tcb::XSAVE);
     let rip = t.sanitize_context();
     let full = t.has_flag(flags::FULL_RESTORE) || !septum_abi::layout::is_canonical(rip);

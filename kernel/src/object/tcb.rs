@@ -191,7 +191,6 @@ impl Tcb {
         ctx.sanitize();
         self.set_context(&ctx);
         crate::arch::fpu::init_area(self.0 + XSAVE);
-        crate::sched::forget(self);
     }
 
     /// A saved register.

@@ -9,6 +9,7 @@
 
 use core::cell::UnsafeCell;
 use core::mem::size_of;
+use core::sync::atomic::{AtomicU64, Ordering};
 use x86_64::VirtAddr;
 use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
 use x86_64::registers::model_specific::{Efer, EferFlags, GsBase, KernelGsBase, Msr};
@@ -251,12 +252,24 @@ pub fn init(f: &Features, syscall_entry: u64) -> u64 {
 
 /// Load a thread's FS and GS bases: FS directly, GS into KERNEL_GS_BASE,
 /// which `swapgs` makes the user's GS base on the way out.
+///
+/// The values the MSRs hold are remembered, so switching between threads
+/// with the same bases (most have none) writes nothing.
 pub fn set_tls(fs: u64, gs: u64) {
     // The caller checked both are canonical; `VirtAddr` would refuse
     // otherwise. The kernel's own GS base is untouched.
-    x86_64::registers::model_specific::FsBase::write(VirtAddr::new_truncate(fs));
-    KernelGsBase::write(VirtAddr::new_truncate(gs));
+    if LOADED_FS.swap(fs, Ordering::Relaxed) != fs {
+        x86_64::registers::model_specific::FsBase::write(VirtAddr::new_truncate(fs));
+    }
+    if LOADED_GS.swap(gs, Ordering::Relaxed) != gs {
+        KernelGsBase::write(VirtAddr::new_truncate(gs));
+    }
 }
+
+/// What FS_BASE and KERNEL_GS_BASE (the user's GS base) hold; both start
+/// at 0 (`init` writes KERNEL_GS_BASE = 0; FS_BASE is 0 from reset).
+static LOADED_FS: AtomicU64 = AtomicU64::new(0);
+static LOADED_GS: AtomicU64 = AtomicU64::new(0);
 
 /// Make `context_end` the place where the CPU saves the running thread's
 /// state on its next entry from user mode (interrupt, exception or syscall).

@@ -278,6 +278,13 @@ fn object_addr(pa: u64, align: u64) -> *mut u64 {
     (PHYS_MAP_BASE + pa) as *mut u64
 }
 
+/// The kernel address of the kernel object at physical `pa` (see
+/// `object_addr`: the direct map, trusted in release builds).
+#[inline(always)]
+pub fn object_va(pa: u64) -> u64 {
+    object_addr(pa, 8) as u64
+}
+
 /// Read the word at physical `pa` (kernel object memory).
 #[inline(always)]
 pub fn read_word(pa: u64) -> u64 {
