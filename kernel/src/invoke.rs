@@ -45,7 +45,7 @@ pub fn invoke(t: Tcb, slot: Slot, cap: &Cap, info: MessageInfo) -> KResult<()> {
             untyped::retype(slot, a.get(0)?, a.get(1)?, &dest, a.get(3)?, a.get(4)?)?;
             None
         }
-        Cap::Tcb { object } => tcb_method(t, Tcb(object), label, &a)?,
+        Cap::Tcb { object } => tcb_method(t, slot, Tcb(object), label, &a)?,
         Cap::PageTable { .. } => match label {
             inv::PAGE_TABLE_MAP => {
                 let vs = lookup(t, a.get(0)?)?.cap();
@@ -153,15 +153,13 @@ fn cnode_method(t: Tcb, cap: &Cap, label: u64, a: &Args) -> KResult<Option<Messa
 }
 
 /// Replace the capability in TCB slot `dst` by a copy of `src` (or clear it).
-fn set_tcb_slot(dst: Slot, src: Option<Slot>) -> KResult<()> {
-    cnode::delete(dst)?;
-    if let Some(src) = src {
-        cnode::copy(src, dst, Rights::all(), None)?;
-    }
-    Ok(())
-}
-
-fn tcb_method(t: Tcb, target: Tcb, label: u64, a: &Args) -> KResult<Option<Message>> {
+fn tcb_method(
+    t: Tcb,
+    invoked: Slot,
+    target: Tcb,
+    label: u64,
+    a: &Args,
+) -> KResult<Option<Message>> {
     // A capability argument naming an empty slot is `InvalidCapability`
     // (as the error table says), not a capability of the wrong type.
     let lookup = |t: Tcb, cptr: u64| -> Result<Slot, Error> {
@@ -208,10 +206,24 @@ fn tcb_method(t: Tcb, target: Tcb, label: u64, a: &Args) -> KResult<Option<Messa
                     Some(s)
                 }
             };
-            set_tcb_slot(target.cspace_slot(), Some(cspace))?;
-            set_tcb_slot(target.vspace_slot(), Some(vspace))?;
-            set_tcb_slot(target.ipc_buffer_slot(), buffer)?;
-            set_tcb_slot(target.fault_ep_slot(), fault_ep)?;
+            // Let go of what the thread held first. That can destroy the
+            // thread itself (its capability space may have held its only
+            // capability), so check it survived before giving it anything.
+            for s in target.slots() {
+                cnode::delete(s)?;
+            }
+            let alive = invoked.cap() == (Cap::Tcb { object: target.0 });
+            if !alive || target.state() == State::Dead {
+                return Err(Error::IllegalOperation.into());
+            }
+            let wanted = [Some(cspace), Some(vspace), buffer, fault_ep];
+            for (dst, src) in target.slots().into_iter().zip(wanted) {
+                if let Some(src) = src {
+                    // A source that the deletions took away is now empty,
+                    // and the copy says so (InvalidCapability).
+                    cnode::copy(src, dst, Rights::all(), None)?;
+                }
+            }
             target.set_ipc_buffer(if buffer.is_some() { buf_va } else { 0 });
             Ok(None)
         }

@@ -167,6 +167,7 @@ pub fn schedule() -> ! {
             (None, _) => q.pop(&mut Links).map(|(id, _)| Tcb(id)),
         });
         match next {
+            Some(t) if t.pml4().is_none() => stop_without_space(t),
             Some(t) => run(t),
             None => {
                 CURRENT.store(0, Ordering::Relaxed);
@@ -176,19 +177,35 @@ pub fn schedule() -> ! {
     }
 }
 
+/// A thread whose address space was taken away (its vspace slot emptied
+/// after it was resumed) must not run in whatever space is loaded: it
+/// stops, and the supervisor can see why.
+fn stop_without_space(t: Tcb) {
+    crate::warn!("thread '{}' has no address space; stopped", t.name());
+    t.set_state(State::Inactive);
+    if current() == Some(t) {
+        CURRENT.store(0, Ordering::Relaxed);
+    }
+}
+
 fn run(t: Tcb) -> ! {
+    let Some(pml4) = t.pml4() else {
+        // Reached from the fast path; `schedule` filters these itself, so
+        // this recurses at most once.
+        stop_without_space(t);
+        schedule()
+    };
     if current() != Some(t) && t.slice() == 0 {
         t.set_slice(SLICE_TICKS);
     }
     CURRENT.store(t.0, Ordering::Relaxed);
     let ctx_va = paging::object_va(t.0);
     cpu::set_context_end(ctx_va + tcb::CONTEXT_BYTES);
-    if let Some(pml4) = t.pml4()
-        && x86_64::registers::control::Cr3::read_raw()
-            .0
-            .start_address()
-            .as_u64()
-            != pml4
+    if x86_64::registers::control::Cr3::read_raw()
+        .0
+        .start_address()
+        .as_u64()
+        != pml4
     {
         paging::switch_to(pml4);
     }

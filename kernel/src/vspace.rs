@@ -67,6 +67,11 @@ pub fn assign_asid(pool: &Cap, vspace: Slot) -> Result<u64, Error> {
         };
     };
     let mut table = ASID_TABLE.lock();
+    // A copy of the capability made before an assignment does not know
+    // about it: look in the table itself, so one PML4 never holds two ASIDs.
+    if table.contains(&object) {
+        return Err(Error::IllegalOperation);
+    }
     let end = (u32::from(first) + count).min(ASIDS as u32);
     let asid = (u32::from(first).max(1)..end)
         .find(|&a| table[a as usize] == 0)
@@ -256,16 +261,15 @@ fn unmapped(cap: &Cap) -> Cap {
                 && read_word(e) & ADDR == object
             {
                 write_word(e, 0);
-                // A whole table went: flush everything of that space.
-                if x86_64::registers::control::Cr3::read()
-                    .0
-                    .start_address()
-                    .as_u64()
-                    == pml4
-                {
-                    x86_64::instructions::tlb::flush_all();
-                }
             }
+            // The table's own entries go too, whether or not its parent was
+            // still found (its address space may be gone): otherwise the
+            // frames and tables below it stay reachable through it if it is
+            // mapped again elsewhere, after their capabilities — which
+            // remember only the old address — could no longer unmap them.
+            paging::zero_phys(object, 4096);
+            // A whole table went: flush everything.
+            x86_64::instructions::tlb::flush_all();
             Cap::PageTable {
                 object,
                 level,
@@ -315,10 +319,13 @@ pub fn finalise(cap: &Cap) -> KResult<()> {
         mapping,
     } = *cap
     {
-        if let Some(m) = mapping {
-            let mut table = ASID_TABLE.lock();
-            if table[m.asid as usize] == object {
-                table[m.asid as usize] = 0;
+        // Clear the table by what it holds, not by what this capability
+        // remembers: the last capability may be a copy made before the
+        // PML4 got its ASID. No entry may outlive the PML4.
+        let _ = mapping;
+        for entry in ASID_TABLE.lock().iter_mut() {
+            if *entry == object {
+                *entry = 0;
             }
         }
         // If it is the loaded address space, leave it for the kernel's own.

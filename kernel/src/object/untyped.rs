@@ -104,7 +104,8 @@ pub fn retype(
     }
     let cnode = CNodeRef::from_cap(dest).ok_or(Error::WrongType)?;
     let end = offset.checked_add(count).ok_or(Error::Range)?;
-    if count == 0 || end > cnode.slots() {
+    // Bounded before the slots are looked at, so the check below is too.
+    if count == 0 || count > ut::MAX_RETYPE_COUNT || end > cnode.slots() {
         return Err(Error::Range);
     }
     for i in offset..end {

@@ -6,10 +6,16 @@
 
 mod cnode;
 mod destroy;
+mod isolation;
 mod retype;
 
 septum_user::entry!(main);
 
 fn main() {
-    septum_test_tasks::ktest::run_all(&[retype::TESTS, cnode::TESTS, destroy::TESTS]);
+    septum_test_tasks::ktest::run_all(&[
+        retype::TESTS,
+        cnode::TESTS,
+        destroy::TESTS,
+        isolation::TESTS,
+    ]);
 }
