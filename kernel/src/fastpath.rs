@@ -60,7 +60,9 @@ fn transfer(from: Tcb, to: Tcb, info: u64, badge: u64) {
 /// A register-only message info (no capabilities, at most four words, no
 /// reserved bits), or `None`.
 fn register_only(info: u64) -> Option<u64> {
-    (info & 0xfff <= 4).then_some(info)
+    // The notification label is the kernel's: the general path refuses it.
+    let kernel_label = info >> 12 == septum_abi::ipc::NOTIFICATION_LABEL;
+    (info & 0xfff <= 4 && !kernel_label).then_some(info)
 }
 
 /// Try the fast path for the running thread's system call `number`.

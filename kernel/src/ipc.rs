@@ -178,6 +178,16 @@ pub fn deliver(t: Tcb, m: &Message, badge: u64, caps: usize) {
     t.set_reg(Reg::Rdi, badge);
 }
 
+/// The label a receiver reads as "your bound notification fired" is the
+/// kernel's alone: a task that could send it could make a server mistake a
+/// call (whose reply object it now holds) for a signal.
+fn user_label(info: MessageInfo) -> Result<(), Error> {
+    if info.label() == NOTIFICATION_LABEL {
+        return Err(Error::Range);
+    }
+    Ok(())
+}
+
 /// Set `t`'s system-call result to an error.
 pub fn fail(t: Tcb, e: Error) {
     t.set_reg(Reg::Rax, e.to_rax());
@@ -244,6 +254,7 @@ pub fn send(sender: Tcb, cap: &Cap, info: MessageInfo, kind: SendKind) -> Result
     if kind == SendKind::Call && !rights.intersects(Rights::GRANT | Rights::GRANT_REPLY) {
         return Err(Error::MissingRight);
     }
+    user_label(info)?;
     let grant = rights.contains(Rights::GRANT);
     let q = ep_queue(ep);
     if q.tag() == Q_RECEIVERS
@@ -407,6 +418,7 @@ pub fn reply(replier: Tcb, cap: &Cap, info: MessageInfo) -> Result<(), Error> {
         return Err(Error::IllegalOperation);
     }
     let caller = Tcb(caller);
+    user_label(info)?;
     write_word(object, 0);
     let msg = gather(replier, info);
     if is_fault_pending(caller) {
@@ -643,9 +655,16 @@ fn release_all(q: Queue) {
         q.remove(t);
         disarm(t);
         t.set_blocked_on(0);
-        fail(t, Error::PeerGone);
         t.set_flag(flags::CALLING, false);
-        sched::wake(t);
+        if is_fault_pending(t) {
+            // Nobody will answer this fault: the thread stays stopped as it
+            // faulted, resumable by its supervisor, instead of running on
+            // with an error in RAX it never asked for.
+            t.set_state(State::Inactive);
+        } else {
+            fail(t, Error::PeerGone);
+            sched::wake(t);
+        }
     }
 }
 

@@ -167,7 +167,13 @@ __trap_stubs:
     push $0
     .endif
     push $vec
+    /* NMI, double fault and machine check arrive on IST stacks: their
+       frame is not in the thread, so they never take the user path. */
+    .if (vec == 2) || (vec == 8) || (vec == 18)
+    jmp trap_ist
+    .else
     jmp trap_common
+    .endif
     .set vec, vec + 1
     .endr
 
@@ -178,16 +184,40 @@ trap_common:
     SAVE_GPRS
     mov %rsp, %rdi
     mov %gs:{kernel_rsp}, %rsp
+    /* Interrupt and exception gates keep the user's DF, AC, TF and NT
+       (only `syscall` clears them, through FMASK). The kernel's code
+       assumes DF = 0 (its memcpy runs backwards otherwise) and AC = 0
+       (SMAP), so all four go before any Rust runs. IF is already 0. */
+    pushq $2
+    popfq
     call {user_trap}
     ud2
 
 trap_from_kernel:
     SAVE_GPRS
+    cld
     mov %rsp, %rdi
     call {kernel_trap}
     RESTORE_GPRS
     add $16, %rsp
     iretq
+
+trap_ist:
+    testb $3, {cs_off}(%rsp)
+    jz 1f
+    swapgs
+1:  pushq $2
+    popfq
+    SAVE_GPRS
+    mov %rsp, %rdi
+    call {ist_trap}
+    RESTORE_GPRS
+    add $16, %rsp
+    /* Back to user mode: give the user its GS base again. */
+    testb $3, 8(%rsp)
+    jz 2f
+    swapgs
+2:  iretq
 
     .global __syscall_entry
 __syscall_entry:
@@ -236,6 +266,7 @@ __resume_sysret:
     syscall_vector = const SYSCALL_VECTOR,
     user_trap = sym user_trap_entry,
     kernel_trap = sym kernel_trap_entry,
+    ist_trap = sym ist_trap_entry,
     syscall = sym syscall_entry,
     options(att_syntax)
 );
@@ -353,6 +384,33 @@ extern "C" fn syscall_entry(_ctx: *mut UserContext) -> ! {
 /// A register frame saved by a trap taken in ring 0 (same layout as
 /// [`UserContext`], but on the kernel stack).
 pub type KernelFrame = UserContext;
+
+/// NMI, double fault or machine check, from either mode. An NMI has no
+/// source in this system: it is counted and ignored (taking a lock here
+/// could deadlock against the code it interrupted). The other two are
+/// fatal.
+extern "C" fn ist_trap_entry(frame: *const KernelFrame) {
+    // SAFETY: the entry code pushed a complete frame at `frame`.
+    let f = unsafe { &*frame };
+    if f.vector == 2 {
+        NMIS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        return;
+    }
+    panic!(
+        "{} at rip={:#x}, cs={:#x}, error={:#x}",
+        if f.vector == 8 {
+            "double fault"
+        } else {
+            "machine check"
+        },
+        f.rip,
+        f.cs,
+        f.error
+    )
+}
+
+/// NMIs seen (no NMI source exists yet; kept for diagnosis).
+static NMIS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
 extern "C" fn kernel_trap_entry(frame: *const KernelFrame) {
     // SAFETY: the entry code pushed a complete frame at `frame`.

@@ -21,6 +21,10 @@ pub const TESTS: &[Test] = &[
         name: "isolation_asid_never_outlives_its_pml4",
         run: asid_freed,
     },
+    Test {
+        name: "isolation_notification_label_cannot_be_forged",
+        run: forged_label,
+    },
 ];
 
 static FLAG: AtomicU64 = AtomicU64::new(0);
@@ -98,5 +102,22 @@ fn asid_freed(c: &mut Ctx) -> TestResult {
     // The lowest free ASID is `a` again.
     let q = c.make(ty::PAGE_TABLE, 4)?;
     check_eq!(c.ipc.asid_assign(ASID_POOL, q), Ok(a));
+    Ok(())
+}
+
+/// The label that says "your bound notification fired" is the kernel's: a
+/// task sending it could make a server treat its call as a signal and lose
+/// the reply object bound to it.
+fn forged_label(c: &mut Ctx) -> TestResult {
+    use septum_user::abi::ipc::NOTIFICATION_LABEL;
+    use septum_user::ipc::Message;
+    let ep = c.endpoint()?;
+    let forged = Message::new(NOTIFICATION_LABEL, &[]);
+    check_eq!(c.ipc.send(ep, &forged), Err(Error::Range));
+    check_eq!(c.ipc.nb_send(ep, &forged), Err(Error::Range));
+    check_eq!(c.ipc.call(ep, &forged).map(|_| ()), Err(Error::Range));
+    // Any other label still goes (with nobody waiting: WouldBlock).
+    let other = Message::new(NOTIFICATION_LABEL - 1, &[]);
+    check_eq!(c.ipc.nb_send(ep, &other), Err(Error::WouldBlock));
     Ok(())
 }

@@ -43,6 +43,14 @@ pub const TESTS: &[Test] = &[
         run: cli,
     },
     Test {
+        name: "fault_with_direction_flag_set_to_waiting_handler",
+        run: df_waiting,
+    },
+    Test {
+        name: "fault_with_direction_flag_set_queued",
+        run: df_queued,
+    },
+    Test {
         name: "fault_int3_breakpoint",
         run: int3,
     },
@@ -146,6 +154,7 @@ extern "C" fn code_caller(addr: u64, _buffer: u64) -> ! {
 }
 
 insn_thread!(ud2_thread, [], ["ud2"]);
+insn_thread!(std_ud2_thread, ["std"], ["ud2"]);
 insn_thread!(hlt_thread, [], ["hlt"]);
 insn_thread!(cli_thread, [], ["cli"]);
 insn_thread!(int3_thread, [], ["int3"]);
@@ -723,6 +732,43 @@ fn badges(c: &mut Ctx) -> TestResult {
         check_eq!(read(va), MAGIC);
     }
     Ok(())
+}
+
+/// A fault taken with the direction flag set (`std; ud2`). Exception entry
+/// keeps the user's RFLAGS, and the kernel's own copies would run
+/// backwards over its stack if it kept DF too: this used to panic the
+/// kernel on the way to a waiting handler. The handler sees DF set in the
+/// fault message (the thread's flags are its own) and resumes the thread.
+fn df_at_fault(c: &mut Ctx, handler_waits: bool) -> TestResult {
+    reset();
+    let h = handler(c)?;
+    fault_thread(c, &h, "kf-std-ud2", std_ud2_thread, 0)?;
+    let f = if handler_waits {
+        crate::common::wait_fault(c, &h, h.reply)?
+    } else {
+        next_fault(c, &h)?
+    };
+    expect(&f, Kind::Exception, 6, 0)?;
+    check!(
+        f.w[fault::W_RFLAGS] & (1 << 10) != 0,
+        "the thread's DF was lost"
+    );
+    let mut r = f.regs();
+    r[fault::W_RIP] = get(AFTER);
+    // Back into Rust code, which needs DF clear.
+    r[fault::W_RFLAGS] &= !(1 << 10);
+    resume_regs(c, &h, &r)?;
+    no_fault(c, &h)?;
+    check_eq!(get(DONE), 1);
+    Ok(())
+}
+
+fn df_waiting(c: &mut Ctx) -> TestResult {
+    df_at_fault(c, true)
+}
+
+fn df_queued(c: &mut Ctx) -> TestResult {
+    df_at_fault(c, false)
 }
 
 fn waiting_handler(c: &mut Ctx) -> TestResult {
