@@ -216,11 +216,13 @@ pub fn next_request(
             Ok(r) => r,
             Err(e) => {
                 // `IllegalOperation`: the reply object is still bound to a
-                // caller, so it was not free; leave it out of the pool (its
-                // holder returns it once it answers).
-                if let Some(r) = reply
-                    && e != Error::IllegalOperation
-                {
+                // caller. Nothing here keeps one bound on purpose (a kept
+                // token holds its object outside the pool), so that caller
+                // is stale: release it rather than lose the object.
+                if let Some(r) = reply {
+                    if e == Error::IllegalOperation {
+                        reply_header_only(r, Status::Dropped, ctx.generation);
+                    }
                     reply_pool::give(r);
                 }
                 septum_user::syscall::yield_now();
@@ -236,6 +238,10 @@ pub fn next_request(
             continue;
         };
         if received.msg.label == NOTIFICATION_LABEL {
+            // A bound notification fired. (The kernel refuses this label on
+            // tasks' messages; should a caller be bound anyway, it is
+            // answered rather than left holding the reply object.)
+            reply_header_only(reply, Status::Dropped, ctx.generation);
             reply_pool::give(reply);
             continue;
         }

@@ -1,15 +1,13 @@
 //! A window onto memory a client and server both map, for bulk data that
 //! does not fit in a message: requests carry [`Region`]s of it.
 //!
-//! Guarantees: a region is handed out as a slice only if it lies wholly
-//! inside the window (`offset + len <= size`, computed without overflow);
-//! otherwise the answer is `WireError::Malformed`. Every other use is the
-//! caller's promise given once, to [`Shared::new`]. This is the crate's
-//! only `unsafe`.
-//!
-//! The peer task may write the same memory at any time; the protocol on
-//! top (who owns a region when) is what keeps the two from racing, and a
-//! server must treat the bytes it reads as untrusted input like any other.
+//! Guarantees: a region is read or written only if it lies wholly inside
+//! the window (`offset + len <= size`, computed without overflow);
+//! otherwise the answer is `WireError::Malformed`. The peer task may write
+//! the same memory at any time, so no Rust reference to it is ever handed
+//! out: bytes are copied in and out with volatile accesses, and what a
+//! server reads is a snapshot it can check and then use. The caller's one
+//! promise is given to [`Shared::new`]. This is the crate's only `unsafe`.
 #![allow(unsafe_code)]
 
 use crate::{Region, WireError};
@@ -34,9 +32,15 @@ impl Shared {
     ///
     /// # Safety
     /// `base..base + size` must be mapped readable and writable in this
-    /// task for as long as the value exists (and not wrap around the
-    /// address space), and in this task be used only through this value.
+    /// task for as long as the value exists, and in this task be used only
+    /// through this value. (A window that would wrap around the address
+    /// space is cut to an empty one.)
     pub unsafe fn new(base: u64, size: usize) -> Self {
+        let size = if (base as usize).checked_add(size).is_some() {
+            size
+        } else {
+            0
+        };
         Shared {
             base: core::ptr::with_exposed_provenance_mut(base as usize),
             size,
@@ -59,27 +63,30 @@ impl Shared {
         Ok((offset, len))
     }
 
-    /// The bytes of region `r`.
-    pub fn get(&self, r: Region) -> Result<&[u8], WireError> {
+    /// Copy region `r` into the start of `out`; returns how many bytes
+    /// (all of `r`, which must fit `out`).
+    pub fn read(&self, r: Region, out: &mut [u8]) -> Result<usize, WireError> {
         let (offset, len) = self.range(r)?;
-        if len == 0 {
-            return Ok(&[]);
+        let dst = out.get_mut(..len).ok_or(WireError::TooLarge)?;
+        for (i, d) in dst.iter_mut().enumerate() {
+            // SAFETY: `offset + i < offset + len <= size` (checked in
+            // `range`), and `new`'s caller promised the window is mapped and
+            // does not wrap. Volatile: the peer may change it meanwhile.
+            *d = unsafe { self.base.add(offset + i).read_volatile() };
         }
-        // SAFETY: `offset + len <= size` (checked in `range`), and `new`'s
-        // caller promised `base..base + size` is mapped, does not wrap and
-        // is reached only through `self`; `&self` keeps `get_mut` from
-        // handing out an overlapping mutable slice meanwhile.
-        unsafe { Ok(core::slice::from_raw_parts(self.base.add(offset), len)) }
+        Ok(len)
     }
 
-    /// The bytes of region `r`, writable.
-    pub fn get_mut(&mut self, r: Region) -> Result<&mut [u8], WireError> {
+    /// Copy `data` into region `r` (whose length must equal `data`'s).
+    pub fn write(&mut self, r: Region, data: &[u8]) -> Result<(), WireError> {
         let (offset, len) = self.range(r)?;
-        if len == 0 {
-            return Ok(&mut []);
+        if len != data.len() {
+            return Err(WireError::TooLarge);
         }
-        // SAFETY: as in `get`; `&mut self` makes this the only slice of
-        // the window alive.
-        unsafe { Ok(core::slice::from_raw_parts_mut(self.base.add(offset), len)) }
+        for (i, &b) in data.iter().enumerate() {
+            // SAFETY: as in `read`.
+            unsafe { self.base.add(offset + i).write_volatile(b) };
+        }
+        Ok(())
     }
 }

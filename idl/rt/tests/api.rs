@@ -261,35 +261,45 @@ fn r(offset: u32, len: u32) -> Region {
 }
 
 #[test]
-fn shared_hands_out_only_regions_inside_the_window() {
+fn shared_copies_only_regions_inside_the_window() {
     let mut s = window(4096);
     assert_eq!(s.size(), 4096);
-    s.get_mut(r(100, 4)).unwrap().copy_from_slice(b"abcd");
-    assert_eq!(s.get(r(100, 4)).unwrap(), b"abcd");
-    assert_eq!(s.get(r(102, 1)).unwrap(), b"c");
-    assert_eq!(s.get(r(0, 4096)).unwrap().len(), 4096);
-    assert_eq!(s.get(r(4095, 1)).unwrap().len(), 1);
+    let mut buf = [0u8; 4096];
+    s.write(r(100, 4), b"abcd").unwrap();
+    assert_eq!(s.read(r(100, 4), &mut buf), Ok(4));
+    assert_eq!(&buf[..4], b"abcd");
+    assert_eq!(s.read(r(102, 1), &mut buf), Ok(1));
+    assert_eq!(buf[0], b'c');
+    assert_eq!(s.read(r(0, 4096), &mut buf), Ok(4096));
+    assert_eq!(s.read(r(4095, 1), &mut buf), Ok(1));
+    // The region must fit the buffer, and a write must fill its region.
+    assert_eq!(s.read(r(0, 8), &mut buf[..4]), Err(WireError::TooLarge));
+    assert_eq!(s.write(r(0, 8), b"abcd"), Err(WireError::TooLarge));
     // Zero length: fine anywhere up to the end, never beyond it.
-    assert_eq!(s.get(r(0, 0)).unwrap(), b"");
-    assert_eq!(s.get(r(4096, 0)).unwrap(), b"");
-    assert_eq!(s.get_mut(r(4096, 0)).unwrap(), b"");
-    assert_eq!(s.get(r(4097, 0)), Err(WireError::Malformed));
+    assert_eq!(s.read(r(0, 0), &mut buf), Ok(0));
+    assert_eq!(s.read(r(4096, 0), &mut buf), Ok(0));
+    assert_eq!(s.write(r(4096, 0), b""), Ok(()));
+    assert_eq!(s.read(r(4097, 0), &mut buf), Err(WireError::Malformed));
     // Past the end, by one and by far; offset + len beyond u32.
-    assert_eq!(s.get(r(4095, 2)), Err(WireError::Malformed));
-    assert_eq!(s.get(r(0, 4097)), Err(WireError::Malformed));
-    assert_eq!(s.get_mut(r(4096, 1)), Err(WireError::Malformed));
-    assert_eq!(s.get(r(u32::MAX, u32::MAX)), Err(WireError::Malformed));
-    assert_eq!(s.get(r(1, u32::MAX)), Err(WireError::Malformed));
-    assert_eq!(s.get_mut(r(u32::MAX, 1)), Err(WireError::Malformed));
+    assert_eq!(s.read(r(4095, 2), &mut buf), Err(WireError::Malformed));
+    assert_eq!(s.read(r(0, 4097), &mut buf), Err(WireError::Malformed));
+    assert_eq!(s.write(r(4096, 1), b"x"), Err(WireError::Malformed));
+    assert_eq!(
+        s.read(r(u32::MAX, u32::MAX), &mut buf),
+        Err(WireError::Malformed)
+    );
+    assert_eq!(s.read(r(1, u32::MAX), &mut buf), Err(WireError::Malformed));
+    assert_eq!(s.write(r(u32::MAX, 1), b"x"), Err(WireError::Malformed));
 }
 
 #[test]
 fn an_empty_window_has_only_empty_regions() {
     let mut s = window(0);
-    assert_eq!(s.get(r(0, 0)).unwrap(), b"");
-    assert_eq!(s.get_mut(r(0, 0)).unwrap(), b"");
-    assert_eq!(s.get(r(0, 1)), Err(WireError::Malformed));
-    assert_eq!(s.get(r(1, 0)), Err(WireError::Malformed));
+    let mut buf = [0u8; 4];
+    assert_eq!(s.read(r(0, 0), &mut buf), Ok(0));
+    assert_eq!(s.write(r(0, 0), b""), Ok(()));
+    assert_eq!(s.read(r(0, 1), &mut buf), Err(WireError::Malformed));
+    assert_eq!(s.read(r(1, 0), &mut buf), Err(WireError::Malformed));
 }
 
 #[test]

@@ -192,10 +192,17 @@ impl EchoServer for Echo {
         r: septum_idl::Region,
         reply: ReplyToken<heapless::Vec<u8, 32>, EchoError>,
     ) {
-        match self.shared.get(r) {
-            Ok(bytes) => {
+        // Copied out of the shared page (the client may change it at any
+        // time); `read` answers for at most 32 bytes.
+        let want = septum_idl::Region {
+            offset: r.offset,
+            len: r.len.min(32),
+        };
+        let mut buf = [0u8; 32];
+        match self.shared.read(want, &mut buf) {
+            Ok(n) => {
                 let mut out = heapless::Vec::new();
-                let _ = out.extend_from_slice(&bytes[..bytes.len().min(32)]);
+                let _ = out.extend_from_slice(&buf[..n]);
                 reply.ok(ctx.ipc, out)
             }
             Err(_) => reply.err(ctx.ipc, EchoError::OutOfRange),
