@@ -529,6 +529,27 @@ fn emit_dispatch(w: &mut Writer, m: &Method) {
     w.line("reply.status(septum_idl::Status::Malformed);");
     w.line("continue;");
     w.close("};");
+    let caps: Vec<&str> = m
+        .args
+        .iter()
+        .filter(|a| matches!(a.ty, Type::Cap(..)))
+        .map(|a| a.name.as_str())
+        .collect();
+    if caps.len() > 1 {
+        // A hand-made request could name one transferred capability for
+        // two arguments; the method is promised distinct ones.
+        let mut pairs = Vec::new();
+        for (i, x) in caps.iter().enumerate() {
+            for y in &caps[i + 1..] {
+                pairs.push(format!("args.{x} == args.{y}"));
+            }
+        }
+        w.line("// Each capability argument names a different transferred capability.");
+        w.open(&format!("if {} {{", pairs.join(" || ")));
+        w.line("reply.status(septum_idl::Status::BadCapability);");
+        w.line("continue;");
+        w.close("}");
+    }
     let mut call_args = vec!["ctx".to_string()];
     for a in &m.args {
         if let Type::Cap(kind, rights) = &a.ty {

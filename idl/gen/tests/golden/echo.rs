@@ -725,6 +725,11 @@ pub fn serve<S: EchoServer>(
                     reply.status(septum_idl::Status::Malformed);
                     continue;
                 };
+                // Each capability argument names a different transferred capability.
+                if args.e == args.f || args.e == args.t || args.f == args.t {
+                    reply.status(septum_idl::Status::BadCapability);
+                    continue;
+                }
                 // `e`: an Endpoint capability (type code 4) with rights write+grant.
                 let e = match septum_idl::take_cap(ctx, &req, args.e, 4, 0b0110) {
                     Ok(cap) => cap,

@@ -42,6 +42,10 @@ const TESTS: &[Test] = &[
         run: bad_caps,
     },
     Test {
+        name: "idl_one_capability_for_two_arguments_refused",
+        run: repeated_cap,
+    },
+    Test {
         name: "idl_replies_kept_and_answered_out_of_order",
         run: deferred,
     },
@@ -387,5 +391,26 @@ fn restart(c: &mut Ctx) -> TestResult {
     e.reconnect(2);
     check_eq!(e.add(&mut c.ipc, 20, 1), Ok(21));
     check_eq!(e.generation(), Some(2));
+    Ok(())
+}
+
+/// A hand-made request naming transferred capability 0 for all three
+/// capability arguments of `transfer`: the generated loop refuses it, so a
+/// method never gets one capability where it was promised distinct ones.
+fn repeated_cap(c: &mut Ctx) -> TestResult {
+    let setup = start_server(c, 1)?;
+    let ep2 = c.endpoint()?;
+    let (frame, _) = c.mapped_frame()?;
+    let tcb = c.make(ty::TCB, 0)?;
+    let mut raw = raw_client(setup.ep, INTERFACE.ordinal, INTERFACE.version);
+    let method = septum_interfaces::echo::METHOD_TRANSFER;
+    let caps = [ep2, frame, tcb];
+    let r: Result<u8, CallError<NoError>> =
+        raw.call(&mut c.ipc, method, &(0u8, 0u8, 0u8, 7u8), &caps);
+    check_eq!(r, Err(CallError::BadCapability));
+    // Distinct indices are fine.
+    let r: Result<u8, CallError<NoError>> =
+        raw.call(&mut c.ipc, method, &(0u8, 1u8, 2u8, 7u8), &caps);
+    check_eq!(r, Ok(7));
     Ok(())
 }
