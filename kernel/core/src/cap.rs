@@ -157,8 +157,10 @@ pub enum Cap {
     /// into a record of the work left. The first `count` slots may still
     /// hold capabilities; they are deleted from the end. A TCB has 4 slots,
     /// a CNode 2^radix. `resume` is the slot (0: none) of the zombie that
-    /// waits for this one to finish. Word 0: type, `tcb` (bit 5), radix
-    /// (bits 6–10), `resume >> 4` (bits 12–63); word 1: the object's
+    /// waits for this one to finish. `waiting`: this zombie is itself
+    /// parked, waiting for a nested one (only that one's `resume` may
+    /// touch it). Word 0: type, `tcb` (bit 5), radix (bits 6–10),
+    /// `waiting` (bit 11), `resume >> 4` (bits 12–63); word 1: the object's
     /// address OR `count` — the object is aligned to its size, which
     /// exceeds its slot count.
     Zombie {
@@ -167,6 +169,7 @@ pub enum Cap {
         radix: u8,
         count: u64,
         resume: u64,
+        waiting: bool,
     },
 }
 
@@ -395,10 +398,12 @@ impl Cap {
                 radix,
                 count,
                 resume,
+                waiting,
             } => (
                 CapType::Zombie as u64
                     | (u64::from(tcb) << 5)
                     | (u64::from(radix & 0x1f) << 6)
+                    | (u64::from(waiting) << 11)
                     | ((resume >> 4) << 12),
                 object | (count & zombie_mask(tcb, radix)),
             ),
@@ -541,6 +546,7 @@ impl RawCap {
                     radix,
                     count: w1 & mask,
                     resume: obj_field(w0),
+                    waiting: w0 & (1 << 11) != 0,
                 }
             }
         };

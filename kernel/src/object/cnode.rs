@@ -158,15 +158,22 @@ fn fix_references(_cap: &Cap, _from: Slot, _to: Slot) {}
 /// recursion. Their last capability becomes a **zombie** in place — still
 /// in the derivation tree, recording how many slots are left to clear —
 /// and the loop deletes their capabilities from the end. A capability
-/// inside that is itself the last one to a non-empty CNode or TCB (or a
-/// zombie) is *swapped* into the slot being worked on, so the nested
-/// object is destroyed there first, while the outer zombie waits inside
-/// its own object and resumes afterwards. Cycles need no special case:
-/// every step removes a capability or shrinks a zombie. All progress is in
-/// the capabilities, so a preempted call restarts where it stopped; a
-/// zombie left waiting by a restart is a descendant of its untyped, and
-/// revoking that finishes it.
+/// inside that is itself the last one to a CNode or TCB (or a zombie) is
+/// *swapped* into the slot being worked on, so the nested object is
+/// destroyed there first, while the outer zombie **waits** inside its own
+/// object and resumes afterwards through the nested zombie's `resume`.
+///
+/// One rule keeps that pointer valid: a waiting zombie is touched only
+/// through the `resume` of the zombie that parked it. Deleting it directly
+/// does nothing, and a revoke steps past it (its untyped cannot be reset
+/// while it is there), so its slot can be neither freed nor reused while
+/// something points at it. Cycles need no special case: every step
+/// removes a capability or shrinks a zombie. All progress is in the
+/// capabilities, so a preempted call restarts where it stopped.
 pub fn delete(slot: Slot) -> KResult<()> {
+    if matches!(slot.cap(), Cap::Zombie { waiting: true, .. }) {
+        return Ok(());
+    }
     let mut top = slot;
     let mut work = 0u32;
     loop {
@@ -182,39 +189,63 @@ pub fn delete(slot: Slot) -> KResult<()> {
                 radix,
                 count,
                 resume,
+                waiting: _,
             } => {
-                match last_occupied(object, tcb, count, top)? {
-                    None => {
-                        // Nothing left inside: the object is gone, and its
-                        // last capability leaves the tree. Whoever waited
-                        // for it goes on.
-                        cdt::remove(&mut Tree, top).map_err(tree_err)?;
-                        top.set_cap(&Cap::Null);
-                        if resume == 0 {
-                            return Ok(());
-                        }
-                        top = Slot(resume);
-                    }
-                    Some((index, inner)) => {
-                        // Slots above `index` are empty now.
-                        let count = index + 1;
-                        top.set_cap(&Cap::Zombie {
+                let found = last_occupied(object, tcb, count, top);
+                let (index, inner) = match found {
+                    Scan::Preempted(at) => {
+                        // Slots from `at` up are empty: keep that progress.
+                        let z = Cap::Zombie {
                             object,
                             tcb,
                             radix,
-                            count,
+                            count: at,
                             resume,
-                        });
-                        if needs_zombie(inner) {
-                            // The nested object goes first, in `top`; this
-                            // zombie waits at `inner`, inside its own object.
-                            let nested = inner.cap();
-                            swap(top, inner)?;
-                            top.set_cap(&wait_for(nested, inner));
-                        } else {
-                            delete_one(inner)?;
-                        }
+                            waiting: false,
+                        };
+                        top.set_cap(&z);
+                        return Err(Fail::Restart);
                     }
+                    Scan::Empty => {
+                        // Nothing left inside: the object is gone, and its
+                        // last capability leaves the tree. The zombie that
+                        // waited for it goes on (and only ever from here).
+                        cdt::remove(&mut Tree, top).map_err(tree_err)?;
+                        top.set_cap(&Cap::Null);
+                        let Some(next) = waiting_zombie(resume) else {
+                            return Ok(());
+                        };
+                        top = next;
+                        continue;
+                    }
+                    Scan::Found(index, inner) => (index, inner),
+                };
+                // Slots above `index` are empty now.
+                let z = Cap::Zombie {
+                    object,
+                    tcb,
+                    radix,
+                    count: index + 1,
+                    resume,
+                    waiting: false,
+                };
+                top.set_cap(&z);
+                if needs_zombie(inner) {
+                    // The nested object goes first, in `top`; this zombie
+                    // waits at `inner`, inside its own object.
+                    let nested = inner.cap();
+                    swap(top, inner)?;
+                    inner.set_cap(&Cap::Zombie {
+                        object,
+                        tcb,
+                        radix,
+                        count: index + 1,
+                        resume,
+                        waiting: true,
+                    });
+                    top.set_cap(&wait_for(nested, inner));
+                } else {
+                    delete_one(inner)?;
                 }
             }
             cap @ (Cap::CNode { .. } | Cap::Tcb { .. }) if is_final(top) => {
@@ -222,6 +253,37 @@ pub fn delete(slot: Slot) -> KResult<()> {
             }
             _ => delete_one(top)?,
         }
+    }
+}
+
+/// The waiting zombie at `resume`, made the working one (0 or anything
+/// else there: none — a resume pointer is only ever followed to the
+/// waiting zombie it was made for).
+fn waiting_zombie(resume: u64) -> Option<Slot> {
+    if resume == 0 {
+        return None;
+    }
+    let at = Slot(resume);
+    match at.cap() {
+        Cap::Zombie {
+            object,
+            tcb,
+            radix,
+            count,
+            resume,
+            waiting: true,
+        } => {
+            at.set_cap(&Cap::Zombie {
+                object,
+                tcb,
+                radix,
+                count,
+                resume,
+                waiting: false,
+            });
+            Some(at)
+        }
+        _ => None,
     }
 }
 
@@ -236,16 +298,20 @@ fn wait_for(nested: Cap, waiter: Slot) -> Cap {
             tcb,
             radix,
             count,
+            ..
         } => Cap::Zombie {
             object,
             tcb,
             radix,
             count,
             resume: waiter.0,
+            waiting: false,
         },
         Cap::Zombie { resume, .. } => {
-            // Walk to the end of its waiters (bounded; a chain longer than
-            // this leaves `waiter` to be finished by a revoke).
+            // Walk its waiters (each one a waiting zombie) to the last one.
+            // A chain longer than this, or a link that is not a waiting
+            // zombie, leaves `waiter` parked: safe, finished by nothing but
+            // never freed either (its untyped cannot be reset).
             let mut at = Slot(resume);
             for _ in 0..65536 {
                 match at.cap() {
@@ -255,17 +321,24 @@ fn wait_for(nested: Cap, waiter: Slot) -> Cap {
                         tcb,
                         radix,
                         count,
+                        waiting: true,
                     } => {
-                        at.set_cap(&Cap::Zombie {
+                        let z = Cap::Zombie {
                             object,
                             tcb,
                             radix,
                             count,
                             resume: waiter.0,
-                        });
+                            waiting: true,
+                        };
+                        at.set_cap(&z);
                         break;
                     }
-                    Cap::Zombie { resume: next, .. } => at = Slot(next),
+                    Cap::Zombie {
+                        resume: next,
+                        waiting: true,
+                        ..
+                    } if next != 0 => at = Slot(next),
                     _ => break,
                 }
             }
@@ -301,36 +374,43 @@ fn object_slot(object: u64, tcb: bool, index: u64) -> Slot {
     }
 }
 
+/// What a scan of a zombie's slots found.
+enum Scan {
+    /// The last occupied slot (its index).
+    Found(u64, Slot),
+    /// Nothing left.
+    Empty,
+    /// Preempted: slots from this index up are empty.
+    Preempted(u64),
+}
+
 /// The last occupied slot among the first `count` of the object, other
-/// than `skip` (where its own zombie may sit). Scans with preemption
-/// points; progress is kept by the caller in the zombie.
-fn last_occupied(object: u64, tcb: bool, count: u64, skip: Slot) -> KResult<Option<(u64, Slot)>> {
+/// than `skip` (where its own zombie may sit). Stops for a pending
+/// interrupt, saying how far it got, so no scan is ever repeated.
+fn last_occupied(object: u64, tcb: bool, count: u64, skip: Slot) -> Scan {
     let mut i = count;
     while i > 0 {
+        if i.is_multiple_of(4096) && i < count && crate::preempt::pending() {
+            return Scan::Preempted(i);
+        }
         i -= 1;
         let s = object_slot(object, tcb, i);
         if s != skip && !s.is_empty() {
-            return Ok(Some((i, s)));
-        }
-        if i.is_multiple_of(4096) && i > 0 && crate::preempt::pending() {
-            return Err(Fail::Restart);
+            return Scan::Found(i, s);
         }
     }
-    Ok(None)
+    Scan::Empty
 }
 
 /// Whether deleting the capability in `slot` needs a zombie of its own: it
-/// is one, or it is the last capability to a CNode or TCB that still
-/// holds capabilities.
+/// is one, or it is the last capability to a CNode or TCB (whose slots the
+/// zombie's preemptible scan then clears — no unbounded look here).
 fn needs_zombie(slot: Slot) -> bool {
-    let cap = slot.cap();
-    let (object, tcb, slots) = match cap {
-        Cap::Zombie { .. } => return true,
-        Cap::CNode { object, radix, .. } => (object, false, 1u64 << radix),
-        Cap::Tcb { object } => (object, true, 4),
-        _ => return false,
-    };
-    is_final(slot) && (0..slots).any(|i| !object_slot(object, tcb, i).is_empty())
+    match slot.cap() {
+        Cap::Zombie { .. } => true,
+        Cap::CNode { .. } | Cap::Tcb { .. } => is_final(slot),
+        _ => false,
+    }
 }
 
 /// The last capability to a CNode or TCB is going: stop the thread (it
@@ -346,6 +426,7 @@ fn begin_destruction(cap: &Cap, resume: u64) -> Cap {
                 radix: 0,
                 count: 4,
                 resume,
+                waiting: false,
             }
         }
         Cap::CNode { object, radix, .. } => Cap::Zombie {
@@ -354,6 +435,7 @@ fn begin_destruction(cap: &Cap, resume: u64) -> Cap {
             radix,
             count: 1 << radix,
             resume,
+            waiting: false,
         },
         other => other,
     }
@@ -379,22 +461,37 @@ fn swap(a: Slot, b: Slot) -> KResult<()> {
     Ok(())
 }
 
-/// Delete every capability derived from `slot`'s, one leaf at a time.
+/// Delete every capability derived from `slot`'s.
+///
+/// Walks the derivation subtree in list order, deleting each capability
+/// (children of a deleted one move up and are met later). Waiting zombies
+/// are stepped past: only the zombie that parked them may finish them (see
+/// [`delete`]); while one remains, an untyped keeps its watermark, so the
+/// memory under it cannot be reused.
 pub fn revoke(slot: Slot) -> KResult<()> {
     if slot.is_empty() {
         return Err(Fail::Err(Error::InvalidCapability));
     }
+    let depth = cdt::SlotStore::links(&Tree, slot).depth;
+    // Everything between `slot` and `cursor` is a waiting zombie.
+    let mut cursor = slot;
     let mut steps = 0u32;
-    while let Some(leaf) = cdt::first_descendant(&Tree, slot) {
-        // Find a leaf: a descendant with no descendants of its own.
-        let mut leaf = leaf;
-        for _ in 0..cdt::MAX_DEPTH {
-            match cdt::first_descendant(&Tree, leaf) {
-                Some(d) => leaf = d,
-                None => break,
-            }
+    loop {
+        let at = cdt::SlotStore::links(&Tree, cursor);
+        if !at.in_tree {
+            // The zombie we stood on finished meanwhile: start again.
+            cursor = slot;
+            continue;
         }
-        delete(leaf)?;
+        let Some(next) = at.next else { break };
+        if cdt::SlotStore::links(&Tree, next).depth <= depth {
+            break;
+        }
+        if matches!(next.cap(), Cap::Zombie { waiting: true, .. }) {
+            cursor = next;
+            continue;
+        }
+        delete(next)?;
         steps += 1;
         if steps.is_multiple_of(16) && crate::preempt::pending() {
             return Err(Fail::Restart);
@@ -407,6 +504,7 @@ pub fn revoke(slot: Slot) -> KResult<()> {
         is_device,
         ..
     } = slot.cap()
+        && !cdt::has_descendants(&Tree, slot)
     {
         slot.set_cap(&Cap::Untyped {
             base,

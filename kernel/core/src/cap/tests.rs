@@ -90,6 +90,7 @@ fn valid_cap() -> impl Strategy<Value = Cap> {
                 radix,
                 count: n % (slots + 1),
                 resume: (o & 0xffff) << 5,
+                waiting: n & 1 != 0,
             }
         }),
     ]
@@ -179,6 +180,7 @@ fn move_only_kinds() {
             radix: 4,
             count: 16,
             resume: 0,
+            waiting: false,
         },
     ];
     for cap in kinds {

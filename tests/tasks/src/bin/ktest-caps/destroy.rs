@@ -31,6 +31,14 @@ pub const TESTS: &[Test] = &[
         name: "destroy_thread_and_its_own_cspace_holding_each_other",
         run: tcb_cycle,
     },
+    Test {
+        name: "destroy_large_cnode_finishes_under_preemption",
+        run: large_cnode,
+    },
+    Test {
+        name: "destroy_waiting_zombie_memory_is_not_reused_early",
+        run: waiting_memory,
+    },
 ];
 
 /// Depth of the chains: far beyond any fixed recursion limit.
@@ -181,4 +189,60 @@ fn tcb_cycle(c: &mut Ctx) -> TestResult {
         "the root still holds x"
     );
     revoke_and_reuse(c, u)
+}
+
+/// A CNode of 2^16 slots (2 MiB) with one capability in its first slot:
+/// clearing it takes several timer ticks. The scan keeps its progress in
+/// the zombie across preemptions, so the delete finishes (it used to start
+/// over after every tick and never end).
+fn large_cnode(c: &mut Ctx) -> TestResult {
+    let big = c.slot();
+    c.ipc.retype(c.ut, ty::CNODE, 16, CNODE, big, 1)?;
+    let ep = c.endpoint()?;
+    c.ipc
+        .cnode_copy(big, (0, 16), CNODE, (ep, DEPTH), rights::ALL)?;
+    c.ipc.cnode_delete(CNODE, (big, DEPTH))?;
+    check_eq!(c.identify(big)?.cap_type, cap::NULL);
+    check_eq!(c.identify(ep)?.cap_type, cap::ENDPOINT);
+    Ok(())
+}
+
+/// CNode A (from untyped U1) holds the only capability to a large CNode B
+/// (from U2). Revoking U1 destroys A, which must destroy B first; A's
+/// zombie waits inside A meanwhile, and B's zombie points at it. Should the
+/// revoke be preempted inside B and restarted, U1 must not come back free
+/// while that pointer exists (its memory reused under it): either the
+/// revoke finished everything, or U1 stays in use until it does.
+fn waiting_memory(c: &mut Ctx) -> TestResult {
+    let u2 = c.make(ty::UNTYPED, 21)?;
+    let u1 = c.make(ty::UNTYPED, 12)?;
+    let b = c.slot();
+    c.ipc.retype(u2, ty::CNODE, 14, CNODE, b, 1)?;
+    let ep = c.endpoint()?;
+    for i in 0..(1u64 << 14) {
+        c.ipc
+            .cnode_copy(b, (i, 14), CNODE, (ep, DEPTH), rights::ALL)?;
+    }
+    let a = c.slot();
+    c.ipc.retype(u1, ty::CNODE, 1, CNODE, a, 1)?;
+    c.ipc.cnode_move(a, (0, 1), CNODE, (b, DEPTH))?;
+    c.ipc.cnode_revoke(CNODE, (u1, DEPTH))?;
+    let probe = c.slot();
+    let reused = c.ipc.retype(u1, ty::FRAME, 0, CNODE, probe, 1);
+    match c.identify(a)?.cap_type {
+        cap::NULL => {
+            // Everything finished: U1 is free again.
+            check_eq!(reused, Ok(()));
+        }
+        14 => {
+            // A zombie chain is still pending: U1 must stay in use.
+            check_eq!(reused, Err(Error::NotEnoughMemory));
+            // Finishing it (deleting its top) frees U1 for the next revoke.
+            c.ipc.cnode_delete(CNODE, (a, DEPTH))?;
+            c.ipc.cnode_revoke(CNODE, (u1, DEPTH))?;
+            c.ipc.retype(u1, ty::FRAME, 0, CNODE, probe, 1)?;
+        }
+        other => septum_test_tasks::fail!("slot a holds type {other}"),
+    }
+    Ok(())
 }
