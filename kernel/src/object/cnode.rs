@@ -215,7 +215,18 @@ pub fn delete(slot: Slot) -> KResult<()> {
                         let Some(next) = waiting_zombie(resume) else {
                             return Ok(());
                         };
-                        top = next;
+                        // Carry on in the caller's own slot where that is
+                        // safe (it does not lie in the object that just
+                        // went), so that a restart of this call finds the
+                        // work there instead of an empty slot.
+                        let gone = object..object + object_bytes(tcb, radix);
+                        if top == slot && !gone.contains(&slot.0) {
+                            cdt::move_node(&mut Tree, next, slot).map_err(tree_err)?;
+                            slot.set_raw(next.raw());
+                            next.set_cap(&Cap::Null);
+                        } else {
+                            top = next;
+                        }
                         continue;
                     }
                     Scan::Found(index, inner) => (index, inner),
@@ -365,6 +376,15 @@ fn delete_one(slot: Slot) -> KResult<()> {
     Ok(())
 }
 
+/// Bytes of a CNode or TCB object.
+fn object_bytes(tcb: bool, radix: u8) -> u64 {
+    if tcb {
+        1 << super::tcb::TCB_BITS
+    } else {
+        SLOT_SIZE << radix
+    }
+}
+
 /// The slots of a CNode or TCB (TCB: its four capability slots).
 fn object_slot(object: u64, tcb: bool, index: u64) -> Slot {
     if tcb {
@@ -479,6 +499,11 @@ pub fn revoke(slot: Slot) -> KResult<()> {
     loop {
         let at = cdt::SlotStore::links(&Tree, cursor);
         if !at.in_tree {
+            if cursor == slot {
+                // The revoked capability itself went with what was made
+                // from it (it sat in a CNode made from it): done.
+                return Ok(());
+            }
             // The zombie we stood on finished meanwhile: start again.
             cursor = slot;
             continue;
@@ -489,6 +514,10 @@ pub fn revoke(slot: Slot) -> KResult<()> {
         }
         if matches!(next.cap(), Cap::Zombie { waiting: true, .. }) {
             cursor = next;
+            steps += 1;
+            if steps.is_multiple_of(256) && crate::preempt::pending() {
+                return Err(Fail::Restart);
+            }
             continue;
         }
         delete(next)?;

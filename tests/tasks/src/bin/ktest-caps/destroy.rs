@@ -39,6 +39,10 @@ pub const TESTS: &[Test] = &[
         name: "destroy_waiting_zombie_memory_is_not_reused_early",
         run: waiting_memory,
     },
+    Test {
+        name: "destroy_revoke_of_untyped_held_in_its_own_child",
+        run: self_held_untyped,
+    },
 ];
 
 /// Depth of the chains: far beyond any fixed recursion limit.
@@ -244,5 +248,23 @@ fn waiting_memory(c: &mut Ctx) -> TestResult {
         }
         other => septum_test_tasks::fail!("slot a holds type {other}"),
     }
+    Ok(())
+}
+
+/// An untyped capability moved into a CNode made from it: revoking it
+/// destroys that CNode and with it the capability being revoked. The call
+/// must see that and return, not hunt for it forever.
+fn self_held_untyped(c: &mut Ctx) -> TestResult {
+    let u = c.make(ty::UNTYPED, 12)?;
+    let s = c.slot();
+    c.ipc.retype(u, ty::CNODE, 1, CNODE, s, 1)?;
+    c.ipc.cnode_move(s, (0, 1), CNODE, (u, DEPTH))?;
+    check_eq!(c.identify(u)?.cap_type, cap::NULL);
+    c.ipc.cnode_revoke(s, (0, 1))?;
+    // The CNode went with the revoke, and so did the untyped inside it.
+    check_eq!(c.identify(s)?.cap_type, cap::NULL);
+    // The slot is reusable and the kernel still answers.
+    let e = c.endpoint()?;
+    check_eq!(c.identify(e)?.cap_type, cap::ENDPOINT);
     Ok(())
 }
