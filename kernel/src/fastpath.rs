@@ -17,14 +17,15 @@ use crate::ipc::{self, Q_RECEIVERS, Q_SENDERS};
 use crate::object::SLOT_SIZE;
 use crate::object::tcb::{Reg, State, Tcb, flags};
 use crate::sched;
+use septum_abi::object::rights;
 use septum_abi::syscall as nr;
-use septum_kcore::cap::CapType;
+use septum_kcore::cap::{CapType, RIGHTS_SHIFT};
 
-/// Rights bits as stored in capability word 0 (bits 5–8).
-const READ: u64 = 1 << 5;
-const WRITE: u64 = 2 << 5;
-const GRANT: u64 = 4 << 5;
-const GRANT_REPLY: u64 = 8 << 5;
+/// Rights bits as stored in capability word 0.
+const READ: u64 = rights::READ << RIGHTS_SHIFT;
+const WRITE: u64 = rights::WRITE << RIGHTS_SHIFT;
+const GRANT: u64 = rights::GRANT << RIGHTS_SHIFT;
+const GRANT_REPLY: u64 = rights::GRANT_REPLY << RIGHTS_SHIFT;
 
 /// The stored words of the capability `cptr` names, when the thread's
 /// capability space is one CNode whose guard and radix use all 64 bits.

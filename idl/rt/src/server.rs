@@ -440,7 +440,7 @@ impl<K> CapArg<K> {
 }
 
 /// Marker types for capability kinds, with the type code
-/// `CNODE_IDENTIFY` reports for each (`septum_kcore::cap::CapType`).
+/// `CNODE_IDENTIFY` reports for each.
 pub mod kind {
     macro_rules! kinds {
         ($($name:ident = $code:expr),* $(,)?) => {$(
@@ -452,26 +452,22 @@ pub mod kind {
             }
         )*};
     }
+    use septum_abi::object::cap_type as code;
     kinds! {
-        Untyped = 1,
-        CNode = 2,
-        Tcb = 3,
-        Endpoint = 4,
-        Notification = 5,
-        Reply = 6,
-        PageTable = 7,
-        Frame = 8,
+        Untyped = code::UNTYPED,
+        CNode = code::CNODE,
+        Tcb = code::TCB,
+        Endpoint = code::ENDPOINT,
+        Notification = code::NOTIFICATION,
+        Reply = code::REPLY,
+        PageTable = code::PAGE_TABLE,
+        Frame = code::FRAME,
     }
 }
 
 /// Capability rights bits, as identify reports them and `cap<Kind, rights>`
 /// names them.
-pub mod rights {
-    pub const READ: u64 = 1;
-    pub const WRITE: u64 = 2;
-    pub const GRANT: u64 = 4;
-    pub const GRANT_REPLY: u64 = 8;
-}
+pub use septum_abi::object::rights;
 
 /// Whether an identified capability has type `type_code` and at least the
 /// `rights` bits.

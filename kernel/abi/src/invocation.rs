@@ -19,18 +19,17 @@ pub const CNODE_MOVE: u64 = 3;
 pub const CNODE_DELETE: u64 = 4;
 /// CNode: delete everything derived from the capability at (`mr0`, `mr1`).
 pub const CNODE_REVOKE: u64 = 5;
-/// CNode: what does (`mr0`, `mr1`) hold? Reply: `mr0` type code,
-/// `mr1` rights bits, `mr2` badge, `mr3` object-specific (untyped: size
+/// CNode: what does (`mr0`, `mr1`) hold? Reply: `mr0` type code
+/// ([`crate::object::cap_type`]), `mr1` rights bits
+/// ([`crate::object::rights`]), `mr2` badge, `mr3` object-specific (untyped: size
 /// bits; CNode: radix; page table: level; frame: 1 if 2 MiB; IRQ handler:
 /// line), `mr4` 1 if a frame or page table is mapped, `mr5` the address
 /// it is mapped at.
 pub const CNODE_IDENTIFY: u64 = 6;
 
 /// Untyped: retype (at most 32 MiB of objects other than untyped per call,
-/// since the kernel clears them) into `mr4 count` objects of type `mr0` (see
-/// `septum_kcore`'s `ObjectType` codes: 1 untyped, 2 CNode, 3 TCB,
-/// 4 endpoint, 5 notification, 6 reply, 7 page table, 8 4 KiB frame,
-/// 9 2 MiB frame) with `mr1 user bits` (untyped size, CNode radix, page
+/// since the kernel clears them) into `mr4 count` objects of type `mr0` (a
+/// [`crate::object::object_type`] code) with `mr1 user bits` (untyped size, CNode radix, page
 /// table level), capabilities into slots `mr3 offset ..` of the CNode
 /// `mr2 cptr`.
 pub const UNTYPED_RETYPE: u64 = 16;

@@ -12,6 +12,7 @@ pub mod fault;
 pub mod invocation;
 pub mod ipc;
 pub mod layout;
+pub mod object;
 pub mod syscall;
 
 /// How a test run ends QEMU: the value written to `isa-debug-exit`

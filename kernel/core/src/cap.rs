@@ -16,41 +16,47 @@
 
 use bitflags::bitflags;
 use core::fmt;
+use septum_abi::object::{cap_type, rights};
 
 bitflags! {
     /// What a capability allows beyond naming its object.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub struct Rights: u8 {
         /// Receive (endpoints), wait (notifications), read (frames).
-        const READ = 1;
+        const READ = rights::READ as u8;
         /// Send (endpoints), signal (notifications), write (frames).
-        const WRITE = 1 << 1;
+        const WRITE = rights::WRITE as u8;
         /// Transfer capabilities through an endpoint.
-        const GRANT = 1 << 2;
+        const GRANT = rights::GRANT as u8;
         /// Transfer the reply right of a `Call`.
-        const GRANT_REPLY = 1 << 3;
+        const GRANT_REPLY = rights::GRANT_REPLY as u8;
     }
 }
 
-/// The kinds of capability, with their stored codes.
+/// Where a capability's rights bits sit in its stored word 0 (above the
+/// five bits of its type code).
+pub const RIGHTS_SHIFT: u32 = 5;
+
+/// The kinds of capability, with their stored codes (the ABI's, which
+/// identify reports).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum CapType {
-    Null = 0,
-    Untyped = 1,
-    CNode = 2,
-    Tcb = 3,
-    Endpoint = 4,
-    Notification = 5,
-    Reply = 6,
-    PageTable = 7,
-    Frame = 8,
-    AsidPool = 9,
-    IrqControl = 10,
-    IrqHandler = 11,
-    IoPortControl = 12,
-    IoPort = 13,
-    Zombie = 14,
+    Null = cap_type::NULL as u8,
+    Untyped = cap_type::UNTYPED as u8,
+    CNode = cap_type::CNODE as u8,
+    Tcb = cap_type::TCB as u8,
+    Endpoint = cap_type::ENDPOINT as u8,
+    Notification = cap_type::NOTIFICATION as u8,
+    Reply = cap_type::REPLY as u8,
+    PageTable = cap_type::PAGE_TABLE as u8,
+    Frame = cap_type::FRAME as u8,
+    AsidPool = cap_type::ASID_POOL as u8,
+    IrqControl = cap_type::IRQ_CONTROL as u8,
+    IrqHandler = cap_type::IRQ_HANDLER as u8,
+    IoPortControl = cap_type::IO_PORT_CONTROL as u8,
+    IoPort = cap_type::IO_PORT as u8,
+    Zombie = cap_type::ZOMBIE as u8,
 }
 
 impl CapType {
@@ -328,7 +334,7 @@ impl Cap {
     /// kernel only builds capabilities from checked values.
     pub fn encode(&self) -> RawCap {
         let head = |t: CapType, rights: Rights, object: u64| {
-            t as u64 | (u64::from(rights.bits()) << 5) | ((object >> 4) << 12)
+            t as u64 | (u64::from(rights.bits()) << RIGHTS_SHIFT) | ((object >> 4) << 12)
         };
         let (w0, w1) = match *self {
             Cap::Null => (0, 0),
@@ -485,7 +491,7 @@ impl RawCap {
         let RawCap { w0, w1 } = self;
         let code = (w0 & 0x1f) as u8;
         let t = CapType::from_code(code).ok_or(DecodeError::UnknownType { code })?;
-        let rights = Rights::from_bits((w0 >> 5 & 0xf) as u8).unwrap_or(Rights::empty());
+        let rights = Rights::from_bits((w0 >> RIGHTS_SHIFT & 0xf) as u8).unwrap_or(Rights::empty());
         let object = obj_field(w0);
         let cap = match t {
             CapType::Null => Cap::Null,

@@ -21,6 +21,7 @@
 //! [`Error`] naming them, and all arithmetic is checked.
 
 use core::fmt;
+use septum_abi::object::object_type;
 
 /// Smallest untyped: one page.
 pub const MIN_UNTYPED_BITS: u32 = 12;
@@ -117,24 +118,23 @@ impl ObjectType {
         ObjectType::Frame2M,
     ];
 
-    /// The type with ABI code `code` (1 to 9), or `None`.
+    /// The type with ABI code `code`, or `None`.
     pub fn from_code(code: u64) -> Option<Self> {
-        let index = usize::try_from(code.checked_sub(1)?).ok()?;
-        Self::ALL.get(index).copied()
+        Self::ALL.into_iter().find(|t| t.code() == code)
     }
 
-    /// The stable ABI code of this type, 1 to 9.
+    /// The stable ABI code of this type ([`object_type`]).
     pub fn code(self) -> u64 {
         match self {
-            ObjectType::Untyped => 1,
-            ObjectType::CNode => 2,
-            ObjectType::Tcb => 3,
-            ObjectType::Endpoint => 4,
-            ObjectType::Notification => 5,
-            ObjectType::Reply => 6,
-            ObjectType::PageTable => 7,
-            ObjectType::Frame4K => 8,
-            ObjectType::Frame2M => 9,
+            ObjectType::Untyped => object_type::UNTYPED,
+            ObjectType::CNode => object_type::CNODE,
+            ObjectType::Tcb => object_type::TCB,
+            ObjectType::Endpoint => object_type::ENDPOINT,
+            ObjectType::Notification => object_type::NOTIFICATION,
+            ObjectType::Reply => object_type::REPLY,
+            ObjectType::PageTable => object_type::PAGE_TABLE,
+            ObjectType::Frame4K => object_type::FRAME,
+            ObjectType::Frame2M => object_type::FRAME_2M,
         }
     }
 

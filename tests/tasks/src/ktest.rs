@@ -24,40 +24,9 @@ pub const SELF_TCB: u64 = bi::SLOT_TCB;
 pub const SELF_VSPACE: u64 = bi::SLOT_VSPACE;
 pub const ASID_POOL: u64 = bi::SLOT_ASID_POOL;
 
-/// Object type codes (`septum_kcore::untyped::ObjectType`).
-pub mod ty {
-    pub const UNTYPED: u64 = 1;
-    pub const CNODE: u64 = 2;
-    pub const TCB: u64 = 3;
-    pub const ENDPOINT: u64 = 4;
-    pub const NOTIFICATION: u64 = 5;
-    pub const REPLY: u64 = 6;
-    pub const PAGE_TABLE: u64 = 7;
-    pub const FRAME: u64 = 8;
-    pub const FRAME_2M: u64 = 9;
-}
-
-/// Capability type codes (`septum_kcore::cap::CapType`), as identify reports them.
-pub mod cap {
-    pub const NULL: u64 = 0;
-    pub const UNTYPED: u64 = 1;
-    pub const CNODE: u64 = 2;
-    pub const TCB: u64 = 3;
-    pub const ENDPOINT: u64 = 4;
-    pub const NOTIFICATION: u64 = 5;
-    pub const REPLY: u64 = 6;
-    pub const PAGE_TABLE: u64 = 7;
-    pub const FRAME: u64 = 8;
-}
-
-/// Rights bits.
-pub mod rights {
-    pub const READ: u64 = 1;
-    pub const WRITE: u64 = 2;
-    pub const GRANT: u64 = 4;
-    pub const GRANT_REPLY: u64 = 8;
-    pub const ALL: u64 = 15;
-}
+/// Object type codes (`ty`), capability type codes as identify reports them
+/// (`cap`), and rights bits: the ABI's own.
+pub use septum_user::abi::object::{cap_type as cap, object_type as ty, rights};
 
 /// A case failed; the reason is in [`reason`]. Kept small, so every case's
 /// `Result` stays cheap: cases run one at a time on the root thread, so one

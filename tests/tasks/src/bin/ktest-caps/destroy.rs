@@ -238,7 +238,7 @@ fn waiting_memory(c: &mut Ctx) -> TestResult {
             // Everything finished: U1 is free again.
             check_eq!(reused, Ok(()));
         }
-        14 => {
+        cap::ZOMBIE => {
             // A zombie chain is still pending: U1 must stay in use.
             check_eq!(reused, Err(Error::NotEnoughMemory));
             // Finishing it (deleting its top) frees U1 for the next revoke.

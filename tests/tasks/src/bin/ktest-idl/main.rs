@@ -12,7 +12,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use septum_idl::{CallError, Client, InterfaceId, NoError, Region};
 use septum_interfaces::echo::{EchoClient, EchoError, INTERFACE, Mode, Point, Rect, Widths};
 use septum_test_tasks::check_eq;
-use septum_test_tasks::ktest::{self, Ctx, SELF_TCB, Test, TestResult, rights, ty};
+use septum_test_tasks::ktest::{self, Ctx, SELF_TCB, Test, TestResult, cap, rights, ty};
 use septum_user::abi::Error;
 
 septum_user::entry!(main);
@@ -247,7 +247,7 @@ fn caps(c: &mut Ctx) -> TestResult {
     let tcb = c.make(ty::TCB, 0)?;
     check_eq!(e.transfer(&mut c.ipc, ep2, frame, tcb, 7), Ok(7));
     // The client keeps its own capabilities.
-    check_eq!(c.identify(minted)?.cap_type, 5);
+    check_eq!(c.identify(minted)?.cap_type, cap::NOTIFICATION);
     Ok(())
 }
 
