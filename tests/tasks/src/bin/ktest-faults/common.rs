@@ -196,6 +196,32 @@ pub mod flags {
     pub const VM: u64 = 1 << 17;
 }
 
+/// Inline assembly that stores the address of the instructions under test
+/// `insn` in `FAULT_AT` and of what follows them in `AFTER`, then runs
+/// `pre`, `insn` and `post`; the operands after the three lists are the
+/// caller's. A handler resumes the thread at `AFTER`, so `post` runs after
+/// the fault. Expands to `asm!`: the caller's `unsafe` block says why the
+/// whole is sound.
+macro_rules! marked_asm {
+    ([$($pre:literal),*] [$($insn:literal),+] [$($post:literal),*] $($operands:tt)*) => {
+        core::arch::asm!(
+            "lea {t}, [rip + 2f]",
+            "mov qword ptr [{at}], {t}",
+            "lea {t}, [rip + 3f]",
+            "mov qword ptr [{after}], {t}",
+            $($pre,)*
+            "2:",
+            $($insn,)+
+            "3:",
+            $($post,)*
+            at = in(reg) $crate::common::word_ptr($crate::common::FAULT_AT),
+            after = in(reg) $crate::common::word_ptr($crate::common::AFTER),
+            t = out(reg) _,
+            $($operands)*
+        )
+    };
+}
+
 /// A thread that stores the addresses of its instruction under test
 /// (`FAULT_AT`) and of what follows (`AFTER`), runs `pre` then the
 /// instruction, and on getting past it sets `DONE` and exits.
@@ -208,18 +234,8 @@ macro_rules! insn_thread {
             // resumes the thread at label 3 with the registers as they were.
             // Every register the code writes is declared.
             unsafe {
-                core::arch::asm!(
-                    "lea {t}, [rip + 2f]",
-                    "mov qword ptr [{at}], {t}",
-                    "lea {t}, [rip + 3f]",
-                    "mov qword ptr [{after}], {t}",
-                    $($pre,)*
-                    "2:",
-                    $($insn,)+
-                    "3:",
-                    at = in(reg) $crate::common::word_ptr($crate::common::FAULT_AT),
-                    after = in(reg) $crate::common::word_ptr($crate::common::AFTER),
-                    t = out(reg) _,
+                marked_asm!(
+                    [$($pre),*] [$($insn),+] []
                     out("rax") _,
                     out("rcx") _,
                     out("rdx") _,

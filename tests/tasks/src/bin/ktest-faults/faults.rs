@@ -543,21 +543,7 @@ extern "C" fn flags_thread(_arg: u64, _buffer: u64) -> ! {
     // ud2 faults and the handler resumes at label 3; pushfq/pop use the
     // thread's own stack.
     unsafe {
-        core::arch::asm!(
-            "lea {t}, [rip + 2f]",
-            "mov qword ptr [{at}], {t}",
-            "lea {t}, [rip + 3f]",
-            "mov qword ptr [{after}], {t}",
-            "2:",
-            "ud2",
-            "3:",
-            "pushfq",
-            "pop {f}",
-            at = in(reg) word_ptr(FAULT_AT),
-            after = in(reg) word_ptr(AFTER),
-            t = out(reg) _,
-            f = out(reg) fl,
-        );
+        marked_asm!([] ["ud2"] ["pushfq", "pop {f}"] f = out(reg) fl);
     }
     set(V0, fl);
     set(DONE, 1);
@@ -592,20 +578,7 @@ fn rflags(c: &mut Ctx) -> TestResult {
 extern "C" fn step_thread(_arg: u64, _buffer: u64) -> ! {
     // SAFETY: as in `flags_thread`.
     unsafe {
-        core::arch::asm!(
-            "lea {t}, [rip + 2f]",
-            "mov qword ptr [{at}], {t}",
-            "lea {t}, [rip + 3f]",
-            "mov qword ptr [{after}], {t}",
-            "2:",
-            "ud2",
-            "3:",
-            "nop",
-            "nop",
-            at = in(reg) word_ptr(FAULT_AT),
-            after = in(reg) word_ptr(AFTER),
-            t = out(reg) _,
-        );
+        marked_asm!([] ["ud2"] ["nop", "nop"]);
     }
     set(DONE, 1);
     thread_exit()
@@ -644,19 +617,8 @@ extern "C" fn tls_after_fault(_arg: u64, _buffer: u64) -> ! {
     // SAFETY: as in `flags_thread`; the handler sets FS and GS bases that
     // point at a mapped page of the root's address space before the reads.
     unsafe {
-        core::arch::asm!(
-            "lea {t}, [rip + 2f]",
-            "mov qword ptr [{at}], {t}",
-            "lea {t}, [rip + 3f]",
-            "mov qword ptr [{after}], {t}",
-            "2:",
-            "ud2",
-            "3:",
-            "mov {fs}, qword ptr fs:[0]",
-            "mov {gs}, qword ptr gs:[0]",
-            at = in(reg) word_ptr(FAULT_AT),
-            after = in(reg) word_ptr(AFTER),
-            t = out(reg) _,
+        marked_asm!(
+            [] ["ud2"] ["mov {fs}, qword ptr fs:[0]", "mov {gs}, qword ptr gs:[0]"]
             fs = out(reg) fs,
             gs = out(reg) gs,
         );

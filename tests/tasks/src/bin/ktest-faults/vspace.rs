@@ -5,7 +5,7 @@
 
 use crate::common::{
     AFTER, DONE, FAULT_AT, V0, expect, fault_thread, get, handler, next_fault, no_fault, pf, reset,
-    resume, resume_regs, set, word_ptr,
+    resume, resume_regs, set,
 };
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use septum_test_tasks::ktest::{
@@ -176,19 +176,10 @@ extern "C" fn write_then_read(addr: u64, _buffer: u64) -> ! {
     // resumes the thread at label 3. The label addresses go into shared
     // atomics; every register written is declared.
     unsafe {
-        core::arch::asm!(
-            "lea {t}, [rip + 2f]",
-            "mov qword ptr [{at}], {t}",
-            "lea {t}, [rip + 3f]",
-            "mov qword ptr [{after}], {t}",
-            "2:",
-            "mov qword ptr [{p}], {v}",
-            "3:",
-            at = in(reg) word_ptr(FAULT_AT),
-            after = in(reg) word_ptr(AFTER),
+        marked_asm!(
+            [] ["mov qword ptr [{p}], {v}"] []
             p = in(reg) addr,
             v = in(reg) 0xbad_u64,
-            t = out(reg) _,
         );
     }
     // SAFETY: the page is mapped readable.
