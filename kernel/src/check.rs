@@ -11,8 +11,9 @@
 //!
 //! - **Derivation tree.** Every slot decodes; an empty slot has no links; a
 //!   full one is in the tree, its `prev`/`next` point at slots that point
-//!   back, it is at most one level deeper than its predecessor and at most
-//!   [`MAX_DEPTH`] deep, and a node without predecessor has depth 0. Each
+//!   back, it is at most [`MAX_DEPTH`] deep, its parent depth lies below
+//!   its own depth and at or above no more than its predecessor's depth,
+//!   and a node without predecessor has no parent depth. Each
 //!   list is walked from its head (every node must hold a capability, the
 //!   caps to one object form one contiguous run, which is what
 //!   `object::is_final` relies on); from every other slot the walk back to
@@ -367,6 +368,16 @@ impl Checker {
         if links.depth > MAX_DEPTH {
             problem!(self, "{at} ({:#x}) has depth {}", slot.0, links.depth);
         }
+        if let Some(p) = links.parent_depth
+            && p >= links.depth
+        {
+            problem!(
+                self,
+                "{at} ({:#x}) at depth {} has parent depth {p}",
+                slot.0,
+                links.depth
+            );
+        }
         if let Some(next) = links.next {
             match self.links_of(next) {
                 Some(n) if n.in_tree && n.prev == Some(slot) => {}
@@ -379,21 +390,20 @@ impl Checker {
             }
         }
         match links.prev {
-            None if links.depth != 0 => problem!(
+            None if links.parent_depth.is_some() => problem!(
                 self,
-                "{at} ({:#x}) starts a list at depth {}",
-                slot.0,
-                links.depth
+                "{at} ({:#x}) starts a list but has a parent depth",
+                slot.0
             ),
             None => self.walk_list(slot),
             Some(prev) => match self.links_of(prev) {
                 Some(p) if p.in_tree && p.next == Some(slot) => {
-                    if links.depth > p.depth.saturating_add(1) {
+                    if links.parent_depth.is_some_and(|d| d > p.depth) {
                         problem!(
                             self,
-                            "{at} ({:#x}) at depth {} follows a node at depth {}",
+                            "{at} ({:#x}) has parent depth {:?} after a node at depth {}",
                             slot.0,
-                            links.depth,
+                            links.parent_depth,
                             p.depth
                         );
                     }
@@ -468,8 +478,8 @@ impl Checker {
         }
     }
 
-    /// Walk the list starting at `head` (a node at depth 0 without
-    /// predecessor) to its end, checking every node.
+    /// Walk the list starting at `head` (a node without predecessor or
+    /// parent) to its end, checking every node.
     fn walk_list(&mut self, head: Slot) {
         self.lists += 1;
         self.generation += 1;
@@ -495,13 +505,13 @@ impl Checker {
                 return;
             }
             if let Some((_, prev_depth)) = prev
-                && links.depth > prev_depth.saturating_add(1)
+                && links.parent_depth.is_some_and(|d| d > prev_depth)
             {
                 problem!(
                     self,
-                    "list node {:#x} at depth {} follows a node at depth {prev_depth}",
+                    "list node {:#x} has parent depth {:?} after a node at depth {prev_depth}",
                     node.0,
-                    links.depth
+                    links.parent_depth
                 );
             }
             let cap = match node.raw().decode() {
@@ -606,7 +616,7 @@ impl Checker {
                 return;
             }
             let links = Tree.links(n);
-            if !links.in_tree || links.depth <= depth {
+            if !links.is_below(depth) {
                 return;
             }
             if let Ok(c) = n.raw().decode()

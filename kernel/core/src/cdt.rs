@@ -2,14 +2,27 @@
 //! that revoking a capability finds and removes everything derived from it.
 //!
 //! The tree is stored as links inside the capability slots themselves (no
-//! heap, no separate table): every tree is one doubly linked list in
-//! depth-first order, and each node records its depth. The descendants of a
-//! node `X` are exactly the nodes that follow `X` in the list while their
-//! depth is greater than `X`'s. That shape makes the common operations O(1)
-//! (inserting a child or a sibling, moving a capability between slots,
-//! removing a leaf) and lets revoke run as a loop of bounded steps that can
-//! stop at any preemption point and resume with the same call, because all of
-//! its progress is in the list itself.
+//! heap, no separate table): a forest is held in doubly linked lists in
+//! depth-first order. Each node records its `depth` (one more than its
+//! parent's when it was made) and a `parent_depth` (its parent's depth when
+//! it was made, or lower after deletions; `None` for a root). The
+//! descendants of a node `X` are exactly the nodes that follow `X` in the
+//! list while their `parent_depth` is at least `X`'s depth: a *run*.
+//!
+//! Why two numbers rather than one: with depths alone, deleting a node
+//! whose children must move up a level means lowering the depth of every
+//! descendant, which costs as much as the subtree is large and cannot stop
+//! half way (a half-lowered subtree has the wrong shape). With a parent
+//! depth per node, deleting is O(1): the deleted node's successor takes the
+//! smaller of its own and the deleted node's parent depth, which keeps it —
+//! and so everything after it — in exactly the runs it was in before. Depths
+//! are never lowered, so a node's depth counts every generation it was
+//! derived through, deleted ones included; [`MAX_DEPTH`] bounds that.
+//!
+//! Every operation is O(1) (inserting a child or a sibling, moving a
+//! capability between slots, deleting one) except revoke, which runs as a
+//! loop of bounded steps that can stop at any preemption point and resume
+//! with the same call, because all of its progress is in the list itself.
 //!
 //! Slots are reached through [`SlotStore`], so the kernel can keep them in
 //! CNodes in physical memory while tests keep them in a `Vec`.
@@ -44,8 +57,13 @@ pub struct Links<Id> {
     pub prev: Option<Id>,
     /// The node after this one in depth-first order.
     pub next: Option<Id>,
-    /// Distance from the root of this node's tree (a root has depth 0).
+    /// How many generations of derivation lie above this node, deleted
+    /// ones included (a root made by [`insert_root`] has depth 0).
     pub depth: u32,
+    /// The depth of the node it was derived from, or less once deletions
+    /// moved it up; `None` for a node with no parent. Always below `depth`,
+    /// and never above the predecessor's depth.
+    pub parent_depth: Option<u32>,
     /// Whether the slot holds a node of the tree. A slot outside the tree has
     /// [`Links::EMPTY`].
     pub in_tree: bool,
@@ -57,19 +75,29 @@ impl<Id> Links<Id> {
         prev: None,
         next: None,
         depth: 0,
+        parent_depth: None,
         in_tree: false,
     };
+
+    /// Whether these are the links of a node in the run of descendants of
+    /// a node at `depth` (given that every node between them is too).
+    pub fn is_below(&self, depth: u32) -> bool {
+        self.in_tree && self.parent_depth.is_some_and(|p| p >= depth)
+    }
 }
 
-/// The deepest a node may lie below its root; deriving further is refused
-/// with [`Error::TooDeep`].
+/// The deepest a node may lie; deriving further is refused with
+/// [`Error::TooDeep`].
 ///
 /// The bound keeps every depth-driven loop short and every depth small:
 /// [`revoke_step`] descends at most this many levels to find a leaf, so each
 /// step of a revoke costs a bounded number of slot reads however large the
-/// tree is, and a depth fits in the seven spare bits a 32-byte slot has. No
-/// real system derives capabilities anywhere near 64 times in a chain.
-pub const MAX_DEPTH: u32 = 64;
+/// tree is, and a depth and a parent depth fit in the eight spare bits each
+/// of a slot's two link words has. Depths count deleted generations too (a
+/// copy of a copy whose original was deleted is still two levels down), so
+/// the bound is generous; no real system derives capabilities anywhere near
+/// 255 times in a chain.
+pub const MAX_DEPTH: u32 = 255;
 
 /// Why a tree operation was refused. Nothing was changed.
 ///
@@ -114,15 +142,21 @@ pub enum InvariantError<Id> {
     BrokenPrev { slot: Id },
     /// The slot's successor is outside the tree or does not point back.
     BrokenNext { slot: Id },
-    /// The slot is more than one level deeper than its predecessor, so its
+    /// The slot's parent depth is above its predecessor's depth, so its
     /// parent would be missing.
-    DepthJump {
+    ParentJump {
         slot: Id,
-        depth: u32,
+        parent_depth: u32,
         prev_depth: u32,
     },
-    /// The slot starts a list but is not at depth 0.
-    HeadNotRoot { slot: Id, depth: u32 },
+    /// The slot's parent depth is not below its own depth.
+    ParentNotAbove {
+        slot: Id,
+        depth: u32,
+        parent_depth: u32,
+    },
+    /// The slot starts a list but has a parent depth.
+    HeadNotRoot { slot: Id, parent_depth: u32 },
     /// The slot lies deeper than [`MAX_DEPTH`].
     TooDeep { slot: Id, depth: u32 },
     /// Walking forward from the list head `slot` took more steps than there
@@ -152,21 +186,27 @@ impl<Id: fmt::Debug> fmt::Display for InvariantError<Id> {
                 f,
                 "the successor of slot {slot:?} is not in the tree or does not link back"
             ),
-            InvariantError::DepthJump {
+            InvariantError::ParentJump {
                 slot,
-                depth,
+                parent_depth,
                 prev_depth,
             } => write!(
                 f,
-                "slot {slot:?} at depth {depth} follows a node at depth {prev_depth}: \
-                 more than one level deeper"
+                "slot {slot:?} has parent depth {parent_depth} but follows a node at depth \
+                 {prev_depth}: its parent is missing"
             ),
-            InvariantError::HeadNotRoot { slot, depth } => {
-                write!(
-                    f,
-                    "slot {slot:?} starts a list but has depth {depth}, not 0"
-                )
-            }
+            InvariantError::ParentNotAbove {
+                slot,
+                depth,
+                parent_depth,
+            } => write!(
+                f,
+                "slot {slot:?} at depth {depth} has parent depth {parent_depth}, not above it"
+            ),
+            InvariantError::HeadNotRoot { slot, parent_depth } => write!(
+                f,
+                "slot {slot:?} starts a list but has parent depth {parent_depth}"
+            ),
             InvariantError::TooDeep { slot, depth } => {
                 write!(
                     f,
@@ -206,6 +246,7 @@ pub fn insert_root<S: SlotStore>(store: &mut S, id: S::Id) -> Result<(), Error> 
             prev: None,
             next: None,
             depth: 0,
+            parent_depth: None,
             in_tree: true,
         },
     );
@@ -227,7 +268,14 @@ pub fn insert_child<S: SlotStore>(store: &mut S, parent: S::Id, child: S::Id) ->
         .ok_or(Error::TooDeep {
             depth: parent_links.depth.saturating_add(1),
         })?;
-    link(store, Some(parent), child, parent_links.next, depth);
+    link(
+        store,
+        Some(parent),
+        child,
+        parent_links.next,
+        depth,
+        Some(parent_links.depth),
+    );
     Ok(())
 }
 
@@ -248,16 +296,22 @@ pub fn insert_sibling<S: SlotStore>(
     if is_in_tree(store, new) {
         return Err(Error::AlreadyInTree);
     }
-    link(store, links.prev, new, Some(existing), links.depth);
+    link(
+        store,
+        links.prev,
+        new,
+        Some(existing),
+        links.depth,
+        links.parent_depth,
+    );
     Ok(())
 }
 
 /// Take `id` out of the tree (deleting one capability). Its descendants move
 /// up one level, so its children become children of its parent (or roots).
 ///
-/// O(number of descendants of `id`): each has its depth lowered. Revoke does
-/// not pay this, since [`revoke_step`] removes only leaves; a plain delete of
-/// a capability with many descendants does.
+/// O(1), however many descendants `id` has: only its successor's parent
+/// depth changes (see the module notes).
 pub fn remove<S: SlotStore>(store: &mut S, id: S::Id) -> Result<(), Error> {
     let links = tree_links(store, id)?;
     unlink(store, id, links);
@@ -273,7 +327,14 @@ pub fn move_node<S: SlotStore>(store: &mut S, from: S::Id, to: S::Id) -> Result<
         return Err(Error::AlreadyInTree);
     }
     store.set_links(from, Links::EMPTY);
-    link(store, links.prev, to, links.next, links.depth);
+    link(
+        store,
+        links.prev,
+        to,
+        links.next,
+        links.depth,
+        links.parent_depth,
+    );
     Ok(())
 }
 
@@ -336,7 +397,7 @@ pub fn first_descendant<S: SlotStore>(store: &S, id: S::Id) -> Option<S::Id> {
         return None;
     }
     let next = links.next?;
-    deeper(store.links(next), links.depth).then_some(next)
+    store.links(next).is_below(links.depth).then_some(next)
 }
 
 /// Whether `id` is in the tree and has at least one descendant. O(1).
@@ -353,9 +414,9 @@ pub fn is_descendant<S: SlotStore>(store: &S, ancestor: S::Id, id: S::Id) -> boo
         return false;
     }
     // `id` is below `ancestor` exactly when `ancestor` comes before it and
-    // every node from there up to `id` is deeper than `ancestor`.
+    // every node from there up to `id` is in its run.
     loop {
-        if !deeper(links, top.depth) {
+        if !links.is_below(top.depth) {
             return false;
         }
         let Some(prev) = links.prev else {
@@ -368,8 +429,8 @@ pub fn is_descendant<S: SlotStore>(store: &S, ancestor: S::Id, id: S::Id) -> boo
     }
 }
 
-/// The parent of `id`: the nearest earlier node that is shallower. `None` for
-/// a root or a slot outside the tree.
+/// The parent of `id`: the nearest earlier node whose run of descendants
+/// reaches it. `None` for a root or a slot outside the tree.
 ///
 /// O(size of the list before `id`) in the worst case, so this is for tests
 /// and debugging; kernel paths never need a node's parent.
@@ -378,12 +439,16 @@ pub fn parent<S: SlotStore>(store: &S, id: S::Id) -> Option<S::Id> {
     if !links.in_tree {
         return None;
     }
+    // The lowest parent depth from the candidate's successor up to `id`:
+    // the candidate's run reaches `id` exactly when its depth is at most that.
+    let mut floor = links.parent_depth?;
     let mut at = links.prev;
     while let Some(candidate) = at {
         let candidate_links = store.links(candidate);
-        if candidate_links.depth < links.depth {
+        if candidate_links.depth <= floor {
             return Some(candidate);
         }
+        floor = floor.min(candidate_links.parent_depth?);
         at = candidate_links.prev;
     }
     None
@@ -400,7 +465,7 @@ pub fn last_descendant<S: SlotStore>(store: &S, id: S::Id) -> Option<S::Id> {
     let mut at = links.next;
     while let Some(candidate) = at {
         let candidate_links = store.links(candidate);
-        if !deeper(candidate_links, links.depth) {
+        if !candidate_links.is_below(links.depth) {
             break;
         }
         last = Some(candidate);
@@ -419,9 +484,8 @@ pub fn last_descendant<S: SlotStore>(store: &S, id: S::Id) -> Option<S::Id> {
 /// preemption point and be restarted with the same call later.
 ///
 /// Each step follows first children down from `id` to a leaf, so it reads at
-/// most [`MAX_DEPTH`] + 5 slots' links and writes 3; removing a leaf
-/// needs no depth changes. A whole revoke thus costs O(descendants ×
-/// `MAX_DEPTH`) reads, in steps of bounded length.
+/// most [`MAX_DEPTH`] + 5 slots' links and writes 3. A whole revoke thus
+/// costs O(descendants × `MAX_DEPTH`) reads, in steps of bounded length.
 pub fn revoke_step<S: SlotStore>(store: &mut S, id: S::Id) -> Option<S::Id> {
     let top = store.links(id);
     if !top.in_tree {
@@ -429,26 +493,26 @@ pub fn revoke_step<S: SlotStore>(store: &mut S, id: S::Id) -> Option<S::Id> {
     }
     let mut leaf = top.next?;
     let mut leaf_links = store.links(leaf);
-    if !deeper(leaf_links, top.depth) {
+    if !leaf_links.is_below(top.depth) {
         return None;
     }
-    // In DFS order a node's first child is the next node when that is
-    // deeper, so descending is walking forward while depth increases; depths
-    // are at most MAX_DEPTH, which bounds the walk.
+    // In DFS order a node's first child is the next node when that is in
+    // its run, so descending is walking forward; each step is at least one
+    // level deeper and depths are at most MAX_DEPTH, which bounds the walk.
     for _ in 0..MAX_DEPTH {
         let Some(next) = leaf_links.next else {
             break;
         };
         let next_links = store.links(next);
-        if !deeper(next_links, leaf_links.depth) {
+        if !next_links.is_below(leaf_links.depth) {
             break;
         }
         leaf = next;
         leaf_links = next_links;
     }
     // `leaf` has no descendants in a sound tree; if depths were corrupted
-    // beyond MAX_DEPTH, `unlink` still promotes whatever follows, so no node
-    // is left orphaned in the list.
+    // beyond MAX_DEPTH, `unlink` still moves whatever follows up, so no
+    // node is left orphaned in the list.
     unlink(store, leaf, leaf_links);
     Some(leaf)
 }
@@ -458,9 +522,10 @@ pub fn revoke_step<S: SlotStore>(store: &mut S, id: S::Id) -> Option<S::Id> {
 /// `ids` must name every slot that is in the tree, each once (it may name
 /// slots outside the tree too); it is walked twice. Checks: nodes outside the
 /// tree have [`Links::EMPTY`]; `prev` and `next` point at tree nodes that
-/// point back; a list starts at depth 0 and each node is at most one level
-/// deeper than its predecessor and at most [`MAX_DEPTH`] deep; and following
-/// the lists from their heads reaches every tree node, without cycles.
+/// point back; a node is at most [`MAX_DEPTH`] deep, its parent depth is
+/// below its depth and at most its predecessor's depth, and a list head has
+/// no parent depth; and following the lists from their heads reaches every
+/// tree node, without cycles.
 /// O(slots named).
 pub fn check_invariants<S, I>(store: &S, ids: I) -> Result<(), InvariantError<S::Id>>
 where
@@ -485,27 +550,35 @@ where
                 depth: links.depth,
             });
         }
-        match links.prev {
-            Some(prev) => {
+        if let Some(parent_depth) = links.parent_depth
+            && parent_depth >= links.depth
+        {
+            return Err(InvariantError::ParentNotAbove {
+                slot,
+                depth: links.depth,
+                parent_depth,
+            });
+        }
+        match (links.prev, links.parent_depth) {
+            (Some(prev), parent_depth) => {
                 let prev_links = store.links(prev);
                 if !prev_links.in_tree || prev_links.next != Some(slot) {
                     return Err(InvariantError::BrokenPrev { slot });
                 }
-                if links.depth > prev_links.depth.saturating_add(1) {
-                    return Err(InvariantError::DepthJump {
+                if let Some(parent_depth) = parent_depth
+                    && parent_depth > prev_links.depth
+                {
+                    return Err(InvariantError::ParentJump {
                         slot,
-                        depth: links.depth,
+                        parent_depth,
                         prev_depth: prev_links.depth,
                     });
                 }
             }
-            None if links.depth != 0 => {
-                return Err(InvariantError::HeadNotRoot {
-                    slot,
-                    depth: links.depth,
-                });
+            (None, Some(parent_depth)) => {
+                return Err(InvariantError::HeadNotRoot { slot, parent_depth });
             }
-            None => {}
+            (None, None) => {}
         }
         if let Some(next) = links.next {
             let next_links = store.links(next);
@@ -550,18 +623,14 @@ fn tree_links<S: SlotStore>(store: &S, id: S::Id) -> Result<Links<S::Id>, Error>
     }
 }
 
-/// Whether `links` belong to a tree node deeper than `depth`.
-fn deeper<Id>(links: Links<Id>, depth: u32) -> bool {
-    links.in_tree && links.depth > depth
-}
-
-/// Put `id` between `prev` and `next` at `depth`.
+/// Put `id` between `prev` and `next` at `depth` under `parent_depth`.
 fn link<S: SlotStore>(
     store: &mut S,
     prev: Option<S::Id>,
     id: S::Id,
     next: Option<S::Id>,
     depth: u32,
+    parent_depth: Option<u32>,
 ) {
     store.set_links(
         id,
@@ -569,6 +638,7 @@ fn link<S: SlotStore>(
             prev,
             next,
             depth,
+            parent_depth,
             in_tree: true,
         },
     );
@@ -584,8 +654,14 @@ fn link<S: SlotStore>(
     }
 }
 
-/// Take `id`, whose current links are `links`, out of its list and raise its
-/// descendants one level.
+/// Take `id`, whose current links are `links`, out of its list; its
+/// descendants move up one level.
+///
+/// Only the successor changes: it takes the smaller of its own parent depth
+/// and `id`'s. A run that `id` ended (its parent depth was below the run's
+/// node) now ends at the successor; a run that held both still holds it;
+/// the successor's own run and every later node are untouched. So every
+/// node keeps its ancestors but `id`, whatever the size of the subtree.
 fn unlink<S: SlotStore>(store: &mut S, id: S::Id, links: Links<S::Id>) {
     if let Some(prev) = links.prev {
         let mut prev_links = store.links(prev);
@@ -595,20 +671,11 @@ fn unlink<S: SlotStore>(store: &mut S, id: S::Id, links: Links<S::Id>) {
     if let Some(next) = links.next {
         let mut next_links = store.links(next);
         next_links.prev = links.prev;
+        // `None` (no parent) orders below every depth.
+        next_links.parent_depth = next_links.parent_depth.min(links.parent_depth);
         store.set_links(next, next_links);
     }
     store.set_links(id, Links::EMPTY);
-    let mut at = links.next;
-    while let Some(node) = at {
-        let mut node_links = store.links(node);
-        if !deeper(node_links, links.depth) {
-            break;
-        }
-        // Deeper than a depth >= 0, so at least 1: no underflow.
-        node_links.depth = node_links.depth.saturating_sub(1);
-        store.set_links(node, node_links);
-        at = node_links.next;
-    }
 }
 
 #[cfg(test)]

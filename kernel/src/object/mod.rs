@@ -9,9 +9,10 @@
 //! stores capabilities (CNodes, TCBs) shares.
 //!
 //! A slot is 32 bytes: the capability's two words, then the derivation-tree
-//! links: `prev | depth << 56` and `next | in_tree`. Slot addresses are
-//! 32-byte aligned and below 2^56, and physical address 0 is never a slot
-//! (the first MiB is reserved), so 0 means "none".
+//! links: `prev | depth << 56` and `next | in_tree | (parent depth + 1) << 56`
+//! (0 there: no parent). Slot addresses are 32-byte aligned and below 2^56,
+//! and physical address 0 is never a slot (the first MiB is reserved), so 0
+//! means "none".
 
 pub mod cnode;
 pub mod tcb;
@@ -76,17 +77,22 @@ impl cdt::SlotStore for Tree {
             let a = w & ((1 << DEPTH_SHIFT) - 1) & !(SLOT_SIZE - 1);
             (a != 0).then_some(Slot(a))
         };
+        let parent = (n >> DEPTH_SHIFT) as u32;
         cdt::Links {
             prev: addr(p),
             next: addr(n),
             depth: (p >> DEPTH_SHIFT) as u32,
+            parent_depth: parent.checked_sub(1),
             in_tree: n & 1 != 0,
         }
     }
 
     fn set_links(&mut self, id: Slot, l: cdt::Links<Slot>) {
-        let prev = l.prev.map_or(0, |s| s.0) | (u64::from(l.depth) << DEPTH_SHIFT);
-        let next = l.next.map_or(0, |s| s.0) | u64::from(l.in_tree);
+        // Depths are at most MAX_DEPTH (255), and a parent depth is below
+        // its node's: both fit the eight bits above the address.
+        let prev = l.prev.map_or(0, |s| s.0) | (u64::from(l.depth & 0xff) << DEPTH_SHIFT);
+        let parent = l.parent_depth.map_or(0, |p| u64::from(p & 0xff) + 1);
+        let next = l.next.map_or(0, |s| s.0) | u64::from(l.in_tree) | (parent << DEPTH_SHIFT);
         write_word(id.0 + 16, prev);
         write_word(id.0 + 24, next);
     }

@@ -31,13 +31,14 @@ impl Store {
         out
     }
 
-    /// Descendants of `id` read off the list.
+    /// Descendants of `id` read off the list: the run of nodes whose
+    /// parent depth is at least its depth.
     fn descendants(&self, id: usize) -> BTreeSet<usize> {
         let depth = self.0[id].depth;
         let mut out = BTreeSet::new();
         let mut at = self.0[id].next;
         while let Some(n) = at {
-            if self.0[n].depth <= depth {
+            if self.0[n].parent_depth.is_none_or(|p| p < depth) {
                 break;
             }
             out.insert(n);
@@ -57,11 +58,13 @@ impl SlotStore for Store {
     }
 }
 
+/// Links of a node without a parent.
 fn l(prev: Option<usize>, next: Option<usize>, depth: u32) -> Links<usize> {
     Links {
         prev,
         next,
         depth,
+        parent_depth: None,
         in_tree: true,
     }
 }
@@ -200,14 +203,22 @@ fn remove_promotes() {
     remove(&mut s, 1).unwrap();
     s.check();
     assert_eq!(s.0[1], Links::EMPTY);
-    assert_eq!(s.list(0), [(0, 0), (3, 1), (2, 1)]);
+    // Depths stay (they count generations); the parent depth moved up.
+    assert_eq!(s.list(0), [(0, 0), (3, 1), (2, 2)]);
+    assert_eq!(s.0[2].parent_depth, Some(0));
     assert_eq!(parent(&s, 2), Some(0));
+    assert!(
+        !is_descendant(&s, 3, 2),
+        "the earlier sibling does not adopt it"
+    );
     assert_eq!(remove(&mut s, 1), Err(Error::NotInTree));
     // Removing a root with children makes them roots.
     remove(&mut s, 0).unwrap();
     s.check();
-    assert_eq!(s.list(3), [(3, 0), (2, 0)]);
+    assert_eq!(s.list(3), [(3, 1), (2, 2)]);
     assert_eq!(parent(&s, 2), None);
+    assert_eq!(parent(&s, 3), None);
+    assert!(!has_descendants(&s, 3));
     remove(&mut s, 2).unwrap();
     remove(&mut s, 3).unwrap();
     assert_eq!(s, Store::new(8));
@@ -225,7 +236,40 @@ fn remove_deep_subtree() {
     // 0 5 1 4 2 3
     remove(&mut s, 1).unwrap();
     s.check();
-    assert_eq!(s.list(0), [(0, 0), (5, 1), (4, 1), (2, 1), (3, 2)]);
+    assert_eq!(s.list(0), [(0, 0), (5, 1), (4, 2), (2, 2), (3, 3)]);
+    assert_eq!(parent(&s, 4), Some(0));
+    assert_eq!(parent(&s, 2), Some(0));
+    assert_eq!(parent(&s, 3), Some(2));
+    assert_eq!(s.descendants(5), BTreeSet::new());
+    assert_eq!(s.descendants(4), BTreeSet::new());
+    assert_eq!(s.descendants(0), BTreeSet::from([5, 4, 2, 3]));
+}
+
+#[test]
+fn remove_is_constant_time() {
+    // A node with many children and grandchildren, after an earlier
+    // sibling with a subtree of its own: deleting it writes three slots.
+    let n = 400;
+    let mut s = Store::new(n);
+    insert_root(&mut s, 0).unwrap();
+    insert_child(&mut s, 0, 1).unwrap(); // the one to delete
+    insert_child(&mut s, 0, 2).unwrap(); // an earlier sibling (goes first)
+    insert_child(&mut s, 2, 3).unwrap();
+    for i in 4..n {
+        let parent = if i % 3 == 0 { i - 1 } else { 1 };
+        insert_child(&mut s, parent, i).unwrap();
+    }
+    s.check();
+    let below = s.descendants(1);
+    let before = s.clone();
+    remove(&mut s, 1).unwrap();
+    s.check();
+    let changed = (0..n).filter(|&i| s.0[i] != before.0[i]).count();
+    assert_eq!(changed, 3, "the node, its predecessor and its successor");
+    // Its descendants are now the root's, and nobody else's.
+    assert_eq!(s.descendants(2), BTreeSet::from([3]));
+    assert!(below.iter().all(|&d| is_descendant(&s, 0, d)));
+    assert!(below.iter().all(|&d| !is_descendant(&s, 3, d)));
 }
 
 #[test]
@@ -293,7 +337,7 @@ type Damage = (fn(&mut Store), InvariantError<usize>);
 #[test]
 fn invariant_violations_found() {
     let good = small_tree();
-    let cases: [Damage; 8] = [
+    let cases: [Damage; 9] = [
         (|s| s.0[5].depth = 1, InvariantError::StrayLinks { slot: 5 }),
         (
             |s| s.0[5].next = Some(0),
@@ -308,16 +352,33 @@ fn invariant_violations_found() {
             InvariantError::BrokenNext { slot: 1 },
         ),
         (
-            |s| s.0[2].depth = 3,
-            InvariantError::DepthJump {
+            |s| {
+                s.0[2].depth = 5;
+                s.0[2].parent_depth = Some(3);
+            },
+            InvariantError::ParentJump {
                 slot: 2,
-                depth: 3,
+                parent_depth: 3,
                 prev_depth: 1,
             },
         ),
         (
-            |s| s.0[0].depth = 1,
-            InvariantError::HeadNotRoot { slot: 0, depth: 1 },
+            |s| s.0[2].parent_depth = Some(2),
+            InvariantError::ParentNotAbove {
+                slot: 2,
+                depth: 2,
+                parent_depth: 2,
+            },
+        ),
+        (
+            |s| {
+                s.0[0].depth = 1;
+                s.0[0].parent_depth = Some(0);
+            },
+            InvariantError::HeadNotRoot {
+                slot: 0,
+                parent_depth: 0,
+            },
         ),
         (
             |s| {
@@ -374,11 +435,11 @@ fn invariant_violations_found() {
 fn error_display_names_the_problem() {
     assert!(Error::NotInTree.to_string().contains("not in"));
     assert!(Error::AlreadyInTree.to_string().contains("already"));
-    let deep = Error::TooDeep { depth: 65 }.to_string();
-    assert!(deep.contains("65") && deep.contains("64"), "{deep}");
-    let jump = InvariantError::DepthJump {
+    let deep = Error::TooDeep { depth: 256 }.to_string();
+    assert!(deep.contains("256") && deep.contains("255"), "{deep}");
+    let jump = InvariantError::ParentJump {
         slot: 7usize,
-        depth: 3,
+        parent_depth: 3,
         prev_depth: 1,
     }
     .to_string();
@@ -393,6 +454,9 @@ const SLOTS: usize = 64;
 #[derive(Default, Debug)]
 struct Model {
     parent: BTreeMap<usize, Option<usize>>,
+    /// Each node's stored depth: its parent's when it was made, plus one.
+    /// Deleting an ancestor does not change it.
+    generation: BTreeMap<usize, u32>,
 }
 
 impl Model {
@@ -401,13 +465,12 @@ impl Model {
     }
 
     fn depth(&self, id: usize) -> u32 {
-        let mut depth = 0;
-        let mut at = self.parent[&id];
-        while let Some(p) = at {
-            depth += 1;
-            at = self.parent[&p];
-        }
-        depth
+        self.generation[&id]
+    }
+
+    fn forget(&mut self, id: usize) -> Option<usize> {
+        self.generation.remove(&id);
+        self.parent.remove(&id).unwrap()
     }
 
     fn children(&self, id: usize) -> Vec<usize> {
@@ -501,6 +564,7 @@ fn apply(store: &mut Store, model: &mut Model, op: Op) -> Result<(), TestCaseErr
                 Err(Error::AlreadyInTree)
             } else {
                 model.parent.insert(id, None);
+                model.generation.insert(id, 0);
                 Ok(())
             };
             (insert_root(store, id), expected)
@@ -517,6 +581,7 @@ fn apply(store: &mut Store, model: &mut Model, op: Op) -> Result<(), TestCaseErr
                 })
             } else {
                 model.parent.insert(c, Some(p));
+                model.generation.insert(c, model.depth(p) + 1);
                 Ok(())
             };
             (insert_child(store, p, c), expected)
@@ -529,6 +594,7 @@ fn apply(store: &mut Store, model: &mut Model, op: Op) -> Result<(), TestCaseErr
                 Err(Error::AlreadyInTree)
             } else {
                 model.parent.insert(n, model.parent[&e]);
+                model.generation.insert(n, model.depth(e));
                 Ok(())
             };
             (insert_sibling(store, e, n), expected)
@@ -536,7 +602,7 @@ fn apply(store: &mut Store, model: &mut Model, op: Op) -> Result<(), TestCaseErr
         Op::Remove(a) => {
             let id = resolve(model, a, true);
             let expected = if model.contains(id) {
-                let p = model.parent.remove(&id).unwrap();
+                let p = model.forget(id);
                 model.reparent_children(id, p);
                 Ok(())
             } else {
@@ -551,8 +617,10 @@ fn apply(store: &mut Store, model: &mut Model, op: Op) -> Result<(), TestCaseErr
             } else if model.contains(to) {
                 Err(Error::AlreadyInTree)
             } else {
-                let p = model.parent.remove(&from).unwrap();
+                let generation = model.depth(from);
+                let p = model.forget(from);
                 model.parent.insert(to, p);
+                model.generation.insert(to, generation);
                 model.reparent_children(from, Some(to));
                 Ok(())
             };
@@ -595,7 +663,7 @@ fn revoke_one(store: &mut Store, model: &mut Model, id: usize) -> Result<bool, T
             prop_assert!(below.contains(&leaf), "{} is not below {}", leaf, id);
             prop_assert!(model.children(leaf).is_empty(), "{} is no leaf", leaf);
             prop_assert_eq!(store.0[leaf], Links::EMPTY);
-            model.parent.remove(&leaf);
+            model.forget(leaf);
             Ok(true)
         }
     }
