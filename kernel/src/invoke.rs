@@ -68,7 +68,14 @@ pub fn invoke(t: Tcb, slot: Slot, cap: &Cap, info: MessageInfo) -> KResult<()> {
                 vspace::unmap(slot)?;
                 None
             }
-            inv::FRAME_ADDRESS => Some(words(&[object])),
+            // Where a frame lies in physical memory is for those who may
+            // read it (a driver programming DMA), not for a bare name.
+            inv::FRAME_ADDRESS => {
+                if !cap.rights().contains(Rights::READ) {
+                    return Err(Error::MissingRight.into());
+                }
+                Some(words(&[object]))
+            }
             _ => return Err(Error::IllegalOperation.into()),
         },
         Cap::AsidPool { .. } => {
@@ -184,8 +191,18 @@ fn tcb_method(
                 0 => None,
                 c => {
                     let s = lookup(t, c)?;
-                    if !matches!(s.cap(), Cap::Frame { huge: false, .. }) {
+                    let Cap::Frame {
+                        huge: false,
+                        rights,
+                        ..
+                    } = s.cap()
+                    else {
                         return Err(Error::WrongType.into());
+                    };
+                    // The kernel reads what the thread sends from the buffer
+                    // and writes what it receives into it: both rights.
+                    if !rights.contains(ipc::BUFFER_RIGHTS) {
+                        return Err(Error::MissingRight.into());
                     }
                     if !buf_va.is_multiple_of(4096) {
                         return Err(Error::Alignment.into());
@@ -315,7 +332,7 @@ fn tcb_method(
             }
             target.set_tls(fs, gs);
             if target == t {
-                crate::arch::cpu::set_tls(fs, gs);
+                crate::arch::cpu::set_tls(t.0, fs, gs);
             }
             Ok(None)
         }
@@ -376,6 +393,13 @@ fn tcb_method(
             let mut bytes = [0u8; 32];
             for i in 0..a.m.len.min(4) {
                 bytes[i * 8..i * 8 + 8].copy_from_slice(&a.get(i)?.to_le_bytes());
+            }
+            // Names frame the thread's console lines and the kernel's
+            // reports: letters, digits, '.', '_' and '-' only, so no name
+            // can pass for a kernel log tag or another line's framing.
+            let len = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+            if !bytes[..len].iter().all(|&b| tcb::is_name_byte(b)) {
+                return Err(Error::Range.into());
             }
             target.set_name(&bytes);
             Ok(None)

@@ -101,10 +101,21 @@ fn ntfn_queue(n: u64) -> Queue {
 
 // ---- the IPC buffer ----
 
-/// Physical address of `t`'s IPC buffer, if it has one.
+/// What a frame capability must allow to serve as an IPC buffer: the
+/// kernel reads sent words from it and writes received words into it.
+pub const BUFFER_RIGHTS: Rights = Rights::READ.union(Rights::WRITE);
+
+/// Physical address of `t`'s IPC buffer, if it has one. `TCB_CONFIGURE`
+/// accepts only a 4 KiB frame with [`BUFFER_RIGHTS`]; checked again here,
+/// where the memory is used, so no other way into the slot can widen them.
 fn buffer_pa(t: Tcb) -> Option<u64> {
     match t.ipc_buffer_slot().cap() {
-        Cap::Frame { object, .. } => Some(object),
+        Cap::Frame {
+            object,
+            rights,
+            huge: false,
+            ..
+        } if rights.contains(BUFFER_RIGHTS) => Some(object),
         _ => None,
     }
 }
@@ -650,8 +661,19 @@ pub fn cancel(t: Tcb) {
     t.set_blocked_on(0);
 }
 
-fn release_all(q: Queue) {
+/// Release every thread waiting in `q`. Returns false if it stopped for a
+/// pending interrupt with threads left: a queue is as long as the caller
+/// made it (one thread per 2 KiB of its memory), so the release is
+/// preemptible. The object stays whole and its last capability stays in
+/// place, so the delete that called this runs again and goes on.
+#[must_use]
+fn release_all(q: Queue) -> bool {
+    let mut released = 0u32;
     while let Some(t) = q.first() {
+        released += 1;
+        if released.is_multiple_of(32) && crate::preempt::pending() {
+            return false;
+        }
         q.remove(t);
         disarm(t);
         t.set_blocked_on(0);
@@ -666,20 +688,28 @@ fn release_all(q: Queue) {
             sched::wake(t);
         }
     }
+    true
 }
 
-/// The endpoint at `ep` is being destroyed.
-pub fn endpoint_destroyed(ep: u64) {
-    release_all(ep_queue(ep));
+/// The endpoint at `ep` is being destroyed. False: preempted, call again.
+#[must_use]
+pub fn endpoint_destroyed(ep: u64) -> bool {
+    release_all(ep_queue(ep))
 }
 
-/// The notification at `n` is being destroyed.
-pub fn notification_destroyed(n: u64) {
-    release_all(ntfn_queue(n));
+/// The notification at `n` is being destroyed. False: preempted, call
+/// again.
+#[must_use]
+pub fn notification_destroyed(n: u64) -> bool {
+    if !release_all(ntfn_queue(n)) {
+        return false;
+    }
     let bound = read_word(n + 24);
     if bound != 0 {
+        write_word(n + 24, 0);
         Tcb(bound).set_bound_notification(0);
     }
+    true
 }
 
 /// The reply object at `r` is being destroyed: its caller gets `PeerGone`.

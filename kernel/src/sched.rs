@@ -209,19 +209,29 @@ fn run(t: Tcb) -> ! {
     {
         paging::switch_to(pml4);
     }
-    cpu::set_tls(t.fs_base(), t.gs_base());
+    cpu::set_tls(t.0, t.fs_base(), t.gs_base());
     fpu::switch_to(t.0 + tcb::XSAVE);
     let rip = t.sanitize_context();
-    let full = t.has_flag(flags::FULL_RESTORE) || !septum_abi::layout::is_canonical(rip);
+    if !septum_abi::layout::is_canonical(rip) {
+        // Unreachable by construction: entries from user mode save
+        // canonical RIPs (the page below the hole is never mapped) and
+        // every RIP the kernel is handed is checked. Should one get here
+        // anyway, it is the thread's fault, never a return that faults in
+        // ring 0: a #GP as the CPU would give it, to its handler.
+        t.set_reg(tcb::Reg::Vector, 13);
+        t.set_reg(tcb::Reg::Error, 0);
+        crate::trap::fault(t, septum_abi::fault::Kind::Exception, 0);
+        schedule()
+    }
+    let full = t.has_flag(flags::FULL_RESTORE);
     if full {
         t.set_flag(flags::FULL_RESTORE, false);
     }
     let ctx = ctx_va as *const trap::UserContext;
     // SAFETY: `ctx` is the TCB's saved context (in the direct map), which
     // the per-CPU context end now points past; the thread's address space is
-    // loaded; the context was sanitized above; `sysretq` only with a
-    // canonical RIP, otherwise (or when asked for) every register through
-    // `iretq`.
+    // loaded; the context was sanitized above and its RIP is canonical
+    // (checked), which both `sysretq` and `iretq` need to stay in ring 3.
     unsafe {
         if full {
             trap::resume_iret(ctx)

@@ -13,7 +13,7 @@ use crate::arch::paging::{self, PTE_NX, PTE_PRESENT, PTE_USER, PTE_WRITE, read_w
 use crate::object::Slot;
 use crate::object::cnode::KResult;
 use septum_abi::Error;
-use septum_abi::layout::is_user_range;
+use septum_abi::layout::{is_user_range, is_user_span};
 use septum_kcore::cap::{Cap, Mapping, Rights};
 
 /// Entries in the ASID table (ASID 0 means "none").
@@ -148,7 +148,10 @@ pub fn map_frame(frame: Slot, vspace: &Cap, va: u64, attrs: u64) -> Result<(), E
     if mapping.is_some() {
         return Err(Error::IllegalOperation);
     }
-    if attrs & !(attr::WRITE | attr::EXECUTE) != 0 {
+    // W^X holds for every mapping: a page is writable or executable,
+    // never both. Code that writes its own code (a JIT, a guest kernel
+    // loading a program) unmaps the page and maps it again executable.
+    if attrs & !(attr::WRITE | attr::EXECUTE) != 0 || attrs == attr::WRITE | attr::EXECUTE {
         return Err(Error::Range);
     }
     if !rights.contains(Rights::READ)
@@ -205,10 +208,11 @@ pub fn map_table(table: Slot, vspace: &Cap, va: u64) -> Result<(), Error> {
     if mapping.is_some() {
         return Err(Error::IllegalOperation);
     }
-    // The region the new table covers must be user space.
+    // The region the new table covers must be user space (its top page
+    // may be the unmappable one below the hole: tables are fine there).
     let span = 1u64 << (12 + 9 * u32::from(level));
     let base = va & !(span - 1);
-    if !is_user_range(base, span) {
+    if !is_user_span(base, span) {
         return Err(Error::InvalidAddress);
     }
     let (asid, pml4) = vspace_of(vspace)?;

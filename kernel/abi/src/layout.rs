@@ -19,6 +19,15 @@ pub const USER_STACK_SIZE: u64 = 64 * 1024;
 /// Address of the initial thread's IPC buffer (one page). Passed in `rdi` at entry.
 pub const USER_IPC_BUFFER: u64 = 0x0000_7fff_ffff_e000;
 
+/// Start of the top page of the lower half, which is never mapped for
+/// user code or data. An instruction that ends where the lower half ends
+/// (a `syscall`, `int3` or single-stepped instruction in its last bytes)
+/// would leave a return address of 2^47, which is not canonical; with no
+/// page there, no instruction can, so every RIP the CPU saves on entry from
+/// user mode is canonical and every return to user mode is safe by
+/// construction (Linux keeps the same page unmapped for the same reason).
+pub const USER_LOWER_TOP_PAGE: u64 = 0x0000_7fff_ffff_f000;
+
 /// Whether `addr` lies in the kernel's reserved range.
 pub const fn is_kernel_address(addr: u64) -> bool {
     addr >= KERNEL_SPACE_START && addr < KERNEL_SPACE_END
@@ -30,9 +39,20 @@ pub const fn is_canonical(addr: u64) -> bool {
     top == 0 || top == 0x1_ffff
 }
 
-/// Whether `[addr, addr+len)` is canonical user memory: below the canonical
-/// hole's upper end and never touching the kernel slots.
+/// Whether `[addr, addr+len)` is user memory that may be mapped, read or
+/// written: a user span ([`is_user_span`]) that does not touch the top
+/// page of the lower half ([`USER_LOWER_TOP_PAGE`]).
 pub fn is_user_range(addr: u64, len: u64) -> bool {
+    if !is_user_span(addr, len) {
+        return false;
+    }
+    let last = addr.saturating_add(len.saturating_sub(1));
+    !(addr < USER_LOWER_TOP_PAGE + 4096 && last >= USER_LOWER_TOP_PAGE)
+}
+
+/// Whether `[addr, addr+len)` is canonical and outside the kernel's
+/// slots: what a page table that covers user memory may span.
+pub fn is_user_span(addr: u64, len: u64) -> bool {
     if len == 0 {
         return is_canonical(addr) && !is_kernel_address(addr);
     }
@@ -64,9 +84,24 @@ mod tests {
     #[test]
     fn user_ranges() {
         assert!(is_user_range(0x1000, 0x1000));
-        assert!(is_user_range(0x7fff_ffff_f000, 0x1000));
+        assert!(is_user_range(0x7fff_ffff_e000, 0x1000));
         assert!(
-            !is_user_range(0x7fff_ffff_f000, 0x1001),
+            !is_user_range(0x7fff_ffff_f000, 0x1000),
+            "the top page of the lower half"
+        );
+        assert!(!is_user_range(0x7fff_ffff_fffe, 2));
+        assert!(
+            !is_user_range(0x7fff_ffe0_0000, 2 << 20),
+            "a 2 MiB page over it"
+        );
+        assert!(!is_user_range(0x7fff_ffff_e000, 0x1001), "reaches into it");
+        assert!(
+            is_user_span(0x7fff_ffff_f000, 0x1000),
+            "a table may cover it"
+        );
+        assert!(is_user_span(0x7f80_0000_0000, 1 << 39));
+        assert!(
+            !is_user_span(0x7fff_ffff_f000, 0x1001),
             "crosses into the hole"
         );
         assert!(!is_user_range(0x8000_0000_0000, 1), "non-canonical");

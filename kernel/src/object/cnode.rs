@@ -509,7 +509,7 @@ pub fn revoke(slot: Slot) -> KResult<()> {
             continue;
         }
         let Some(next) = at.next else { break };
-        if cdt::SlotStore::links(&Tree, next).depth <= depth {
+        if !cdt::SlotStore::links(&Tree, next).is_below(depth) {
             break;
         }
         if matches!(next.cap(), Cap::Zombie { waiting: true, .. }) {
@@ -555,12 +555,18 @@ fn finalise(cap: &Cap) -> KResult<()> {
             Ok(())
         }
         Cap::Endpoint { object, .. } => {
-            crate::ipc::endpoint_destroyed(object);
-            Ok(())
+            if crate::ipc::endpoint_destroyed(object) {
+                Ok(())
+            } else {
+                Err(Fail::Restart)
+            }
         }
         Cap::Notification { object, .. } => {
-            crate::ipc::notification_destroyed(object);
-            Ok(())
+            if crate::ipc::notification_destroyed(object) {
+                Ok(())
+            } else {
+                Err(Fail::Restart)
+            }
         }
         Cap::Reply { object } => {
             crate::ipc::reply_destroyed(object);

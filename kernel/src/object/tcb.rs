@@ -191,6 +191,11 @@ impl Tcb {
         ctx.sanitize();
         self.set_context(&ctx);
         crate::arch::fpu::init_area(self.0 + XSAVE);
+        // A thread that lived at this address before may still be what the
+        // CPU's FPU and FS/GS caches name; this one must start from its own
+        // (fresh) state, never from what the old one left in the CPU.
+        crate::arch::fpu::forget(self.0 + XSAVE);
+        crate::arch::cpu::forget_tls(self.0);
     }
 
     /// A saved register.
@@ -329,7 +334,8 @@ impl Tcb {
         s
     }
 
-    /// Set the name (cut to [`NAME_LEN`] bytes).
+    /// Set the name (cut to [`NAME_LEN`] bytes). Callers from user space
+    /// check the bytes with [`is_name_byte`] first.
     pub fn set_name(self, name: &[u8]) {
         let mut bytes = [0u8; NAME_LEN];
         let n = name.len().min(NAME_LEN);
@@ -392,4 +398,9 @@ impl Tcb {
         self.set_reg(Reg::Rflags, ctx.rflags);
         self.reg(Reg::Rip)
     }
+}
+
+/// Whether `b` may appear in a thread name set from user space.
+pub fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')
 }

@@ -250,24 +250,42 @@ pub fn init(f: &Features, syscall_entry: u64) -> u64 {
     xcr0
 }
 
-/// Load a thread's FS and GS bases: FS directly, GS into KERNEL_GS_BASE,
-/// which `swapgs` makes the user's GS base on the way out.
+/// Load the FS and GS bases of the thread `owner` (its TCB address): FS
+/// directly, GS into KERNEL_GS_BASE, which `swapgs` makes the user's GS
+/// base on the way out.
 ///
-/// The values the MSRs hold are remembered, so switching between threads
-/// with the same bases (most have none) writes nothing.
-pub fn set_tls(fs: u64, gs: u64) {
+/// A thread can change its live bases without the kernel (loading a null
+/// or any other selector into FS or GS reloads the base), so what the MSRs
+/// hold is known only until a thread runs in user mode. The MSRs are left
+/// alone only when the same thread goes on with the same bases: whatever
+/// it did to them, it did to itself. Any other thread gets both written.
+pub fn set_tls(owner: u64, fs: u64, gs: u64) {
+    if LOADED_FOR.load(Ordering::Relaxed) == owner
+        && LOADED_FS.load(Ordering::Relaxed) == fs
+        && LOADED_GS.load(Ordering::Relaxed) == gs
+    {
+        return;
+    }
     // The caller checked both are canonical; `VirtAddr` would refuse
     // otherwise. The kernel's own GS base is untouched.
-    if LOADED_FS.swap(fs, Ordering::Relaxed) != fs {
-        x86_64::registers::model_specific::FsBase::write(VirtAddr::new_truncate(fs));
-    }
-    if LOADED_GS.swap(gs, Ordering::Relaxed) != gs {
-        KernelGsBase::write(VirtAddr::new_truncate(gs));
+    x86_64::registers::model_specific::FsBase::write(VirtAddr::new_truncate(fs));
+    KernelGsBase::write(VirtAddr::new_truncate(gs));
+    LOADED_FOR.store(owner, Ordering::Relaxed);
+    LOADED_FS.store(fs, Ordering::Relaxed);
+    LOADED_GS.store(gs, Ordering::Relaxed);
+}
+
+/// A new thread object is made at `owner`: whatever an earlier thread at
+/// that address left in FS/GS is not this one's.
+pub fn forget_tls(owner: u64) {
+    if LOADED_FOR.load(Ordering::Relaxed) == owner {
+        LOADED_FOR.store(0, Ordering::Relaxed);
     }
 }
 
-/// What FS_BASE and KERNEL_GS_BASE (the user's GS base) hold; both start
-/// at 0 (`init` writes KERNEL_GS_BASE = 0; FS_BASE is 0 from reset).
+/// The thread (TCB address; 0: none) whose bases FS_BASE and
+/// KERNEL_GS_BASE were last loaded with, and the values written.
+static LOADED_FOR: AtomicU64 = AtomicU64::new(0);
 static LOADED_FS: AtomicU64 = AtomicU64::new(0);
 static LOADED_GS: AtomicU64 = AtomicU64::new(0);
 

@@ -100,6 +100,15 @@ pub fn flush(pa: u64) {
     OWNER.store(0, Ordering::Relaxed);
 }
 
+/// A new thread's area is at `pa`: if the FPU still holds the state of a
+/// thread that lived there before, drop it without saving, so the new one
+/// is loaded from its own area.
+pub fn forget(pa: u64) {
+    if OWNER.load(Ordering::Relaxed) == pa {
+        OWNER.store(0, Ordering::Relaxed);
+    }
+}
+
 /// After the kernel wrote a thread's area: have every enabled component
 /// loaded from it (XSTATE_BV = all enabled components).
 pub fn mark_all_present(pa: u64) {
