@@ -332,7 +332,7 @@ fn tcb_method(
             }
             target.set_tls(fs, gs);
             if target == t {
-                crate::arch::cpu::set_tls(t.0, fs, gs);
+                crate::arch::cpu::reload_tls(t.0, fs, gs);
             }
             Ok(None)
         }

@@ -195,7 +195,8 @@ fn run(t: Tcb) -> ! {
         stop_without_space(t);
         schedule()
     };
-    if current() != Some(t) && t.slice() == 0 {
+    let switching = current() != Some(t);
+    if switching && t.slice() == 0 {
         t.set_slice(SLICE_TICKS);
     }
     CURRENT.store(t.0, Ordering::Relaxed);
@@ -209,7 +210,11 @@ fn run(t: Tcb) -> ! {
     {
         paging::switch_to(pml4);
     }
-    cpu::set_tls(t.0, t.fs_base(), t.gs_base());
+    if switching {
+        // The same thread going on keeps what it has: the kernel changes a
+        // running thread's bases only through `cpu::reload_tls`.
+        cpu::set_tls(t.0, t.fs_base(), t.gs_base());
+    }
     fpu::switch_to(t.0 + tcb::XSAVE);
     let rip = t.sanitize_context();
     if !septum_abi::layout::is_canonical(rip) {

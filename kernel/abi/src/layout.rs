@@ -42,16 +42,20 @@ pub const fn is_canonical(addr: u64) -> bool {
 /// Whether `[addr, addr+len)` is user memory that may be mapped, read or
 /// written: a user span ([`is_user_span`]) that does not touch the top
 /// page of the lower half ([`USER_LOWER_TOP_PAGE`]).
+#[inline]
 pub fn is_user_range(addr: u64, len: u64) -> bool {
     if !is_user_span(addr, len) {
         return false;
     }
-    let last = addr.saturating_add(len.saturating_sub(1));
-    !(addr < USER_LOWER_TOP_PAGE + 4096 && last >= USER_LOWER_TOP_PAGE)
+    // Empty ranges touch nothing; others must stay out of the top page.
+    len == 0
+        || addr.saturating_add(len - 1) < USER_LOWER_TOP_PAGE
+        || addr >= USER_LOWER_TOP_PAGE + 4096
 }
 
 /// Whether `[addr, addr+len)` is canonical and outside the kernel's
 /// slots: what a page table that covers user memory may span.
+#[inline]
 pub fn is_user_span(addr: u64, len: u64) -> bool {
     if len == 0 {
         return is_canonical(addr) && !is_kernel_address(addr);

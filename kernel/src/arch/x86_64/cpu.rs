@@ -254,25 +254,41 @@ pub fn init(f: &Features, syscall_entry: u64) -> u64 {
 /// directly, GS into KERNEL_GS_BASE, which `swapgs` makes the user's GS
 /// base on the way out.
 ///
-/// A thread can change its live bases without the kernel (loading a null
-/// or any other selector into FS or GS reloads the base), so what the MSRs
-/// hold is known only until a thread runs in user mode. The MSRs are left
-/// alone only when the same thread goes on with the same bases: whatever
-/// it did to them, it did to itself. Any other thread gets both written.
+/// A thread can change its live bases without the kernel: loading any
+/// selector into FS or GS reloads the base from the descriptor, and a null
+/// selector clears it. Every descriptor a user may load has base 0 (there
+/// is no LDT, CR4.FSGSBASE is off), so a live base is either what the
+/// kernel last wrote or 0. Hence an MSR is left alone only when that is
+/// certain to be right: the new value is 0 and so was the last one
+/// written, or the same thread goes on with the same value (whatever it
+/// did to its base, it did to itself). Should user mode ever get
+/// `wrfsbase`, this cache must go.
+#[inline]
 pub fn set_tls(owner: u64, fs: u64, gs: u64) {
-    if LOADED_FOR.load(Ordering::Relaxed) == owner
-        && LOADED_FS.load(Ordering::Relaxed) == fs
-        && LOADED_GS.load(Ordering::Relaxed) == gs
-    {
-        return;
-    }
+    let same = LOADED_FOR.load(Ordering::Relaxed) == owner;
     // The caller checked both are canonical; `VirtAddr` would refuse
     // otherwise. The kernel's own GS base is untouched.
-    x86_64::registers::model_specific::FsBase::write(VirtAddr::new_truncate(fs));
-    KernelGsBase::write(VirtAddr::new_truncate(gs));
-    LOADED_FOR.store(owner, Ordering::Relaxed);
-    LOADED_FS.store(fs, Ordering::Relaxed);
-    LOADED_GS.store(gs, Ordering::Relaxed);
+    if fs != LOADED_FS.load(Ordering::Relaxed) || (fs != 0 && !same) {
+        x86_64::registers::model_specific::FsBase::write(VirtAddr::new_truncate(fs));
+        LOADED_FS.store(fs, Ordering::Relaxed);
+    }
+    if gs != LOADED_GS.load(Ordering::Relaxed) || (gs != 0 && !same) {
+        KernelGsBase::write(VirtAddr::new_truncate(gs));
+        LOADED_GS.store(gs, Ordering::Relaxed);
+    }
+    if !same {
+        LOADED_FOR.store(owner, Ordering::Relaxed);
+    }
+}
+
+/// Write the running thread's bases now, whatever is cached: it asked for
+/// them itself, and may have changed its live bases since they were last
+/// written.
+pub fn reload_tls(owner: u64, fs: u64, gs: u64) {
+    forget_tls(owner);
+    LOADED_FS.store(!0, Ordering::Relaxed);
+    LOADED_GS.store(!0, Ordering::Relaxed);
+    set_tls(owner, fs, gs);
 }
 
 /// A new thread object is made at `owner`: whatever an earlier thread at
