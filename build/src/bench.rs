@@ -25,7 +25,7 @@ pub const MARKER: &str = "bench: ";
 pub const UNIT: &str = "instructions";
 
 /// Figures a complete run must report: the kernel paths whose cost matters.
-pub const REQUIRED: [&str; 11] = [
+pub const REQUIRED: [&str; 12] = [
     "syscall.null",
     "ipc.roundtrip.inter_as.0w",
     "ipc.roundtrip.inter_as.4w",
@@ -37,6 +37,7 @@ pub const REQUIRED: [&str; 11] = [
     "ipc.roundtrip.inter_as.0w.tasks2",
     "ipc.roundtrip.inter_as.0w.tasks16",
     "ipc.roundtrip.inter_as.0w.tasks256",
+    "untyped.retype_32mib",
 ];
 
 /// One measured figure, in instructions.

@@ -161,11 +161,14 @@ pub fn create_root_task(name: &str, elf: &[u8], rsdp: u64) -> Result<Tcb, Error>
                 continue;
             }
             let i = bi::SLOT_FIRST_UNTYPED + count;
+            // What the memory holds is unknown (the loader, the boot
+            // image): the watermark starts at the top, so the first use
+            // clears it (see `object::untyped`).
             let cap = Cap::Untyped {
                 base,
                 size_bits: bits as u8,
                 is_device: false,
-                free_offset: 0,
+                free_offset: 1 << bits,
             };
             cnode::insert(slot(i), &cap, None).map_err(Error::Cap)?;
             let d = UNTYPED_DESC + count * 24;

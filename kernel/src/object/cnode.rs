@@ -526,21 +526,12 @@ pub fn revoke(slot: Slot) -> KResult<()> {
             return Err(Fail::Restart);
         }
     }
-    // An untyped whose children are all gone is free again.
-    if let Cap::Untyped {
-        base,
-        size_bits,
-        is_device,
-        ..
-    } = slot.cap()
+    // An untyped whose children are all gone is free again: cleared
+    // (preemptibly) and its watermark back at its base.
+    if let Cap::Untyped { .. } = slot.cap()
         && !cdt::has_descendants(&Tree, slot)
     {
-        slot.set_cap(&Cap::Untyped {
-            base,
-            size_bits,
-            is_device,
-            free_offset: 0,
-        });
+        super::untyped::reset(slot)?;
     }
     Ok(())
 }

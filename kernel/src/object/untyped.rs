@@ -1,12 +1,20 @@
 //! Retyping untyped memory into kernel objects.
 //!
 //! Objects are placed by `septum_kcore::untyped` (first aligned address at
-//! or above the watermark), zeroed, initialised, and their capabilities put
-//! into consecutive empty slots of one CNode as children of the untyped
-//! capability, so revoking the untyped finds and destroys them all. An
-//! untyped with no children left starts again from its base.
+//! or above the watermark), initialised, and their capabilities put into
+//! consecutive empty slots of one CNode as children of the untyped
+//! capability, so revoking the untyped finds and destroys them all.
+//!
+//! **Memory above a RAM untyped's watermark is always zero**, so a retype
+//! clears nothing and costs O(objects made), never O(bytes). Memory is
+//! cleared when an untyped with no children left is *reset*: from the
+//! watermark down, a chunk at a time, lowering the watermark after each
+//! chunk, so a reset that stops for a pending interrupt keeps its progress
+//! and the invariant holds at every step. The untypeds made at boot start
+//! with the watermark at their top (their content is unknown), so their
+//! first use clears them the same way. Device memory is never cleared.
 
-use super::cnode::{self, CNodeRef};
+use super::cnode::{self, CNodeRef, Fail, KResult};
 use super::tcb::Tcb;
 use super::{Slot, Tree};
 use crate::arch::paging;
@@ -23,9 +31,46 @@ fn ut_err(e: ut::Error) -> Error {
     }
 }
 
-/// Most bytes one retype clears (one CNode of 2^20 slots; sixteen 2 MiB
-/// frames). Larger requests are refused with `Range`: split them.
-pub const MAX_CLEAR_BYTES: u64 = 32 << 20;
+/// Bytes a reset clears between two looks for a pending interrupt (about
+/// 32,000 instructions).
+const RESET_CHUNK: u64 = 256 << 10;
+
+/// Reset the untyped in `slot`, which must have no descendants left: clear
+/// what lies below its watermark and bring the watermark to 0. Preemptible;
+/// the restarted call goes on from the lowered watermark.
+pub fn reset(slot: Slot) -> KResult<()> {
+    loop {
+        let Cap::Untyped {
+            base,
+            size_bits,
+            is_device,
+            free_offset,
+        } = slot.cap()
+        else {
+            return Ok(());
+        };
+        if free_offset == 0 {
+            return Ok(());
+        }
+        let low = if is_device {
+            0
+        } else {
+            (free_offset - 1) & !(RESET_CHUNK - 1)
+        };
+        if !is_device {
+            paging::zero_phys(base + low, free_offset - low);
+        }
+        slot.set_cap(&Cap::Untyped {
+            base,
+            size_bits,
+            is_device,
+            free_offset: low,
+        });
+        if low > 0 && crate::preempt::pending() {
+            return Err(Fail::Restart);
+        }
+    }
+}
 
 /// The capability for a fresh object of type `t` at `addr`.
 fn new_cap(t: ObjectType, addr: u64, user_bits: u64, device: bool) -> Cap {
@@ -85,54 +130,48 @@ pub fn retype(
     dest: &Cap,
     offset: u64,
     count: u64,
-) -> Result<(), Error> {
-    let Cap::Untyped {
-        base,
-        size_bits,
-        is_device,
-        free_offset,
-    } = ut_slot.cap()
-    else {
-        return Err(Error::WrongType);
+) -> KResult<()> {
+    let Cap::Untyped { is_device, .. } = ut_slot.cap() else {
+        return Err(Error::WrongType.into());
     };
     let t = ObjectType::from_code(type_code).ok_or(Error::Range)?;
     if t == ObjectType::PageTable && !(1..=4).contains(&user_bits) {
-        return Err(Error::Range);
+        return Err(Error::Range.into());
     }
     if is_device && !t.fits_device_memory() {
-        return Err(Error::IllegalOperation);
+        return Err(Error::IllegalOperation.into());
     }
     let cnode = CNodeRef::from_cap(dest).ok_or(Error::WrongType)?;
     let end = offset.checked_add(count).ok_or(Error::Range)?;
     // Bounded before the slots are looked at, so the check below is too.
     if count == 0 || count > ut::MAX_RETYPE_COUNT || end > cnode.slots() {
-        return Err(Error::Range);
+        return Err(Error::Range.into());
     }
     for i in offset..end {
         if !cnode.slot(i).ok_or(Error::Range)?.is_empty() {
-            return Err(Error::SlotOccupied);
+            return Err(Error::SlotOccupied.into());
         }
     }
     let obj_bits = t.size_bits(user_bits).map_err(ut_err)?;
-    let mut state = Untyped::new(base, size_bits.into(), is_device).map_err(ut_err)?;
     // Memory below the watermark is reusable only once nothing made from
-    // it is left.
-    state.free_offset = if cdt::has_descendants(&Tree, ut_slot) {
-        free_offset
-    } else {
-        0
-    };
-    let plan = state.plan_retype(obj_bits, count).map_err(ut_err)?;
-    // A child untyped needs no clearing: what is later made from it is
-    // cleared then. Everything else is cleared here, at most
-    // MAX_CLEAR_BYTES per call, so no retype holds the CPU for long.
-    if t != ObjectType::Untyped && !is_device {
-        let bytes = count << obj_bits;
-        if bytes > MAX_CLEAR_BYTES {
-            return Err(Error::Range);
-        }
-        paging::zero_phys(plan.first, bytes);
+    // it is left; then it is cleared (preemptibly) and reused.
+    if !cdt::has_descendants(&Tree, ut_slot) {
+        reset(ut_slot)?;
     }
+    let Cap::Untyped {
+        base,
+        size_bits,
+        free_offset,
+        ..
+    } = ut_slot.cap()
+    else {
+        return Err(Error::WrongType.into());
+    };
+    let mut state = Untyped::new(base, size_bits.into(), is_device).map_err(ut_err)?;
+    state.free_offset = free_offset;
+    let plan = state.plan_retype(obj_bits, count).map_err(ut_err)?;
+    // Everything at or above the watermark is already zero (see the
+    // module notes): the objects need initialising, not clearing.
     for i in 0..count {
         let addr = plan.object(i).ok_or(Error::Range)?;
         match t {

@@ -1,6 +1,6 @@
 //! Retyping untyped memory into every object type, and its error paths.
 
-use septum_test_tasks::ktest::{CNODE, Ctx, DEPTH, Test, TestResult, cap, ty};
+use septum_test_tasks::ktest::{CNODE, Ctx, DEPTH, SELF_VSPACE, Test, TestResult, cap, poke, ty};
 use septum_test_tasks::{check, check_eq};
 use septum_user::abi::Error;
 
@@ -46,8 +46,12 @@ pub const TESTS: &[Test] = &[
         run: zero_count,
     },
     Test {
-        name: "retype_refuses_clearing_more_than_32_mib_at_once",
-        run: clear_limit,
+        name: "retype_of_34_mib_at_once_needs_no_clearing",
+        run: large_retype,
+    },
+    Test {
+        name: "retype_reuses_memory_only_after_clearing_it",
+        run: reuse_is_clean,
     },
     Test {
         name: "retype_reuses_memory_after_revoke",
@@ -236,27 +240,58 @@ fn reuse_after_revoke(c: &mut Ctx) -> TestResult {
     Ok(())
 }
 
-fn clear_limit(c: &mut Ctx) -> TestResult {
-    // Any boot untyped of 64 MiB or more has room for 17 frames of 2 MiB
-    // (34 MiB to clear): refused, and nothing is made. 16 would be fine.
+fn large_retype(c: &mut Ctx) -> TestResult {
+    // Memory above a watermark is already clear, so one retype may make
+    // objects of any total size: 17 frames of 2 MiB from a boot untyped of
+    // 64 MiB or more (until issue 7 this was refused, to bound the clearing).
     let first = c.slots(17);
-    let mut tried = 0;
-    for i in 0..c.info.untypeds().len() {
-        if c.info.untyped[i].size_bits < 26 {
-            continue;
-        }
-        let ut = c.info.untyped_first + i as u64;
-        check_eq!(
-            c.ipc.retype(ut, ty::FRAME_2M, 0, CNODE, first, 17),
-            Err(Error::Range)
-        );
-        check_eq!(c.identify(first)?.cap_type, cap::NULL);
-        tried += 1;
+    let Some(i) = (0..c.info.untypeds().len()).find(|&i| c.info.untyped[i].size_bits >= 26) else {
+        check!(false, "no boot untyped of 64 MiB to try with");
+        return Ok(());
+    };
+    let ut = c.info.untyped_first + i as u64;
+    c.ipc.retype(ut, ty::FRAME_2M, 0, CNODE, first, 17)?;
+    check_eq!(c.identify(first)?.cap_type, cap::FRAME);
+    check_eq!(c.identify(first + 16)?.cap_type, cap::FRAME);
+    for s in first..first + 17 {
+        c.ipc.cnode_delete(CNODE, (s, DEPTH))?;
     }
-    check!(tried > 0, "no boot untyped of 64 MiB to try with");
-    // A child untyped of 8 MiB needs no clearing, and 8 MiB objects from
-    // the case's own untyped stay within the bound.
-    let big = c.make(ty::UNTYPED, 21)?;
-    check_eq!(c.identify(big)?.extra, 21);
+    Ok(())
+}
+
+/// Fill frames with a pattern, revoke them, make frames again in the same
+/// memory: they read as zero. The revoke (or the retype after it) clears
+/// what the old objects held before anything is made there again.
+fn reuse_is_clean(c: &mut Ctx) -> TestResult {
+    const N: u64 = 8;
+    let child = c.make(ty::UNTYPED, 16)?;
+    let frames = c.slots(N);
+    let mut vas = [0u64; N as usize];
+    for va in vas.iter_mut() {
+        *va = c.page_addr();
+    }
+    c.ipc.retype(child, ty::FRAME, 0, CNODE, frames, N)?;
+    let mut addrs = [0u64; N as usize];
+    for i in 0..N as usize {
+        let f = frames + i as u64;
+        addrs[i] = c.ipc.frame_address(f)?;
+        c.ipc.frame_map(f, SELF_VSPACE, vas[i], 1)?;
+        for off in (0..4096).step_by(512) {
+            poke(vas[i] + off, 0xab);
+        }
+    }
+    c.ipc.cnode_revoke(CNODE, (child, DEPTH))?;
+    check_eq!(c.identify(frames)?.cap_type, cap::NULL);
+    c.ipc.retype(child, ty::FRAME, 0, CNODE, frames, N)?;
+    for i in 0..N as usize {
+        let f = frames + i as u64;
+        check_eq!(c.ipc.frame_address(f)?, addrs[i]);
+        c.ipc.frame_map(f, SELF_VSPACE, vas[i], 1)?;
+        for off in (0..4096).step_by(512) {
+            // SAFETY: the page was just mapped read-write at `vas[i]`.
+            let v = unsafe { ((vas[i] + off) as *const u8).read_volatile() };
+            check!(v == 0, "frame {i} byte {off} reads {v:#x} after reuse");
+        }
+    }
     Ok(())
 }
