@@ -195,6 +195,7 @@ fn run(ws: &Workspace, machine: Machine, words: &[String]) -> Result<ExitCode> {
         kernel: &kernel,
         image: &image,
         append: &append,
+        memory: scenario::DEFAULT_MEMORY,
         icount: false,
     };
     let args = qemu::interactive_args(&boot);

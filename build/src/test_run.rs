@@ -8,7 +8,7 @@ use crate::scenario::{self, Scenario};
 use crate::system;
 use crate::tools::{self, Result, Workspace};
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -175,12 +175,7 @@ impl ScenarioResult {
     }
 }
 
-fn run_scenario(
-    ws: &Workspace,
-    name: &str,
-    s: &Scenario,
-    kernel: &std::path::Path,
-) -> ScenarioResult {
+fn run_scenario(ws: &Workspace, name: &str, s: &Scenario, kernel: &Path) -> ScenarioResult {
     let image = match system::pack_scenario(ws, name, s) {
         Ok(image) => image,
         Err(e) => {
@@ -189,13 +184,7 @@ fn run_scenario(
             return r;
         }
     };
-    let boot = Boot {
-        machine: s.machine,
-        kernel,
-        image: &image,
-        append: &s.append,
-        icount: false,
-    };
+    let boot = scenario_boot(s, kernel, &image);
     let args = qemu::captured_args(&boot);
     let run = match qemu::run_captured(&args, Duration::from_secs(s.timeout_secs)) {
         Ok(run) => run,
@@ -219,6 +208,19 @@ fn run_scenario(
         ran: true,
         console: run.console,
         cases,
+    }
+}
+
+/// How scenario `s` boots `kernel` with `image`: its machine, command line
+/// and memory, and `-icount` if it asks (the benchmark's code path).
+fn scenario_boot<'a>(s: &'a Scenario, kernel: &'a Path, image: &'a Path) -> Boot<'a> {
+    Boot {
+        machine: s.machine,
+        kernel,
+        image,
+        append: &s.append,
+        memory: &s.memory,
+        icount: s.icount,
     }
 }
 
@@ -273,4 +275,27 @@ pub fn print_tail(ws: &Workspace, name: &str, console: &str) {
         println!("{}", line.trim_end_matches('\r'));
     }
     println!("--- end of {name} ---");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_options_reach_the_command_line() {
+        let text = "description = \"d\"\nverdict = \"pass\"\nmemory = \"64M\"\nicount = true\n";
+        let s = scenario::parse("t.toml", text).unwrap();
+        let (k, i) = (Path::new("/k"), Path::new("/i.img"));
+        let line = qemu::display(&qemu::captured_args(&scenario_boot(&s, k, i)));
+        assert!(line.contains(" -m 64M "), "{line}");
+        assert!(
+            line.ends_with(&format!(" -icount {}", qemu::ICOUNT)),
+            "{line}"
+        );
+
+        let s = scenario::parse("t.toml", "description = \"d\"\nverdict = \"pass\"\n").unwrap();
+        let line = qemu::display(&qemu::captured_args(&scenario_boot(&s, k, i)));
+        assert!(line.contains(" -m 256M "), "{line}");
+        assert!(!line.contains("-icount"), "{line}");
+    }
 }
