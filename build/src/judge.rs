@@ -125,6 +125,9 @@ pub enum CaseResult {
     Ok,
     /// `septum-test: <case> FAILED <reason>`
     Failed(String),
+    /// `septum-test: <case> skipped <reason>`: the machine cannot meet the
+    /// case's precondition.
+    Skipped(String),
 }
 
 /// Parse one console line as an on-target test report. The marker may follow
@@ -137,11 +140,19 @@ pub fn parse_test_line(line: &str) -> Option<(&str, CaseResult)> {
     if result == "ok" {
         return Some((case, CaseResult::Ok));
     }
-    let reason = result.strip_prefix("FAILED")?;
-    if !reason.is_empty() && !reason.starts_with(char::is_whitespace) {
-        return None;
-    }
-    Some((case, CaseResult::Failed(reason.trim().to_string())))
+    let with_reason = |word: &str| -> Option<String> {
+        let reason = result.strip_prefix(word)?;
+        if !reason.is_empty() && !reason.starts_with(char::is_whitespace) {
+            return None;
+        }
+        Some(reason.trim().to_string())
+    };
+    let result = if let Some(reason) = with_reason("FAILED") {
+        CaseResult::Failed(reason)
+    } else {
+        CaseResult::Skipped(with_reason("skipped")?)
+    };
+    Some((case, result))
 }
 
 /// The on-target test cases of one run.
@@ -149,6 +160,8 @@ pub fn parse_test_line(line: &str) -> Option<(&str, CaseResult)> {
 pub struct Cases {
     /// Distinct cases that passed.
     pub passed: usize,
+    /// One line per skipped case, with its reason, ready to print.
+    pub skipped: Vec<String>,
     /// One line per failed case (including registered cases that never
     /// reported), ready to print.
     pub failures: Vec<String>,
@@ -161,9 +174,20 @@ impl Cases {
     }
 }
 
+/// The stronger of two reports of one case: a failure beats a skip, and a
+/// skip beats a pass.
+fn rank(r: &CaseResult) -> u8 {
+    match r {
+        CaseResult::Ok => 0,
+        CaseResult::Skipped(_) => 1,
+        CaseResult::Failed(_) => 2,
+    }
+}
+
 /// Count the distinct cases reported in `console`. A case reported more than
-/// once counts once, and as failed if any of its reports failed. If fewer than
-/// `declared` distinct cases reported, each missing one counts as failed.
+/// once counts once: as failed if any report failed, else as skipped if any
+/// report skipped. Skipped cases count as reported: if fewer than `declared`
+/// distinct cases reported, each missing one counts as failed.
 pub fn count_cases(console: &str, declared: usize) -> Cases {
     let mut seen: BTreeMap<&str, CaseResult> = BTreeMap::new();
     let mut order = Vec::new();
@@ -173,20 +197,25 @@ pub fn count_cases(console: &str, declared: usize) -> Cases {
                 order.push(case);
                 seen.insert(case, result);
             }
-            Some(CaseResult::Failed(_)) => {}
-            Some(CaseResult::Ok) => {
+            Some(old) if rank(old) < rank(&result) => {
                 seen.insert(case, result);
             }
+            Some(_) => {}
         }
     }
     let mut cases = Cases::default();
+    let with = |case: &str, word: &str, reason: &str| {
+        if reason.is_empty() {
+            format!("{case} {word}")
+        } else {
+            format!("{case} {word} {reason}")
+        }
+    };
     for case in &order {
         match &seen[case] {
             CaseResult::Ok => cases.passed += 1,
-            CaseResult::Failed(reason) if reason.is_empty() => {
-                cases.failures.push(format!("{case} FAILED"));
-            }
-            CaseResult::Failed(reason) => cases.failures.push(format!("{case} FAILED {reason}")),
+            CaseResult::Skipped(reason) => cases.skipped.push(with(case, "skipped", reason)),
+            CaseResult::Failed(reason) => cases.failures.push(with(case, "FAILED", reason)),
         }
     }
     let missing = declared.saturating_sub(order.len());
@@ -348,25 +377,49 @@ mod tests {
     }
 
     #[test]
+    fn skipped_lines() {
+        assert_eq!(
+            parse_test_line("septum-test: retype_big skipped no untyped of 64 MiB\r"),
+            Some((
+                "retype_big",
+                CaseResult::Skipped("no untyped of 64 MiB".into())
+            ))
+        );
+        assert_eq!(
+            parse_test_line("septum-test: x skipped"),
+            Some(("x", CaseResult::Skipped(String::new())))
+        );
+        assert_eq!(
+            parse_test_line("septum-test: x skipped\t tabbed  "),
+            Some(("x", CaseResult::Skipped("tabbed".into())))
+        );
+        assert_eq!(parse_test_line("septum-test: x skippedy"), None);
+        assert_eq!(parse_test_line("septum-test: x Skipped why"), None);
+        assert_eq!(parse_test_line("septum-test: x SKIPPED why"), None);
+    }
+
+    #[test]
     fn counting_cases() {
         let console = "\
 septum-test: a ok
 noise
 septum-test: b FAILED wrong badge
 septum-test: c ok
+septum-test: d skipped no AVX
 ";
         let c = count_cases(console, 0);
         assert_eq!(c.passed, 2);
         assert_eq!(c.failures, ["b FAILED wrong badge"]);
+        assert_eq!(c.skipped, ["d skipped no AVX"]);
 
-        let c = count_cases(console, 3);
+        let c = count_cases(console, 4);
         assert_eq!(
-            (c.passed, c.failed()),
-            (2, 1),
-            "exactly as many as declared"
+            (c.passed, c.failed(), c.skipped.len()),
+            (2, 1, 1),
+            "exactly as many as declared: a skipped case reported"
         );
 
-        let c = count_cases(console, 5);
+        let c = count_cases(console, 6);
         assert_eq!(
             (c.passed, c.failed()),
             (2, 3),
@@ -404,5 +457,24 @@ septum-test: c ok
             ["a FAILED first"],
             "a failure is not undone by a later ok"
         );
+
+        let c = count_cases("septum-test: a skipped why\nseptum-test: a FAILED no\n", 0);
+        assert_eq!(
+            (c.failures.len(), c.skipped.len()),
+            (1, 0),
+            "failure beats skip"
+        );
+
+        for console in [
+            "septum-test: a ok\nseptum-test: a skipped why\n",
+            "septum-test: a skipped why\nseptum-test: a ok\n",
+        ] {
+            let c = count_cases(console, 0);
+            assert_eq!(
+                (c.passed, c.skipped.len(), c.failed()),
+                (0, 1, 0),
+                "skip beats ok: {console:?}"
+            );
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! `cargo xtask test`: host tests, the build, then every scenario in QEMU,
-//! closing with one `N passed, N failed` line.
+//! closing with one `N passed, N failed, N skipped` line.
 
 use crate::host_tests::{self, Counts};
 use crate::judge::{self, Outcome};
@@ -64,6 +64,9 @@ pub fn test(ws: &Workspace, filter: Option<&str>) -> Result<Counts> {
         for failure in &result.cases.failures {
             println!("    on-target test {failure}");
         }
+        for skipped in &result.cases.skipped {
+            println!("    on-target test {skipped}");
+        }
         if result.problems.is_empty() {
             total.passed += 1;
         } else {
@@ -71,6 +74,7 @@ pub fn test(ws: &Workspace, filter: Option<&str>) -> Result<Counts> {
         }
         total.passed += result.cases.passed;
         total.failed += result.cases.failed();
+        total.skipped += result.cases.skipped.len();
     }
     Ok(total)
 }

@@ -1,7 +1,7 @@
 //! Retyping untyped memory into every object type, and its error paths.
 
 use septum_test_tasks::ktest::{CNODE, Ctx, DEPTH, Test, TestResult, cap, ty};
-use septum_test_tasks::{check, check_eq};
+use septum_test_tasks::{check, check_eq, skip};
 use septum_user::abi::Error;
 
 pub const TESTS: &[Test] = &[
@@ -253,7 +253,9 @@ fn clear_limit(c: &mut Ctx) -> TestResult {
         check_eq!(c.identify(first)?.cap_type, cap::NULL);
         tried += 1;
     }
-    check!(tried > 0, "no boot untyped of 64 MiB to try with");
+    if tried == 0 {
+        skip!("no boot untyped of 64 MiB or more on this machine to try with");
+    }
     // A child untyped of 8 MiB needs no clearing, and 8 MiB objects from
     // the case's own untyped stay within the bound.
     let big = c.make(ty::UNTYPED, 21)?;
