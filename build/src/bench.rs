@@ -1,6 +1,8 @@
 //! Reading the benchmark task's console report, and writing it out.
 //!
-//! The `bench` task prints one line per figure, then a closing line:
+//! The `bench` task's root thread prints one line per figure, then a
+//! closing line; the kernel starts each with the thread's name, `bench: `,
+//! so on the console they read:
 //!
 //! ```text
 //! bench: <id> <min> <median> <max>

@@ -7,7 +7,7 @@
 use crate::bench::{self, REQUIRED};
 use crate::judge;
 use crate::qemu::{self, Boot};
-use crate::scenario::{Machine, Verdict};
+use crate::scenario::{DEFAULT_MEMORY, Machine, Verdict};
 use crate::system;
 use crate::test_run;
 use crate::tools::{Result, Workspace};
@@ -42,6 +42,7 @@ pub fn bench(ws: &Workspace, kernel: &Path) -> Result<()> {
         kernel,
         image: &image,
         append: "exit_on_idle",
+        memory: DEFAULT_MEMORY,
         icount: true,
     };
     let args = qemu::captured_args(&boot);

@@ -5,19 +5,34 @@
 //! A run that failed without printing a failure (a compile error, a crashed
 //! test binary) still counts as one failure, so it can never read as green.
 
-/// Passed and failed counts.
+/// Passed, failed and skipped counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
     /// Tests that passed.
     pub passed: usize,
     /// Tests that failed.
     pub failed: usize,
+    /// On-target cases the machine could not run (`septum-test: <case>
+    /// skipped <reason>`); host tests never count here.
+    pub skipped: usize,
 }
 
 impl std::ops::AddAssign for Counts {
     fn add_assign(&mut self, other: Counts) {
         self.passed += other.passed;
         self.failed += other.failed;
+        self.skipped += other.skipped;
+    }
+}
+
+impl std::fmt::Display for Counts {
+    /// The summary line: `N passed, N failed, N skipped`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} passed, {} failed, {} skipped",
+            self.passed, self.failed, self.skipped
+        )
     }
 }
 
@@ -44,6 +59,7 @@ pub fn parse_result_line(line: &str) -> Option<Counts> {
     Some(Counts {
         passed: passed?,
         failed: failed?,
+        skipped: 0,
     })
 }
 
@@ -64,25 +80,42 @@ pub fn tally(output: &str, success: bool) -> Counts {
 mod tests {
     use super::*;
 
+    fn counts(passed: usize, failed: usize) -> Counts {
+        Counts {
+            passed,
+            failed,
+            skipped: 0,
+        }
+    }
+
+    #[test]
+    fn summary_line() {
+        let mut total = counts(3, 1);
+        total += Counts {
+            passed: 2,
+            failed: 0,
+            skipped: 4,
+        };
+        assert_eq!(total.to_string(), "5 passed, 1 failed, 4 skipped");
+        assert_eq!(
+            Counts::default().to_string(),
+            "0 passed, 0 failed, 0 skipped"
+        );
+    }
+
     #[test]
     fn result_lines() {
         assert_eq!(
             parse_result_line(
                 "test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s"
             ),
-            Some(Counts {
-                passed: 12,
-                failed: 0
-            })
+            Some(counts(12, 0))
         );
         assert_eq!(
             parse_result_line(
                 "test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.50s"
             ),
-            Some(Counts {
-                passed: 3,
-                failed: 2
-            })
+            Some(counts(3, 2))
         );
         assert_eq!(
             parse_result_line(
@@ -113,40 +146,18 @@ test result: FAILED. 4 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; 
    Doc-tests septum_abi
 test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s
 ";
-        assert_eq!(
-            tally(out, false),
-            Counts {
-                passed: 7,
-                failed: 1
-            }
-        );
-        assert_eq!(
-            tally(out, true),
-            Counts {
-                passed: 7,
-                failed: 1
-            }
-        );
+        assert_eq!(tally(out, false), counts(7, 1));
+        assert_eq!(tally(out, true), counts(7, 1));
     }
 
     #[test]
     fn silent_failure_counts_one() {
         assert_eq!(
             tally("error[E0425]: cannot find value", false),
-            Counts {
-                passed: 0,
-                failed: 1
-            }
+            counts(0, 1)
         );
         let out = "test result: ok. 5 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out\n";
-        assert_eq!(
-            tally(out, false),
-            Counts {
-                passed: 5,
-                failed: 1
-            },
-            "a later binary crashed"
-        );
+        assert_eq!(tally(out, false), counts(5, 1), "a later binary crashed");
         assert_eq!(tally("", true), Counts::default());
     }
 }

@@ -5,7 +5,9 @@
 //! only the `isa-debug-exit` status of the expected verdict counts (a triple
 //! fault under `-no-reboot` exits with status 0, a QEMU error with 1, so
 //! neither can pass by accident); `expect` strings must appear in order;
-//! `reject` strings must not appear; each `septum-test:` case counts once.
+//! `reject` strings must not appear; each `septum-test:` case counts once,
+//! and only if a task the scenario boots wrote it (the kernel starts every
+//! line a thread writes with the thread's name).
 
 use crate::scenario::Verdict;
 use septum_abi::qemu_exit::{FAIL, PASS, status};
@@ -118,6 +120,11 @@ pub fn check_console(console: &str, expect: &[String], reject: &[String]) -> Vec
 /// The marker that starts an on-target test report.
 pub const TEST_MARKER: &str = "septum-test: ";
 
+/// How many bytes of a thread's name the kernel keeps (`tcb::NAME_LEN` in
+/// the kernel): a task's initial thread is named after its boot-image entry,
+/// cut to this length.
+pub const THREAD_NAME_LEN: usize = 32;
+
 /// What one on-target test case reported.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CaseResult {
@@ -125,23 +132,63 @@ pub enum CaseResult {
     Ok,
     /// `septum-test: <case> FAILED <reason>`
     Failed(String),
+    /// `septum-test: <case> skipped <reason>`: the machine cannot meet the
+    /// case's precondition.
+    Skipped(String),
 }
 
-/// Parse one console line as an on-target test report. The marker may follow
-/// other text (a log prefix); lines of any other shape are not reports.
-pub fn parse_test_line(line: &str) -> Option<(&str, CaseResult)> {
+/// One verdict line: the text before the marker, the case and its result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestLine<'a> {
+    /// Everything before [`TEST_MARKER`]; the kernel's frame puts the
+    /// writing thread's name and `": "` there.
+    pub prefix: &'a str,
+    /// The case's name (one word).
+    pub case: &'a str,
+    /// What it reported.
+    pub result: CaseResult,
+}
+
+/// Parse one console line as an on-target test report, whoever wrote it.
+/// Lines of any other shape after the marker are not reports.
+pub fn parse_test_line(line: &str) -> Option<TestLine<'_>> {
     let at = line.find(TEST_MARKER)?;
     let rest = line[at + TEST_MARKER.len()..].trim();
     let (case, result) = rest.split_once(char::is_whitespace)?;
     let result = result.trim_start();
     if result == "ok" {
-        return Some((case, CaseResult::Ok));
+        return Some(TestLine {
+            prefix: &line[..at],
+            case,
+            result: CaseResult::Ok,
+        });
     }
-    let reason = result.strip_prefix("FAILED")?;
-    if !reason.is_empty() && !reason.starts_with(char::is_whitespace) {
-        return None;
-    }
-    Some((case, CaseResult::Failed(reason.trim().to_string())))
+    let with_reason = |word: &str| -> Option<String> {
+        let reason = result.strip_prefix(word)?;
+        if !reason.is_empty() && !reason.starts_with(char::is_whitespace) {
+            return None;
+        }
+        Some(reason.trim().to_string())
+    };
+    let result = if let Some(reason) = with_reason("FAILED") {
+        CaseResult::Failed(reason)
+    } else {
+        CaseResult::Skipped(with_reason("skipped")?)
+    };
+    Some(TestLine {
+        prefix: &line[..at],
+        case,
+        result,
+    })
+}
+
+/// The line prefixes whose verdicts count: `"<name>: "` for each task the
+/// scenario boots, as the kernel names their initial threads.
+pub fn trusted_prefixes<'a>(tasks: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    tasks
+        .into_iter()
+        .map(|t| format!("{}: ", t.get(..THREAD_NAME_LEN).unwrap_or(t)))
+        .collect()
 }
 
 /// The on-target test cases of one run.
@@ -149,9 +196,15 @@ pub fn parse_test_line(line: &str) -> Option<(&str, CaseResult)> {
 pub struct Cases {
     /// Distinct cases that passed.
     pub passed: usize,
+    /// One line per skipped case, with its reason, ready to print.
+    pub skipped: Vec<String>,
     /// One line per failed case (including registered cases that never
     /// reported), ready to print.
     pub failures: Vec<String>,
+    /// Verdict lines that were not counted because no task the scenario
+    /// boots wrote them (a forgery, or a thread of another name), each
+    /// quoted with its line number.
+    pub ignored: Vec<String>,
 }
 
 impl Cases {
@@ -161,32 +214,60 @@ impl Cases {
     }
 }
 
-/// Count the distinct cases reported in `console`. A case reported more than
-/// once counts once, and as failed if any of its reports failed. If fewer than
-/// `declared` distinct cases reported, each missing one counts as failed.
-pub fn count_cases(console: &str, declared: usize) -> Cases {
+/// The stronger of two reports of one case: a failure beats a skip, and a
+/// skip beats a pass.
+fn rank(r: &CaseResult) -> u8 {
+    match r {
+        CaseResult::Ok => 0,
+        CaseResult::Skipped(_) => 1,
+        CaseResult::Failed(_) => 2,
+    }
+}
+
+/// Count the distinct cases reported in `console` by lines that start with
+/// one of `trusted` (see [`trusted_prefixes`]) directly followed by the
+/// marker; verdict lines with any other prefix are listed as ignored. A
+/// case reported more than once counts once: as failed if any report
+/// failed, else as skipped if any report skipped. Skipped cases count as
+/// reported: if fewer than `declared` distinct cases reported, each missing
+/// one counts as failed.
+pub fn count_cases(console: &str, trusted: &[String], declared: usize) -> Cases {
     let mut seen: BTreeMap<&str, CaseResult> = BTreeMap::new();
     let mut order = Vec::new();
-    for (case, result) in console.lines().filter_map(parse_test_line) {
-        match seen.get(case) {
+    let mut cases = Cases::default();
+    for (n, line) in console.lines().enumerate() {
+        let Some(report) = parse_test_line(line) else {
+            continue;
+        };
+        if !trusted.iter().any(|t| t == report.prefix) {
+            cases
+                .ignored
+                .push(format!("console line {}: {:?}", n + 1, line.trim_end()));
+            continue;
+        }
+        match seen.get(report.case) {
             None => {
-                order.push(case);
-                seen.insert(case, result);
+                order.push(report.case);
+                seen.insert(report.case, report.result);
             }
-            Some(CaseResult::Failed(_)) => {}
-            Some(CaseResult::Ok) => {
-                seen.insert(case, result);
+            Some(old) if rank(old) < rank(&report.result) => {
+                seen.insert(report.case, report.result);
             }
+            Some(_) => {}
         }
     }
-    let mut cases = Cases::default();
+    let with = |case: &str, word: &str, reason: &str| {
+        if reason.is_empty() {
+            format!("{case} {word}")
+        } else {
+            format!("{case} {word} {reason}")
+        }
+    };
     for case in &order {
         match &seen[case] {
             CaseResult::Ok => cases.passed += 1,
-            CaseResult::Failed(reason) if reason.is_empty() => {
-                cases.failures.push(format!("{case} FAILED"));
-            }
-            CaseResult::Failed(reason) => cases.failures.push(format!("{case} FAILED {reason}")),
+            CaseResult::Skipped(reason) => cases.skipped.push(with(case, "skipped", reason)),
+            CaseResult::Failed(reason) => cases.failures.push(with(case, "FAILED", reason)),
         }
     }
     let missing = declared.saturating_sub(order.len());
@@ -322,23 +403,42 @@ mod tests {
         );
     }
 
+    fn line(prefix: &str, case: &str, result: CaseResult) -> Option<TestLine<'static>> {
+        // Leaked so the expected values can borrow like the parsed ones.
+        let prefix: &'static str = Box::leak(prefix.to_string().into_boxed_str());
+        let case: &'static str = Box::leak(case.to_string().into_boxed_str());
+        Some(TestLine {
+            prefix,
+            case,
+            result,
+        })
+    }
+
+    fn trusted(tasks: &[&str]) -> Vec<String> {
+        trusted_prefixes(tasks.iter().copied())
+    }
+
     #[test]
     fn test_line_shapes() {
         assert_eq!(
             parse_test_line("septum-test: ipc_call ok"),
-            Some(("ipc_call", CaseResult::Ok))
+            line("", "ipc_call", CaseResult::Ok)
         );
         assert_eq!(
-            parse_test_line("septum-test: a ok\r"),
-            Some(("a", CaseResult::Ok))
+            parse_test_line("t: septum-test: a ok\r"),
+            line("t: ", "a", CaseResult::Ok)
         );
         assert_eq!(
-            parse_test_line("[0.01] septum-test: cap_copy FAILED rights not reduced"),
-            Some(("cap_copy", CaseResult::Failed("rights not reduced".into())))
+            parse_test_line("ktest-caps: septum-test: cap_copy FAILED rights not reduced"),
+            line(
+                "ktest-caps: ",
+                "cap_copy",
+                CaseResult::Failed("rights not reduced".into())
+            )
         );
         assert_eq!(
             parse_test_line("septum-test: x FAILED"),
-            Some(("x", CaseResult::Failed(String::new())))
+            line("", "x", CaseResult::Failed(String::new()))
         );
         assert_eq!(parse_test_line("septum-test: x FAILEDy"), None);
         assert_eq!(parse_test_line("septum-test: x okay"), None);
@@ -348,25 +448,66 @@ mod tests {
     }
 
     #[test]
+    fn skipped_lines() {
+        assert_eq!(
+            parse_test_line("ktest-caps: septum-test: retype_big skipped no untyped of 64 MiB\r"),
+            line(
+                "ktest-caps: ",
+                "retype_big",
+                CaseResult::Skipped("no untyped of 64 MiB".into())
+            )
+        );
+        assert_eq!(
+            parse_test_line("t: septum-test: x skipped"),
+            line("t: ", "x", CaseResult::Skipped(String::new()))
+        );
+        assert_eq!(
+            parse_test_line("t: septum-test: x skipped\t tabbed  "),
+            line("t: ", "x", CaseResult::Skipped("tabbed".into()))
+        );
+        assert_eq!(parse_test_line("t: septum-test: x skippedy"), None);
+        assert_eq!(parse_test_line("t: septum-test: x Skipped why"), None);
+        assert_eq!(parse_test_line("t: septum-test: x SKIPPED why"), None);
+    }
+
+    #[test]
+    fn trusted_prefixes_are_thread_names() {
+        assert_eq!(
+            trusted(&["ktest-caps", "helper_2"]),
+            ["ktest-caps: ", "helper_2: "]
+        );
+        let long = "a".repeat(40);
+        assert_eq!(
+            trusted(&[&long]),
+            [format!("{}: ", "a".repeat(THREAD_NAME_LEN))],
+            "the kernel keeps 32 bytes of a thread's name"
+        );
+    }
+
+    #[test]
     fn counting_cases() {
         let console = "\
-septum-test: a ok
+t: septum-test: a ok
 noise
-septum-test: b FAILED wrong badge
-septum-test: c ok
+t: septum-test: b FAILED wrong badge
+t: septum-test: c ok
+t: septum-test: d skipped no AVX
 ";
-        let c = count_cases(console, 0);
+        let t = trusted(&["t"]);
+        let c = count_cases(console, &t, 0);
         assert_eq!(c.passed, 2);
         assert_eq!(c.failures, ["b FAILED wrong badge"]);
+        assert_eq!(c.skipped, ["d skipped no AVX"]);
+        assert!(c.ignored.is_empty());
 
-        let c = count_cases(console, 3);
+        let c = count_cases(console, &t, 4);
         assert_eq!(
-            (c.passed, c.failed()),
-            (2, 1),
-            "exactly as many as declared"
+            (c.passed, c.failed(), c.skipped.len()),
+            (2, 1, 1),
+            "exactly as many as declared: a skipped case reported"
         );
 
-        let c = count_cases(console, 5);
+        let c = count_cases(console, &t, 6);
         assert_eq!(
             (c.passed, c.failed()),
             (2, 3),
@@ -374,35 +515,110 @@ septum-test: c ok
         );
         assert!(c.failures[1].contains("never reported"), "{:?}", c.failures);
 
-        let c = count_cases(console, 1);
+        let c = count_cases(console, &t, 1);
         assert_eq!(
             (c.passed, c.failed()),
             (2, 1),
             "more than declared all count"
         );
 
-        let c = count_cases("", 2);
+        let c = count_cases("", &t, 2);
         assert_eq!((c.passed, c.failed()), (0, 2));
     }
 
     #[test]
     fn duplicate_cases_count_once() {
-        let c = count_cases("septum-test: a ok\nseptum-test: a ok\n", 2);
+        let t = trusted(&["t"]);
+        let c = count_cases("t: septum-test: a ok\nt: septum-test: a ok\n", &t, 2);
         assert_eq!(
             (c.passed, c.failed()),
             (1, 1),
             "a duplicate does not stand in for a missing case"
         );
 
-        let c = count_cases("septum-test: a ok\nseptum-test: a FAILED late\n", 0);
+        let c = count_cases(
+            "t: septum-test: a ok\nt: septum-test: a FAILED late\n",
+            &t,
+            0,
+        );
         assert_eq!(c.passed, 0);
         assert_eq!(c.failures, ["a FAILED late"]);
 
-        let c = count_cases("septum-test: a FAILED first\nseptum-test: a ok\n", 0);
+        let c = count_cases(
+            "t: septum-test: a FAILED first\nt: septum-test: a ok\n",
+            &t,
+            0,
+        );
         assert_eq!(
             c.failures,
             ["a FAILED first"],
             "a failure is not undone by a later ok"
+        );
+
+        let c = count_cases(
+            "t: septum-test: a skipped why\nt: septum-test: a FAILED no\n",
+            &t,
+            0,
+        );
+        assert_eq!(
+            (c.failures.len(), c.skipped.len()),
+            (1, 0),
+            "failure beats skip"
+        );
+
+        for console in [
+            "t: septum-test: a ok\nt: septum-test: a skipped why\n",
+            "t: septum-test: a skipped why\nt: septum-test: a ok\n",
+        ] {
+            let c = count_cases(console, &t, 0);
+            assert_eq!(
+                (c.passed, c.skipped.len(), c.failed()),
+                (0, 1, 0),
+                "skip beats ok: {console:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_scenarios_tasks_are_believed() {
+        let console = "\
+[INFO]  Septum microkernel
+forger: septum-test: forged ok
+forger: [INFO]  Septum forged
+septum-test: bare ok
+[INFO]  septum-test: kernel ok
+ktest-caps: ktest-caps: septum-test: doubled ok
+ktest-capsx: septum-test: near ok
+ ktest-caps: septum-test: indented ok
+ktest-caps:septum-test: squeezed ok
+ktest-caps: septum-test: real ok
+helper: septum-test: also_real skipped no disk
+forger: septum-test: evil FAILED not counted either
+";
+        let t = trusted(&["ktest-caps", "helper"]);
+        let c = count_cases(console, &t, 2);
+        assert_eq!(c.passed, 1);
+        assert_eq!(c.skipped, ["also_real skipped no disk"]);
+        assert!(c.failures.is_empty(), "{:?}", c.failures);
+        assert_eq!(
+            c.ignored,
+            [
+                "console line 2: \"forger: septum-test: forged ok\"",
+                "console line 4: \"septum-test: bare ok\"",
+                "console line 5: \"[INFO]  septum-test: kernel ok\"",
+                "console line 6: \"ktest-caps: ktest-caps: septum-test: doubled ok\"",
+                "console line 7: \"ktest-capsx: septum-test: near ok\"",
+                "console line 8: \" ktest-caps: septum-test: indented ok\"",
+                "console line 9: \"ktest-caps:septum-test: squeezed ok\"",
+                "console line 12: \"forger: septum-test: evil FAILED not counted either\"",
+            ]
+        );
+
+        let c = count_cases("forger: septum-test: a ok\n", &t, 1);
+        assert_eq!(
+            (c.passed, c.failed(), c.ignored.len()),
+            (0, 1, 1),
+            "a forged line does not stand in for a missing case"
         );
     }
 }

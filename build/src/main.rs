@@ -2,8 +2,9 @@
 //!
 //! Builds the kernel and tasks for the machine target, checks that the kernel
 //! ELF is bootable, packs the boot image, boots it in QEMU, and runs the host
-//! tests and the scenario tests with one closing `N passed, N failed` line,
-//! and boots the benchmark task to report instruction counts.
+//! tests and the scenario tests with one closing `N passed, N failed,
+//! N skipped` line, and boots the benchmark task to report instruction
+//! counts.
 //! It installs what it needs first (the pinned target; QEMU when run as root).
 //! Logic that decides anything (scenario files, verdicts, ELF checks, image
 //! corruption, test counting) lives in modules of its own with unit tests;
@@ -151,7 +152,7 @@ fn execute(ws: &Workspace, cmd: Cmd) -> Result<ExitCode> {
         Cmd::Run { machine, words } => run(ws, machine, &words),
         Cmd::Test { filter } => {
             let total = test_run::test(ws, filter.as_deref())?;
-            println!("{} passed, {} failed", total.passed, total.failed);
+            println!("{total}");
             Ok(if total.failed == 0 {
                 ExitCode::SUCCESS
             } else {
@@ -195,6 +196,7 @@ fn run(ws: &Workspace, machine: Machine, words: &[String]) -> Result<ExitCode> {
         kernel: &kernel,
         image: &image,
         append: &append,
+        memory: scenario::DEFAULT_MEMORY,
         icount: false,
     };
     let args = qemu::interactive_args(&boot);

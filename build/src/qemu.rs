@@ -1,12 +1,12 @@
 //! Booting the system in QEMU: interactively, or captured under a timeout.
 //!
 //! Every boot uses the same machine: `-cpu max` (SMEP, SMAP, NX under TCG),
-//! 256 MiB, one CPU, the kernel ELF through PVH (`-kernel`), the boot image as
+//! 256 MiB unless a scenario asks for another size, one CPU, the kernel ELF through PVH (`-kernel`), the boot image as
 //! the one module (`-initrd`), `-no-reboot` so a triple fault ends the run
 //! instead of looping, and `isa-debug-exit` at port 0xf4 so the kernel can
 //! report pass or fail as QEMU's exit status. q35, pc and microvm all take
 //! this device as is (microvm has an ISA bus with its serial port on it).
-//! Benchmarks add `-icount` (see [`ICOUNT`]).
+//! Benchmarks, and scenarios that ask for it, add `-icount` (see [`ICOUNT`]).
 
 use crate::judge::Outcome;
 use crate::scenario::Machine;
@@ -37,6 +37,9 @@ pub struct Boot<'a> {
     pub image: &'a Path,
     /// The kernel command line.
     pub append: &'a str,
+    /// The machine's RAM, as `-m` takes it (`scenario::DEFAULT_MEMORY`
+    /// unless a scenario says otherwise).
+    pub memory: &'a str,
     /// Count instructions instead of host time (`-icount`, see [`ICOUNT`]).
     pub icount: bool,
 }
@@ -46,7 +49,7 @@ fn common_args(boot: &Boot<'_>) -> Vec<OsString> {
     let mut push = |a: &str| args.push(a.into());
     push("-machine");
     push(boot.machine.qemu_name());
-    for a in ["-cpu", "max", "-m", "256M", "-smp", "1"] {
+    for a in ["-cpu", "max", "-m", boot.memory, "-smp", "1"] {
         push(a);
     }
     args.push("-kernel".into());
@@ -206,6 +209,7 @@ mod tests {
             kernel: Path::new("/k"),
             image: Path::new("/i.img"),
             append: "exit_on_idle x=1",
+            memory: "256M",
             icount: false,
         }
     }
@@ -232,6 +236,15 @@ mod tests {
              -append exit_on_idle -display none -serial stdio -monitor none -no-reboot \
              -device isa-debug-exit,iobase=0xf4,iosize=0x04 -icount shift=0,align=off,sleep=off"
         );
+    }
+
+    #[test]
+    fn scenario_memory() {
+        let mut b = boot();
+        b.memory = "64M";
+        let line = display(&captured_args(&b));
+        assert!(line.contains(" -m 64M -smp 1 "), "{line}");
+        assert!(!line.contains("256M"), "{line}");
     }
 
     #[test]

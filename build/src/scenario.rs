@@ -16,6 +16,8 @@ pub const DEFAULT_TIMEOUT_SECS: u64 = 20;
 pub const DEFAULT_APPEND: &str = "exit_on_idle";
 /// Default for `root`.
 pub const DEFAULT_ROOT: &str = "root-task";
+/// Default for `memory`: the machine's RAM, as QEMU's `-m` takes it.
+pub const DEFAULT_MEMORY: &str = "256M";
 
 /// The QEMU machine type a scenario boots.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -101,6 +103,13 @@ pub struct Scenario {
     /// Kernel command line.
     #[serde(default = "default_append")]
     pub append: String,
+    /// The machine's RAM for QEMU's `-m`: a whole number of `M` or `G`.
+    #[serde(default = "default_memory")]
+    pub memory: String,
+    /// Run QEMU under `-icount` (see `qemu::ICOUNT`), as `cargo xtask bench`
+    /// does, so the guest TSC counts executed instructions.
+    #[serde(default)]
+    pub icount: bool,
     /// Seconds before QEMU is killed and the scenario fails with "timeout".
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
@@ -128,6 +137,10 @@ fn default_append() -> String {
     DEFAULT_APPEND.to_string()
 }
 
+fn default_memory() -> String {
+    DEFAULT_MEMORY.to_string()
+}
+
 fn default_timeout() -> u64 {
     DEFAULT_TIMEOUT_SECS
 }
@@ -149,6 +162,12 @@ fn check(file: &str, s: &Scenario) -> Result<(), String> {
     let bad = |what: String| Err(format!("{file}: {what}"));
     if s.description.trim().is_empty() {
         return bad("`description` is empty; say in a sentence what the scenario checks".into());
+    }
+    if !is_memory_size(&s.memory) {
+        return bad(format!(
+            "`memory` {:?} must be a whole number of megabytes or gigabytes, like \"64M\" or \"1G\"",
+            s.memory
+        ));
     }
     if s.timeout_secs == 0 {
         return bad("`timeout_secs` is 0; give the run at least one second".into());
@@ -179,6 +198,15 @@ fn check(file: &str, s: &Scenario) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether `size` is a RAM size QEMU's `-m` takes and a scenario may ask
+/// for: `<n>M` or `<n>G` with `n` a positive decimal without leading zeros.
+fn is_memory_size(size: &str) -> bool {
+    let Some(n) = size.strip_suffix('M').or_else(|| size.strip_suffix('G')) else {
+        return false;
+    };
+    !n.is_empty() && !n.starts_with('0') && n.len() <= 6 && n.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Whether `name` can name a binary and a boot-image entry.
 fn is_binary_name(name: &str) -> bool {
     !name.is_empty()
@@ -203,6 +231,8 @@ mod tests {
                 root: "root-task".into(),
                 tasks: vec![],
                 append: "exit_on_idle".into(),
+                memory: "256M".into(),
+                icount: false,
                 timeout_secs: 20,
                 corrupt: None,
                 expect: vec![],
@@ -221,6 +251,8 @@ machine = "microvm"
 root = "fault-nx"
 tasks = ["a", "b_2"]
 append = "exit_on_idle loglevel=3"
+memory = "64M"
+icount = true
 timeout_secs = 5
 corrupt = "root-elf"
 expect = ["one", "two"]
@@ -233,6 +265,8 @@ tests = 3
         assert_eq!(s.root, "fault-nx");
         assert_eq!(s.tasks, ["a", "b_2"]);
         assert_eq!(s.append, "exit_on_idle loglevel=3");
+        assert_eq!(s.memory, "64M");
+        assert!(s.icount);
         assert_eq!(s.timeout_secs, 5);
         assert_eq!(s.corrupt, Some(Corruption::RootElf));
         assert_eq!(s.expect, ["one", "two"]);
@@ -255,6 +289,39 @@ tests = 3
             let text = format!("description = \"d\"\nverdict = \"fail\"\ncorrupt = \"{word}\"\n");
             assert_eq!(parse("t.toml", &text).unwrap().corrupt, Some(want));
         }
+    }
+
+    #[test]
+    fn memory_sizes() {
+        for good in ["64M", "256M", "1G", "2048M"] {
+            let text = format!("description = \"d\"\nverdict = \"pass\"\nmemory = \"{good}\"\n");
+            assert_eq!(parse("t.toml", &text).unwrap().memory, good);
+        }
+        for bad in [
+            "", "64", "64m", "64 M", "064M", "0M", "M", "1.5G", "64MiB", "-1M", "9999999M",
+        ] {
+            let text = format!("description = \"d\"\nverdict = \"pass\"\nmemory = \"{bad}\"\n");
+            let err = parse("x.toml", &text).unwrap_err();
+            assert!(err.contains("`memory`"), "{bad:?}: {err}");
+        }
+        let err = parse(
+            "x.toml",
+            "description = \"d\"\nverdict = \"pass\"\nmemory = 64\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("memory"), "{err}");
+    }
+
+    #[test]
+    fn icount_option() {
+        let base = "description = \"d\"\nverdict = \"pass\"\n";
+        assert!(!parse("t.toml", base).unwrap().icount, "off unless asked");
+        let s = parse("t.toml", &format!("{base}icount = true\n")).unwrap();
+        assert!(s.icount);
+        let s = parse("t.toml", &format!("{base}icount = false\n")).unwrap();
+        assert!(!s.icount);
+        let err = parse("x.toml", &format!("{base}icount = \"yes\"\n")).unwrap_err();
+        assert!(err.contains("icount"), "{err}");
     }
 
     #[test]

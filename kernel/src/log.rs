@@ -3,10 +3,16 @@
 //! `error!`, `warn!`, `info!` and `debug!` print `[LEVEL] message` when the
 //! level is at or below the one chosen with `log=` on the kernel command line
 //! (default `info`). Lines never interleave: one lock covers a whole line.
+//!
+//! Threads write on the same console through `DebugWrite` ([`thread_write`]).
+//! Their lines are framed by `septum_kcore::console`: each starts with the
+//! thread's name and `": "`, and a kernel line first ends any thread line
+//! left open, so nothing a thread prints can pass for a kernel line.
 
 use crate::arch::serial;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU8, Ordering};
+use septum_kcore::console::Framer;
 
 /// How important a log line is; lower is more important.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -41,7 +47,8 @@ impl Level {
 }
 
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
-static CONSOLE: spin::Mutex<()> = spin::Mutex::new(());
+/// The console lock, with the line state it protects.
+static CONSOLE: spin::Mutex<Framer> = spin::Mutex::new(Framer::new());
 
 /// Show lines up to `level`.
 pub fn set_level(level: Level) {
@@ -62,15 +69,20 @@ pub fn log(level: Level, args: fmt::Arguments<'_>) {
     if level as u8 > LEVEL.load(Ordering::Relaxed) {
         return;
     }
-    let _guard = CONSOLE.lock();
+    let mut console = CONSOLE.lock();
+    console.kernel_line(&mut serial::write_bytes);
     let _ = Serial.write_str(level.tag());
     let _ = Serial.write_fmt(args);
     let _ = Serial.write_str("\n");
 }
 
-/// Hold the console so that several writes appear as one unit.
-pub fn lock_console() -> spin::MutexGuard<'static, ()> {
-    CONSOLE.lock()
+/// Print what thread `id` (its TCB address), named `name`, wrote: each
+/// chunk `next` yields, in order, as one unit, framed as the module says.
+pub fn thread_write<'a>(id: u64, name: &str, mut next: impl FnMut() -> Option<&'a [u8]>) {
+    let mut console = CONSOLE.lock();
+    while let Some(bytes) = next() {
+        console.thread_write(id, name.as_bytes(), bytes, &mut serial::write_bytes);
+    }
 }
 
 /// Print without taking the lock: for the panic handler, which may have

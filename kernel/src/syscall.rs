@@ -128,6 +128,8 @@ fn dispatch(t: Tcb, number: u64) -> KResult<()> {
 /// Copy a task's bytes to the console, reading them through its page
 /// tables: the kernel never dereferences a user pointer. Every page is
 /// checked before anything is written, so a bad range prints nothing.
+/// The console frames them (`log::thread_write`): each line starts with the
+/// thread's name, and control bytes show as `?`. Returns the bytes accepted.
 fn debug_write(t: Tcb, ptr: u64, len: u64) -> Result<u64, Error> {
     use crate::arch::paging::{self, PTE_USER};
     if len > nr::DEBUG_WRITE_MAX as u64 {
@@ -137,6 +139,9 @@ fn debug_write(t: Tcb, ptr: u64, len: u64) -> Result<u64, Error> {
         return Err(Error::InvalidAddress);
     }
     let pml4 = t.pml4().ok_or(Error::InvalidAddress)?;
+    if len == 0 {
+        return Ok(0);
+    }
     let chunk = |done: u64| -> Result<&'static [u8], Error> {
         let va = ptr + done;
         let n = (4096 - (va & 0xfff)).min(len - done);
@@ -150,12 +155,22 @@ fn debug_write(t: Tcb, ptr: u64, len: u64) -> Result<u64, Error> {
     while done < len {
         done += chunk(done)?.len() as u64;
     }
-    let _console = crate::log::lock_console();
     let mut done = 0;
-    while done < len {
-        let bytes = chunk(done)?;
-        crate::arch::serial::write_bytes(bytes);
-        done += bytes.len() as u64;
-    }
-    Ok(len)
+    let mut result = Ok(len);
+    crate::log::thread_write(t.0, &t.name(), || {
+        if done == len {
+            return None;
+        }
+        match chunk(done) {
+            Ok(bytes) => {
+                done += bytes.len() as u64;
+                Some(bytes)
+            }
+            Err(e) => {
+                result = Err(e);
+                None
+            }
+        }
+    });
+    result
 }

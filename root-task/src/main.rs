@@ -15,14 +15,14 @@ use septum_user::println;
 septum_user::entry!(main);
 
 fn main() {
-    println!("root-task: hello from ring 3");
+    println!("hello from ring 3");
     let info = septum_user::ipc::boot_info();
     if info.magic != septum_user::abi::bootinfo::MAGIC {
-        println!("root-task: the boot-info page is missing or damaged");
+        println!("the boot-info page is missing or damaged");
         return;
     }
     println!(
-        "root-task: {} untyped capabilities ({} MiB) in slots {}.., {} pages of my own image, first free slot {}",
+        "{} untyped capabilities ({} MiB) in slots {}.., {} pages of my own image, first free slot {}",
         info.untypeds().len(),
         info.untyped_bytes() >> 20,
         info.untyped_first,

@@ -14,6 +14,7 @@ extern crate std;
 pub mod bootimage;
 pub mod cap;
 pub mod cdt;
+pub mod console;
 pub mod cspace;
 pub mod elf;
 pub mod physmem;

@@ -1,6 +1,8 @@
 //! The on-target test framework: runs every registered test case as the
-//! root task and prints one `septum-test: <name> ok` or
-//! `septum-test: <name> FAILED <reason>` line per case.
+//! root task and prints one `septum-test: <name> ok`,
+//! `septum-test: <name> FAILED <reason>` or `septum-test: <name> skipped
+//! <reason>` line per case. A case skips (with [`skip!`]) only when the
+//! machine cannot meet its precondition, never to hide a failure.
 //!
 //! Each case gets a fresh 4 MiB untyped (a child of one large untyped), a
 //! window of empty slots in the root CNode and a window of scratch virtual
@@ -28,25 +30,38 @@ pub const ASID_POOL: u64 = bi::SLOT_ASID_POOL;
 /// (`cap`), and rights bits: the ABI's own.
 pub use septum_user::abi::object::{cap_type as cap, object_type as ty, rights};
 
-/// A case failed; the reason is in [`reason`]. Kept small, so every case's
-/// `Result` stays cheap: cases run one at a time on the root thread, so one
-/// buffer holds the reason of the case that just failed.
+/// A case did not pass: it failed, or it skipped because the machine
+/// cannot meet its precondition; the reason is in [`reason`]. Kept small, so
+/// every case's `Result` stays cheap: cases run one at a time on the root
+/// thread, so one buffer holds the reason of the case that just stopped.
 #[derive(Debug)]
-pub struct Fail(());
+pub struct Fail {
+    skipped: bool,
+}
 
 static REASON: spin::Mutex<heapless::String<160>> = spin::Mutex::new(heapless::String::new());
 
 impl Fail {
     /// Record `args` as the failing case's reason.
     pub fn new(args: core::fmt::Arguments<'_>) -> Fail {
-        let mut r = REASON.lock();
-        r.clear();
-        let _ = r.write_fmt(args);
-        Fail(())
+        record(args);
+        Fail { skipped: false }
+    }
+
+    /// Record `args` as the reason the case cannot run on this machine.
+    pub fn skip(args: core::fmt::Arguments<'_>) -> Fail {
+        record(args);
+        Fail { skipped: true }
     }
 }
 
-/// The reason the last failing case gave.
+fn record(args: core::fmt::Arguments<'_>) {
+    let mut r = REASON.lock();
+    r.clear();
+    let _ = r.write_fmt(args);
+}
+
+/// The reason the last failing or skipped case gave.
 pub fn reason() -> heapless::String<160> {
     REASON.lock().clone()
 }
@@ -65,6 +80,16 @@ pub type TestResult = Result<(), Fail>;
 macro_rules! fail {
     ($($t:tt)*) => {{
         return Err($crate::ktest::Fail::new(format_args!($($t)*)));
+    }};
+}
+
+/// Stop the case as skipped, with a formatted reason: the machine cannot
+/// meet its precondition (too little memory, a missing CPU feature). The
+/// harness counts it apart from passed and failed cases.
+#[macro_export]
+macro_rules! skip {
+    ($($t:tt)*) => {{
+        return Err($crate::ktest::Fail::skip(format_args!($($t)*)));
     }};
 }
 
@@ -263,6 +288,17 @@ fn pick_untyped(info: &BootInfo, min_bits: u64, skip: Option<usize>) -> Option<u
         .map(|(i, _)| i)
 }
 
+/// The machine cannot give the framework what every case needs: report
+/// each case as skipped, so none reads as passed or as never run.
+fn skip_all(groups: &[&[Test]], why: &str) {
+    let mut skipped = 0;
+    for t in groups.iter().flat_map(|g| g.iter()) {
+        skipped += 1;
+        septum_user::println!("septum-test: {} skipped {why}", t.name);
+    }
+    septum_user::println!("ktest: finished: 0 passed, 0 failed, {skipped} skipped");
+}
+
 /// Run every case; print a line per case and a summary.
 pub fn run_all(groups: &[&[Test]]) {
     let info = septum_user::ipc::boot_info();
@@ -270,12 +306,13 @@ pub fn run_all(groups: &[&[Test]]) {
     // the kernel, and this is the only `Ipc` the root thread makes for it.
     let ipc = unsafe { Ipc::new(septum_user::abi::layout::USER_IPC_BUFFER) };
     let Some(big) = pick_untyped(info, 23, None) else {
-        septum_user::println!("ktest: no untyped of 8 MiB or more; cannot run");
-        return;
+        return skip_all(groups, "no untyped of 8 MiB or more on this machine");
     };
     let Some(perm) = pick_untyped(info, 16, Some(big)) else {
-        septum_user::println!("ktest: no second untyped; cannot run");
-        return;
+        return skip_all(
+            groups,
+            "no second untyped of 64 KiB or more on this machine",
+        );
     };
     let big_slot = info.untyped_first + big as u64;
     let perm_slot = info.untyped_first + perm as u64;
@@ -305,7 +342,7 @@ pub fn run_all(groups: &[&[Test]]) {
     }
     let child = first + 16;
     let window = first + 32;
-    let (mut passed, mut failed) = (0, 0);
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for group in groups {
         for t in *group {
             ctx.next_slot = window;
@@ -325,7 +362,11 @@ pub fn run_all(groups: &[&[Test]]) {
                     passed += 1;
                     septum_user::println!("septum-test: {} ok", t.name);
                 }
-                Err(Fail(())) => {
+                Err(Fail { skipped: true }) => {
+                    skipped += 1;
+                    septum_user::println!("septum-test: {} skipped {}", t.name, reason());
+                }
+                Err(Fail { skipped: false }) => {
                     failed += 1;
                     septum_user::println!("septum-test: {} FAILED {}", t.name, reason());
                 }
@@ -339,7 +380,7 @@ pub fn run_all(groups: &[&[Test]]) {
             }
         }
     }
-    septum_user::println!("ktest: finished: {passed} passed, {failed} failed");
+    septum_user::println!("ktest: finished: {passed} passed, {failed} failed, {skipped} skipped");
 }
 
 /// An address space built by [`Ctx::new_space`]: the root task's image is

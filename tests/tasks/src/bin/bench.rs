@@ -1,7 +1,9 @@
 //! The benchmark task, booted as the root task by `cargo xtask bench`
 //! under `-icount shift=0`, where `rdtsc` counts executed instructions.
 //! Each figure is measured [`RUNS`] times and printed as
-//! `bench: <id> <min> <median> <max>`; the line `bench: done` ends the run.
+//! `<id> <min> <median> <max>`; the line `done` ends the run. The kernel
+//! starts every line of this root thread with its name, so the console
+//! shows `bench: <id> ...`, the report protocol of `build/src/bench.rs`.
 //!
 //! IPC figures use raw system calls, so they count the kernel's work and
 //! the two `syscall`s, not a user library's message copying. Round trips
@@ -40,12 +42,7 @@ fn rdtsc() -> u64 {
 fn report(id: &str, samples: &mut [u64]) {
     samples.sort_unstable();
     let n = samples.len();
-    println!(
-        "bench: {id} {} {} {}",
-        samples[0],
-        samples[n / 2],
-        samples[n - 1]
-    );
+    println!("{id} {} {} {}", samples[0], samples[n / 2], samples[n - 1]);
 }
 
 fn report_shared(id: &str) {
@@ -60,7 +57,7 @@ fn main() {
     let mut c = match ktest::session() {
         Ok(c) => c,
         Err(e) => {
-            println!("bench: error setup: {}", e.name());
+            println!("error setup: {}", e.name());
             return;
         }
     };
@@ -77,10 +74,10 @@ fn main() {
     ];
     for (id, f) in figures {
         if let Err(e) = f(&mut c) {
-            println!("bench: error {id}: {}", e.name());
+            println!("error {id}: {}", e.name());
         }
     }
-    println!("bench: done");
+    println!("done");
 }
 
 fn null_syscall(_: &mut Ctx) -> Result<(), Error> {

@@ -11,9 +11,9 @@ septum_user::entry!(main);
 const KERNEL_TEXT: u64 = 0xffff_8080_0010_0000;
 
 fn main() {
-    println!("fault-kaddr: reading kernel address {KERNEL_TEXT:#x}");
+    println!("reading kernel address {KERNEL_TEXT:#x}");
     // SAFETY: not sound on purpose: the read must fault; the kernel stops
     // this thread before the value could be used.
     let v = unsafe { core::ptr::read_volatile(KERNEL_TEXT as *const u8) };
-    println!("fault-kaddr: FAILED, read {v:#x} from kernel memory");
+    println!("FAILED, read {v:#x} from kernel memory");
 }

@@ -12,9 +12,9 @@ static mut CODE: [u8; 16] = [0xc3; 16];
 
 fn main() {
     let target = &raw const CODE as u64;
-    println!("fault-nx: calling into data at {target:#x}");
+    println!("calling into data at {target:#x}");
     // SAFETY: not sound on purpose: the fetch from an NX page must fault
     // before the `ret` there executes.
     unsafe { core::arch::asm!("call {0}", in(reg) target, clobber_abi("C")) };
-    println!("fault-nx: FAILED, executed code from a data page");
+    println!("FAILED, executed code from a data page");
 }

@@ -8,8 +8,8 @@ use septum_user::println;
 septum_user::entry!(main);
 
 fn main() {
-    println!("fault-priv: executing hlt in ring 3");
+    println!("executing hlt in ring 3");
     // SAFETY: `hlt` has no memory effects; in ring 3 it raises #GP.
     unsafe { core::arch::asm!("hlt") };
-    println!("fault-priv: FAILED, hlt returned in ring 3");
+    println!("FAILED, hlt returned in ring 3");
 }

@@ -18,7 +18,7 @@ fn deeper(n: u64) -> u64 {
 }
 
 fn main() {
-    println!("fault-stack: recursing into the guard page");
+    println!("recursing into the guard page");
     let n = deeper(0);
-    println!("fault-stack: FAILED, returned {n}");
+    println!("FAILED, returned {n}");
 }

@@ -46,7 +46,7 @@ fn main() {
         write(0x40_0000, 1 << 20),
         Err(Error::Range),
     );
-    let hello = b"syscall-probe: direct write\n";
+    let hello = b"direct write\n";
     check(
         "debug_write_ok",
         write(hello.as_ptr() as u64, hello.len() as u64),
@@ -57,7 +57,7 @@ fn main() {
         raw2(nr::BASE + 0x7f, 0, 0),
         Err(Error::UnknownSyscall),
     );
-    println!("syscall-probe: making Linux system call 60 (exit)");
+    println!("making Linux system call 60 (exit)");
     // Not a Septum call: with no fault handler the kernel stops this thread.
     raw2(60, 0, 0);
     println!("septum-test: linux_syscall_stops FAILED returned");

@@ -1,7 +1,7 @@
 //! Retyping untyped memory into every object type, and its error paths.
 
 use septum_test_tasks::ktest::{CNODE, Ctx, DEPTH, SELF_VSPACE, Test, TestResult, cap, poke, ty};
-use septum_test_tasks::{check, check_eq};
+use septum_test_tasks::{check, check_eq, skip};
 use septum_user::abi::Error;
 
 pub const TESTS: &[Test] = &[
@@ -246,8 +246,7 @@ fn large_retype(c: &mut Ctx) -> TestResult {
     // 64 MiB or more (until issue 7 this was refused, to bound the clearing).
     let first = c.slots(17);
     let Some(i) = (0..c.info.untypeds().len()).find(|&i| c.info.untyped[i].size_bits >= 26) else {
-        check!(false, "no boot untyped of 64 MiB to try with");
-        return Ok(());
+        skip!("no boot untyped of 64 MiB or more on this machine to try with");
     };
     let ut = c.info.untyped_first + i as u64;
     c.ipc.retype(ut, ty::FRAME_2M, 0, CNODE, first, 17)?;
