@@ -155,10 +155,18 @@ impl Message {
 pub fn gather(t: Tcb, info: MessageInfo) -> Message {
     let mut m = Message::new(info.label());
     m.len = info.words();
+    // The buffer is resolved once per message, not once per word.
+    let buf = if m.len > REGISTER_WORDS {
+        buffer_pa(t)
+    } else {
+        None
+    };
     for (i, w) in m.words.iter_mut().take(m.len).enumerate() {
         *w = match MSG_REGS.get(i) {
             Some(&r) => t.reg(r),
-            None => buffer_word(t, buffer::MESSAGE + i - REGISTER_WORDS),
+            None => buf.map_or(0, |b| {
+                read_word(b + (buffer::MESSAGE + i - REGISTER_WORDS) as u64 * 8)
+            }),
         };
     }
     m

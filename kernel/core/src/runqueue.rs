@@ -235,6 +235,7 @@ impl<Id: Copy + Eq> RunQueue<Id> {
     /// and only checked then: [`Error::WrongPriority`] if `id` is not that end
     /// of `prio`'s queue. A thread in the middle is unlinked correctly
     /// whatever `prio` says. [`Error::NotQueued`] if `id` is in no queue.
+    #[inline]
     pub fn remove<S: ThreadLinks<Id = Id>>(
         &mut self,
         store: &mut S,
@@ -290,6 +291,7 @@ impl<Id: Copy + Eq> RunQueue<Id> {
     ///
     /// `None` when no thread is ready (or, with a corrupted store, when the
     /// head cannot be unlinked; the queue is then left unchanged).
+    #[inline]
     pub fn pop<S: ThreadLinks<Id = Id>>(&mut self, store: &mut S) -> Option<(Id, u8)> {
         let (id, prio) = self.peek()?;
         self.remove(store, id, prio).ok()?;

@@ -265,6 +265,11 @@ pub fn init(f: &Features, syscall_entry: u64) -> u64 {
 /// `wrfsbase`, this cache must go.
 #[inline]
 pub fn set_tls(owner: u64, fs: u64, gs: u64) {
+    // Most threads have neither base: with both MSRs known to hold 0,
+    // nothing is to be written and whose they were does not matter.
+    if fs | gs | LOADED_FS.load(Ordering::Relaxed) | LOADED_GS.load(Ordering::Relaxed) == 0 {
+        return;
+    }
     let same = LOADED_FOR.load(Ordering::Relaxed) == owner;
     // The caller checked both are canonical; `VirtAddr` would refuse
     // otherwise. The kernel's own GS base is untouched.
