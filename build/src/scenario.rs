@@ -101,6 +101,10 @@ pub struct Scenario {
     /// Kernel command line.
     #[serde(default = "default_append")]
     pub append: String,
+    /// Run QEMU under `-icount` (see `qemu::ICOUNT`), as `cargo xtask bench`
+    /// does, so the guest TSC counts executed instructions.
+    #[serde(default)]
+    pub icount: bool,
     /// Seconds before QEMU is killed and the scenario fails with "timeout".
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
@@ -203,6 +207,7 @@ mod tests {
                 root: "root-task".into(),
                 tasks: vec![],
                 append: "exit_on_idle".into(),
+                icount: false,
                 timeout_secs: 20,
                 corrupt: None,
                 expect: vec![],
@@ -242,6 +247,16 @@ tests = 3
         );
         assert_eq!(s.verdict, Verdict::Fail);
         assert_eq!(s.tests, 3);
+    }
+
+    #[test]
+    fn icount_option() {
+        let base = "description = \"d\"\nverdict = \"pass\"\n";
+        assert!(!parse("t.toml", base).unwrap().icount, "off unless asked");
+        let s = parse("t.toml", &format!("{base}icount = true\n")).unwrap();
+        assert!(s.icount);
+        let err = parse("x.toml", &format!("{base}icount = \"yes\"\n")).unwrap_err();
+        assert!(err.contains("icount"), "{err}");
     }
 
     #[test]

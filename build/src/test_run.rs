@@ -194,7 +194,7 @@ fn run_scenario(
         kernel,
         image: &image,
         append: &s.append,
-        icount: false,
+        icount: s.icount,
     };
     let args = qemu::captured_args(&boot);
     let run = match qemu::run_captured(&args, Duration::from_secs(s.timeout_secs)) {
