@@ -30,6 +30,12 @@ pub const AT3: usize = 3;
 /// Free for a case's own use.
 pub const V0: usize = 4;
 pub const V1: usize = 5;
+pub const V2: usize = 6;
+pub const V3: usize = 7;
+pub const V4: usize = 8;
+pub const V5: usize = 9;
+pub const V6: usize = 10;
+pub const V7: usize = 11;
 
 pub fn reset() {
     for w in &WORDS {

@@ -12,9 +12,10 @@
 mod common;
 mod frames;
 mod ipcbuf;
+mod tls;
 
 septum_user::entry!(main);
 
 fn main() {
-    septum_test_tasks::ktest::run_all(&[ipcbuf::TESTS, frames::TESTS]);
+    septum_test_tasks::ktest::run_all(&[ipcbuf::TESTS, frames::TESTS, tls::TESTS]);
 }
