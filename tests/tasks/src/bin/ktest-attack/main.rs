@@ -10,6 +10,7 @@
 
 #[macro_use]
 mod common;
+mod fpu;
 mod frames;
 mod ipcbuf;
 mod tls;
@@ -17,5 +18,5 @@ mod tls;
 septum_user::entry!(main);
 
 fn main() {
-    septum_test_tasks::ktest::run_all(&[ipcbuf::TESTS, frames::TESTS, tls::TESTS]);
+    septum_test_tasks::ktest::run_all(&[ipcbuf::TESTS, frames::TESTS, tls::TESTS, fpu::TESTS]);
 }
