@@ -282,25 +282,34 @@ macro_rules! marked_asm {
 /// Where a small space has its page tables: one PT covering 2 MiB from
 /// here (away from the image at 4 MiB and the scratch region at 1 GiB).
 pub const MINI_BASE: u64 = 0x20_0000_0000;
-/// Its code page and data page.
+/// Its code page, data page and second data page.
 pub const MINI_CODE: u64 = MINI_BASE;
 pub const MINI_DATA: u64 = MINI_BASE + 0x1000;
+pub const MINI_DATA2: u64 = MINI_BASE + 0x2000;
 
 /// A small address space: a PML4 with an ASID and tables covering
 /// [`MINI_BASE`]..+2 MiB, nothing mapped yet.
 #[derive(Clone, Copy, Debug)]
 pub struct Mini {
     pub vspace: u64,
+    pub asid: u64,
+    /// Its PDPT, PD and PT.
+    pub tables: [u64; 3],
 }
 
 /// Give `pml4` an ASID and the three tables that cover [`MINI_BASE`].
 pub fn mini_space_in(c: &mut Ctx, pml4: u64) -> Result<Mini, Error> {
-    c.ipc.asid_assign(ASID_POOL, pml4)?;
-    for level in [3, 2, 1] {
-        let t = c.make(ty::PAGE_TABLE, level)?;
-        c.ipc.page_table_map(t, pml4, MINI_BASE)?;
+    let asid = c.ipc.asid_assign(ASID_POOL, pml4)?;
+    let mut tables = [0; 3];
+    for (t, level) in tables.iter_mut().zip([3, 2, 1]) {
+        *t = c.make(ty::PAGE_TABLE, level)?;
+        c.ipc.page_table_map(*t, pml4, MINI_BASE)?;
     }
-    Ok(Mini { vspace: pml4 })
+    Ok(Mini {
+        vspace: pml4,
+        asid,
+        tables,
+    })
 }
 
 /// A new small address space.

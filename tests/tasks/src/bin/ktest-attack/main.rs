@@ -13,10 +13,17 @@ mod common;
 mod fpu;
 mod frames;
 mod ipcbuf;
+mod space;
 mod tls;
 
 septum_user::entry!(main);
 
 fn main() {
-    septum_test_tasks::ktest::run_all(&[ipcbuf::TESTS, frames::TESTS, tls::TESTS, fpu::TESTS]);
+    septum_test_tasks::ktest::run_all(&[
+        ipcbuf::TESTS,
+        frames::TESTS,
+        tls::TESTS,
+        fpu::TESTS,
+        space::TESTS,
+    ]);
 }
