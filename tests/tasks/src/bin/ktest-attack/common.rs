@@ -164,6 +164,10 @@ impl Fault {
         self.w[fault::W_VECTOR]
     }
 
+    pub fn rflags(&self) -> u64 {
+        self.w[fault::W_RFLAGS]
+    }
+
     /// Is it this kind (and, for exceptions, this vector)?
     pub fn is(&self, kind: Kind, vector: u64) -> bool {
         Kind::from_label(self.kind) == Some(kind) && self.vector() == vector
@@ -251,6 +255,15 @@ pub mod pf {
     pub const WRITE: u64 = 2;
     pub const USER: u64 = 4;
     pub const FETCH: u64 = 0x10;
+}
+
+/// RFLAGS bits.
+pub mod flags {
+    pub const TF: u64 = 1 << 8;
+    pub const IF: u64 = 1 << 9;
+    pub const IOPL: u64 = 3 << 12;
+    pub const NT: u64 = 1 << 14;
+    pub const VM: u64 = 1 << 17;
 }
 
 /// Inline assembly that stores the addresses of labels 2, 3 and 4 in

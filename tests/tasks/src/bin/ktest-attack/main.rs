@@ -13,6 +13,7 @@ mod common;
 mod fpu;
 mod frames;
 mod ipcbuf;
+mod regs;
 mod space;
 mod tls;
 
@@ -25,5 +26,6 @@ fn main() {
         tls::TESTS,
         fpu::TESTS,
         space::TESTS,
+        regs::TESTS,
     ]);
 }
