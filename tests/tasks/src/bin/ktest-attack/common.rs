@@ -261,9 +261,11 @@ pub mod pf {
 pub mod flags {
     pub const TF: u64 = 1 << 8;
     pub const IF: u64 = 1 << 9;
+    pub const DF: u64 = 1 << 10;
     pub const IOPL: u64 = 3 << 12;
     pub const NT: u64 = 1 << 14;
     pub const VM: u64 = 1 << 17;
+    pub const AC: u64 = 1 << 18;
 }
 
 /// Inline assembly that stores the addresses of labels 2, 3 and 4 in

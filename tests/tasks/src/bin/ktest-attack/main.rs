@@ -10,6 +10,7 @@
 
 #[macro_use]
 mod common;
+mod flags;
 mod fpu;
 mod frames;
 mod ipcbuf;
@@ -26,6 +27,7 @@ fn main() {
         tls::TESTS,
         fpu::TESTS,
         space::TESTS,
+        flags::TESTS,
         regs::TESTS,
     ]);
 }
