@@ -208,6 +208,11 @@ fn run(t: Tcb) -> ! {
         .as_u64()
         != pml4
     {
+        // Another address space: it must not read the segment selectors
+        // this one left (threads of one space share everything anyway).
+        if cpu::user_selectors_loaded() {
+            cpu::clear_user_selectors();
+        }
         paging::switch_to(pml4);
     }
     if switching {

@@ -291,10 +291,70 @@ pub fn set_tls(owner: u64, fs: u64, gs: u64) {
 /// written.
 pub fn reload_tls(owner: u64, fs: u64, gs: u64) {
     forget_tls(owner);
-    LOADED_FS.store(!0, Ordering::Relaxed);
-    LOADED_GS.store(!0, Ordering::Relaxed);
+    LOADED_FS.store(UNKNOWN_BASE, Ordering::Relaxed);
+    LOADED_GS.store(UNKNOWN_BASE, Ordering::Relaxed);
     set_tls(owner, fs, gs);
 }
+
+/// Whether DS, ES, FS or GS holds anything but the null selector. The
+/// kernel never loads them (64-bit code ignores DS and ES; it reaches its
+/// per-CPU data through the GS base), so what they hold is what the last
+/// thread in user mode loaded.
+#[inline(always)]
+pub fn user_selectors_loaded() -> bool {
+    let (ds, es, fs, gs): (u16, u16, u16, u16);
+    // SAFETY: reading segment registers has no side effects.
+    unsafe {
+        core::arch::asm!(
+            "mov {0:x}, ds",
+            "mov {1:x}, es",
+            "mov {2:x}, fs",
+            "mov {3:x}, gs",
+            out(reg) ds,
+            out(reg) es,
+            out(reg) fs,
+            out(reg) gs,
+            options(nomem, nostack, preserves_flags)
+        );
+    }
+    ds | es | fs | gs != 0
+}
+
+/// Load the null selector into DS, ES, FS and GS, so that no selector a
+/// thread loaded can be read by a thread of another address space (a
+/// channel no capability allows). `sysret` and `iretq` set only CS and SS.
+///
+/// On Intel, loading a null selector into FS or GS clears that base: the
+/// kernel's own GS base (GS_BASE while in the kernel) is written back at
+/// once, and the FS base is marked unknown so [`set_tls`] writes the next
+/// thread's. KERNEL_GS_BASE, which holds the user GS base, is untouched.
+#[cold]
+pub fn clear_user_selectors() {
+    let tables = BOOT_CPU.0.get();
+    // SAFETY: one CPU with interrupts off in the kernel; reading a field
+    // through the raw pointer makes no reference.
+    let percpu = unsafe { (*tables).percpu.self_ptr };
+    // SAFETY: null selectors are always loadable into DS/ES/FS/GS in
+    // 64-bit mode; the kernel does not use DS, ES or FS, and its GS base is
+    // restored right after, before anything reads per-CPU data (interrupts
+    // are off; the NMI path does not use GS from ring 0).
+    unsafe {
+        core::arch::asm!(
+            "mov ds, {0:x}",
+            "mov es, {0:x}",
+            "mov fs, {0:x}",
+            "mov gs, {0:x}",
+            in(reg) 0u16,
+            options(nomem, nostack, preserves_flags)
+        );
+        GsBase::write(VirtAddr::new(percpu));
+    }
+    LOADED_FS.store(UNKNOWN_BASE, Ordering::Relaxed);
+}
+
+/// A value no canonical base has: what `LOADED_FS` holds when the live FS
+/// base is not known.
+const UNKNOWN_BASE: u64 = 0x8000_0000_0000_0000;
 
 /// A new thread object is made at `owner`: whatever an earlier thread at
 /// that address left in FS/GS is not this one's.
