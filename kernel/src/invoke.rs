@@ -217,8 +217,11 @@ fn tcb_method(
                 0 => None,
                 c => {
                     let s = lookup(t, c)?;
-                    if !matches!(s.cap(), Cap::Endpoint { .. }) {
+                    let Cap::Endpoint { rights, .. } = s.cap() else {
                         return Err(Error::WrongType.into());
+                    };
+                    if !ipc::is_fault_handler(rights) {
+                        return Err(Error::MissingRight.into());
                     }
                     Some(s)
                 }
@@ -281,22 +284,16 @@ fn tcb_method(
                 return Err(Error::Range.into());
             }
             let rip = a.get(fault::W_RIP)?;
-            let bases = if n >= 20 {
-                Some((a.get(18)?, a.get(19)?))
-            } else {
-                None
-            };
-            if !is_canonical(rip)
-                || bases.is_some_and(|(f, g)| !is_canonical(f) || !is_canonical(g))
-            {
+            // Words 18 and 19, where given, are the FS and GS bases.
+            let fs = a.get(fault::W_FS_BASE).unwrap_or(target.fs_base());
+            let gs = a.get(fault::W_GS_BASE).unwrap_or(target.gs_base());
+            if !is_canonical(rip) || !is_canonical(fs) || !is_canonical(gs) {
                 return Err(Error::InvalidAddress.into());
             }
             for (i, r) in tcb::FAULT_ORDER.into_iter().enumerate() {
                 target.set_reg(r, a.get(i)?);
             }
-            if let Some((f, g)) = bases {
-                target.set_tls(f, g);
-            }
+            target.set_tls(fs, gs);
             target.set_flag(flags::FULL_RESTORE, true);
             Ok(None)
         }

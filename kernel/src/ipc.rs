@@ -550,6 +550,13 @@ pub fn unbind(t: Tcb) -> Result<(), Error> {
 
 // ---- faults ----
 
+/// Whether an endpoint capability with `rights` may carry faults: a fault
+/// is a `Call` (its handler gets the right to answer and so to set the
+/// thread's registers), so it needs what a `Call` needs, as in seL4.
+pub fn is_fault_handler(rights: Rights) -> bool {
+    rights.contains(Rights::WRITE) && rights.intersects(Rights::GRANT | Rights::GRANT_REPLY)
+}
+
 /// Whether `t` is stopped on a fault (its message is kernel-made).
 pub(crate) fn is_fault_pending(t: Tcb) -> bool {
     t.reg(Reg::Vector) & FAULT_MARK != 0
@@ -569,7 +576,7 @@ pub fn raise_fault(t: Tcb, kind: fault::Kind, addr: u64) -> bool {
     else {
         return false;
     };
-    if !rights.contains(Rights::WRITE) {
+    if !is_fault_handler(rights) {
         return false;
     }
     // Until it is delivered, the fault lives in the TCB: the vector word
@@ -637,8 +644,9 @@ fn resume_from_fault(t: Tcb, m: &Message) -> Result<(), Error> {
                 t.set_reg(r, v);
             }
         }
-        if let (Some(fs), Some(gs)) = (fs, gs) {
-            t.set_tls(fs, gs);
+        // Each base the reply gives is applied; a 19-word reply sets FS only.
+        if fs.is_some() || gs.is_some() {
+            t.set_tls(fs.unwrap_or(t.fs_base()), gs.unwrap_or(t.gs_base()));
         }
     }
     t.set_reg(Reg::Vector, vector);

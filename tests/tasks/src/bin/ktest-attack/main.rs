@@ -13,6 +13,7 @@ mod common;
 mod flags;
 mod fpu;
 mod frames;
+mod handler;
 mod ipcbuf;
 mod regs;
 mod space;
@@ -29,5 +30,6 @@ fn main() {
         space::TESTS,
         flags::TESTS,
         regs::TESTS,
+        handler::TESTS,
     ]);
 }
