@@ -121,7 +121,7 @@ fn reply_recv(server: Tcb) -> Option<Tcb> {
         return None;
     }
     let q = ipc::ep_queue(object(e0));
-    if q.tag() == Q_SENDERS && q.first().is_some() {
+    if (q.tag() == Q_SENDERS && q.first().is_some()) || q.is_dying() {
         return None;
     }
     let bound = server.bound_notification();

@@ -226,6 +226,16 @@ fn tcb_method(
                     Some(s)
                 }
             };
+            // Each copy below is a child of its source: refuse now a source
+            // too deep to have one, before the thread's slots are emptied.
+            for s in [Some(cspace), Some(vspace), buffer, fault_ep]
+                .into_iter()
+                .flatten()
+            {
+                if cnode::derivation_depth(s) >= septum_kcore::cdt::MAX_DEPTH {
+                    return Err(Error::TooDeep.into());
+                }
+            }
             // Let go of what the thread held first. That can destroy the
             // thread itself (its capability space may have held its only
             // capability), so check it survived before giving it anything.
@@ -304,6 +314,7 @@ fn tcb_method(
             match target.state() {
                 State::Inactive => {
                     target.set_flag(flags::FULL_RESTORE, true);
+                    target.set_flag(flags::STARTED, true);
                     sched::wake(target);
                 }
                 State::Dead => return Err(Error::IllegalOperation.into()),
@@ -392,8 +403,15 @@ fn tcb_method(
                 bytes[i * 8..i * 8 + 8].copy_from_slice(&a.get(i)?.to_le_bytes());
             }
             // Names frame the thread's console lines and the kernel's
-            // reports: letters, digits, '.', '_' and '-' only, so no name
-            // can pass for a kernel log tag or another line's framing.
+            // reports. They are given by whoever makes the thread, before
+            // it first runs, and fixed from then on: a thread holding its
+            // own TCB capability cannot rename itself after another (the
+            // task it belongs to, whose lines the test harness trusts).
+            if target.has_flag(flags::STARTED) {
+                return Err(Error::IllegalOperation.into());
+            }
+            // Letters, digits, '.', '_' and '-' only, so no name can pass
+            // for a kernel log tag or another line's framing.
             let len = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
             if !bytes[..len].iter().all(|&b| tcb::is_name_byte(b)) {
                 return Err(Error::Range.into());

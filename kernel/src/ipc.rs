@@ -2,7 +2,8 @@
 //! delivered as messages.
 //!
 //! Layouts (words at the object's physical address):
-//! - Endpoint (16 B): `head | queue kind` (0 empty, 1 senders, 2 receivers), `tail`.
+//! - Endpoint (16 B): `head | queue kind` (0 empty, 1 senders, 2 receivers,
+//!   3 dying), `tail`.
 //! - Notification (32 B): `word`, `head`, `tail`, `bound thread`.
 //! - Reply (32 B): `caller` (the thread waiting for this reply, 0 if none),
 //!   `server` (the receiver blocked in `Recv` with it, 0 if none; that
@@ -28,6 +29,11 @@ use septum_kcore::cap::{Cap, Rights};
 
 pub(crate) const Q_SENDERS: u64 = 1;
 pub(crate) const Q_RECEIVERS: u64 = 2;
+/// The object is being destroyed: its waiters are being released (a
+/// preemptible loop), and nobody may join the queue meanwhile, or a
+/// released thread could come straight back and the release never end.
+/// Kept with an empty queue too, until the object is gone.
+pub(crate) const Q_DYING: u64 = 3;
 const MSG_REGS: [Reg; REGISTER_WORDS] = [Reg::Rdx, Reg::R10, Reg::R8, Reg::R9];
 
 // ---- wait queues of threads, linked through the TCBs ----
@@ -51,7 +57,18 @@ impl Queue {
     }
 
     fn set_head(self, t: u64, tag: u64) {
-        write_word(self.head, t | if t == 0 { 0 } else { tag });
+        let keep = if t != 0 || tag == Q_DYING { tag } else { 0 };
+        write_word(self.head, t | keep);
+    }
+
+    /// Whether the object is being destroyed ([`Q_DYING`]).
+    pub(crate) fn is_dying(self) -> bool {
+        self.tag() == Q_DYING
+    }
+
+    /// Mark the object as being destroyed ([`Q_DYING`]).
+    fn mark_dying(self) {
+        write_word(self.head, (read_word(self.head) & !3) | Q_DYING);
     }
 
     pub(crate) fn push(self, t: Tcb, tag: u64) {
@@ -276,6 +293,9 @@ pub fn send(sender: Tcb, cap: &Cap, info: MessageInfo, kind: SendKind) -> Result
     user_label(info)?;
     let grant = rights.contains(Rights::GRANT);
     let q = ep_queue(ep);
+    if q.is_dying() {
+        return Err(Error::PeerGone);
+    }
     if q.tag() == Q_RECEIVERS
         && let Some(receiver) = q.first()
     {
@@ -344,6 +364,9 @@ pub fn recv(receiver: Tcb, cap: &Cap, reply: u64, blocking: bool) -> Result<(), 
     if reply != 0 && read_word(reply) != 0 {
         // Still bound to an unanswered caller.
         return Err(Error::IllegalOperation);
+    }
+    if ep_queue(ep).is_dying() {
+        return Err(Error::PeerGone);
     }
     // A signal on the bound notification wins over waiting.
     let bound = receiver.bound_notification();
@@ -506,6 +529,9 @@ pub fn wait(t: Tcb, cap: &Cap, blocking: bool) -> Result<(), Error> {
     if !rights.contains(Rights::READ) {
         return Err(Error::MissingRight);
     }
+    if ntfn_queue(n).is_dying() {
+        return Err(Error::PeerGone);
+    }
     let word = read_word(n);
     if word != 0 || !blocking {
         write_word(n, 0);
@@ -529,7 +555,7 @@ pub fn bind(t: Tcb, cap: &Cap) -> Result<(), Error> {
     if !rights.contains(Rights::READ) {
         return Err(Error::MissingRight);
     }
-    if t.bound_notification() != 0 || read_word(n + 24) != 0 {
+    if t.bound_notification() != 0 || read_word(n + 24) != 0 || ntfn_queue(n).is_dying() {
         return Err(Error::IllegalOperation);
     }
     t.set_bound_notification(n);
@@ -582,10 +608,14 @@ pub fn raise_fault(t: Tcb, kind: fault::Kind, addr: u64) -> bool {
     // Until it is delivered, the fault lives in the TCB: the vector word
     // carries the mark and kind (the entry code rewrites it on the next
     // kernel entry), the fault-address word the address.
+    let q = ep_queue(ep);
+    if q.is_dying() {
+        // As if it had none: the handler's endpoint is going away.
+        return false;
+    }
     let vector = t.reg(Reg::Vector) & 0xffff;
     t.set_reg(Reg::Vector, FAULT_MARK | ((kind as u64) << 16) | vector);
     t.set_fault_addr(addr);
-    let q = ep_queue(ep);
     if q.tag() == Q_RECEIVERS
         && let Some(receiver) = q.first()
     {
@@ -710,14 +740,18 @@ fn release_all(q: Queue) -> bool {
 /// The endpoint at `ep` is being destroyed. False: preempted, call again.
 #[must_use]
 pub fn endpoint_destroyed(ep: u64) -> bool {
-    release_all(ep_queue(ep))
+    let q = ep_queue(ep);
+    q.mark_dying();
+    release_all(q)
 }
 
 /// The notification at `n` is being destroyed. False: preempted, call
 /// again.
 #[must_use]
 pub fn notification_destroyed(n: u64) -> bool {
-    if !release_all(ntfn_queue(n)) {
+    let q = ntfn_queue(n);
+    q.mark_dying();
+    if !release_all(q) {
         return false;
     }
     let bound = read_word(n + 24);

@@ -30,6 +30,8 @@ pub fn syscall() -> ! {
     match dispatch(t, number) {
         Ok(()) => {}
         Err(Fail::Err(e)) => ipc::fail(t, e),
+        // A call that destroyed its own caller has nobody to restart.
+        Err(Fail::Restart) if t.state() == State::Dead => {}
         Err(Fail::Restart) => {
             t.set_reg(Reg::Rax, number);
             t.set_reg(Reg::Rip, t.reg(Reg::Rip).wrapping_sub(2));

@@ -481,6 +481,12 @@ fn swap(a: Slot, b: Slot) -> KResult<()> {
     Ok(())
 }
 
+/// How many generations of derivation lie above the capability in `slot`
+/// (see `septum_kcore::cdt`); a child of it would be one deeper.
+pub fn derivation_depth(slot: Slot) -> u32 {
+    cdt::SlotStore::links(&Tree, slot).depth
+}
+
 /// Delete every capability derived from `slot`'s.
 ///
 /// Walks the derivation subtree in list order, deleting each capability
@@ -526,13 +532,10 @@ pub fn revoke(slot: Slot) -> KResult<()> {
             return Err(Fail::Restart);
         }
     }
-    // An untyped whose children are all gone is free again: cleared
-    // (preemptibly) and its watermark back at its base.
-    if let Cap::Untyped { .. } = slot.cap()
-        && !cdt::has_descendants(&Tree, slot)
-    {
-        super::untyped::reset(slot)?;
-    }
+    // An untyped whose children are all gone is free again; its next
+    // retype clears it (`untyped::reset`). Not here: the revoke may have
+    // destroyed its own caller, whose TCB lies in that memory, and a
+    // preempted clear would be restarted by writing into it.
     Ok(())
 }
 

@@ -106,6 +106,8 @@ pub mod flags {
     pub const CALLING: u64 = 4;
     /// The blocked sender's endpoint capability had the grant right.
     pub const GRANT: u64 = 8;
+    /// The thread has been resumed at least once: its name is fixed.
+    pub const STARTED: u64 = 16;
 }
 
 /// A saved register, by its word index in the context. (The selector

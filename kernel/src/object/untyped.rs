@@ -7,8 +7,9 @@
 //!
 //! **Memory above a RAM untyped's watermark is always zero**, so a retype
 //! clears nothing and costs O(objects made), never O(bytes). Memory is
-//! cleared when an untyped with no children left is *reset*: from the
-//! watermark down, a chunk at a time, lowering the watermark after each
+//! cleared when an untyped with no children left is *reset* by its next
+//! retype (never by the revoke that freed it, which may have destroyed
+//! its own caller, whose TCB lies there): from the watermark down, a chunk at a time, lowering the watermark after each
 //! chunk, so a reset that stops for a pending interrupt keeps its progress
 //! and the invariant holds at every step. The untypeds made at boot start
 //! with the watermark at their top (their content is unknown), so their
@@ -153,8 +154,14 @@ pub fn retype(
         }
     }
     let obj_bits = t.size_bits(user_bits).map_err(ut_err)?;
+    // The objects' capabilities are children of the untyped's: refuse
+    // before anything is initialised if it is too deep to have any.
+    if cnode::derivation_depth(ut_slot) >= cdt::MAX_DEPTH {
+        return Err(Error::TooDeep.into());
+    }
     // Memory below the watermark is reusable only once nothing made from
-    // it is left; then it is cleared (preemptibly) and reused.
+    // it is left; then it is cleared (preemptibly) and reused. The caller
+    // cannot lie in that memory: nothing made from it is left.
     if !cdt::has_descendants(&Tree, ut_slot) {
         reset(ut_slot)?;
     }
