@@ -7,11 +7,12 @@
 
 mod common;
 mod console;
+mod held;
 mod release;
 mod reset;
 
 septum_user::entry!(main);
 
 fn main() {
-    septum_test_tasks::ktest::run_all(&[reset::TESTS, release::TESTS, console::TESTS]);
+    septum_test_tasks::ktest::run_all(&[held::TESTS, reset::TESTS, release::TESTS, console::TESTS]);
 }

@@ -5,16 +5,19 @@
 //! A delete that stops part way leaves the endpoint whole and its last
 //! capability in place, to be restarted. Nothing stops a released thread
 //! that can still name that capability from queueing on the endpoint
-//! again. Each waiter here is released with `PeerGone` and at once sends
-//! again; once the endpoint is gone that send must fail with
-//! `InvalidCapability`. So on a sound kernel each delete releases every
-//! waiter exactly once; more means the dying endpoint took new waiters,
-//! and a deleter at the waiters' priority keeps releasing them for as long
-//! as they care to come back (here each waiter comes back at most
-//! [`RETRIES`] times in all, so the case ends either way).
+//! again. Each waiter here, once released with `PeerGone`, probes the
+//! endpoint with a non-blocking send: on a sound kernel that fails (the
+//! endpoint is dying or gone), and each delete releases every waiter
+//! exactly once. `WouldBlock` means the dying endpoint still takes
+//! senders; the waiter then queues on it again, and a deleter at the
+//! waiters' priority keeps releasing them for as long as they care to come
+//! back (here each waiter comes back at most [`RETRIES`] times in all, so
+//! the case ends either way).
 
 use crate::common::{CNT, P, ROOT_PRIO, big_untyped, cnt, let_others_run, set_root_prio};
-use septum_test_tasks::ktest::{CNODE, Ctx, DEPTH, SELF_TCB, SELF_VSPACE, Test, TestResult, cap, ty};
+use septum_test_tasks::ktest::{
+    CNODE, Ctx, DEPTH, SELF_TCB, SELF_VSPACE, Test, TestResult, cap, ty,
+};
 use septum_test_tasks::{check_eq, fail, skip};
 use septum_user::abi::{fault, syscall as nr};
 use septum_user::syscall::signal;
@@ -40,11 +43,17 @@ const BATCH: u64 = 128;
 
 // A waiter that needs no stack. `rbx` names the endpoint, `rbp` a sink
 // endpoint nobody sends to, `r12` the gate notification, `r13` points at
-// the `PeerGone` counter, `r14` counts the `PeerGone`s it may still take,
-// `r15` how long it spins. Send (blocking, empty message) in a loop: on
-// `PeerGone` count, spin and send again; on any other error (no endpoint
-// in the slot) wait at the gate and try again; when r14 runs out, wait on
-// the sink for good.
+// two counters (released; found the endpoint still open after release),
+// `r14` counts the returns it may still make, `r15` how long it spins.
+//
+// Send (blocking, empty message). Released with `PeerGone`: count it and
+// probe the endpoint with a non-blocking send. `WouldBlock` means the
+// endpoint is still alive and open to senders although its delete already
+// released this thread: count that, spin, and queue on it again with a
+// blocking send (while r14 lasts; then wait on the sink for good). Any
+// other answer (`PeerGone` from a dying endpoint, `InvalidCapability` once
+// it is gone), or a first send that fails: wait at the gate, then start
+// over (the root puts a fresh endpoint in the slot before it opens it).
 core::arch::global_asm!(
     ".global kr_send_loop",
     "kr_send_loop:",
@@ -56,6 +65,13 @@ core::arch::global_asm!(
     "cmp rax, -{peer_gone}",
     "jne 4f",
     "lock inc qword ptr [r13]",
+    "mov eax, {nb_send}",
+    "mov rdi, rbx",
+    "xor esi, esi",
+    "syscall",
+    "cmp rax, -{would_block}",
+    "jne 4f",
+    "lock inc qword ptr [r13 + 8]",
     "dec r14",
     "jz 6f",
     "mov rcx, r15",
@@ -79,10 +95,12 @@ core::arch::global_asm!(
     "7:",
     "jmp 7b",
     send = const nr::SEND,
+    nb_send = const nr::NB_SEND,
     recv = const nr::RECV,
     wait = const nr::WAIT,
     exit = const nr::THREAD_EXIT,
     peer_gone = const septum_user::abi::Error::PeerGone as u64,
+    would_block = const septum_user::abi::Error::WouldBlock as u64,
 );
 
 unsafe extern "C" {
@@ -146,7 +164,7 @@ fn run(c: &mut Ctx, u: u64) -> TestResult {
         }
         // Every waiter is blocked on the endpoint now.
         let_others_run(c)?;
-        let before = cnt(0);
+        let (before, reopened_before) = (cnt(0), cnt(1));
         // Delete the endpoint's only capability at the waiters' priority,
         // so a released waiter runs whenever the delete stops for a tick.
         set_root_prio(c, P)?;
@@ -157,10 +175,11 @@ fn run(c: &mut Ctx, u: u64) -> TestResult {
         // The released waiters find the slot empty and wait at the gate.
         let_others_run(c)?;
         let released = cnt(0) - before;
-        if released != WAITERS {
+        let reopened = cnt(1) - reopened_before;
+        if released != WAITERS || reopened != 0 {
             fail!(
-                "delete {attempt}: {WAITERS} waiters released {released} times: they queued \
-                 again on the endpoint being destroyed"
+                "delete {attempt}: {WAITERS} waiters released {released} times; {reopened} \
+                 times a released one found the dying endpoint open"
             );
         }
     }

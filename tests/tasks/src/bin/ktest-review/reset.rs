@@ -85,17 +85,13 @@ impl Attack {
         // 16 MiB and 8 MiB of filler, then the thread's TCB at 24 MiB: the
         // watermark ends 2 KiB above it, so the reset's first chunk is the
         // one that clears the TCB, and 96 more follow.
-        c.ipc.retype(self.u, ty::UNTYPED, BITS - 1, CNODE, self.f1, 1)?;
-        c.ipc.retype(self.u, ty::UNTYPED, BITS - 2, CNODE, self.f2, 1)?;
+        c.ipc
+            .retype(self.u, ty::UNTYPED, BITS - 1, CNODE, self.f1, 1)?;
+        c.ipc
+            .retype(self.u, ty::UNTYPED, BITS - 2, CNODE, self.f2, 1)?;
         c.ipc.retype(self.u, ty::TCB, 0, CNODE, self.tcb, 1)?;
-        c.ipc.tcb_configure(
-            self.tcb,
-            CNODE,
-            SELF_VSPACE,
-            self.frame,
-            self.buffer,
-            0,
-        )?;
+        c.ipc
+            .tcb_configure(self.tcb, CNODE, SELF_VSPACE, self.frame, self.buffer, 0)?;
         c.ipc.tcb_set_name(self.tcb, "kr-self-revoker")?;
         c.ipc.tcb_set_priority(self.tcb, SELF_TCB, P)?;
         set_arg(0, self.u);
@@ -110,8 +106,10 @@ impl Attack {
         let_others_run(c)?;
         check_eq!(c.identify(self.tcb)?.cap_type, cap::NULL);
         check_eq!(c.identify(self.f1)?.cap_type, cap::NULL);
-        c.ipc.retype(self.u, ty::UNTYPED, BITS - 1, CNODE, self.f1, 1)?;
-        c.ipc.retype(self.u, ty::UNTYPED, BITS - 2, CNODE, self.f2, 1)?;
+        c.ipc
+            .retype(self.u, ty::UNTYPED, BITS - 1, CNODE, self.f1, 1)?;
+        c.ipc
+            .retype(self.u, ty::UNTYPED, BITS - 2, CNODE, self.f2, 1)?;
         Ok(())
     }
 
