@@ -792,3 +792,283 @@ fn swap_needs_both_in_tree() {
     assert_eq!(swap(&mut s, 1, 1), Ok(()));
     s.check();
 }
+
+// ---- Review (issue 7): swap, copy-then-delete chains, deep trees ----
+
+/// Operations of the extended model test: everything above, plus `swap`
+/// and chains of copy-then-delete hops that push depths towards
+/// [`MAX_DEPTH`] (depths are never lowered, so each hop adds a level).
+#[derive(Clone, Copy, Debug)]
+enum XOp {
+    Base(Op),
+    Swap(Pick, Pick),
+    /// Copy the node to a free slot and delete the original, `n` times.
+    Hops(Pick, u16),
+}
+
+const XSLOTS: usize = 96;
+
+fn xresolve(model: &Model, p: Pick, want_in_tree: bool) -> usize {
+    let n = usize::from(p.n);
+    if p.raw {
+        return n % XSLOTS;
+    }
+    let pool: Vec<usize> = (0..XSLOTS)
+        .filter(|&i| model.contains(i) == want_in_tree)
+        .collect();
+    if pool.is_empty() {
+        n % XSLOTS
+    } else {
+        pool[n % pool.len()]
+    }
+}
+
+fn xop() -> impl Strategy<Value = XOp> {
+    prop_oneof![
+        8 => op().prop_map(XOp::Base),
+        2 => (pick(), pick()).prop_map(|(a, b)| XOp::Swap(a, b)),
+        2 => (pick(), 1..120u16).prop_map(|(a, n)| XOp::Hops(a, n)),
+    ]
+}
+
+/// The model's view of `swap(a, b)`: the two exchange places, so every
+/// reference to one becomes a reference to the other.
+fn model_swap(model: &mut Model, a: usize, b: usize) {
+    let relabel = |x: usize| {
+        if x == a {
+            b
+        } else if x == b {
+            a
+        } else {
+            x
+        }
+    };
+    let parent: BTreeMap<usize, Option<usize>> = model
+        .parent
+        .iter()
+        .map(|(&k, &p)| (relabel(k), p.map(relabel)))
+        .collect();
+    let generation: BTreeMap<usize, u32> = model
+        .generation
+        .iter()
+        .map(|(&k, &g)| (relabel(k), g))
+        .collect();
+    model.parent = parent;
+    model.generation = generation;
+}
+
+/// Apply an extended op to both; base ops go through [`apply`] with the
+/// slot count of this test.
+fn xapply(store: &mut Store, model: &mut Model, op: XOp) -> Result<(), TestCaseError> {
+    match op {
+        XOp::Base(op) => xapply_base(store, model, op),
+        XOp::Swap(a, b) => {
+            let (x, y) = (xresolve(model, a, true), xresolve(model, b, true));
+            let expected = if model.contains(x) && model.contains(y) {
+                model_swap(model, x, y);
+                Ok(())
+            } else {
+                Err(Error::NotInTree)
+            };
+            prop_assert_eq!(swap(store, x, y), expected, "swap({}, {})", x, y);
+            Ok(())
+        }
+        XOp::Hops(a, n) => {
+            let mut at = xresolve(model, a, true);
+            for _ in 0..n {
+                if !model.contains(at) {
+                    return Ok(());
+                }
+                let child = (0..XSLOTS).find(|&i| !model.contains(i));
+                let Some(child) = child else { return Ok(()) };
+                let r = insert_child(store, at, child);
+                let d = model.depth(at) + 1;
+                if d > MAX_DEPTH {
+                    prop_assert_eq!(r, Err(Error::TooDeep { depth: d }));
+                    return Ok(());
+                }
+                prop_assert_eq!(r, Ok(()));
+                model.parent.insert(child, Some(at));
+                model.generation.insert(child, d);
+                prop_assert_eq!(remove(store, at), Ok(()));
+                let p = model.forget(at);
+                model.reparent_children(at, p);
+                at = child;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// [`apply`] for `XSLOTS` slots (its picks resolve over more slots).
+fn xapply_base(store: &mut Store, model: &mut Model, op: Op) -> Result<(), TestCaseError> {
+    let before = store.clone();
+    let r = |p: Pick, want| xresolve(model, p, want);
+    let result = match op {
+        Op::Root(a) => {
+            let id = r(a, false);
+            let expected = if model.contains(id) {
+                Err(Error::AlreadyInTree)
+            } else {
+                model.parent.insert(id, None);
+                model.generation.insert(id, 0);
+                Ok(())
+            };
+            (insert_root(store, id), expected)
+        }
+        Op::Child(a, b) => {
+            let (p, c) = (r(a, true), r(b, false));
+            let expected = if !model.contains(p) {
+                Err(Error::NotInTree)
+            } else if model.contains(c) {
+                Err(Error::AlreadyInTree)
+            } else if model.depth(p) + 1 > MAX_DEPTH {
+                Err(Error::TooDeep {
+                    depth: model.depth(p) + 1,
+                })
+            } else {
+                model.parent.insert(c, Some(p));
+                model.generation.insert(c, model.depth(p) + 1);
+                Ok(())
+            };
+            (insert_child(store, p, c), expected)
+        }
+        Op::Sibling(a, b) => {
+            let (e, n) = (r(a, true), r(b, false));
+            let expected = if !model.contains(e) {
+                Err(Error::NotInTree)
+            } else if model.contains(n) {
+                Err(Error::AlreadyInTree)
+            } else {
+                model.parent.insert(n, model.parent[&e]);
+                model.generation.insert(n, model.depth(e));
+                Ok(())
+            };
+            (insert_sibling(store, e, n), expected)
+        }
+        Op::Remove(a) => {
+            let id = r(a, true);
+            let expected = if model.contains(id) {
+                let p = model.forget(id);
+                model.reparent_children(id, p);
+                Ok(())
+            } else {
+                Err(Error::NotInTree)
+            };
+            (remove(store, id), expected)
+        }
+        Op::Move(a, b) => {
+            let (from, to) = (r(a, true), r(b, false));
+            let expected = if !model.contains(from) {
+                Err(Error::NotInTree)
+            } else if model.contains(to) {
+                Err(Error::AlreadyInTree)
+            } else {
+                let generation = model.depth(from);
+                let p = model.forget(from);
+                model.parent.insert(to, p);
+                model.generation.insert(to, generation);
+                model.reparent_children(from, Some(to));
+                Ok(())
+            };
+            (move_node(store, from, to), expected)
+        }
+        Op::RevokeSome(a, steps) => {
+            let id = r(a, true);
+            for _ in 0..steps {
+                revoke_one(store, model, id)?;
+            }
+            return Ok(());
+        }
+        Op::RevokeAll(a) => {
+            let id = r(a, true);
+            while revoke_one(store, model, id)? {}
+            prop_assert!(model.children(id).is_empty());
+            return Ok(());
+        }
+    };
+    prop_assert_eq!(result.0, result.1, "{:?}", op);
+    if result.0.is_err() {
+        prop_assert_eq!(&*store, &before);
+    }
+    Ok(())
+}
+
+/// [`agree`] over `XSLOTS` slots, with pairwise ancestry.
+fn xagree(store: &Store, model: &Model) -> Result<(), TestCaseError> {
+    if let Err(e) = check_invariants(store, 0..XSLOTS) {
+        return Err(TestCaseError::fail(std::format!("invariant: {e}")));
+    }
+    let all = model.all_descendants();
+    for id in 0..XSLOTS {
+        prop_assert_eq!(is_in_tree(store, id), model.contains(id), "slot {}", id);
+        let Some(expected) = all.get(&id) else {
+            prop_assert_eq!(store.0[id], Links::EMPTY);
+            continue;
+        };
+        prop_assert_eq!(&store.descendants(id), expected, "descendants of {}", id);
+        prop_assert_eq!(store.0[id].depth, model.depth(id), "depth of {}", id);
+        prop_assert!(store.0[id].depth <= MAX_DEPTH);
+        prop_assert_eq!(parent(store, id), model.parent[&id], "parent of {}", id);
+        prop_assert_eq!(has_descendants(store, id), !expected.is_empty());
+        if let Some(first) = first_descendant(store, id) {
+            prop_assert_eq!(model.parent[&first], Some(id));
+        }
+    }
+    Ok(())
+}
+
+/// Cases for the extended model test: `SEPTUM_CDT_CASES` (default 500).
+fn xcases() -> u32 {
+    std::env::var("SEPTUM_CDT_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(xcases()))]
+
+    #[test]
+    fn review_swap_hops_deep_trees_match_model(ops in prop::collection::vec(xop(), 1..300)) {
+        let mut store = Store::new(XSLOTS);
+        let mut model = Model::default();
+        for op in ops {
+            xapply(&mut store, &mut model, op)?;
+            xagree(&store, &model)?;
+        }
+        let all = model.all_descendants();
+        for a in 0..XSLOTS {
+            for b in 0..XSLOTS {
+                let expected = all.get(&a).is_some_and(|d| d.contains(&b));
+                prop_assert_eq!(is_descendant(&store, a, b), expected, "{} above {}", a, b);
+            }
+        }
+    }
+}
+
+/// A chain of copy-then-delete hops: a capability handed on 255 times,
+/// each holder deleting its copy after passing it on, can never be copied
+/// again, though it has no ancestor left: depths count deleted
+/// generations. (Documented; recorded here as a behaviour a task can rely
+/// on hitting.)
+#[test]
+fn review_hops_exhaust_depth() {
+    let mut s = Store::new(3);
+    insert_root(&mut s, 0).unwrap();
+    let (mut at, mut free) = (0usize, 1usize);
+    for _ in 0..MAX_DEPTH {
+        insert_child(&mut s, at, free).unwrap();
+        remove(&mut s, at).unwrap();
+        (at, free) = (free, at);
+    }
+    s.check();
+    assert_eq!(parent(&s, at), None, "the survivor is a lone root");
+    assert_eq!(s.0[at].depth, MAX_DEPTH);
+    assert_eq!(
+        insert_child(&mut s, at, free),
+        Err(Error::TooDeep {
+            depth: MAX_DEPTH + 1
+        })
+    );
+}
