@@ -27,13 +27,14 @@ pub const MARKER: &str = "bench: ";
 pub const UNIT: &str = "instructions";
 
 /// Figures a complete run must report: the kernel paths whose cost matters.
-pub const REQUIRED: [&str; 12] = [
+pub const REQUIRED: [&str; 13] = [
     "syscall.null",
     "ipc.roundtrip.inter_as.0w",
     "ipc.roundtrip.inter_as.4w",
     "ipc.roundtrip.intra_as.0w",
     "notify.signal_wait",
     "fault.roundtrip",
+    "fault.syscall_roundtrip",
     "vspace.map_page",
     "sched.yield",
     "ipc.roundtrip.inter_as.0w.tasks2",

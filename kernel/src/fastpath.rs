@@ -17,6 +17,8 @@ use crate::ipc::{self, Q_RECEIVERS, Q_SENDERS};
 use crate::object::SLOT_SIZE;
 use crate::object::tcb::{Reg, State, Tcb, flags};
 use crate::sched;
+use septum_abi::fault;
+use septum_abi::layout::is_canonical;
 use septum_abi::object::rights;
 use septum_abi::syscall as nr;
 use septum_kcore::cap::{CapType, RIGHTS_SHIFT};
@@ -113,9 +115,23 @@ fn reply_recv(server: Tcb) -> Option<Tcb> {
         return None;
     }
     let caller = Tcb(caller);
-    if caller.state() != State::BlockedReply || ipc::is_fault_pending(caller) {
+    if caller.state() != State::BlockedReply {
         return None;
     }
+    let fault_reply = ipc::is_fault_pending(caller);
+    // A fault is answered here only with one of the short resumes, whose
+    // few words are in registers; anything else takes the general path.
+    let fault_rip = if fault_reply {
+        let word0 = (info & 0x7f > 0).then(|| server.reg(Reg::Rdx));
+        match (info >> 12, word0) {
+            (fault::RESUME, _) | (fault::RESUME_SYSCALL_RESULT, Some(_)) => None,
+            // A non-canonical RIP is refused by the general path.
+            (fault::RESUME_AT, Some(rip)) if is_canonical(rip) => Some(rip),
+            _ => return None,
+        }
+    } else {
+        None
+    };
     let (e0, _) = lookup(server, server.reg(Reg::Rdi))?;
     if e0 & 0x1f != CapType::Endpoint as u64 || e0 & READ == 0 {
         return None;
@@ -128,7 +144,22 @@ fn reply_recv(server: Tcb) -> Option<Tcb> {
     if (bound != 0 && read_word(bound) != 0) || !sched::may_switch_to(caller) {
         return None;
     }
-    transfer(server, caller, info, 0);
+    if fault_reply {
+        // The resume the general path's `resume_from_fault` makes, for
+        // these labels: the one register set, the fault mark cleared. An
+        // exception's entry asked for a full restore (`iretq`: every
+        // register is live); a `syscall`'s leaves through `sysret`, which
+        // is exact for it (RCX and R11 already hold RIP and RFLAGS).
+        if info >> 12 == fault::RESUME_SYSCALL_RESULT {
+            caller.set_reg(Reg::Rax, server.reg(Reg::Rdx));
+        }
+        if let Some(rip) = fault_rip {
+            caller.set_reg(Reg::Rip, rip);
+        }
+        caller.set_reg(Reg::Vector, caller.reg(Reg::Vector) & 0xffff);
+    } else {
+        transfer(server, caller, info, 0);
+    }
     write_word(reply, 0);
     caller.set_state(State::Runnable);
     caller.set_blocked_on(0);

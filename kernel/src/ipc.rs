@@ -25,7 +25,7 @@ use crate::sched;
 use septum_abi::Error;
 use septum_abi::fault;
 use septum_abi::ipc::{MAX_WORDS, MessageInfo, NOTIFICATION_LABEL, REGISTER_WORDS, buffer};
-use septum_kcore::cap::{Cap, Rights};
+use septum_kcore::cap::{Cap, CapType, Rights};
 
 pub(crate) const Q_SENDERS: u64 = 1;
 pub(crate) const Q_RECEIVERS: u64 = 2;
@@ -125,16 +125,15 @@ pub const BUFFER_RIGHTS: Rights = Rights::READ.union(Rights::WRITE);
 /// Physical address of `t`'s IPC buffer, if it has one. `TCB_CONFIGURE`
 /// accepts only a 4 KiB frame with [`BUFFER_RIGHTS`]; checked again here,
 /// where the memory is used, so no other way into the slot can widen them.
+///
+/// Read from the stored words (the slot is the kernel's own, filled only by
+/// `TCB_CONFIGURE`), as every message pays for it.
 fn buffer_pa(t: Tcb) -> Option<u64> {
-    match t.ipc_buffer_slot().cap() {
-        Cap::Frame {
-            object,
-            rights,
-            huge: false,
-            ..
-        } if rights.contains(BUFFER_RIGHTS) => Some(object),
-        _ => None,
-    }
+    let raw = t.ipc_buffer_slot().raw();
+    (raw.kind() == Some(CapType::Frame)
+        && !raw.is_huge_frame()
+        && raw.rights().contains(BUFFER_RIGHTS))
+    .then(|| raw.object())
 }
 
 fn buffer_word(t: Tcb, i: usize) -> u64 {
@@ -399,6 +398,7 @@ pub fn recv(receiver: Tcb, cap: &Cap, reply: u64, blocking: bool) -> Result<(), 
 /// other until it stops waiting ([`disarm`]) or the object is destroyed
 /// ([`reply_destroyed`] clears the thread's field), so a waiting receiver
 /// never holds a reply object that is gone.
+#[inline]
 pub(crate) fn arm(receiver: Tcb, reply: u64) {
     disarm(receiver);
     if reply != 0 {
@@ -414,6 +414,7 @@ pub(crate) fn arm(receiver: Tcb, reply: u64) {
 
 /// `receiver` stops waiting in `Recv`: undo [`arm`]; returns the reply
 /// object it waited with (0: none).
+#[inline]
 pub(crate) fn disarm(receiver: Tcb) -> u64 {
     let reply = receiver.reply();
     if reply != 0 {
@@ -428,8 +429,8 @@ pub(crate) fn disarm(receiver: Tcb) -> u64 {
 /// Complete a waiting sender's send (or fault) into `receiver`, which
 /// receives with the reply object `reply`.
 fn take_from(sender: Tcb, receiver: Tcb, reply: u64) {
-    let (msg, caps) = if is_fault_pending(sender) {
-        (fault_message(sender), 0)
+    if is_fault_pending(sender) {
+        deliver_fault(sender, receiver, sender.badge());
     } else {
         let info = MessageInfo::decode(sender.reg(Reg::Rsi)).unwrap_or(MessageInfo::new(0, 0, 0));
         let caps = if sender.has_flag(flags::GRANT) {
@@ -437,9 +438,8 @@ fn take_from(sender: Tcb, receiver: Tcb, reply: u64) {
         } else {
             0
         };
-        (gather(sender, info), caps)
-    };
-    deliver(receiver, &msg, sender.badge(), caps);
+        deliver(receiver, &gather(sender, info), sender.badge(), caps);
+    }
     if sender.has_flag(flags::CALLING) {
         sender.set_flag(flags::CALLING, false);
         bind_reply(reply, sender);
@@ -590,28 +590,35 @@ pub(crate) fn is_fault_pending(t: Tcb) -> bool {
 
 const FAULT_MARK: u64 = 1 << 63;
 
+/// What became of a fault.
+pub enum Raised {
+    /// No usable fault endpoint: the caller stops the thread and logs.
+    NoHandler,
+    /// Queued on the endpoint, or delivered to a handler that now waits in
+    /// the run queue.
+    Sent,
+    /// Delivered to this handler, which nothing runnable outranks: switch
+    /// straight to it (the fault fast path).
+    SwitchTo(Tcb),
+}
+
 /// `t` faulted (registers saved in its TCB; `kind`, `addr` describe it).
-/// Send the fault to its fault endpoint as a `Call`. Returns false if it
-/// has no usable fault endpoint (the caller then stops it and logs).
-pub fn raise_fault(t: Tcb, kind: fault::Kind, addr: u64) -> bool {
-    let Cap::Endpoint {
-        object: ep,
-        rights,
-        badge,
-    } = t.fault_ep_slot().cap()
-    else {
-        return false;
-    };
-    if !is_fault_handler(rights) {
-        return false;
+/// Send the fault to its fault endpoint as a `Call`.
+pub fn raise_fault(t: Tcb, kind: fault::Kind, addr: u64) -> Raised {
+    // The stored words of the thread's own fault slot, which only
+    // `TCB_CONFIGURE` fills: every fault pays for this lookup.
+    let raw = t.fault_ep_slot().raw();
+    if raw.kind() != Some(CapType::Endpoint) || !is_fault_handler(raw.rights()) {
+        return Raised::NoHandler;
     }
+    let (ep, badge) = (raw.object(), raw.w1);
     // Until it is delivered, the fault lives in the TCB: the vector word
     // carries the mark and kind (the entry code rewrites it on the next
     // kernel entry), the fault-address word the address.
     let q = ep_queue(ep);
     if q.is_dying() {
         // As if it had none: the handler's endpoint is going away.
-        return false;
+        return Raised::NoHandler;
     }
     let vector = t.reg(Reg::Vector) & 0xffff;
     t.set_reg(Reg::Vector, FAULT_MARK | ((kind as u64) << 16) | vector);
@@ -621,10 +628,14 @@ pub fn raise_fault(t: Tcb, kind: fault::Kind, addr: u64) -> bool {
     {
         q.remove(receiver);
         let reply = disarm(receiver);
-        deliver(receiver, &fault_message(t), badge, 0);
+        deliver_fault(t, receiver, badge);
         bind_reply(reply, t);
+        if sched::may_switch_to(receiver) {
+            receiver.set_state(State::Runnable);
+            return Raised::SwitchTo(receiver);
+        }
         sched::wake(receiver);
-        return true;
+        return Raised::Sent;
     }
     t.set_state(State::BlockedSend);
     t.set_blocked_on(ep);
@@ -632,19 +643,34 @@ pub fn raise_fault(t: Tcb, kind: fault::Kind, addr: u64) -> bool {
     t.set_flag(flags::CALLING, true);
     t.set_flag(flags::GRANT, false);
     q.push(t, Q_SENDERS);
-    true
+    Raised::Sent
 }
 
-fn fault_message(t: Tcb) -> Message {
+/// Deliver `t`'s pending fault into `to` as its message: straight from
+/// `t`'s saved registers into `to`'s message registers and IPC buffer (the
+/// buffer resolved once), with no message assembled in between. Without
+/// a buffer only the four register words arrive (the info says so).
+fn deliver_fault(t: Tcb, to: Tcb, badge: u64) {
     let kind = (t.reg(Reg::Vector) >> 16) & 0xff;
-    let mut m = Message::new(kind);
-    for r in FAULT_ORDER {
-        m.push(t.reg(r));
+    for (i, &r) in MSG_REGS.iter().enumerate() {
+        to.set_reg(r, t.reg(FAULT_ORDER[i]));
     }
-    m.push(t.fault_addr());
-    m.push(t.reg(Reg::Error));
-    m.push(t.reg(Reg::Vector) & 0xffff);
-    m
+    let len = match buffer_pa(to) {
+        Some(b) => {
+            let at = |i: usize| b + (buffer::MESSAGE + i - REGISTER_WORDS) as u64 * 8;
+            for (i, &r) in FAULT_ORDER.iter().enumerate().skip(REGISTER_WORDS) {
+                write_word(at(i), t.reg(r));
+            }
+            write_word(at(fault::W_ADDR), t.fault_addr());
+            write_word(at(fault::W_ERROR), t.reg(Reg::Error));
+            write_word(at(fault::W_VECTOR), t.reg(Reg::Vector) & 0xffff);
+            fault::WORDS
+        }
+        None => REGISTER_WORDS,
+    };
+    to.set_reg(Reg::Rax, 0);
+    to.set_reg(Reg::Rsi, MessageInfo::new(kind, len, 0).encode());
+    to.set_reg(Reg::Rdi, badge);
 }
 
 /// The handler answered `t`'s fault with `m`.
@@ -652,6 +678,25 @@ fn fault_message(t: Tcb) -> Message {
 /// non-canonical RIP, FS or GS base.
 fn resume_from_fault(t: Tcb, m: &Message) -> Result<(), Error> {
     let vector = t.reg(Reg::Vector) & 0xffff;
+    let word0 = m.words.first().copied().filter(|_| m.len > 0);
+    if m.label == fault::RESUME_SYSCALL_RESULT
+        && let Some(v) = word0
+    {
+        t.set_reg(Reg::Rax, v);
+    }
+    if m.label == fault::RESUME_AT
+        && let Some(rip) = word0
+    {
+        if !septum_abi::layout::is_canonical(rip) {
+            crate::warn!(
+                "fault reply for '{}' refused: non-canonical RIP; thread stays stopped",
+                t.name()
+            );
+            t.set_state(State::Inactive);
+            return Err(Error::InvalidAddress);
+        }
+        t.set_reg(Reg::Rip, rip);
+    }
     if m.label == fault::RESUME_WITH_REGS {
         let w = |i: usize| m.words.get(i).copied().filter(|_| i < m.len);
         // Reply word i sets FAULT_ORDER[i].

@@ -230,8 +230,7 @@ fn run(t: Tcb) -> ! {
         // ring 0: a #GP as the CPU would give it, to its handler.
         t.set_reg(tcb::Reg::Vector, 13);
         t.set_reg(tcb::Reg::Error, 0);
-        crate::trap::fault(t, septum_abi::fault::Kind::Exception, 0);
-        schedule()
+        crate::trap::after_fault(crate::trap::fault(t, septum_abi::fault::Kind::Exception, 0))
     }
     let full = t.has_flag(flags::FULL_RESTORE);
     if full {

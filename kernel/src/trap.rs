@@ -58,11 +58,25 @@ fn page_fault_cause(error: u64) -> (&'static str, &'static str) {
     (access, why)
 }
 
-/// `t` faulted: tell its handler, or suspend it and log why.
-pub fn fault(t: Tcb, kind: Kind, addr: u64) {
-    if crate::ipc::raise_fault(t, kind, addr) {
-        return;
+/// `t` faulted: tell its handler, or suspend it and log why. Returns the
+/// handler to switch straight to, when the fault fast path applies.
+#[inline]
+pub fn fault(t: Tcb, kind: Kind, addr: u64) -> Option<Tcb> {
+    match crate::ipc::raise_fault(t, kind, addr) {
+        crate::ipc::Raised::SwitchTo(handler) => Some(handler),
+        crate::ipc::Raised::Sent => None,
+        crate::ipc::Raised::NoHandler => {
+            stop_unhandled(t, kind, addr);
+            None
+        }
     }
+}
+
+/// `t` faulted with nobody to tell: stop it and say why (out of line, so
+/// the handled fault's path carries none of the formatting's weight).
+#[cold]
+#[inline(never)]
+fn stop_unhandled(t: Tcb, kind: Kind, addr: u64) {
     let (rip, error, vector) = (
         t.reg(Reg::Rip),
         t.reg(Reg::Error),
@@ -88,6 +102,15 @@ pub fn fault(t: Tcb, kind: Kind, addr: u64) {
     t.set_state(State::Inactive);
 }
 
+/// Leave the kernel after `t` faulted: into its handler if the fast path
+/// gave one, otherwise whatever the scheduler picks.
+pub fn after_fault(handler: Option<Tcb>) -> ! {
+    match handler {
+        Some(h) => sched::switch_to(h),
+        None => sched::schedule(),
+    }
+}
+
 /// An exception or interrupt taken in user mode; the running thread's
 /// context holds the saved state.
 pub fn user_trap() -> ! {
@@ -97,9 +120,9 @@ pub fn user_trap() -> ! {
     if vector >= 32 {
         crate::irq::handle(vector);
     } else if vector == PF {
-        fault(t, Kind::PageFault, cr2());
+        after_fault(fault(t, Kind::PageFault, cr2()));
     } else {
-        fault(t, Kind::Exception, 0);
+        after_fault(fault(t, Kind::Exception, 0));
     }
     sched::schedule()
 }

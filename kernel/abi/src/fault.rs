@@ -2,11 +2,13 @@
 //! reply resumes the thread.
 //!
 //! The message's label is the fault [`Kind`]; its words are [`WORDS`] long
-//! in the order of the `W_*` indices. The handler answers through the reply
-//! object it received the fault with: label [`RESUME`] resumes the thread
-//! unchanged; label [`RESUME_WITH_REGS`] first sets the registers from the
-//! reply's words (`W_RAX`..=`W_RFLAGS`, and with 20 words also the FS and
-//! GS bases). A non-canonical RIP, FS or GS base is refused — the reply
+//! in the order of the `W_*` indices (words 0–3 arrive in the message
+//! registers, the rest in the IPC buffer). The handler answers through the
+//! reply object it received the fault with: label [`RESUME`] resumes the
+//! thread unchanged; label [`RESUME_WITH_REGS`] first sets the registers
+//! from the reply's words (`W_RAX`..=`W_RFLAGS`, word 18 the FS base and
+//! word 19 the GS base); [`RESUME_SYSCALL_RESULT`] sets RAX and
+//! [`RESUME_AT`] sets RIP from word 0. A non-canonical RIP, FS or GS base is refused — the reply
 //! returns `InvalidAddress` to the handler — and the thread
 //! stays stopped. Returned RFLAGS always have IF set and IOPL, NT, RF, VM
 //! clear. After a `syscall`, RIP already points past the instruction and
@@ -74,3 +76,11 @@ pub const W_GS_BASE: usize = 19;
 pub const RESUME: u64 = 0;
 /// Reply label: set registers from the words, then resume.
 pub const RESUME_WITH_REGS: u64 = 1;
+/// Reply label: word 0 is the result of the `syscall` the thread made
+/// (its new RAX); resume after the instruction. The short answer to a
+/// guest process's system call, taken by the fault fast path.
+pub const RESUME_SYSCALL_RESULT: u64 = 2;
+/// Reply label: word 0 is the new RIP (refused, as any RIP, unless
+/// canonical); resume there. The short answer to an exception the handler
+/// emulated or skipped.
+pub const RESUME_AT: u64 = 3;

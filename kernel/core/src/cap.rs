@@ -478,6 +478,32 @@ impl Cap {
 }
 
 impl RawCap {
+    /// The stored type, without decoding the rest. For hot paths reading
+    /// slots only the kernel writes ([`RawCap::decode`] checks a whole
+    /// capability against its encoding, which costs several times more).
+    #[inline]
+    pub fn kind(self) -> Option<CapType> {
+        CapType::from_code((self.w0 & 0x1f) as u8)
+    }
+
+    /// The stored rights bits (see [`RawCap::kind`]).
+    #[inline]
+    pub fn rights(self) -> Rights {
+        Rights::from_bits_truncate((self.w0 >> RIGHTS_SHIFT & 0xf) as u8)
+    }
+
+    /// The stored object address (see [`RawCap::kind`]).
+    #[inline]
+    pub fn object(self) -> u64 {
+        obj_field(self.w0)
+    }
+
+    /// Whether a frame capability names a 2 MiB frame (see [`RawCap::kind`]).
+    #[inline]
+    pub fn is_huge_frame(self) -> bool {
+        self.w1 & 1 != 0
+    }
+
     /// The empty slot.
     pub const NULL: RawCap = RawCap { w0: 0, w1: 0 };
 

@@ -61,12 +61,13 @@ fn main() {
             return;
         }
     };
-    let figures: [(&str, Figure); 9] = [
+    let figures: [(&str, Figure); 10] = [
         ("syscall.null", null_syscall),
         ("ipc.roundtrip.intra_as.0w", intra_as),
         ("ipc.roundtrip.inter_as", inter_as),
         ("notify.signal_wait", signal_wait),
         ("fault.roundtrip", fault_roundtrip),
+        ("fault.syscall_roundtrip", fault_syscall_roundtrip),
         ("vspace.map_page", map_page),
         ("sched.yield", sched_yield),
         ("ipc.roundtrip.inter_as.0w.tasksN", with_tasks),
@@ -182,22 +183,85 @@ extern "C" fn faulter(done: u64, _: u64) -> ! {
     thread_exit()
 }
 
+/// A thread in syscall-fault mode: each `syscall` (Linux's getpid, 39) is
+/// a fault its handler answers with the result in RAX.
+extern "C" fn guest_process(done: u64, _: u64) -> ! {
+    for x in SAMPLES.iter() {
+        let t0 = rdtsc();
+        let r: u64;
+        // SAFETY: in syscall-fault mode `syscall` is a fault message; the
+        // handler answers with RAX and resumes after the instruction. RCX
+        // and R11 are clobbered as by any `syscall`.
+        unsafe {
+            core::arch::asm!("syscall", inlateout("rax") 39u64 => r, lateout("rcx") _,
+                lateout("r11") _, options(nostack));
+        }
+        x.store(rdtsc() - t0, Relaxed);
+        if r != 4242 {
+            x.store(u64::MAX, Relaxed);
+        }
+    }
+    // Leave syscall-fault mode's reach: exiting is a syscall too, which the
+    // handler answers by stopping us (see `handle_faults`).
+    let _ = signal(done);
+    thread_exit()
+}
+
+/// Answer `RUNS` faults on `ep` the short way, as a lean handler does:
+/// ReplyRecv with one register word, made by `answer` from the fault
+/// message (its words 4.. are in this thread's IPC buffer).
+fn handle_faults(ep: u64, reply: u64, label: u64, answer: fn() -> u64) -> Result<(), Error> {
+    let r = raw(nr::RECV, ep, 0, [0; 4], reply);
+    Error::from_rax(r.rax)?;
+    for i in 0..RUNS {
+        let w = answer();
+        if i + 1 < RUNS {
+            let r = raw(nr::REPLY_RECV, ep, info(label, 1), [w, 0, 0, 0], reply);
+            Error::from_rax(r.rax)?;
+        } else {
+            let r = raw(nr::REPLY, reply, info(label, 1), [w, 0, 0, 0], 0);
+            Error::from_rax(r.rax)?;
+        }
+    }
+    Ok(())
+}
+
+/// Word `i` of the fault message this (root) thread received.
+fn fault_word(i: usize) -> u64 {
+    let at = septum_user::abi::layout::USER_IPC_BUFFER + (i as u64 - 4) * 8;
+    // SAFETY: the root thread's IPC buffer is mapped at this address for
+    // the whole run; the kernel wrote the message there before we ran.
+    unsafe { (at as *const u64).read_volatile() }
+}
+
 fn fault_roundtrip(c: &mut Ctx) -> Result<(), Error> {
     let ep = c.endpoint()?;
     let reply = c.reply()?;
     let done = c.notification()?;
     let t = c.configured_thread("faulter", 200, ep)?;
     c.start(t, faulter, done)?;
-    for _ in 0..RUNS {
-        let r = c.ipc.recv(ep, reply)?;
-        let mut regs = [0u64; 18];
-        regs.copy_from_slice(&r.msg.words[..18]);
-        regs[fault::W_RIP] += 2;
-        let m = septum_user::ipc::Message::new(fault::RESUME_WITH_REGS, &regs);
-        c.ipc.reply(reply, &m)?;
-    }
+    // Resume after the two bytes of `ud2`.
+    handle_faults(ep, reply, fault::RESUME_AT, || fault_word(fault::W_RIP) + 2)?;
     wait(done)?;
     report_shared("fault.roundtrip");
+    Ok(())
+}
+
+fn fault_syscall_roundtrip(c: &mut Ctx) -> Result<(), Error> {
+    let ep = c.endpoint()?;
+    let reply = c.reply()?;
+    let done = c.notification()?;
+    let t = c.configured_thread("guest-proc", 200, ep)?;
+    c.ipc.tcb_set_syscall_faults(t.tcb, true)?;
+    c.start(t, guest_process, done)?;
+    handle_faults(ep, reply, fault::RESUME_SYSCALL_RESULT, || 4242)?;
+    // Its exit `syscall` is a fault too: take it, then stop the thread.
+    c.ipc.recv(ep, reply)?;
+    c.ipc.tcb_suspend(t.tcb)?;
+    if SAMPLES.iter().any(|x| x.load(Relaxed) == u64::MAX) {
+        return Err(Error::Range);
+    }
+    report_shared("fault.syscall_roundtrip");
     Ok(())
 }
 

@@ -10,6 +10,7 @@
 
 #[macro_use]
 mod common;
+mod fastfault;
 mod faults;
 mod fpu;
 mod vspace;
@@ -17,5 +18,10 @@ mod vspace;
 septum_user::entry!(main);
 
 fn main() {
-    septum_test_tasks::ktest::run_all(&[faults::TESTS, vspace::TESTS, fpu::TESTS]);
+    septum_test_tasks::ktest::run_all(&[
+        faults::TESTS,
+        fastfault::TESTS,
+        vspace::TESTS,
+        fpu::TESTS,
+    ]);
 }
