@@ -272,7 +272,7 @@ impl Checker<'_> {
     fn pages(&mut self, v: &Spanned<Size>, what: &str, zero_ok: bool) -> Option<u64> {
         let n = v.get_ref().0;
         if !n.is_multiple_of(layout::PAGE) || (n == 0 && !zero_ok) {
-            let up = n.div_ceil(layout::PAGE).max(1) * layout::PAGE;
+            let up = n.div_ceil(layout::PAGE).max(1).saturating_mul(layout::PAGE);
             self.push(
                 Diagnostic::error(
                     format!(
@@ -704,9 +704,8 @@ impl Checker<'_> {
                 );
             }
             let Some(length) = length else { continue };
-            let Some(end) = start.checked_add(length) else {
-                continue;
-            };
+            // An end past u64 is past any major frame.
+            let end = start.saturating_add(length);
             if let Some((frame, frame_span)) = &frame
                 && end > *frame
             {
@@ -1556,17 +1555,23 @@ impl Checker<'_> {
             {
                 let what = grant.describe();
                 let first_what = first.describe();
+                let message = match grant {
+                    Grant::Ports(p) if p.first != p.last && grant == first => {
+                        format!("{what} are granted twice")
+                    }
+                    _ if grant == first => format!("{what} is granted twice"),
+                    Grant::Ports(p) if p.first != p.last => {
+                        format!("{what} overlap {first_what}, granted before")
+                    }
+                    _ => format!("{what} overlaps {first_what}, granted before"),
+                };
                 self.push(
-                    Diagnostic::error(
-                        format!("{what} is granted twice"),
-                        span.clone(),
-                        format!("granted again, to {who}"),
-                    )
-                    .with_secondary(
-                        first_span.clone(),
-                        format!("{first_what} first granted here, to {first_who}"),
-                    )
-                    .with_help("a device belongs to one driver: grant it once"),
+                    Diagnostic::error(message, span.clone(), format!("granted again, to {who}"))
+                        .with_secondary(
+                            first_span.clone(),
+                            format!("{first_what} first granted here, to {first_who}"),
+                        )
+                        .with_help("a device belongs to one driver: grant it once"),
                 );
             }
         }
@@ -1577,7 +1582,7 @@ impl Checker<'_> {
         let mut parts: Vec<(u64, Span, String)> = Vec::new();
         for d in doms {
             parts.push((
-                d.memory + d.stack + layout::PAGE,
+                d.memory.saturating_add(d.stack + layout::PAGE),
                 d.memory_span.clone(),
                 format!("domain `{}`", d.name),
             ));
@@ -1848,7 +1853,7 @@ impl Checker<'_> {
                 self.push(
                     Diagnostic::error(
                         format!(
-                            "this mapping at {:#x}..{:#x} overlaps {what} of `{}`",
+                            "this mapping at {:#x}..{:#x} overlaps {what} in `{}`'s address space",
                             m.vaddr,
                             m.vaddr + m.size,
                             d.name
