@@ -130,9 +130,7 @@ fn apply(bytes: &mut Vec<u8>, d: &Damage) {
             if parts.len() > 1 {
                 let i = 1 + at(f, parts.len() - 1);
                 let rest = &parts[i];
-                let end = rest
-                    .find(['\n', ',', '}'])
-                    .unwrap_or(rest.len());
+                let end = rest.find(['\n', ',', '}']).unwrap_or(rest.len());
                 parts[i] = format!("{}{}", EXTREMES[which], &rest[end..]);
             }
             *bytes = parts.join(" = ").into_bytes();
