@@ -189,12 +189,19 @@ fn restart(d: &Domain) -> String {
     if r.max == 0 {
         format!("never restarted; a fault means {then}")
     } else {
+        let backoff = if r.backoff_max_ns == 0 {
+            "no backoff".to_string()
+        } else {
+            format!(
+                "backoff {}..{}",
+                units::time(r.backoff_min_ns),
+                units::time(r.backoff_max_ns)
+            )
+        };
         format!(
-            "restarted up to {} times within {}, backoff {}..{}, then {then}",
+            "restarted up to {} times within {}, {backoff}, then {then}",
             r.max,
-            units::time(r.within_ns),
-            units::time(r.backoff_min_ns),
-            units::time(r.backoff_max_ns)
+            units::time(r.within_ns)
         )
     }
 }

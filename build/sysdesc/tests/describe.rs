@@ -148,3 +148,27 @@ fn dot_has_partition_clusters_and_labelled_edges() {
     assert!(!a.contains("\"client2\" ["), "{a}");
     assert!(dot.trim_end().ends_with('}'));
 }
+
+#[test]
+fn docs_example_checks() {
+    let doc = std::fs::read_to_string(root().join("docs/system-description.md")).unwrap();
+    let start = doc.find("```toml\n").expect("an example") + "```toml\n".len();
+    let end = start + doc[start..].find("```").unwrap();
+    let example = &doc[start..end];
+    let report = check(example, &options());
+    assert!(
+        report.diagnostics.is_empty(),
+        "{}",
+        report.render("docs example", example, false)
+    );
+    let sys = report.system.unwrap();
+    assert_eq!(sys.domains.len(), 4);
+    assert_eq!(sys.guests.len(), 1);
+    let text = describe::text(&sys, "example");
+    assert!(
+        text.lines()
+            .any(|l| l == "  idle       1ms of every 10ms ('.')"),
+        "{text}"
+    );
+    assert!(text.contains("        9  IRQ 4 handler"), "{text}");
+}
