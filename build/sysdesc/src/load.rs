@@ -68,7 +68,7 @@ pub fn load(text: &str, diags: &mut Vec<Diagnostic>) -> Option<(raw::File, Remov
             Err(e) => {
                 let span = e.span().unwrap_or(0..0);
                 diags.push(explain(e.message(), span.clone()));
-                match find(&tree, &root_span, &span) {
+                match find(&tree, &span) {
                     Some(path) => remove(&mut tree, &root_span, &path, &mut removed),
                     None => return None,
                 }
@@ -103,11 +103,10 @@ type Score = (u8, usize, std::cmp::Reverse<usize>);
 /// The path to the node the error at `span` is about: the key or value
 /// with exactly that span, else the smallest value containing it (deepest
 /// first on ties).
-fn find(root: &DeTable<'_>, root_span: &Span, span: &Span) -> Option<Vec<Step>> {
+fn find(root: &DeTable<'_>, span: &Span) -> Option<Vec<Step>> {
     let mut best: Option<(Score, Vec<Step>)> = None;
     let mut path = Vec::new();
     walk_table(root, span, &mut path, &mut best);
-    let _ = root_span;
     best.map(|(_, p)| p)
 }
 
