@@ -8,8 +8,14 @@
 use crate::scenario::Corruption;
 use septum_kcore::bootimage::{self, BootImage, EntryKind, Input};
 
-/// Pack a root task and other tasks, each named after its binary.
-pub fn pack(root: (&str, &[u8]), tasks: &[(&str, &[u8])]) -> Result<Vec<u8>, String> {
+/// Pack a root task and other tasks, each named after its binary, and the
+/// compiled system description if there is one (as the entry
+/// `septum_sysdesc::image::ENTRY_NAME`, where the root task will look).
+pub fn pack(
+    root: (&str, &[u8]),
+    tasks: &[(&str, &[u8])],
+    system: Option<&[u8]>,
+) -> Result<Vec<u8>, String> {
     let inputs: Vec<Input<'_>> = std::iter::once(Input {
         kind: EntryKind::RootTask,
         name: root.0,
@@ -18,6 +24,11 @@ pub fn pack(root: (&str, &[u8]), tasks: &[(&str, &[u8])]) -> Result<Vec<u8>, Str
     .chain(tasks.iter().map(|&(name, data)| Input {
         kind: EntryKind::Task,
         name,
+        data,
+    }))
+    .chain(system.map(|data| Input {
+        kind: EntryKind::SystemDescription,
+        name: septum_sysdesc::image::ENTRY_NAME,
         data,
     }))
     .collect();
@@ -65,7 +76,25 @@ mod tests {
 
     fn sample() -> Vec<u8> {
         let root = b"\x7fELF root task bytes".repeat(100);
-        pack(("root-task", &root), &[("other", b"\x7fELF other")]).unwrap()
+        pack(("root-task", &root), &[("other", b"\x7fELF other")], None).unwrap()
+    }
+
+    #[test]
+    fn a_description_goes_in_its_own_entry() {
+        let image = pack(("root-task", b"\x7fELF r"), &[], Some(b"SEPTSYS\0...")).unwrap();
+        let parsed = BootImage::parse(&image).unwrap();
+        assert_eq!(parsed.len(), 2);
+        let system = parsed.find("system").unwrap();
+        assert_eq!(system.kind, EntryKind::SystemDescription);
+        assert_eq!(system.data, b"SEPTSYS\0...");
+        let plain = sample();
+        let without = BootImage::parse(&plain).unwrap();
+        assert!(
+            without
+                .entries()
+                .all(|e| e.kind != EntryKind::SystemDescription),
+            "images not built from a description carry none"
+        );
     }
 
     #[test]
@@ -83,7 +112,7 @@ mod tests {
 
     #[test]
     fn pack_errors_are_explained() {
-        let err = pack(("", b"x"), &[]).unwrap_err();
+        let err = pack(("", b"x"), &[], None).unwrap_err();
         assert!(err.contains("cannot pack the boot image"), "{err}");
     }
 

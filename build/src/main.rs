@@ -1,10 +1,10 @@
 //! `cargo xtask`: Septum's host build tool.
 //!
 //! Builds the kernel and tasks for the machine target, checks that the kernel
-//! ELF is bootable, packs the boot image, boots it in QEMU, and runs the host
-//! tests and the scenario tests with one closing `N passed, N failed,
-//! N skipped` line, and boots the benchmark task to report instruction
-//! counts.
+//! ELF is bootable, checks the system description and packs the boot image,
+//! boots it in QEMU, and runs the host tests and the scenario tests with one
+//! closing `N passed, N failed, N skipped` line, boots the benchmark task to
+//! report instruction counts, and describes a system (`describe`).
 //! It installs what it needs first (the pinned target; QEMU when run as root).
 //! Logic that decides anything (scenario files, verdicts, ELF checks, image
 //! corruption, test counting) lives in modules of its own with unit tests;
@@ -13,6 +13,7 @@
 
 mod bench;
 mod bench_run;
+mod description;
 mod host_tests;
 mod image;
 mod judge;
@@ -23,114 +24,104 @@ mod system;
 mod test_run;
 mod tools;
 
+use clap::{Parser, Subcommand};
+use description::{Format, Loaded};
 use scenario::Machine;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tools::{Result, Workspace};
 
-const USAGE: &str = "\
-usage: cargo xtask <command>
-
-commands:
-  build                       build everything (release), check the kernel ELF,
-                              pack target/septum/default.img
-  run [--machine M] [-- W..]  build, then boot in QEMU on this terminal;
-                              M is q35 (default), pc or microvm; words W are
-                              added to the kernel command line
-  test [FILTER]               host unit tests, build, every scenario in
-                              tests/scenarios; with FILTER only the scenarios
-                              whose name contains it (no host tests)
-  bench                       build, boot the benchmark task under -icount,
-                              print its instruction counts and write
-                              target/bench/results.jsonl
-  lint                        rustfmt check and clippy (-D warnings), host and machine
-  help                        this text";
+/// Septum's build tool: builds, checks and packs the system, boots it in
+/// QEMU, and runs the tests and benchmarks.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    after_help = "Start with `cargo xtask run`; `cargo xtask test` runs everything CI runs."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
 /// A parsed command line.
-#[derive(Debug, PartialEq, Eq)]
-enum Cmd {
-    Build,
+#[derive(Debug, PartialEq, Eq, Subcommand)]
+enum Command {
+    /// Build everything (always release), check the kernel ELF, check the
+    /// system description and pack its boot image (target/septum/<name>.img)
+    Build {
+        /// The system description to pack [default: build/systems/default.toml]
+        #[arg(long, value_name = "FILE")]
+        system: Option<PathBuf>,
+        /// Accepted for habit's sake: the build is always release
+        #[arg(long, hide = true)]
+        release: bool,
+    },
+    /// Build, then boot the system in QEMU on this terminal (Ctrl-A then X quits)
+    #[command(after_help = "Words after `--` are added to the kernel command line, \
+        e.g. `cargo xtask run -- exit_on_idle log=debug`.")]
     Run {
+        /// The QEMU machine: q35, pc or microvm
+        #[arg(long, value_name = "M", default_value = "q35", value_parser = parse_machine)]
         machine: Machine,
+        /// The system description to boot [default: build/systems/default.toml]
+        #[arg(long, value_name = "FILE")]
+        system: Option<PathBuf>,
+        /// Accepted for habit's sake: the build is always release
+        #[arg(long, hide = true)]
+        release: bool,
+        /// Words added to the kernel command line
+        #[arg(last = true, value_name = "WORDS")]
         words: Vec<String>,
     },
+    /// Host unit tests, the build, and every scenario in tests/scenarios;
+    /// ends with "N passed, N failed, N skipped"
     Test {
+        /// Run only the scenarios whose name contains FILTER (and no host tests)
+        #[arg(value_name = "FILTER")]
         filter: Option<String>,
     },
-    Bench,
+    /// Boot the benchmark task under -icount, print its instruction counts
+    /// and write target/bench/results.jsonl
+    Bench {
+        /// Profile the benchmark with this id (not available in this build yet)
+        #[arg(long, value_name = "ID")]
+        profile: Option<String>,
+    },
+    /// rustfmt check and clippy (-D warnings) on the host and machine crates
     Lint,
-    Help,
+    /// Check a system description and print what the system will be: each
+    /// domain's capabilities and memory layout, the channels, the regions
+    /// and the partition schedule
+    Describe {
+        /// The description [default: build/systems/default.toml]
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Print a Graphviz graph instead (domains grouped by partition)
+        #[arg(long, conflicts_with = "json")]
+        dot: bool,
+        /// Print the checked description as JSON, the data the boot image is made from
+        #[arg(long)]
+        json: bool,
+    },
 }
 
-fn parse_args(args: &[String]) -> Result<Cmd> {
-    let usage_err = |what: String| Err(format!("{what}\n\n{USAGE}"));
-    let Some((cmd, rest)) = args.split_first() else {
-        return usage_err("no command given".into());
-    };
-    match cmd.as_str() {
-        "build" => match rest {
-            [] => Ok(Cmd::Build),
-            [r] if r == "--release" => Ok(Cmd::Build),
-            [other, ..] => usage_err(format!(
-                "`build` takes no argument {other:?} (it always builds release)"
-            )),
-        },
-        "run" => {
-            let mut machine = Machine::Q35;
-            let mut words = Vec::new();
-            let mut it = rest.iter();
-            while let Some(arg) = it.next() {
-                let value = if arg == "--machine" {
-                    match it.next() {
-                        Some(v) => Some(v.as_str()),
-                        None => {
-                            return usage_err(
-                                "`--machine` needs a value: q35, pc or microvm".into(),
-                            );
-                        }
-                    }
-                } else {
-                    arg.strip_prefix("--machine=")
-                };
-                if let Some(v) = value {
-                    machine = match Machine::from_name(v) {
-                        Some(m) => m,
-                        None => {
-                            return usage_err(format!(
-                                "unknown machine {v:?}; use q35, pc or microvm"
-                            ));
-                        }
-                    };
-                } else if arg == "--" {
-                    words.extend(it.by_ref().cloned());
-                } else if arg == "--release" {
-                } else {
-                    return usage_err(format!(
-                        "`run` does not take {arg:?}; put kernel command-line words after `--`"
-                    ));
-                }
-            }
-            Ok(Cmd::Run { machine, words })
-        }
-        "test" => match rest {
-            [] => Ok(Cmd::Test { filter: None }),
-            [f] if !f.starts_with('-') => Ok(Cmd::Test {
-                filter: Some(f.clone()),
-            }),
-            _ => usage_err("`test` takes at most one argument, a scenario name filter".into()),
-        },
-        "bench" if rest.is_empty() => Ok(Cmd::Bench),
-        "bench" => usage_err("`bench` takes no arguments".into()),
-        "lint" if rest.is_empty() => Ok(Cmd::Lint),
-        "lint" => usage_err("`lint` takes no arguments".into()),
-        "help" | "--help" | "-h" => Ok(Cmd::Help),
-        other => usage_err(format!("unknown command {other:?}")),
-    }
+/// `--machine`'s value, refused with the names it takes.
+fn parse_machine(name: &str) -> std::result::Result<Machine, String> {
+    Machine::from_name(name)
+        .ok_or_else(|| format!("unknown machine {name:?}; use q35, pc or microvm"))
 }
+
+/// What `bench --profile` says until the profiler is merged.
+const NO_PROFILING: &str = "profiling not available in this build";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = parse_args(&args).and_then(|cmd| execute(&Workspace::locate(), cmd));
-    match result {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help goes to stdout with status 0, mistakes to stderr with 2.
+        Err(e) => e.exit(),
+    };
+    match execute(&Workspace::locate(), cli.command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
@@ -139,18 +130,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn execute(ws: &Workspace, cmd: Cmd) -> Result<ExitCode> {
+fn execute(ws: &Workspace, cmd: Command) -> Result<ExitCode> {
     match cmd {
-        Cmd::Help => {
-            println!("{USAGE}");
+        Command::Build { system, .. } => {
+            build_system(ws, system.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Build => {
-            build_default(ws)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Run { machine, words } => run(ws, machine, &words),
-        Cmd::Test { filter } => {
+        Command::Run {
+            machine,
+            system,
+            words,
+            ..
+        } => run(ws, machine, system.as_deref(), &words),
+        Command::Test { filter } => {
             let total = test_run::test(ws, filter.as_deref())?;
             println!("{total}");
             Ok(if total.failed == 0 {
@@ -159,20 +151,36 @@ fn execute(ws: &Workspace, cmd: Cmd) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Cmd::Bench => {
+        Command::Bench { profile: Some(_) } => {
+            eprintln!("{NO_PROFILING}");
+            Ok(ExitCode::from(2))
+        }
+        Command::Bench { profile: None } => {
             tools::ensure_qemu()?;
-            let (kernel, _) = build_default(ws)?;
+            let (kernel, _) = build_system(ws, None)?;
             bench_run::bench(ws, &kernel)?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Lint => lint(ws),
+        Command::Lint => lint(ws),
+        Command::Describe { file, dot, json } => {
+            let format = match (dot, json) {
+                (true, _) => Format::Dot,
+                (_, true) => Format::Json,
+                _ => Format::Text,
+            };
+            description::run(ws, file.as_deref(), format)
+        }
     }
 }
 
-/// Build, check and pack the default system; print where everything is.
-fn build_default(ws: &Workspace) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+/// Check the description at `system` (or the default), build, check and
+/// pack; print where everything is. Returns the kernel and the image.
+fn build_system(ws: &Workspace, system: Option<&Path>) -> Result<(PathBuf, PathBuf)> {
+    // The description first: a mistake in it is found in a second, not
+    // after the build.
+    let loaded: Loaded = description::load(ws, &description::path_or_default(ws, system))?;
     let built = system::build(ws)?;
-    let image = system::pack_default(ws)?;
+    let packed = system::pack_system(ws, &loaded)?;
     println!(
         "kernel      {} (PVH entry {:#x}, {} loadable segments, checks passed)",
         ws.show(&built.kernel),
@@ -181,15 +189,44 @@ fn build_default(ws: &Workspace) -> Result<(std::path::PathBuf, std::path::PathB
     );
     println!(
         "boot image  {} (root task: {})",
-        ws.show(&image),
+        ws.show(&packed.image),
         system::DEFAULT_ROOT
     );
-    Ok((built.kernel, image))
+    let s = &loaded.system;
+    println!(
+        "system      {}: {} domains, {} channels, {} partitions; {} bytes compiled, in entry '{}'; \
+         checked description in {}",
+        loaded.shown,
+        s.domains.len(),
+        s.channels.len(),
+        s.partitions.len(),
+        packed.description_bytes,
+        septum_sysdesc::image::ENTRY_NAME,
+        ws.show(&packed.json)
+    );
+    if !packed.programs.is_empty() {
+        println!(
+            "            programs packed: {}",
+            packed.programs.join(", ")
+        );
+    }
+    if !packed.missing.is_empty() {
+        println!(
+            "            not built yet, so not packed: {} (the root task does not start domains yet)",
+            packed.missing.join(", ")
+        );
+    }
+    Ok((built.kernel, packed.image))
 }
 
-fn run(ws: &Workspace, machine: Machine, words: &[String]) -> Result<ExitCode> {
+fn run(
+    ws: &Workspace,
+    machine: Machine,
+    system: Option<&Path>,
+    words: &[String],
+) -> Result<ExitCode> {
     tools::ensure_qemu()?;
-    let (kernel, image) = build_default(ws)?;
+    let (kernel, image) = build_system(ws, system)?;
     let append = words.join(" ");
     let boot = qemu::Boot {
         machine,
@@ -230,10 +267,12 @@ fn lint(ws: &Workspace) -> Result<ExitCode> {
 
     let mut machine = ws.cargo();
     machine.args(["clippy", "--release", "--target", tools::MACHINE_TARGET]);
-    for p in system::MACHINE_PACKAGES
-        .into_iter()
-        .chain(["septum-idl", "septum-interfaces"])
-    {
+    // septum-sysdesc without features: the no_std part the root task will use.
+    for p in system::MACHINE_PACKAGES.into_iter().chain([
+        "septum-idl",
+        "septum-interfaces",
+        "septum-sysdesc",
+    ]) {
         machine.args(["-p", p]);
     }
     machine
@@ -258,67 +297,179 @@ fn lint(ws: &Workspace) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
 
-    fn parse(args: &[&str]) -> Result<Cmd> {
-        parse_args(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    fn parse(args: &[&str]) -> std::result::Result<Command, String> {
+        Cli::try_parse_from(std::iter::once("cargo xtask").chain(args.iter().copied()))
+            .map(|c| c.command)
+            .map_err(|e| e.to_string())
+    }
+
+    fn build(system: Option<&str>) -> Command {
+        Command::Build {
+            system: system.map(PathBuf::from),
+            release: false,
+        }
+    }
+
+    fn run(machine: Machine, system: Option<&str>, words: &[&str]) -> Command {
+        Command::Run {
+            machine,
+            system: system.map(PathBuf::from),
+            release: false,
+            words: words.iter().map(|w| w.to_string()).collect(),
+        }
     }
 
     #[test]
-    fn commands() {
-        assert_eq!(parse(&["build"]), Ok(Cmd::Build));
-        assert_eq!(parse(&["build", "--release"]), Ok(Cmd::Build));
-        assert_eq!(parse(&["lint"]), Ok(Cmd::Lint));
-        assert_eq!(parse(&["bench"]), Ok(Cmd::Bench));
-        assert_eq!(parse(&["help"]), Ok(Cmd::Help));
-        assert_eq!(parse(&["test"]), Ok(Cmd::Test { filter: None }));
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_of_before_still_parses() {
+        assert_eq!(parse(&["build"]), Ok(build(None)));
+        assert_eq!(
+            parse(&["build", "--release"]),
+            Ok(Command::Build {
+                system: None,
+                release: true
+            })
+        );
+        assert_eq!(parse(&["lint"]), Ok(Command::Lint));
+        assert_eq!(parse(&["bench"]), Ok(Command::Bench { profile: None }));
+        assert_eq!(parse(&["test"]), Ok(Command::Test { filter: None }));
         assert_eq!(
             parse(&["test", "fault"]),
-            Ok(Cmd::Test {
+            Ok(Command::Test {
                 filter: Some("fault".into())
             })
         );
-        assert_eq!(
-            parse(&["run"]),
-            Ok(Cmd::Run {
-                machine: Machine::Q35,
-                words: vec![]
-            })
-        );
+        assert_eq!(parse(&["run"]), Ok(run(Machine::Q35, None, &[])));
         assert_eq!(
             parse(&["run", "--machine", "microvm", "--", "a=1", "--b"]),
-            Ok(Cmd::Run {
-                machine: Machine::Microvm,
-                words: vec!["a=1".into(), "--b".into()]
-            })
+            Ok(run(Machine::Microvm, None, &["a=1", "--b"]))
         );
         assert_eq!(
             parse(&["run", "--machine=pc"]),
-            Ok(Cmd::Run {
-                machine: Machine::Pc,
-                words: vec![]
+            Ok(run(Machine::Pc, None, &[]))
+        );
+        let Ok(Command::Run { release, .. }) = parse(&["run", "--release"]) else {
+            panic!("run --release")
+        };
+        assert!(release);
+    }
+
+    #[test]
+    fn new_options() {
+        assert_eq!(
+            parse(&["build", "--system", "x.toml"]),
+            Ok(build(Some("x.toml")))
+        );
+        assert_eq!(
+            parse(&["run", "--system", "x.toml", "--", "exit_on_idle"]),
+            Ok(run(Machine::Q35, Some("x.toml"), &["exit_on_idle"]))
+        );
+        assert_eq!(
+            parse(&["bench", "--profile", "ipc.roundtrip"]),
+            Ok(Command::Bench {
+                profile: Some("ipc.roundtrip".into())
             })
         );
+        assert_eq!(
+            parse(&["describe"]),
+            Ok(Command::Describe {
+                file: None,
+                dot: false,
+                json: false
+            })
+        );
+        assert_eq!(
+            parse(&["describe", "a.toml", "--dot"]),
+            Ok(Command::Describe {
+                file: Some("a.toml".into()),
+                dot: true,
+                json: false
+            })
+        );
+        assert_eq!(
+            parse(&["describe", "--json"]),
+            Ok(Command::Describe {
+                file: None,
+                dot: false,
+                json: true
+            })
+        );
+    }
+
+    #[test]
+    fn profiling_is_refused_for_now() {
+        let code = execute(
+            &Workspace::locate(),
+            Command::Bench {
+                profile: Some("x".into()),
+            },
+        );
+        assert_eq!(code, Ok(ExitCode::from(2)));
+        assert_eq!(NO_PROFILING, "profiling not available in this build");
     }
 
     #[test]
     fn mistakes_are_explained() {
         for (args, needle) in [
-            (&[][..], "no command"),
-            (&["bulid"][..], "unknown command \"bulid\""),
-            (&["build", "--debug"][..], "always builds release"),
-            (&["run", "--machine"][..], "needs a value"),
+            (&[][..], "Usage: cargo xtask <COMMAND>"),
+            (&["bulid"][..], "unrecognized subcommand 'bulid'"),
+            (&["bulid"][..], "a similar subcommand exists: 'build'"),
+            (&["build", "--debug"][..], "unexpected argument '--debug'"),
+            (
+                &["run", "--machine"][..],
+                "a value is required for '--machine <M>'",
+            ),
             (
                 &["run", "--machine", "isapc"][..],
-                "unknown machine \"isapc\"",
+                "unknown machine \"isapc\"; use q35, pc or microvm",
             ),
-            (&["run", "quiet"][..], "after `--`"),
-            (&["test", "a", "b"][..], "at most one"),
-            (&["lint", "x"][..], "no arguments"),
-            (&["bench", "--release"][..], "no arguments"),
+            (&["run", "quiet"][..], "unexpected argument 'quiet'"),
+            (&["test", "a", "b"][..], "unexpected argument 'b'"),
+            (&["lint", "x"][..], "unexpected argument 'x'"),
+            (
+                &["bench", "--release"][..],
+                "unexpected argument '--release'",
+            ),
+            (&["describe", "--dot", "--json"][..], "cannot be used with"),
         ] {
             let err = parse(args).unwrap_err();
             assert!(err.contains(needle), "{args:?}: {err}");
-            assert!(err.contains("usage: cargo xtask"), "{err}");
         }
+    }
+
+    #[test]
+    fn every_command_has_help() {
+        let mut cli = Cli::command();
+        let help = cli.render_help().to_string();
+        for cmd in ["build", "run", "test", "bench", "lint", "describe", "help"] {
+            assert!(
+                help.contains(&format!("  {cmd} ")),
+                "{cmd} missing from\n{help}"
+            );
+        }
+        let help_of = |cmd: &str| {
+            let err = Cli::try_parse_from(["cargo xtask", cmd, "--help"]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp, "{cmd}");
+            err.to_string()
+        };
+        for cmd in ["build", "run", "test", "bench", "lint", "describe"] {
+            let text = help_of(cmd);
+            assert!(
+                text.contains(&format!("Usage: cargo xtask {cmd}")),
+                "{text}"
+            );
+        }
+        let run = help_of("run");
+        for option in ["--machine <M>", "--system <FILE>", "[WORDS]..."] {
+            assert!(run.contains(option), "{option} missing from\n{run}");
+        }
+        assert!(help_of("bench").contains("--profile <ID>"));
+        assert!(help_of("describe").contains("--dot"));
     }
 }

@@ -1,5 +1,6 @@
 //! Building the machine crates, checking the kernel, packing boot images.
 
+use crate::description::Loaded;
 use crate::image;
 use crate::kernel_check::{self, KernelInfo};
 use crate::scenario::Scenario;
@@ -83,16 +84,73 @@ pub fn write(ws: &Workspace, path: &Path, data: &[u8]) -> Result<()> {
     std::fs::write(path, data).map_err(|e| format!("cannot write {}: {e}", ws.show(path)))
 }
 
-/// Pack the default system (the root task alone) into `target/septum/default.img`.
-pub fn pack_default(ws: &Workspace) -> Result<PathBuf> {
-    pack_alone(ws, DEFAULT_ROOT, "default", "the default system")
+/// A packed description's image and what went into it.
+#[derive(Debug)]
+pub struct Packed {
+    /// `target/septum/<name>.img`.
+    pub image: PathBuf,
+    /// `target/septum/<name>.json`: the checked description, as `describe
+    /// --json` prints it.
+    pub json: PathBuf,
+    /// The compiled description's size.
+    pub description_bytes: usize,
+    /// Programs packed as task entries.
+    pub programs: Vec<String>,
+    /// Programs the description names that are not built.
+    pub missing: Vec<String>,
+}
+
+/// Pack the system `loaded` describes into `target/septum/<name>.img`: the
+/// root task, every program of its domains that is built, and the compiled
+/// description. A program that is not built is left out and listed in
+/// [`Packed::missing`]: the demo's programs come with the root-task part of
+/// issue 9, and until then the root task does not start domains anyway.
+pub fn pack_system(ws: &Workspace, loaded: &Loaded) -> Result<Packed> {
+    let user = format!("system {}", loaded.shown);
+    let root = read_binary(ws, DEFAULT_ROOT, &user)?;
+    let mut programs: Vec<String> = Vec::new();
+    let mut missing: Vec<String> = Vec::new();
+    let mut tasks: Vec<(String, Vec<u8>)> = Vec::new();
+    for d in &loaded.system.domains {
+        let name = &d.program;
+        if programs.contains(name) || missing.contains(name) || name == DEFAULT_ROOT {
+            continue;
+        }
+        if ws.machine_bin_dir().join(name).is_file() {
+            tasks.push((name.clone(), read_binary(ws, name, &user)?));
+            programs.push(name.clone());
+        } else {
+            missing.push(name.clone());
+        }
+    }
+    let compiled = loaded
+        .system
+        .encode()
+        .map_err(|e| format!("cannot encode {}: {e}", loaded.shown))?;
+    let refs: Vec<(&str, &[u8])> = tasks
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    let img = image::pack((DEFAULT_ROOT, &root), &refs, Some(&compiled))?;
+    let name = loaded.name();
+    let image = ws.out_dir().join(format!("{name}.img"));
+    write(ws, &image, &img)?;
+    let json = ws.out_dir().join(format!("{name}.json"));
+    write(ws, &json, loaded.system.to_json().as_bytes())?;
+    Ok(Packed {
+        image,
+        json,
+        description_bytes: compiled.len(),
+        programs,
+        missing,
+    })
 }
 
 /// Pack binary `root` as the only entry, the root task, into
 /// `target/septum/<name>.img`; `user` says who asked for it in errors.
 pub fn pack_alone(ws: &Workspace, root: &str, name: &str, user: &str) -> Result<PathBuf> {
     let data = read_binary(ws, root, user)?;
-    let img = image::pack((root, &data), &[])?;
+    let img = image::pack((root, &data), &[], None)?;
     let path = ws.out_dir().join(format!("{name}.img"));
     write(ws, &path, &img)?;
     Ok(path)
@@ -108,7 +166,7 @@ pub fn pack_scenario(ws: &Workspace, name: &str, s: &Scenario) -> Result<PathBuf
         .map(|t| Ok((t.as_str(), read_binary(ws, t, &user)?)))
         .collect::<Result<Vec<_>>>()?;
     let refs: Vec<(&str, &[u8])> = tasks.iter().map(|(n, d)| (*n, d.as_slice())).collect();
-    let mut img = image::pack((&s.root, &root), &refs)?;
+    let mut img = image::pack((&s.root, &root), &refs, None)?;
     if let Some(how) = s.corrupt {
         image::corrupt(&mut img, how)?;
     }

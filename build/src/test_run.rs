@@ -16,10 +16,11 @@ use std::time::Duration;
 const TAIL_LINES: usize = 40;
 
 /// Host crates whose unit tests run first (and that `lint` checks for the host).
-pub const HOST_PACKAGES: [&str; 6] = [
+pub const HOST_PACKAGES: [&str; 7] = [
     "septum-abi",
     "septum-kcore",
     "septum-build",
+    "septum-sysdesc",
     "septum-idl",
     "septum-idlgen",
     "septum-interfaces",
