@@ -2,71 +2,92 @@
 //! capabilities. Arguments are the message words; a missing one is a
 //! `Range` error, a wrong capability `WrongType`, a missing right
 //! `MissingRight`. The reply is delivered to the caller like any message.
+//!
+//! Arguments are read where they lie (message registers, then the IPC
+//! buffer, resolved once) and results written straight into the caller:
+//! no 68-word message is assembled, zeroed or copied on the way.
 
 use crate::arch::fpu;
-use crate::ipc::{self, Message};
+use crate::ipc;
 use crate::object::cnode::{self, Fail, KResult};
 use crate::object::tcb::{self, State, Tcb, flags};
 use crate::object::{Slot, untyped};
 use crate::{sched, vspace};
 use septum_abi::invocation as inv;
-use septum_abi::ipc::MessageInfo;
+use septum_abi::ipc::{MessageInfo, REGISTER_WORDS};
 use septum_abi::layout::{is_canonical, is_user_range};
 use septum_abi::{Error, fault};
 use septum_kcore::cap::{Cap, Rights};
 
+/// The invocation's argument words, read on demand.
 struct Args {
-    m: Message,
+    t: Tcb,
+    len: usize,
+    /// The caller's IPC buffer, if the message reaches beyond the registers.
+    buf: Option<u64>,
 }
 
 impl Args {
-    fn get(&self, i: usize) -> Result<u64, Error> {
-        if i < self.m.len {
-            Ok(self.m.words[i])
+    fn new(t: Tcb, info: MessageInfo) -> Self {
+        let len = info.words();
+        let buf = if len > REGISTER_WORDS {
+            ipc::buffer_of(t)
         } else {
-            Err(Error::Range)
-        }
+            None
+        };
+        Args { t, len, buf }
     }
+
+    fn get(&self, i: usize) -> Result<u64, Error> {
+        if i >= self.len {
+            return Err(Error::Range);
+        }
+        Ok(ipc::message_word(self.t, self.buf, i))
+    }
+}
+
+/// Deliver the method's results (label 0) to the caller.
+fn done(t: Tcb, words: &[u64]) -> KResult<()> {
+    ipc::deliver_words(t, 0, words, 0, 0);
+    Ok(())
 }
 
 /// Invoke the kernel object `cap` (in `slot`) for thread `t`.
 pub fn invoke(t: Tcb, slot: Slot, cap: &Cap, info: MessageInfo) -> KResult<()> {
-    let a = Args {
-        m: ipc::gather(t, info),
-    };
+    let a = Args::new(t, info);
     let label = info.label();
-    let reply = match *cap {
-        Cap::CNode { .. } => cnode_method(t, cap, label, &a)?,
+    match *cap {
+        Cap::CNode { .. } => cnode_method(t, cap, label, &a),
         Cap::Untyped { .. } => {
             if label != inv::UNTYPED_RETYPE {
                 return Err(Error::IllegalOperation.into());
             }
             let dest = lookup(t, a.get(2)?)?.cap();
             untyped::retype(slot, a.get(0)?, a.get(1)?, &dest, a.get(3)?, a.get(4)?)?;
-            None
+            done(t, &[])
         }
-        Cap::Tcb { object } => tcb_method(t, slot, Tcb(object), label, &a)?,
+        Cap::Tcb { object } => tcb_method(t, slot, Tcb(object), label, &a),
         Cap::PageTable { .. } => match label {
             inv::PAGE_TABLE_MAP => {
                 let vs = lookup(t, a.get(0)?)?.cap();
                 vspace::map_table(slot, &vs, a.get(1)?)?;
-                None
+                done(t, &[])
             }
             inv::PAGE_TABLE_UNMAP => {
                 vspace::unmap(slot)?;
-                None
+                done(t, &[])
             }
-            _ => return Err(Error::IllegalOperation.into()),
+            _ => Err(Error::IllegalOperation.into()),
         },
         Cap::Frame { object, .. } => match label {
             inv::FRAME_MAP => {
                 let vs = lookup(t, a.get(0)?)?.cap();
-                vspace::map_frame(slot, &vs, a.get(1)?, a.get(2)?)?;
-                None
+                vspace::map_frame(slot, cap, &vs, a.get(1)?, a.get(2)?)?;
+                done(t, &[])
             }
             inv::FRAME_UNMAP => {
                 vspace::unmap(slot)?;
-                None
+                done(t, &[])
             }
             // Where a frame lies in physical memory is for those who may
             // read it (a driver programming DMA), not for a bare name.
@@ -74,40 +95,29 @@ pub fn invoke(t: Tcb, slot: Slot, cap: &Cap, info: MessageInfo) -> KResult<()> {
                 if !cap.rights().contains(Rights::READ) {
                     return Err(Error::MissingRight.into());
                 }
-                Some(words(&[object]))
+                done(t, &[object])
             }
-            _ => return Err(Error::IllegalOperation.into()),
+            _ => Err(Error::IllegalOperation.into()),
         },
         Cap::AsidPool { .. } => {
             if label != inv::ASID_ASSIGN {
                 return Err(Error::IllegalOperation.into());
             }
             let vs = lookup(t, a.get(0)?)?;
-            Some(words(&[vspace::assign_asid(cap, vs)?]))
+            done(t, &[vspace::assign_asid(cap, vs)?])
         }
         Cap::Reply { .. } | Cap::Endpoint { .. } | Cap::Notification { .. } => {
-            return Err(Error::WrongType.into());
+            Err(Error::WrongType.into())
         }
-        _ => return Err(Error::IllegalOperation.into()),
-    };
-    let m = reply.unwrap_or_else(|| Message::new(0));
-    ipc::deliver(t, &m, 0, 0);
-    Ok(())
-}
-
-fn words(ws: &[u64]) -> Message {
-    let mut m = Message::new(0);
-    for &w in ws {
-        m.push(w);
+        _ => Err(Error::IllegalOperation.into()),
     }
-    m
 }
 
 fn lookup(t: Tcb, cptr: u64) -> Result<Slot, Error> {
     cnode::lookup_cap(t.cspace_slot(), cptr)
 }
 
-fn cnode_method(t: Tcb, cap: &Cap, label: u64, a: &Args) -> KResult<Option<Message>> {
+fn cnode_method(t: Tcb, cap: &Cap, label: u64, a: &Args) -> KResult<()> {
     let target = || cnode::lookup_slot(cap, a.get(0)?, a.get(1)?);
     let source = || {
         let src_cnode = lookup(t, a.get(2)?)?.cap();
@@ -122,19 +132,19 @@ fn cnode_method(t: Tcb, cap: &Cap, label: u64, a: &Args) -> KResult<Option<Messa
                 None
             };
             cnode::copy(source()?, target()?, rights, badge)?;
-            Ok(None)
+            done(t, &[])
         }
         inv::CNODE_MOVE => {
             cnode::move_cap(source()?, target()?)?;
-            Ok(None)
+            done(t, &[])
         }
         inv::CNODE_DELETE => {
             cnode::delete(target()?)?;
-            Ok(None)
+            done(t, &[])
         }
         inv::CNODE_REVOKE => {
             cnode::revoke(target()?)?;
-            Ok(None)
+            done(t, &[])
         }
         inv::CNODE_IDENTIFY => {
             let c = target()?.cap();
@@ -146,27 +156,24 @@ fn cnode_method(t: Tcb, cap: &Cap, label: u64, a: &Args) -> KResult<Option<Messa
                 Cap::IrqHandler { irq } => (u64::from(irq), None),
                 _ => (0, None),
             };
-            Ok(Some(words(&[
-                c.cap_type() as u64,
-                u64::from(c.rights().bits()),
-                c.badge(),
-                extra,
-                u64::from(mapping.is_some()),
-                mapping.map_or(0, |m| m.vaddr),
-            ])))
+            done(
+                t,
+                &[
+                    c.cap_type() as u64,
+                    u64::from(c.rights().bits()),
+                    c.badge(),
+                    extra,
+                    u64::from(mapping.is_some()),
+                    mapping.map_or(0, |m| m.vaddr),
+                ],
+            )
         }
         _ => Err(Error::IllegalOperation.into()),
     }
 }
 
 /// Replace the capability in TCB slot `dst` by a copy of `src` (or clear it).
-fn tcb_method(
-    t: Tcb,
-    invoked: Slot,
-    target: Tcb,
-    label: u64,
-    a: &Args,
-) -> KResult<Option<Message>> {
+fn tcb_method(t: Tcb, invoked: Slot, target: Tcb, label: u64, a: &Args) -> KResult<()> {
     // A capability argument naming an empty slot is `InvalidCapability`
     // (as the error table says), not a capability of the wrong type.
     let lookup = |t: Tcb, cptr: u64| -> Result<Slot, Error> {
@@ -255,7 +262,7 @@ fn tcb_method(
                 }
             }
             target.set_ipc_buffer(if buffer.is_some() { buf_va } else { 0 });
-            Ok(None)
+            done(t, &[])
         }
         inv::TCB_SET_PRIORITY | inv::TCB_SET_MCP => {
             let Cap::Tcb { object } = lookup(t, a.get(0)?)?.cap() else {
@@ -274,22 +281,22 @@ fn tcb_method(
                     sched::enqueue(target);
                 }
             }
-            Ok(None)
+            done(t, &[])
         }
         inv::TCB_READ_REGISTERS => {
-            let mut m = Message::new(0);
-            for r in tcb::FAULT_ORDER {
-                m.push(target.reg(r));
+            let mut regs = [0u64; tcb::FAULT_ORDER.len() + 2];
+            for (w, r) in regs.iter_mut().zip(tcb::FAULT_ORDER) {
+                *w = target.reg(r);
             }
-            m.push(target.fs_base());
-            m.push(target.gs_base());
-            Ok(Some(m))
+            regs[fault::W_FS_BASE] = target.fs_base();
+            regs[fault::W_GS_BASE] = target.gs_base();
+            done(t, &regs)
         }
         inv::TCB_WRITE_REGISTERS => {
             if target == t {
                 return Err(Error::IllegalOperation.into());
             }
-            let n = a.m.len;
+            let n = a.len;
             if n < tcb::FAULT_ORDER.len() {
                 return Err(Error::Range.into());
             }
@@ -305,7 +312,7 @@ fn tcb_method(
             }
             target.set_tls(fs, gs);
             target.set_flag(flags::FULL_RESTORE, true);
-            Ok(None)
+            done(t, &[])
         }
         inv::TCB_RESUME => {
             if target.pml4().is_none() || !matches!(target.cspace_slot().cap(), Cap::CNode { .. }) {
@@ -320,18 +327,18 @@ fn tcb_method(
                 State::Dead => return Err(Error::IllegalOperation.into()),
                 _ => {}
             }
-            Ok(None)
+            done(t, &[])
         }
         inv::TCB_SUSPEND => {
             // An exited thread is stopped for good: making it Inactive
             // would let a resume run it past its exit.
             if target.state() == State::Dead {
-                return Ok(None);
+                return done(t, &[]);
             }
             ipc::cancel(target);
             sched::dequeue(target);
             target.set_state(State::Inactive);
-            Ok(None)
+            done(t, &[])
         }
         inv::TCB_SET_TLS => {
             let (fs, gs) = (a.get(0)?, a.get(1)?);
@@ -342,20 +349,20 @@ fn tcb_method(
             if target == t {
                 crate::arch::cpu::reload_tls(t.0, fs, gs);
             }
-            Ok(None)
+            done(t, &[])
         }
         inv::TCB_BIND_NOTIFICATION => {
             let cap = lookup(t, a.get(0)?)?.cap();
             ipc::bind(target, &cap)?;
-            Ok(None)
+            done(t, &[])
         }
         inv::TCB_UNBIND_NOTIFICATION => {
             ipc::unbind(target)?;
-            Ok(None)
+            done(t, &[])
         }
         inv::TCB_SET_SYSCALL_FAULTS => {
             target.set_flag(flags::SYSCALL_FAULTS, a.get(0)? != 0);
-            Ok(None)
+            done(t, &[])
         }
         inv::TCB_READ_FPU => {
             let from = a.get(0)?;
@@ -364,17 +371,16 @@ fn tcb_method(
                 return Err(Error::Range.into());
             }
             fpu::flush(target.0 + tcb::XSAVE);
-            let mut m = Message::new(0);
-            for i in from..(from + 64).min(area_words) {
-                m.push(crate::arch::paging::read_word(
-                    target.0 + tcb::XSAVE + i * 8,
-                ));
+            let mut words = [0u64; 64];
+            let n = (area_words - from).min(64) as usize;
+            for (i, w) in words.iter_mut().take(n).enumerate() {
+                *w = crate::arch::paging::read_word(target.0 + tcb::XSAVE + (from + i as u64) * 8);
             }
-            Ok(Some(m))
+            done(t, &words[..n])
         }
         inv::TCB_WRITE_FPU => {
             let from = a.get(0)?;
-            let count = a.m.len.saturating_sub(1) as u64;
+            let count = a.len.saturating_sub(1) as u64;
             // Our own state may be live in the FPU: flush makes the area current.
             fpu::flush(target.0 + tcb::XSAVE);
             for i in 0..count {
@@ -395,11 +401,11 @@ fn tcb_method(
                 crate::arch::paging::write_word(target.0 + tcb::XSAVE + w * 8, v);
             }
             fpu::mark_all_present(target.0 + tcb::XSAVE);
-            Ok(None)
+            done(t, &[])
         }
         inv::TCB_SET_NAME => {
             let mut bytes = [0u8; 32];
-            for i in 0..a.m.len.min(4) {
+            for i in 0..a.len.min(4) {
                 bytes[i * 8..i * 8 + 8].copy_from_slice(&a.get(i)?.to_le_bytes());
             }
             // Names frame the thread's console lines and the kernel's
@@ -417,7 +423,7 @@ fn tcb_method(
                 return Err(Error::Range.into());
             }
             target.set_name(&bytes);
-            Ok(None)
+            done(t, &[])
         }
         _ => Err(Fail::Err(Error::IllegalOperation)),
     }

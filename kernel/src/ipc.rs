@@ -157,13 +157,6 @@ impl Message {
             words: [0; MAX_WORDS],
         }
     }
-
-    pub fn push(&mut self, w: u64) {
-        if self.len < MAX_WORDS {
-            self.words[self.len] = w;
-            self.len += 1;
-        }
-    }
 }
 
 /// The message `t` is sending: `info` from its `rsi`, words from its
@@ -192,13 +185,22 @@ pub fn gather(t: Tcb, info: MessageInfo) -> Message {
 /// message info, `rdi` the badge. Words beyond the registers are dropped
 /// if `t` has no IPC buffer (the info says how many arrived).
 pub fn deliver(t: Tcb, m: &Message, badge: u64, caps: usize) {
-    let buf = buffer_pa(t);
-    let len = if buf.is_some() {
-        m.len
+    deliver_words(t, m.label, &m.words[..m.len], badge, caps);
+}
+
+/// [`deliver`] for a message given as its label and words.
+pub fn deliver_words(t: Tcb, label: u64, words: &[u64], badge: u64, caps: usize) {
+    let buf = if words.len() > REGISTER_WORDS {
+        buffer_pa(t)
     } else {
-        m.len.min(REGISTER_WORDS)
+        None
     };
-    for (i, &w) in m.words.iter().take(len).enumerate() {
+    let len = if buf.is_some() {
+        words.len().min(MAX_WORDS)
+    } else {
+        words.len().min(REGISTER_WORDS)
+    };
+    for (i, &w) in words.iter().take(len).enumerate() {
         match MSG_REGS.get(i) {
             Some(&r) => t.set_reg(r, w),
             None => {
@@ -209,8 +211,25 @@ pub fn deliver(t: Tcb, m: &Message, badge: u64, caps: usize) {
         }
     }
     t.set_reg(Reg::Rax, 0);
-    t.set_reg(Reg::Rsi, MessageInfo::new(m.label, len, caps).encode());
+    t.set_reg(Reg::Rsi, MessageInfo::new(label, len, caps).encode());
     t.set_reg(Reg::Rdi, badge);
+}
+
+/// `t`'s IPC buffer (physical address), for reading a message's words
+/// with [`message_word`].
+pub fn buffer_of(t: Tcb) -> Option<u64> {
+    buffer_pa(t)
+}
+
+/// Word `i` of the message `t` is sending: a register for words 0–3, else
+/// from its buffer `buf` (0 without one).
+pub fn message_word(t: Tcb, buf: Option<u64>, i: usize) -> u64 {
+    match MSG_REGS.get(i) {
+        Some(&r) => t.reg(r),
+        None => buf.map_or(0, |b| {
+            read_word(b + (buffer::MESSAGE + i - REGISTER_WORDS) as u64 * 8)
+        }),
+    }
 }
 
 /// The label a receiver reads as "your bound notification fired" is the
@@ -372,7 +391,7 @@ pub fn recv(receiver: Tcb, cap: &Cap, reply: u64, blocking: bool) -> Result<(), 
     if bound != 0 && read_word(bound) != 0 {
         let word = read_word(bound);
         write_word(bound, 0);
-        deliver(receiver, &Message::new(NOTIFICATION_LABEL), word, 0);
+        deliver_words(receiver, NOTIFICATION_LABEL, &[], word, 0);
         return Ok(());
     }
     let q = ep_queue(ep);
@@ -498,7 +517,7 @@ pub fn signal_object(n: u64, bits: u64) {
     if let Some(waiter) = q.first() {
         q.remove(waiter);
         write_word(n, 0);
-        deliver(waiter, &Message::new(0), word, 0);
+        deliver_words(waiter, 0, &[], word, 0);
         sched::wake(waiter);
         return;
     }
@@ -511,7 +530,7 @@ pub fn signal_object(n: u64, bits: u64) {
         t.set_blocked_on(0);
         disarm(t);
         write_word(n, 0);
-        deliver(t, &Message::new(NOTIFICATION_LABEL), word, 0);
+        deliver_words(t, NOTIFICATION_LABEL, &[], word, 0);
         sched::wake(t);
         return;
     }
@@ -535,7 +554,7 @@ pub fn wait(t: Tcb, cap: &Cap, blocking: bool) -> Result<(), Error> {
     let word = read_word(n);
     if word != 0 || !blocking {
         write_word(n, 0);
-        deliver(t, &Message::new(0), word, 0);
+        deliver_words(t, 0, &[], word, 0);
         return Ok(());
     }
     t.set_state(State::BlockedNotification);

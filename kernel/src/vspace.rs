@@ -135,13 +135,14 @@ fn vspace_of(cap: &Cap) -> Result<(u16, u64), Error> {
 }
 
 /// Map the frame in `frame` into the address space `vspace` at `va`.
-pub fn map_frame(frame: Slot, vspace: &Cap, va: u64, attrs: u64) -> Result<(), Error> {
+/// `cap` is what `frame` holds, already decoded by the caller.
+pub fn map_frame(frame: Slot, cap: &Cap, vspace: &Cap, va: u64, attrs: u64) -> Result<(), Error> {
     let Cap::Frame {
         object,
         rights,
         huge,
         mapping,
-    } = frame.cap()
+    } = *cap
     else {
         return Err(Error::WrongType);
     };

@@ -39,9 +39,11 @@ impl Slot {
     }
 
     /// What the slot holds. A slot the kernel wrote always decodes; if it
-    /// does not, the slot reads as empty rather than trusting it.
+    /// does not, the slot reads as empty rather than trusting it. Reserved
+    /// bits are not checked here (every call pays for this); the invariant
+    /// check decodes every slot fully.
     pub fn cap(self) -> Cap {
-        self.raw().decode().unwrap_or(Cap::Null)
+        self.raw().decode_trusted().unwrap_or(Cap::Null)
     }
 
     /// Store a capability (the tree links are not touched).
