@@ -494,7 +494,10 @@ pub fn reply(replier: Tcb, cap: &Cap, info: MessageInfo) -> Result<(), Error> {
 // ---- notifications ----
 
 /// OR the capability's badge (1 if unbadged) into the notification.
-pub fn signal(cap: &Cap) -> Result<(), Error> {
+/// Returns the thread the signal woke, if one waited on the notification
+/// itself; it is Runnable but not yet queued: the caller queues it
+/// ([`sched::enqueue`]) or switches straight to it.
+pub fn signal(cap: &Cap) -> Result<Option<Tcb>, Error> {
     let Cap::Notification {
         object: n,
         rights,
@@ -506,20 +509,20 @@ pub fn signal(cap: &Cap) -> Result<(), Error> {
     if !rights.contains(Rights::WRITE) {
         return Err(Error::MissingRight);
     }
-    signal_object(n, if badge == 0 { 1 } else { badge });
-    Ok(())
+    Ok(signal_word(n, if badge == 0 { 1 } else { badge }))
 }
 
-/// Signal notification `n` with `bits` (also used for interrupts).
-pub fn signal_object(n: u64, bits: u64) {
+/// Signal notification `n` with `bits` (interrupts will come this way
+/// too). A woken waiter is left Runnable but unqueued and returned.
+fn signal_word(n: u64, bits: u64) -> Option<Tcb> {
     let word = read_word(n) | bits;
     let q = ntfn_queue(n);
     if let Some(waiter) = q.first() {
         q.remove(waiter);
         write_word(n, 0);
         deliver_words(waiter, 0, &[], word, 0);
-        sched::wake(waiter);
-        return;
+        waiter.set_state(State::Runnable);
+        return Some(waiter);
     }
     let bound = read_word(n + 24);
     if bound != 0 && Tcb(bound).state() == State::BlockedRecv {
@@ -532,9 +535,10 @@ pub fn signal_object(n: u64, bits: u64) {
         write_word(n, 0);
         deliver_words(t, NOTIFICATION_LABEL, &[], word, 0);
         sched::wake(t);
-        return;
+        return None;
     }
     write_word(n, word);
+    None
 }
 
 /// Wait on (or poll) a notification.

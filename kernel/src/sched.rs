@@ -138,6 +138,17 @@ pub fn may_switch_to(t: Tcb) -> bool {
     h == 0 || h - 1 <= u32::from(t.priority())
 }
 
+/// The running thread `cur` is preempted by `t`, which is runnable, not
+/// queued, of higher priority, and outranks every queued thread: `cur`
+/// goes to the front of its queue (it keeps the rest of its slice) and
+/// the kernel leaves into `t`.
+pub fn preempt_for(cur: Tcb, t: Tcb) -> ! {
+    with_queue(|q| {
+        let _ = q.push_front(&mut Links, cur.0, cur.priority());
+    });
+    run(t)
+}
+
 /// Leave the kernel into `t`, which the fast path made runnable and which
 /// outranks every queued thread. The previous thread is blocked.
 pub fn switch_to(t: Tcb) -> ! {

@@ -90,7 +90,7 @@ fn dispatch(t: Tcb, number: u64) -> KResult<()> {
         nr::SEND | nr::NB_SEND => {
             let cap = lookup(t, cptr)?.cap();
             match cap {
-                Cap::Notification { .. } => ipc::signal(&cap)?,
+                Cap::Notification { .. } => signalled(t, ipc::signal(&cap)?),
                 _ => {
                     let kind = if number == nr::SEND {
                         SendKind::Send
@@ -122,7 +122,7 @@ fn dispatch(t: Tcb, number: u64) -> KResult<()> {
             }
             ipc::recv(t, &ep, reply, true)?
         }
-        nr::SIGNAL => ipc::signal(&lookup(t, cptr)?.cap())?,
+        nr::SIGNAL => signalled(t, ipc::signal(&lookup(t, cptr)?.cap())?),
         nr::WAIT | nr::POLL => ipc::wait(t, &lookup(t, cptr)?.cap(), number == nr::WAIT)?,
         n if nr::is_septum(n) => return Err(Error::UnknownSyscall.into()),
         _ => {
@@ -134,6 +134,19 @@ fn dispatch(t: Tcb, number: u64) -> KResult<()> {
         }
     }
     Ok(())
+}
+
+/// A signal from `t` woke `waiter` (or nobody). A waiter of higher
+/// priority than `t` that nothing runnable outranks runs at once: `t`
+/// goes to the front of its queue (it was preempted) and the kernel
+/// switches straight to the waiter, without queueing it first. Any other
+/// waiter is queued.
+fn signalled(t: Tcb, waiter: Option<Tcb>) {
+    let Some(w) = waiter else { return };
+    if w.priority() > t.priority() && sched::may_switch_to(w) {
+        sched::preempt_for(t, w);
+    }
+    sched::enqueue(w);
 }
 
 /// Copy a task's bytes to the console, reading them through its page

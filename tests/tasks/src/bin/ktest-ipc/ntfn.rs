@@ -13,6 +13,10 @@ use septum_user::syscall::{self, thread_exit};
 
 pub const TESTS: &[Test] = &[
     Test {
+        name: "ntfn_signal_runs_a_higher_waiter_at_once",
+        run: signal_preempts,
+    },
+    Test {
         name: "ntfn_signal_then_wait",
         run: signal_then_wait,
     },
@@ -254,5 +258,53 @@ fn unbind_stops(c: &mut Ctx) -> TestResult {
     s.run()?;
     check_eq!(get_result(0), Some(Ok(0x78)));
     check!(get(1) == 0, "badge {:#x}", get(1));
+    Ok(())
+}
+
+/// The order threads reached their marks in.
+static ORDER: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+fn mark(cell: u64) {
+    put(
+        cell as usize,
+        ORDER.fetch_add(1, core::sync::atomic::Ordering::SeqCst) + 1,
+    );
+}
+
+/// `[n, cell]`: wait on `n`, then mark.
+extern "C" fn ordered_waiter(arg: u64, _buffer: u64) -> ! {
+    let [n, cell, _, _] = unpack(arg);
+    let _ = syscall::wait(n);
+    mark(cell);
+    thread_exit()
+}
+
+/// `[n, cell]`: signal `n`, then mark.
+extern "C" fn ordered_signaller(arg: u64, _buffer: u64) -> ! {
+    let [n, cell, _, _] = unpack(arg);
+    let _ = syscall::signal(n);
+    mark(cell);
+    thread_exit()
+}
+
+/// A signal to a waiter of higher priority runs the waiter before the
+/// signaller's next instruction (the kernel switches straight to it); to
+/// a waiter of lower priority, the signaller goes on first.
+fn signal_preempts(c: &mut Ctx) -> TestResult {
+    reset();
+    ORDER.store(0, core::sync::atomic::Ordering::SeqCst);
+    let s = Settle::new(c)?;
+    let (hi, lo) = (c.notification()?, c.notification()?);
+    c.spawn("hi-waiter", ordered_waiter, pack(&[hi, 0]), PRIO + 10)?;
+    s.run()?;
+    c.spawn("signaller", ordered_signaller, pack(&[hi, 1]), PRIO)?;
+    s.run()?;
+    check_eq!((get(0), get(1)), (1, 2));
+    ORDER.store(0, core::sync::atomic::Ordering::SeqCst);
+    c.spawn("lo-waiter", ordered_waiter, pack(&[lo, 2]), PRIO - 10)?;
+    s.run()?;
+    c.spawn("signaller2", ordered_signaller, pack(&[lo, 3]), PRIO)?;
+    s.run()?;
+    check_eq!((get(3), get(2)), (1, 2));
     Ok(())
 }
