@@ -29,6 +29,11 @@ pub fn syscall() -> ! {
     if let Some(next) = crate::fastpath::try_fast(t, number) {
         sched::switch_to(next);
     }
+    if number == nr::YIELD
+        && let Some(next) = crate::fastpath::yield_to_next(t)
+    {
+        sched::switch_to(next);
+    }
     general(t, number)
 }
 
