@@ -19,7 +19,7 @@ pub mod tcb;
 pub mod untyped;
 
 use crate::arch::paging::{read_word, write_word};
-use septum_kcore::cap::{Cap, RawCap};
+use septum_kcore::cap::{Cap, CapType, RawCap};
 use septum_kcore::{cdt, cspace};
 
 /// Bytes in a slot.
@@ -59,9 +59,10 @@ impl Slot {
         write_word(self.0 + 8, raw.w1);
     }
 
-    /// Whether the slot is empty.
+    /// Whether the slot is empty (its stored type is `Null`, or it holds
+    /// words of no known type, which [`Slot::cap`] reads as empty too).
     pub fn is_empty(self) -> bool {
-        matches!(self.cap(), Cap::Null)
+        matches!(self.raw().kind(), None | Some(CapType::Null))
     }
 }
 
