@@ -14,7 +14,6 @@
 
 use crate::arch::paging::{read_word, write_word};
 use crate::ipc::{self, Q_RECEIVERS, Q_SENDERS};
-use crate::object::SLOT_SIZE;
 use crate::object::tcb::{Reg, State, Tcb, flags};
 use crate::sched;
 use septum_abi::fault;
@@ -32,18 +31,8 @@ const GRANT_REPLY: u64 = rights::GRANT_REPLY << RIGHTS_SHIFT;
 /// The stored words of the capability `cptr` names, when the thread's
 /// capability space is one CNode whose guard and radix use all 64 bits.
 fn lookup(t: Tcb, cptr: u64) -> Option<(u64, u64)> {
-    let root = t.cspace_slot().0;
-    let (w0, w1) = (read_word(root), read_word(root + 8));
-    if w0 & 0x1f != CapType::CNode as u64 {
-        return None;
-    }
-    let radix = w1 & 0x1f;
-    let guard_bits = (w1 >> 5) & 0x3f;
-    if radix + guard_bits != 64 || cptr >> radix != w1 >> 11 {
-        return None;
-    }
-    let slot = ((w0 >> 12) << 4) + (cptr & ((1 << radix) - 1)) * SLOT_SIZE;
-    Some((read_word(slot), read_word(slot + 8)))
+    let slot = crate::object::cnode::flat_slot(t.cspace_slot(), cptr)??;
+    Some((read_word(slot.0), read_word(slot.0 + 8)))
 }
 
 fn object(w0: u64) -> u64 {

@@ -13,7 +13,7 @@
 use super::tcb::{State, Tcb};
 use super::{CSpace, SLOT_SIZE, Slot, Tree, is_final};
 use septum_abi::Error;
-use septum_kcore::cap::{Cap, Rights};
+use septum_kcore::cap::{Cap, CapType, Rights};
 use septum_kcore::{cdt, cspace};
 
 /// How an operation failed.
@@ -65,12 +65,42 @@ impl CNodeRef {
 /// the slot of the capability an invocation or IPC names.
 /// An empty slot names no capability: `InvalidCapability` too.
 pub fn lookup_cap(root: Slot, cptr: u64) -> Result<Slot, Error> {
-    let found =
-        cspace::resolve(&CSpace, &root.raw(), cptr, 64).map_err(|_| Error::InvalidCapability)?;
-    if found.slot.is_empty() {
+    let slot = match flat_slot(root, cptr) {
+        Some(Some(slot)) => slot,
+        Some(None) => return Err(Error::InvalidCapability),
+        None => {
+            cspace::resolve(&CSpace, &root.raw(), cptr, 64)
+                .map_err(|_| Error::InvalidCapability)?
+                .slot
+        }
+    };
+    if slot.is_empty() {
         return Err(Error::InvalidCapability);
     }
-    Ok(found.slot)
+    Ok(slot)
+}
+
+/// The common capability-space shape, resolved in one step: a single
+/// CNode whose guard and radix use all 64 bits of a pointer (the root
+/// task's, and every domain's). `None` if `root` is not of that shape (the
+/// general resolution applies); `Some(None)` if the guard does not match,
+/// which names nothing; otherwise the slot, exactly as
+/// `cspace::resolve` would find it.
+#[inline]
+pub fn flat_slot(root: Slot, cptr: u64) -> Option<Option<Slot>> {
+    let raw = root.raw();
+    if raw.kind() != Some(CapType::CNode) {
+        return None;
+    }
+    let radix = raw.w1 & 0x1f;
+    let guard_bits = (raw.w1 >> 5) & 0x3f;
+    if radix == 0 || radix + guard_bits != 64 {
+        return None;
+    }
+    Some(
+        (cptr >> radix == raw.w1 >> 11)
+            .then(|| Slot(raw.object() + (cptr & ((1 << radix) - 1)) * SLOT_SIZE)),
+    )
 }
 
 /// Resolve a slot exactly `depth` bits deep below the CNode capability
