@@ -17,6 +17,7 @@ mod host_tests;
 mod image;
 mod judge;
 mod kernel_check;
+mod profile;
 mod qemu;
 mod scenario;
 mod system;
@@ -42,6 +43,10 @@ commands:
   bench                       build, boot the benchmark task under -icount,
                               print its instruction counts and write
                               target/bench/results.jsonl
+  bench --profile ID          trace one figure's measurement instruction by
+                              instruction under QEMU; print its instructions
+                              per function, kernel and user, in the order they
+                              run and by cost; write target/bench/ID.trace
   lint                        rustfmt check and clippy (-D warnings), host and machine
   help                        this text";
 
@@ -57,6 +62,10 @@ enum Cmd {
         filter: Option<String>,
     },
     Bench,
+    /// `bench --profile ID`
+    Profile {
+        id: String,
+    },
     Lint,
     Help,
 }
@@ -119,7 +128,16 @@ fn parse_args(args: &[String]) -> Result<Cmd> {
             _ => usage_err("`test` takes at most one argument, a scenario name filter".into()),
         },
         "bench" if rest.is_empty() => Ok(Cmd::Bench),
-        "bench" => usage_err("`bench` takes no arguments".into()),
+        "bench" => match rest {
+            [p, id] if p == "--profile" && !id.starts_with('-') => {
+                Ok(Cmd::Profile { id: id.clone() })
+            }
+            [p] if p.starts_with("--profile=") => Ok(Cmd::Profile {
+                id: p["--profile=".len()..].to_string(),
+            }),
+            [p] if p == "--profile" => usage_err("`--profile` needs a figure id".into()),
+            _ => usage_err("`bench` takes no arguments but `--profile ID`".into()),
+        },
         "lint" if rest.is_empty() => Ok(Cmd::Lint),
         "lint" => usage_err("`lint` takes no arguments".into()),
         "help" | "--help" | "-h" => Ok(Cmd::Help),
@@ -163,6 +181,11 @@ fn execute(ws: &Workspace, cmd: Cmd) -> Result<ExitCode> {
             tools::ensure_qemu()?;
             let (kernel, _) = build_default(ws)?;
             bench_run::bench(ws, &kernel)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Profile { id } => {
+            tools::ensure_qemu()?;
+            profile::profile(ws, &id)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Lint => lint(ws),
@@ -269,6 +292,12 @@ mod tests {
         assert_eq!(parse(&["build", "--release"]), Ok(Cmd::Build));
         assert_eq!(parse(&["lint"]), Ok(Cmd::Lint));
         assert_eq!(parse(&["bench"]), Ok(Cmd::Bench));
+        for args in [
+            &["bench", "--profile", "a.b"][..],
+            &["bench", "--profile=a.b"],
+        ] {
+            assert_eq!(parse(args), Ok(Cmd::Profile { id: "a.b".into() }));
+        }
         assert_eq!(parse(&["help"]), Ok(Cmd::Help));
         assert_eq!(parse(&["test"]), Ok(Cmd::Test { filter: None }));
         assert_eq!(
@@ -315,6 +344,8 @@ mod tests {
             (&["test", "a", "b"][..], "at most one"),
             (&["lint", "x"][..], "no arguments"),
             (&["bench", "--release"][..], "no arguments"),
+            (&["bench", "--profile"][..], "needs a figure id"),
+            (&["bench", "--profile", "a", "b"][..], "no arguments"),
         ] {
             let err = parse(args).unwrap_err();
             assert!(err.contains(needle), "{args:?}: {err}");
