@@ -25,8 +25,17 @@ pub struct Built {
 
 /// `cargo build --release` of the machine crates, then the kernel ELF checks.
 pub fn build(ws: &Workspace) -> Result<Built> {
+    build_with_env(ws, &[])
+}
+
+/// [`build`] with `env` set for the build. The benchmark task's profile
+/// switch (`profile::ENV`) is set only through `env`: one left in the
+/// shell must not turn `cargo xtask bench` into a profile run.
+pub fn build_with_env(ws: &Workspace, env: &[(&str, &str)]) -> Result<Built> {
     tools::ensure_toolchain(ws, false)?;
     let mut cargo = ws.cargo();
+    cargo.env_remove(crate::profile::ENV);
+    cargo.envs(env.iter().copied());
     cargo.args(["build", "--release", "--target", MACHINE_TARGET]);
     for p in MACHINE_PACKAGES {
         cargo.args(["-p", p]);

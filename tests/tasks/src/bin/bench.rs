@@ -10,10 +10,21 @@
 //! are measured on the client side (call until reply); `notify.signal_wait`
 //! is one way (signal until the higher-priority waiter runs);
 //! `sched.yield` is a yield to the other thread and back (two yields).
+//!
+//! `cargo xtask bench --profile <id>` builds this task with
+//! `SEPTUM_BENCH_PROFILE=<id>` ([`PROFILE`]). The task then takes
+//! [`PROFILE_RUNS`] samples of every figure, so the trace of the profiled
+//! one stays short; calls [`septum_bench_profile_start`] just before that
+//! figure's measurement starts and [`septum_bench_profile_end`] when it is
+//! reported, where the profiler starts and stops QEMU's instruction trace;
+//! and stops after that figure's group. The groups before it run as usual, so the
+//! kernel's state (which threads are ready, for one) is the one a full
+//! run measures the figure in. A normal build has none of this: the marks
+//! and the early stop are decided at compile time.
 #![no_std]
 #![no_main]
 
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use septum_test_tasks::ktest::{self, CNODE, Ctx, SELF_TCB, SELF_VSPACE, ty};
 use septum_user::abi::{Error, fault, syscall as nr};
 use septum_user::println;
@@ -24,8 +35,77 @@ septum_user::entry!(main);
 /// One figure's measurement.
 type Figure = fn(&mut Ctx) -> Result<(), Error>;
 
+/// The one figure to profile, when built for `cargo xtask bench --profile`.
+const PROFILE: Option<&str> = option_env!("SEPTUM_BENCH_PROFILE");
+
+/// Samples per figure in a profile build: a steady state in the middle,
+/// a short trace. (Fewer, 21 say, and LLVM unrolls the sample loops, so
+/// the measured code would no longer be the normal build's.)
+const PROFILE_RUNS: usize = 101;
+
 /// Samples per figure.
-const RUNS: usize = 1001;
+const RUNS: usize = match PROFILE {
+    None => 1001,
+    Some(_) => PROFILE_RUNS,
+};
+
+/// Set once the profiled figure has been reported: the run can stop.
+static PROFILED: AtomicBool = AtomicBool::new(false);
+
+/// Whether `id` is the figure being profiled; constant, false in a normal
+/// build.
+const fn profiled(id: &str) -> bool {
+    let Some(p) = PROFILE else {
+        return false;
+    };
+    let (a, b) = (p.as_bytes(), id.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Where `cargo xtask bench --profile` starts the trace: called just
+/// before the profiled figure's measurement starts. The `asm!` keeps the
+/// call from being optimised away, and this function from being merged
+/// with [`septum_bench_profile_end`].
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn septum_bench_profile_start() {
+    // SAFETY: a `nop`.
+    unsafe { core::arch::asm!("nop", options(nomem, nostack, preserves_flags)) };
+}
+
+/// Where `cargo xtask bench --profile` stops the trace: called when the
+/// profiled figure is reported.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn septum_bench_profile_end() {
+    // SAFETY: two `nop`s.
+    unsafe { core::arch::asm!("nop", "nop", options(nomem, nostack, preserves_flags)) };
+}
+
+/// The profiled figure's measurement starts here.
+fn profile_start(id: &str) {
+    if profiled(id) {
+        septum_bench_profile_start();
+    }
+}
+
+/// The figure `id` has been measured (called again when it is reported).
+fn profile_end(id: &str) {
+    if profiled(id) {
+        septum_bench_profile_end();
+        PROFILED.store(true, Relaxed);
+    }
+}
 
 static SAMPLES: [AtomicU64; RUNS] = [const { AtomicU64::new(0) }; RUNS];
 static START: AtomicU64 = AtomicU64::new(0);
@@ -40,12 +120,14 @@ fn rdtsc() -> u64 {
 }
 
 fn report(id: &str, samples: &mut [u64]) {
+    profile_end(id);
     samples.sort_unstable();
     let n = samples.len();
     println!("{id} {} {} {}", samples[0], samples[n / 2], samples[n - 1]);
 }
 
 fn report_shared(id: &str) {
+    profile_end(id);
     let mut s = [0u64; RUNS];
     for (d, a) in s.iter_mut().zip(SAMPLES.iter()) {
         *d = a.load(Relaxed);
@@ -77,12 +159,16 @@ fn main() {
         if let Err(e) = f(&mut c) {
             println!("error {id}: {}", e.name());
         }
+        if PROFILE.is_some() && PROFILED.load(Relaxed) {
+            break;
+        }
     }
     println!("done");
 }
 
 fn null_syscall(_: &mut Ctx) -> Result<(), Error> {
     let mut s = [0u64; RUNS];
+    profile_start("syscall.null");
     for x in s.iter_mut() {
         let t0 = rdtsc();
         raw(nr::DEBUG_WRITE, 0, 0, [0; 4], 0);
@@ -115,6 +201,7 @@ fn intra_as(c: &mut Ctx) -> Result<(), Error> {
     let reply = c.reply()?;
     let t = c.spawn("echo", echo_server, ep, 255)?;
     set_second_arg(c, t.tcb, reply)?;
+    profile_start("ipc.roundtrip.intra_as.0w");
     report("ipc.roundtrip.intra_as.0w", &mut round_trips(ep, 0));
     Ok(())
 }
@@ -126,7 +213,9 @@ fn inter_as(c: &mut Ctx) -> Result<(), Error> {
     let t = c.spawn_in(&space, "echo-as", echo_server, ep, 255)?;
     // The server wants the reply object as its second argument.
     set_second_arg(c, t.tcb, reply)?;
+    profile_start("ipc.roundtrip.inter_as.0w");
     report("ipc.roundtrip.inter_as.0w", &mut round_trips(ep, 0));
+    profile_start("ipc.roundtrip.inter_as.4w");
     report("ipc.roundtrip.inter_as.4w", &mut round_trips(ep, 4));
     Ok(())
 }
@@ -163,6 +252,7 @@ extern "C" fn signaller(n: u64, done: u64) -> ! {
 fn signal_wait(c: &mut Ctx) -> Result<(), Error> {
     let n = c.notification()?;
     let done = c.notification()?;
+    profile_start("notify.signal_wait");
     // The waiter outranks the signaller, so each signal runs it at once.
     c.spawn("waiter", waiter, n, 210)?;
     let s = c.spawn("signaller", signaller, n, 200)?;
@@ -239,6 +329,7 @@ fn fault_roundtrip(c: &mut Ctx) -> Result<(), Error> {
     let ep = c.endpoint()?;
     let reply = c.reply()?;
     let done = c.notification()?;
+    profile_start("fault.roundtrip");
     let t = c.configured_thread("faulter", 200, ep)?;
     c.start(t, faulter, done)?;
     // Resume after the two bytes of `ud2`.
@@ -252,6 +343,7 @@ fn fault_syscall_roundtrip(c: &mut Ctx) -> Result<(), Error> {
     let ep = c.endpoint()?;
     let reply = c.reply()?;
     let done = c.notification()?;
+    profile_start("fault.syscall_roundtrip");
     let t = c.configured_thread("guest-proc", 200, ep)?;
     c.ipc.tcb_set_syscall_faults(t.tcb, true)?;
     c.start(t, guest_process, done)?;
@@ -289,12 +381,16 @@ fn retype_32mib(c: &mut Ctx) -> Result<(), Error> {
     if !made {
         return Err(Error::NotEnoughMemory);
     }
-    let mut s = [0u64; 5];
+    // A profile build takes one sample and ends the trace before the
+    // revoke: clearing 32 MiB takes some hundred million instructions.
+    let mut s = [0u64; if PROFILE.is_some() { 1 } else { 5 }];
+    profile_start("untyped.retype_32mib");
     for x in s.iter_mut() {
         let dst = c.slot();
         let t0 = rdtsc();
         c.ipc.retype(ut, ty::CNODE, 20, CNODE, dst, 1)?;
         *x = rdtsc() - t0;
+        profile_end("untyped.retype_32mib");
         c.ipc.cnode_revoke(CNODE, (ut, ktest::DEPTH))?;
         let ep = c.slot();
         c.ipc.retype(ut, ty::ENDPOINT, 0, CNODE, ep, 1)?;
@@ -309,6 +405,7 @@ fn map_page(c: &mut Ctx) -> Result<(), Error> {
     let f = c.make(ty::FRAME, 0)?;
     let va = c.page_addr();
     let mut s = [0u64; RUNS];
+    profile_start("vspace.map_page");
     for x in s.iter_mut() {
         let t0 = rdtsc();
         let r = raw(
@@ -347,6 +444,7 @@ extern "C" fn yielder_b(_: u64, _: u64) -> ! {
 fn sched_yield(c: &mut Ctx) -> Result<(), Error> {
     let done = c.notification()?;
     COUNT.store(0, Relaxed);
+    profile_start("sched.yield");
     c.spawn("yield-a", yielder_a, done, 150)?;
     c.spawn("yield-b", yielder_b, 0, 150)?;
     wait(done)?;
@@ -398,6 +496,7 @@ fn with_tasks(c: &mut Ctx) -> Result<(), Error> {
             &mut id,
             format_args!("ipc.roundtrip.inter_as.0w.tasks{target}"),
         );
+        profile_start(&id);
         report(&id, &mut round_trips(ep, 0));
     }
     Ok(())
