@@ -69,8 +69,8 @@ pub fn invoke(t: Tcb, slot: Slot, cap: &Cap, info: MessageInfo) -> KResult<()> {
         Cap::Tcb { object } => tcb_method(t, slot, Tcb(object), label, &a),
         Cap::PageTable { .. } => match label {
             inv::PAGE_TABLE_MAP => {
-                let vs = lookup(t, a.get(0)?)?.cap();
-                vspace::map_table(slot, &vs, a.get(1)?)?;
+                let vs = lookup(t, a.get(0)?)?;
+                vspace::map_table(slot, vs, a.get(1)?)?;
                 done(t, &[])
             }
             inv::PAGE_TABLE_UNMAP => {
@@ -81,8 +81,8 @@ pub fn invoke(t: Tcb, slot: Slot, cap: &Cap, info: MessageInfo) -> KResult<()> {
         },
         Cap::Frame { object, .. } => match label {
             inv::FRAME_MAP => {
-                let vs = lookup(t, a.get(0)?)?.cap();
-                vspace::map_frame(slot, cap, &vs, a.get(1)?, a.get(2)?)?;
+                let vs = lookup(t, a.get(0)?)?;
+                vspace::map_frame(slot, cap, vs, a.get(1)?, a.get(2)?)?;
                 done(t, &[])
             }
             inv::FRAME_UNMAP => {

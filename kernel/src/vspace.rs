@@ -12,16 +12,26 @@
 use crate::arch::paging::{self, PTE_NX, PTE_PRESENT, PTE_USER, PTE_WRITE, read_word, write_word};
 use crate::object::Slot;
 use crate::object::cnode::KResult;
+use core::sync::atomic::{AtomicU64, Ordering};
 use septum_abi::Error;
 use septum_abi::layout::{is_user_range, is_user_span};
-use septum_kcore::cap::{Cap, Mapping, Rights};
+use septum_kcore::cap::{Cap, CapType, Mapping, Rights};
 
 /// Entries in the ASID table (ASID 0 means "none").
 pub const ASIDS: usize = 4096;
 const PTE_HUGE: u64 = 1 << 7;
 const ADDR: u64 = 0x000f_ffff_ffff_f000;
 
-static ASID_TABLE: spin::Mutex<[u64; ASIDS]> = spin::Mutex::new([0; ASIDS]);
+/// PML4 (physical address) by ASID; 0 for none. One CPU, and the kernel
+/// runs with interrupts off: the entries need no lock, only atomic words
+/// (every map and unmap reads one, so a lock here was pure cost).
+static ASID_TABLE: [AtomicU64; ASIDS] = [const { AtomicU64::new(0) }; ASIDS];
+
+fn asid_entry(asid: usize) -> u64 {
+    ASID_TABLE
+        .get(asid)
+        .map_or(0, |e| e.load(Ordering::Relaxed))
+}
 
 /// Mapping rights a caller asks for.
 pub mod attr {
@@ -41,13 +51,13 @@ pub fn init_pml4(pa: u64) {
 
 /// The PML4 registered for `asid`.
 pub fn pml4_of(asid: u16) -> Option<u64> {
-    let pa = *ASID_TABLE.lock().get(asid as usize)?;
+    let pa = asid_entry(asid as usize);
     (pa != 0).then_some(pa)
 }
 
 /// Register the root task's address space under ASID 1 at boot.
 pub fn register_boot(asid: u16, pml4: u64) {
-    ASID_TABLE.lock()[asid as usize] = pml4;
+    ASID_TABLE[asid as usize].store(pml4, Ordering::Relaxed);
 }
 
 /// Give the PML4 in `vspace` an ASID from `pool`; returns it.
@@ -66,17 +76,19 @@ pub fn assign_asid(pool: &Cap, vspace: Slot) -> Result<u64, Error> {
             _ => Err(Error::WrongType),
         };
     };
-    let mut table = ASID_TABLE.lock();
     // A copy of the capability made before an assignment does not know
     // about it: look in the table itself, so one PML4 never holds two ASIDs.
-    if table.contains(&object) {
+    if ASID_TABLE
+        .iter()
+        .any(|e| e.load(Ordering::Relaxed) == object)
+    {
         return Err(Error::IllegalOperation);
     }
     let end = (u32::from(first) + count).min(ASIDS as u32);
     let asid = (u32::from(first).max(1)..end)
-        .find(|&a| table[a as usize] == 0)
+        .find(|&a| asid_entry(a as usize) == 0)
         .ok_or(Error::NotEnoughMemory)?;
-    table[asid as usize] = object;
+    ASID_TABLE[asid as usize].store(object, Ordering::Relaxed);
     let mapping = Some(Mapping {
         asid: asid as u16,
         vaddr: 0,
@@ -118,25 +130,20 @@ fn flush(pml4: u64, va: u64) {
     }
 }
 
-fn vspace_of(cap: &Cap) -> Result<(u16, u64), Error> {
-    match *cap {
-        Cap::PageTable {
-            level: 4,
-            mapping: Some(m),
-            ..
-        } => Ok((m.asid, pml4_of(m.asid).ok_or(Error::IllegalOperation)?)),
-        Cap::PageTable {
-            level: 4,
-            mapping: None,
-            ..
-        } => Err(Error::IllegalOperation),
-        _ => Err(Error::WrongType),
+/// The (ASID, PML4) of the address-space capability in `vspace`, read from
+/// its stored words (every map pays for this).
+fn vspace_of(vspace: Slot) -> Result<(u16, u64), Error> {
+    let raw = vspace.raw();
+    if raw.kind() != Some(CapType::PageTable) || raw.table_level() != 4 {
+        return Err(Error::WrongType);
     }
+    let m = raw.mapping().ok_or(Error::IllegalOperation)?;
+    Ok((m.asid, pml4_of(m.asid).ok_or(Error::IllegalOperation)?))
 }
 
 /// Map the frame in `frame` into the address space `vspace` at `va`.
 /// `cap` is what `frame` holds, already decoded by the caller.
-pub fn map_frame(frame: Slot, cap: &Cap, vspace: &Cap, va: u64, attrs: u64) -> Result<(), Error> {
+pub fn map_frame(frame: Slot, cap: &Cap, vspace: Slot, va: u64, attrs: u64) -> Result<(), Error> {
     let Cap::Frame {
         object,
         rights,
@@ -194,7 +201,7 @@ pub fn map_frame(frame: Slot, cap: &Cap, vspace: &Cap, va: u64, attrs: u64) -> R
 }
 
 /// Map the page table in `table` (level 1–3) into `vspace` covering `va`.
-pub fn map_table(table: Slot, vspace: &Cap, va: u64) -> Result<(), Error> {
+pub fn map_table(table: Slot, vspace: Slot, va: u64) -> Result<(), Error> {
     let Cap::PageTable {
         object,
         level,
@@ -328,9 +335,9 @@ pub fn finalise(cap: &Cap) -> KResult<()> {
         // remembers: the last capability may be a copy made before the
         // PML4 got its ASID. No entry may outlive the PML4.
         let _ = mapping;
-        for entry in ASID_TABLE.lock().iter_mut() {
-            if *entry == object {
-                *entry = 0;
+        for entry in ASID_TABLE.iter() {
+            if entry.load(Ordering::Relaxed) == object {
+                entry.store(0, Ordering::Relaxed);
             }
         }
         // If it is the loaded address space, leave it for the kernel's own.

@@ -498,6 +498,19 @@ impl RawCap {
         obj_field(self.w0)
     }
 
+    /// Where a frame or page-table capability is mapped (see
+    /// [`RawCap::kind`]).
+    #[inline]
+    pub fn mapping(self) -> Option<Mapping> {
+        mapping_of(self.w1 >> 2)
+    }
+
+    /// The level (1–4) of a page-table capability (see [`RawCap::kind`]).
+    #[inline]
+    pub fn table_level(self) -> u8 {
+        (self.w1 & 3) as u8 + 1
+    }
+
     /// Whether a frame capability names a 2 MiB frame (see [`RawCap::kind`]).
     #[inline]
     pub fn is_huge_frame(self) -> bool {

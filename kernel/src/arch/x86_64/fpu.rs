@@ -56,6 +56,7 @@ fn va(pa: u64) -> *mut u8 {
 
 /// Make the FPU hold the state saved at `pa` (a TCB's area), saving the
 /// previous owner's first.
+#[inline(always)]
 pub fn switch_to(pa: u64) {
     let old = OWNER.load(Ordering::Relaxed);
     if old == pa {
