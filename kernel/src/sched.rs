@@ -224,12 +224,16 @@ fn run(t: Tcb) -> ! {
         schedule()
     };
     let switching = current() != Some(t);
-    if switching && t.slice() == 0 {
-        t.set_slice(SLICE_TICKS);
-    }
-    CURRENT.store(t.0, Ordering::Relaxed);
     let ctx_va = paging::object_va(t.0);
-    cpu::set_context_end(ctx_va + tcb::CONTEXT_BYTES);
+    if switching {
+        if t.slice() == 0 {
+            t.set_slice(SLICE_TICKS);
+        }
+        CURRENT.store(t.0, Ordering::Relaxed);
+        // The thread going on keeps its context end: only `run` sets it,
+        // and `CURRENT` names the thread it was last set for.
+        cpu::set_context_end(ctx_va + tcb::CONTEXT_BYTES);
+    }
     if x86_64::registers::control::Cr3::read_raw()
         .0
         .start_address()
