@@ -65,6 +65,22 @@ pub fn corrupt(image: &mut Vec<u8>, how: Corruption) -> Result<(), String> {
             image[offset..offset + 4].fill(0);
             bootimage::reseal(image);
         }
+        Corruption::System => {
+            let (offset, len) = {
+                let parsed = BootImage::parse(image)
+                    .map_err(|e| format!("cannot corrupt a bad image: {e}"))?;
+                let entry = parsed
+                    .entries()
+                    .find(|e| e.kind == EntryKind::SystemDescription)
+                    .ok_or("image has no system description to corrupt")?;
+                (entry.offset, entry.data.len())
+            };
+            if len <= septum_sysdesc::image::HEADER_SIZE {
+                return Err("the system description has no payload to corrupt".into());
+            }
+            image[offset + len - 1] ^= 0xff;
+            bootimage::reseal(image);
+        }
     }
     Ok(())
 }

@@ -213,7 +213,7 @@ fn build_system(ws: &Workspace, system: Option<&Path>) -> Result<(PathBuf, PathB
     }
     if !packed.missing.is_empty() {
         println!(
-            "            not built yet, so not packed: {} (the root task does not start domains yet)",
+            "            not built, so not packed: {} (the root task will refuse to build the system)",
             packed.missing.join(", ")
         );
     }

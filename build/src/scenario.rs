@@ -82,6 +82,10 @@ pub enum Corruption {
     /// Zero the root task's first four bytes (its ELF magic), then reseal, so
     /// the image checks but the root task's ELF does not.
     RootElf,
+    /// Flip one byte of the compiled system description's payload, then
+    /// reseal the image, so the kernel accepts the image and the root
+    /// task's checked decoder must refuse the description.
+    System,
 }
 
 /// One scenario, as written in its file, with defaults filled in.
@@ -100,6 +104,11 @@ pub struct Scenario {
     /// Other binaries packed as task entries, each named after its binary.
     #[serde(default)]
     pub tasks: Vec<String>,
+    /// A system description (path from the workspace root) to boot: its
+    /// compiled form and every program it names are packed beside the
+    /// root task, as `cargo xtask build` packs them.
+    #[serde(default)]
+    pub system: Option<String>,
     /// Kernel command line.
     #[serde(default = "default_append")]
     pub append: String,
@@ -230,6 +239,7 @@ mod tests {
                 machine: Machine::Q35,
                 root: "root-task".into(),
                 tasks: vec![],
+                system: None,
                 append: "exit_on_idle".into(),
                 memory: "256M".into(),
                 icount: false,

@@ -9,7 +9,12 @@ use std::path::{Path, PathBuf};
 
 /// The machine crates, built together.
 /// Crates built for the machine (and that `lint` checks for it).
-pub const MACHINE_PACKAGES: [&str; 3] = ["septum-kernel", "septum-root-task", "septum-test-tasks"];
+pub const MACHINE_PACKAGES: [&str; 4] = [
+    "septum-kernel",
+    "septum-root-task",
+    "septum-test-tasks",
+    "septum-demo",
+];
 
 /// The default system's root task binary.
 pub const DEFAULT_ROOT: &str = "root-task";
@@ -75,7 +80,7 @@ fn read_binary(ws: &Workspace, name: &str, user: &str) -> Result<Vec<u8>> {
     let data = std::fs::read(&path).map_err(|e| {
         format!(
             "{user} names binary '{name}', but {} cannot be read ({e}); is '{name}' a binary \
-             of root-task/ or tests/tasks/ (a [[bin]] or src/bin/{name}.rs)?",
+             of root-task/, servers/ or tests/tasks/ (a [[bin]] or src/bin/{name}.rs)?",
             ws.show(&path)
         )
     })?;
@@ -112,8 +117,8 @@ pub struct Packed {
 /// Pack the system `loaded` describes into `target/septum/<name>.img`: the
 /// root task, every program of its domains that is built, and the compiled
 /// description. A program that is not built is left out and listed in
-/// [`Packed::missing`]: the demo's programs come with the root-task part of
-/// issue 9, and until then the root task does not start domains anyway.
+/// [`Packed::missing`] (the root task then refuses to build the system and
+/// says which program is missing).
 pub fn pack_system(ws: &Workspace, loaded: &Loaded) -> Result<Packed> {
     let user = format!("system {}", loaded.shown);
     let root = read_binary(ws, DEFAULT_ROOT, &user)?;
@@ -166,16 +171,33 @@ pub fn pack_alone(ws: &Workspace, root: &str, name: &str, user: &str) -> Result<
 }
 
 /// Pack (and corrupt, if asked) a scenario's image into `target/septum/<name>.img`.
+/// A scenario that names a system description gets its compiled form and
+/// every program it names (each must be built).
 pub fn pack_scenario(ws: &Workspace, name: &str, s: &Scenario) -> Result<PathBuf> {
     let user = format!("scenario {name}");
     let root = read_binary(ws, &s.root, &user)?;
-    let tasks = s
-        .tasks
+    let mut names: Vec<String> = s.tasks.clone();
+    let mut compiled = None;
+    if let Some(file) = &s.system {
+        let loaded = crate::description::load(ws, &ws.root.join(file))?;
+        for d in &loaded.system.domains {
+            if !names.contains(&d.program) && d.program != s.root {
+                names.push(d.program.clone());
+            }
+        }
+        compiled = Some(
+            loaded
+                .system
+                .encode()
+                .map_err(|e| format!("cannot encode {}: {e}", loaded.shown))?,
+        );
+    }
+    let tasks = names
         .iter()
         .map(|t| Ok((t.as_str(), read_binary(ws, t, &user)?)))
         .collect::<Result<Vec<_>>>()?;
     let refs: Vec<(&str, &[u8])> = tasks.iter().map(|(n, d)| (*n, d.as_slice())).collect();
-    let mut img = image::pack((&s.root, &root), &refs, None)?;
+    let mut img = image::pack((&s.root, &root), &refs, compiled.as_deref())?;
     if let Some(how) = s.corrupt {
         image::corrupt(&mut img, how)?;
     }

@@ -51,7 +51,14 @@ fn take(what: &'static str, frames: u64, align: u64) -> Result<u64, Error> {
 }
 
 /// Load the root task `name` from `elf` and make it runnable.
-pub fn create_root_task(name: &str, elf: &[u8], rsdp: u64) -> Result<Tcb, Error> {
+/// `image` is the boot image's physical address and length: it is mapped
+/// read-only in the root task, which loads the other tasks from it.
+pub fn create_root_task(
+    name: &str,
+    elf: &[u8],
+    rsdp: u64,
+    image: (u64, u64),
+) -> Result<Tcb, Error> {
     let radix = bi::ROOT_CNODE_RADIX;
     let cnode_bytes = (1u64 << radix) * SLOT_SIZE;
     let cn = take("CNode", cnode_bytes / 4096, cnode_bytes)?;
@@ -92,6 +99,25 @@ pub fn create_root_task(name: &str, elf: &[u8], rsdp: u64) -> Result<Tcb, Error>
         &mut mem::alloc_frame,
     )
     .map_err(|_| Error::OutOfMemory("boot-info mapping"))?;
+    // The whole boot image, read-only: the root task loads every other
+    // task and reads the system description from it. Its memory was
+    // reserved at boot and never becomes untyped, so nothing can reuse it.
+    let (image_pa, image_len) = image;
+    let first_page = image_pa & !0xfff;
+    let end = image_pa.saturating_add(image_len).saturating_add(0xfff) & !0xfff;
+    let mut pa = first_page;
+    while pa < end {
+        paging::map(
+            loaded.pml4,
+            bi::BOOT_IMAGE_ADDR + (pa - first_page),
+            pa,
+            PTE_USER | PTE_NX,
+            false,
+            &mut mem::alloc_frame,
+        )
+        .map_err(|_| Error::OutOfMemory("boot-image mapping"))?;
+        pa += 4096;
+    }
 
     crate::check::set_root_cnode(cn, radix as u8);
     let slot = |i: u64| Slot(cn + i * SLOT_SIZE);
@@ -196,6 +222,14 @@ pub fn create_root_task(name: &str, elf: &[u8], rsdp: u64) -> Result<Tcb, Error>
     write_word(info + 40, rsdp);
     write_word(info + 48, image_first);
     write_word(info + 56, image_count);
+    write_word(
+        info + core::mem::offset_of!(bi::BootInfo, boot_image_addr) as u64,
+        bi::BOOT_IMAGE_ADDR + (image_pa - first_page),
+    );
+    write_word(
+        info + core::mem::offset_of!(bi::BootInfo, boot_image_len) as u64,
+        image_len,
+    );
 
     tcb.set_name(name.as_bytes());
     tcb.set_mcp(ROOT_PRIORITY);

@@ -196,7 +196,7 @@ extern "C" fn kernel_entry(start_info: u64) -> ! {
     let Some(root) = image.root_task() else {
         fatal(format_args!("boot image rejected: no root task"))
     };
-    boot::create_root_task(root.name, root.data, boot.rsdp)
+    boot::create_root_task(root.name, root.data, boot.rsdp, (module_pa, module_len))
         .unwrap_or_else(|e| fatal(format_args!("root task '{}': {e}", root.name)));
     sched::schedule()
 }

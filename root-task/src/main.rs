@@ -2,14 +2,19 @@
 //!
 //! It receives every capability the kernel hands out at boot — its own
 //! CNode, thread and address space, the IRQ, I/O-port and ASID authorities,
-//! and all free memory as untyped capabilities — described by the
-//! boot-info page. Today it reports what it got and exits; with the
-//! system-description issue it will build every protection domain, channel
-//! and grant the description names, and then supervise them.
+//! all free memory as untyped capabilities, and the boot image mapped
+//! read-only — described by the boot-info page. It decodes the compiled
+//! system description (boot-image entry `system`) with the checked decoder
+//! and builds exactly that system (`system.rs`), then starts its domains.
 #![no_std]
 #![no_main]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+mod mem;
+mod system;
+
+use septum_kcore::bootimage::{BootImage, EntryKind};
+use septum_sysdesc::image::{ENTRY_NAME, System};
 use septum_user::println;
 
 septum_user::entry!(main);
@@ -29,4 +34,44 @@ fn main() {
         info.image_frames_count,
         info.first_free_slot
     );
+    let Some(bytes) = mem::boot_image(info) else {
+        println!("the kernel did not map the boot image: no system to build");
+        return;
+    };
+    // The kernel checked the image before it started us; check again
+    // rather than trust the mapping blindly.
+    let image = match BootImage::parse(bytes) {
+        Ok(image) => image,
+        Err(e) => {
+            println!("the boot image is refused: {e}");
+            return;
+        }
+    };
+    let Some(entry) = image
+        .entries()
+        .find(|e| e.kind == EntryKind::SystemDescription && e.name == ENTRY_NAME)
+    else {
+        println!("no system description in the boot image: nothing to build");
+        return;
+    };
+    let system = match System::decode(entry.data) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("the system description is refused: {e}");
+            return;
+        }
+    };
+    println!(
+        "system description: {} domains, {} channels, {} regions",
+        system.domains.len(),
+        system.channels.len(),
+        system.regions.len()
+    );
+    match system::build(info, &image, &system) {
+        Ok(started) => println!(
+            "system started: {started} domains running (time partitions are not in the kernel yet: \
+             every domain runs by priority alone)"
+        ),
+        Err(e) => println!("cannot build the system: {e}"),
+    }
 }

@@ -9,6 +9,10 @@
 
 /// Where the boot-info page is mapped in the root task.
 pub const BOOT_INFO_ADDR: u64 = 0x0000_7fff_ffff_c000;
+/// Where the kernel maps the whole boot image, read-only and not
+/// executable, in the root task ([`BootInfo::boot_image_addr`] says where
+/// its first byte is: the image need not start on a page boundary).
+pub const BOOT_IMAGE_ADDR: u64 = 0x0000_7f00_0000_0000;
 /// `BootInfo::magic`.
 pub const MAGIC: u64 = 0x5345_5054_424f_4f54; // "SEPTBOOT"
 /// Radix of the root CNode.
@@ -69,6 +73,11 @@ pub struct BootInfo {
     pub image_frames_count: u64,
     /// The untyped capabilities, in slot order.
     pub untyped: [UntypedDesc; MAX_UNTYPED],
+    /// Where the boot image's first byte is mapped (read-only) in the root
+    /// task, at or just above [`BOOT_IMAGE_ADDR`]; 0 if it is not mapped.
+    pub boot_image_addr: u64,
+    /// The boot image's length in bytes.
+    pub boot_image_len: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<BootInfo>() <= 4096);

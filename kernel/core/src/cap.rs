@@ -221,6 +221,9 @@ pub enum DeriveError {
     AlreadyBadged,
     /// A badge was asked for a kind that has none.
     NoBadge(CapType),
+    /// A CNode guard that does not fit: radix plus guard bits above 64, or
+    /// a guard value wider than its bits (or than the encoding's 53).
+    BadGuard,
 }
 
 impl fmt::Display for DeriveError {
@@ -229,6 +232,7 @@ impl fmt::Display for DeriveError {
             DeriveError::NotCopyable(t) => write!(f, "{t:?} capabilities cannot be copied"),
             DeriveError::AlreadyBadged => write!(f, "the capability already has a badge"),
             DeriveError::NoBadge(t) => write!(f, "{t:?} capabilities carry no badge"),
+            DeriveError::BadGuard => write!(f, "the CNode guard does not fit"),
         }
     }
 }
@@ -421,8 +425,31 @@ impl Cap {
     /// badge) or mint: rights are intersected, never widened; a badge may
     /// be set only on an unbadged endpoint or notification capability. A
     /// derived frame capability is unmapped: each mapping needs its own.
+    ///
+    /// Minting a CNode capability with a nonzero badge word sets its guard
+    /// instead, as seL4 does: guard bits in bits 0–5, the guard value
+    /// above (`guard_bits | guard << 6`). A guard only changes how
+    /// pointers resolve through the CNode, never what it holds.
     pub fn derive(&self, rights: Rights, badge: Option<u64>) -> Result<Cap, DeriveError> {
         let t = self.cap_type();
+        if let (Cap::CNode { object, radix, .. }, Some(word)) = (*self, badge)
+            && word != 0
+        {
+            let guard_bits = (word & 0x3f) as u8;
+            let guard = word >> 6;
+            let fits = u32::from(radix) + u32::from(guard_bits) <= 64
+                && guard >> guard_bits == 0
+                && guard >> 53 == 0;
+            if !fits {
+                return Err(DeriveError::BadGuard);
+            }
+            return Ok(Cap::CNode {
+                object,
+                radix,
+                guard_bits,
+                guard,
+            });
+        }
         let new_badge = |old: u64| match badge {
             None | Some(0) => Ok(old),
             Some(_) if old != 0 => Err(DeriveError::AlreadyBadged),

@@ -159,6 +159,46 @@ fn rights_and_badges() {
 }
 
 #[test]
+fn minting_a_cnode_sets_its_guard() {
+    let cn = Cap::CNode {
+        object: 0x2000,
+        radix: 8,
+        guard_bits: 0,
+        guard: 0,
+    };
+    let guarded = cn.derive(Rights::all(), Some(56)).unwrap();
+    assert_eq!(
+        guarded,
+        Cap::CNode {
+            object: 0x2000,
+            radix: 8,
+            guard_bits: 56,
+            guard: 0
+        }
+    );
+    assert_eq!(guarded.encode().decode(), Ok(guarded));
+    assert_eq!(
+        cn.derive(Rights::all(), Some(3 | 5 << 6)),
+        Ok(Cap::CNode {
+            object: 0x2000,
+            radix: 8,
+            guard_bits: 3,
+            guard: 5
+        })
+    );
+    assert_eq!(
+        cn.derive(Rights::all(), Some(57)),
+        Err(DeriveError::BadGuard)
+    );
+    assert_eq!(
+        cn.derive(Rights::all(), Some(2 | 4 << 6)),
+        Err(DeriveError::BadGuard),
+        "guard 4 needs 3 bits"
+    );
+    assert_eq!(cn.derive(Rights::all(), Some(0)), Ok(cn), "0: a plain copy");
+}
+
+#[test]
 fn move_only_kinds() {
     let kinds = [
         Cap::Null,

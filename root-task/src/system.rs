@@ -1,0 +1,533 @@
+//! Building the system the compiled description names.
+//!
+//! Order: a pool of the root task's own (page tables of its scratch page,
+//! the shared regions' frames); then for each domain, from a pool of
+//! untyped memory of its own — so no domain's objects come out of another's
+//! memory — its quota, CNode, thread, address space (program, stack with an
+//! unmapped guard page, IPC buffer, regions) and reply objects; then every
+//! channel's object, made from its receiver's pool, with each end minted
+//! into the slot the table names; then every thread is started.
+//!
+//! The root task keeps, per domain, the pool (revoking it reclaims
+//! everything the domain is made of), its CNode and its thread: what a
+//! supervisor needs. It follows the tables and never recomputes a layout.
+
+// A failure is a sentence, formatted once when the build stops; its size
+// costs nothing on a path that runs once.
+#![allow(clippy::result_large_err)]
+
+use crate::mem;
+use core::fmt::{self, Write};
+use septum_kcore::bootimage::{BootImage, EntryKind};
+use septum_kcore::elf::Elf;
+use septum_sysdesc::image::{ChannelKind, Domain, MapRights, Mapped, Object, System};
+use septum_sysdesc::layout;
+use septum_user::abi::Error as KErr;
+use septum_user::abi::bootinfo::{self as bi, BootInfo};
+use septum_user::abi::fault as regs;
+use septum_user::abi::object::{object_type as ty, rights};
+use septum_user::ipc::Ipc;
+
+/// The root CNode: a slot index is its capability pointer at depth 64.
+const CNODE: u64 = bi::SLOT_CNODE;
+const DEPTH: u64 = 64;
+const SELF_TCB: u64 = bi::SLOT_TCB;
+const SELF_VSPACE: u64 = bi::SLOT_VSPACE;
+const PAGE: u64 = 4096;
+/// The root task's scratch page, through which it fills domains' frames
+/// (PML4 slot 192, far from everything the kernel maps for it).
+const SCRATCH: u64 = 0x0000_6000_0000_0000;
+/// Most domains one description may have here (the root's bookkeeping).
+const MAX_DOMAINS: usize = 32;
+/// Page tables one domain's address space may need.
+const MAX_TABLES: usize = 48;
+
+/// Why the system could not be built: a sentence.
+pub struct Failure(heapless::String<200>);
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn failure(args: fmt::Arguments<'_>) -> Failure {
+    let mut s = heapless::String::new();
+    let _ = s.write_fmt(args);
+    Failure(s)
+}
+
+macro_rules! bail {
+    ($($t:tt)*) => { return Err(failure(format_args!($($t)*))) };
+}
+
+type Result<T> = core::result::Result<T, Failure>;
+
+/// Attach what was being done to a kernel error.
+trait Context<T> {
+    fn ctx(self, who: &str, what: &str) -> Result<T>;
+}
+
+impl<T> Context<T> for core::result::Result<T, KErr> {
+    fn ctx(self, who: &str, what: &str) -> Result<T> {
+        self.map_err(|e| failure(format_args!("{who}: {what}: {}", e.name())))
+    }
+}
+
+/// Page tables made in one address space: (level, index at that level).
+type Tables = heapless::Vec<(u8, u64), MAX_TABLES>;
+
+/// What the root task keeps of a domain.
+struct Dom {
+    /// Its pool of untyped memory.
+    pool: u64,
+    /// Its CNode, unguarded (retype targets; kept for the supervisor) and
+    /// guarded (what the domain sees).
+    #[allow(dead_code)]
+    cnode: u64,
+    guarded: u64,
+    tcb: u64,
+}
+
+struct Builder<'a> {
+    ipc: Ipc,
+    info: &'a BootInfo,
+    next_slot: u64,
+    /// A slot for the scratch copy of a frame, emptied after each use.
+    scratch_slot: u64,
+}
+
+impl Builder<'_> {
+    fn slot(&mut self) -> Result<u64> {
+        let s = self.next_slot;
+        if s >= 1 << bi::ROOT_CNODE_RADIX {
+            bail!("the root task's CNode is full");
+        }
+        self.next_slot += 1;
+        Ok(s)
+    }
+
+    fn slots(&mut self, n: u64) -> Result<u64> {
+        let s = self.next_slot;
+        if s + n > 1 << bi::ROOT_CNODE_RADIX {
+            bail!("the root task's CNode is full");
+        }
+        self.next_slot += n;
+        Ok(s)
+    }
+
+    /// A fresh untyped of 2^`bits` bytes from the boot untypeds.
+    fn pool(&mut self, who: &str, bits: u64) -> Result<u64> {
+        let s = self.slot()?;
+        let info = self.info;
+        for (i, u) in info.untypeds().iter().enumerate() {
+            if u.is_device != 0 || u.size_bits < bits {
+                continue;
+            }
+            let ut = info.untyped_first + i as u64;
+            match self.ipc.retype(ut, ty::UNTYPED, bits, CNODE, s, 1) {
+                Ok(()) => return Ok(s),
+                Err(KErr::NotEnoughMemory) => continue,
+                Err(e) => bail!(
+                    "{who}: a pool of {} KiB: {}",
+                    (1u64 << bits) >> 10,
+                    e.name()
+                ),
+            }
+        }
+        bail!(
+            "{who}: no free untyped memory for a pool of {} KiB",
+            (1u64 << bits) >> 10
+        )
+    }
+
+    /// One object of type `t` from `pool` into a new root slot.
+    fn make(&mut self, who: &str, pool: u64, t: u64, bits: u64, what: &str) -> Result<u64> {
+        let s = self.slot()?;
+        self.ipc.retype(pool, t, bits, CNODE, s, 1).ctx(who, what)?;
+        Ok(s)
+    }
+
+    /// Make the page tables `va` needs in `vspace`, from `pool`.
+    fn tables_for(
+        &mut self,
+        who: &str,
+        pool: u64,
+        vspace: u64,
+        tables: &mut Tables,
+        va: u64,
+    ) -> Result<()> {
+        for level in [3u8, 2, 1] {
+            let key = (level, va >> (12 + 9 * u32::from(level)));
+            if tables.contains(&key) {
+                continue;
+            }
+            let pt = self.make(who, pool, ty::PAGE_TABLE, level.into(), "a page table")?;
+            self.ipc
+                .page_table_map(pt, vspace, va)
+                .ctx(who, "mapping a page table")?;
+            if tables.push(key).is_err() {
+                bail!("{who}: its address space needs more than {MAX_TABLES} page tables");
+            }
+        }
+        Ok(())
+    }
+
+    /// Write `data` at `offset` into `frame` through the scratch page.
+    fn fill(&mut self, frame: u64, offset: usize, data: &[u8]) -> Result<()> {
+        let s = self.scratch_slot;
+        self.ipc
+            .cnode_copy(CNODE, (s, DEPTH), CNODE, (frame, DEPTH), rights::ALL)
+            .ctx("root task", "copying a frame to fill")?;
+        self.ipc
+            .frame_map(s, SELF_VSPACE, SCRATCH, 1)
+            .ctx("root task", "mapping its scratch page")?;
+        mem::write_scratch(SCRATCH, offset, data);
+        self.ipc
+            .frame_unmap(s)
+            .ctx("root task", "unmapping its scratch page")?;
+        self.ipc
+            .cnode_delete(CNODE, (s, DEPTH))
+            .ctx("root task", "deleting its scratch copy")
+    }
+}
+
+fn attrs(r: MapRights) -> u64 {
+    match r {
+        MapRights::Read => 0,
+        MapRights::ReadWrite => 1,
+        MapRights::ReadExecute => 2,
+    }
+}
+
+fn bits_for(bytes: u64) -> u64 {
+    let mut bits = 12;
+    while (1u64 << bits) < bytes {
+        bits += 1;
+    }
+    bits
+}
+
+/// Build the system and start it; returns how many domains run.
+pub fn build(info: &BootInfo, image: &BootImage<'_>, system: &System<'_>) -> Result<usize> {
+    if system.domains.len() > MAX_DOMAINS {
+        bail!(
+            "{} domains, more than the {MAX_DOMAINS} this root task keeps track of",
+            system.domains.len()
+        );
+    }
+    let ipc = root_ipc();
+    let mut b = Builder {
+        ipc,
+        info,
+        next_slot: info.first_free_slot,
+        scratch_slot: 0,
+    };
+    b.scratch_slot = b.slot()?;
+
+    // The root task's own pool: its scratch page's tables and the regions.
+    let region_bytes = system
+        .regions
+        .iter()
+        .fold(0u64, |sum, r| sum.saturating_add(r.size));
+    let own = b.pool("root task", bits_for(region_bytes + 8 * PAGE).max(16))?;
+    for level in [3u64, 2, 1] {
+        let pt = b.make(
+            "root task",
+            own,
+            ty::PAGE_TABLE,
+            level,
+            "a scratch page table",
+        )?;
+        b.ipc
+            .page_table_map(pt, SELF_VSPACE, SCRATCH)
+            .ctx("root task", "mapping a scratch page table")?;
+    }
+    // Each region's frames, in a run of slots per region.
+    let mut region_first: heapless::Vec<u64, 64> = heapless::Vec::new();
+    for r in system.regions.iter() {
+        let pages = r.size / PAGE;
+        let first = b.slots(pages)?;
+        b.ipc
+            .retype(own, ty::FRAME, 0, CNODE, first, pages)
+            .ctx(r.name, "the region's frames")?;
+        if region_first.push(first).is_err() {
+            bail!("more than 64 regions");
+        }
+    }
+
+    let mut doms: heapless::Vec<Dom, MAX_DOMAINS> = heapless::Vec::new();
+    for d in system.domains.iter() {
+        let dom = build_domain(&mut b, image, &d, &region_first)?;
+        // Cannot fail: checked against MAX_DOMAINS above.
+        let _ = doms.push(dom);
+    }
+
+    // Channels: the object from its receiver's pool, then every end.
+    let chan_first = b.slots(system.channels.len() as u64)?;
+    for (i, c) in system.channels.iter().enumerate() {
+        let Some(to) = doms.get(usize::from(c.server)) else {
+            bail!("channel `{}` names no receiving domain", c.name);
+        };
+        let t = match c.kind {
+            ChannelKind::Endpoint => ty::ENDPOINT,
+            ChannelKind::Notification => ty::NOTIFICATION,
+        };
+        b.ipc
+            .retype(to.pool, t, 0, CNODE, chan_first + i as u64, 1)
+            .ctx(c.name, "the channel's object")?;
+    }
+    for (d, dom) in system.domains.iter().zip(doms.iter()) {
+        for cap in d.caps.iter() {
+            let channel = match cap.object {
+                Object::Endpoint { channel } | Object::Notification { channel } => channel,
+                _ => continue,
+            };
+            b.ipc
+                .cnode_mint(
+                    dom.guarded,
+                    (cap.slot.into(), DEPTH),
+                    CNODE,
+                    (chan_first + u64::from(channel), DEPTH),
+                    cap.rights.bits(),
+                    cap.badge,
+                )
+                .ctx(d.name, "a channel end")?;
+        }
+    }
+
+    for (d, dom) in system.domains.iter().zip(doms.iter()) {
+        b.ipc
+            .tcb_resume(dom.tcb)
+            .ctx(d.name, "starting its thread")?;
+    }
+    Ok(doms.len())
+}
+
+fn root_ipc() -> Ipc {
+    #[allow(unsafe_code)]
+    // SAFETY: the kernel registers the root thread's IPC buffer at this
+    // address, and this is the only `Ipc` the root task makes for it.
+    unsafe {
+        Ipc::new(septum_user::abi::layout::USER_IPC_BUFFER)
+    }
+}
+
+/// Bytes a domain's pool needs: its quota, CNode, thread and every page
+/// and page table of its address space, with room for alignment.
+fn pool_bytes(d: &Domain<'_>, elf: &Elf<'_>) -> u64 {
+    let mut pages = d.stack_size / PAGE + 1;
+    for seg in elf.segments() {
+        let first = seg.vaddr & !(PAGE - 1);
+        pages += (seg.vaddr + seg.mem_size - first).div_ceil(PAGE);
+    }
+    let objects = d.caps.len() as u64 * 64; // replies, channel objects
+    let tables = (MAX_TABLES as u64 / 2) * PAGE;
+    d.memory + (PAGE << d.cnode_radix.min(20)) / 128 + 2 * PAGE + objects + tables + pages * PAGE
+}
+
+fn build_domain(
+    b: &mut Builder<'_>,
+    image: &BootImage<'_>,
+    d: &Domain<'_>,
+    region_first: &[u64],
+) -> Result<Dom> {
+    let who = d.name;
+    let Some(program) = image
+        .entries()
+        .find(|e| e.kind == EntryKind::Task && e.name == d.program)
+    else {
+        bail!("{who}: the boot image has no program `{}`", d.program);
+    };
+    let elf = match Elf::parse(program.data) {
+        Ok(elf) => elf,
+        Err(e) => bail!("{who}: program `{}` is not a loadable ELF: {e}", d.program),
+    };
+    for seg in elf.segments() {
+        if seg.vaddr < layout::PROGRAM_BASE || seg.vaddr + seg.mem_size > layout::PROGRAM_END {
+            bail!(
+                "{who}: program `{}` has a segment at {:#x} outside its window {:#x}..{:#x}",
+                d.program,
+                seg.vaddr,
+                layout::PROGRAM_BASE,
+                layout::PROGRAM_END
+            );
+        }
+        if seg.perms.write && seg.perms.execute {
+            bail!(
+                "{who}: program `{}` has a writable and executable segment",
+                d.program
+            );
+        }
+    }
+    let pool = b.pool(who, bits_for(pool_bytes(d, &elf)))?;
+
+    // The quota first, largest piece first, so the pool packs without gaps.
+    let mut quota: heapless::Vec<(u64, u32), 64> = heapless::Vec::new();
+    for cap in d.caps.iter() {
+        if let Object::Untyped { size_bits } = cap.object {
+            let s = b.make(who, pool, ty::UNTYPED, size_bits.into(), "its memory quota")?;
+            if quota.push((s, cap.slot)).is_err() {
+                bail!("{who}: more than 64 untyped pieces");
+            }
+        }
+    }
+    let cnode = b.make(who, pool, ty::CNODE, d.cnode_radix.into(), "its CNode")?;
+    // The guard makes a slot's index its capability pointer at depth 64.
+    let guarded = b.slot()?;
+    let guard_bits = 64 - u64::from(d.cnode_radix);
+    b.ipc
+        .cnode_mint(
+            CNODE,
+            (guarded, DEPTH),
+            CNODE,
+            (cnode, DEPTH),
+            rights::ALL,
+            guard_bits,
+        )
+        .ctx(who, "guarding its CNode")?;
+    for (s, slot) in quota {
+        b.ipc
+            .cnode_move(guarded, (slot.into(), DEPTH), CNODE, (s, DEPTH))
+            .ctx(who, "granting its memory quota")?;
+    }
+    let tcb = b.make(who, pool, ty::TCB, 0, "its thread")?;
+    let vspace = b.make(who, pool, ty::PAGE_TABLE, 4, "its address space")?;
+    b.ipc
+        .asid_assign(bi::SLOT_ASID_POOL, vspace)
+        .ctx(who, "an address-space id")?;
+    let mut tables = Tables::new();
+
+    // The program: each page with its segment's rights (W^X).
+    let mut last_page = 0u64;
+    for seg in elf.segments() {
+        let attr = if seg.perms.write {
+            1
+        } else if seg.perms.execute {
+            2
+        } else {
+            0
+        };
+        let file_end = seg.vaddr + seg.data.len() as u64;
+        let mut page = seg.vaddr & !(PAGE - 1);
+        if page < last_page {
+            bail!("{who}: program `{}` has segments sharing a page", d.program);
+        }
+        while page < seg.vaddr + seg.mem_size {
+            let frame = b.make(who, pool, ty::FRAME, 0, "a program page")?;
+            let lo = page.max(seg.vaddr);
+            let hi = (page + PAGE).min(file_end);
+            if lo < hi {
+                let src = &seg.data[(lo - seg.vaddr) as usize..(hi - seg.vaddr) as usize];
+                b.fill(frame, (lo - page) as usize, src)?;
+            }
+            b.tables_for(who, pool, vspace, &mut tables, page)?;
+            b.ipc
+                .frame_map(frame, vspace, page, attr)
+                .ctx(who, "mapping a program page")?;
+            page += PAGE;
+        }
+        last_page = page;
+    }
+    // The stack; the page below it stays unmapped (the guard).
+    let mut page = layout::stack_base(d.stack_size);
+    while page < d.stack_top {
+        let frame = b.make(who, pool, ty::FRAME, 0, "a stack page")?;
+        b.tables_for(who, pool, vspace, &mut tables, page)?;
+        b.ipc
+            .frame_map(frame, vspace, page, 1)
+            .ctx(who, "mapping a stack page")?;
+        page += PAGE;
+    }
+    let buffer = b.make(who, pool, ty::FRAME, 0, "its IPC buffer")?;
+    b.tables_for(who, pool, vspace, &mut tables, d.ipc_buffer)?;
+    b.ipc
+        .frame_map(buffer, vspace, d.ipc_buffer, 1)
+        .ctx(who, "mapping its IPC buffer")?;
+    // Regions and device memory, where the table says.
+    for m in d.maps.iter() {
+        let Mapped::Region { region } = m.what else {
+            bail!("{who}: device memory is not supported by this root task yet");
+        };
+        let Some(&first) = region_first.get(usize::from(region)) else {
+            bail!("{who}: a mapping names no region");
+        };
+        for i in 0..m.size / PAGE {
+            let copy = b.slot()?;
+            b.ipc
+                .cnode_copy(CNODE, (copy, DEPTH), CNODE, (first + i, DEPTH), rights::ALL)
+                .ctx(who, "a region page")?;
+            let va = m.vaddr + i * PAGE;
+            b.tables_for(who, pool, vspace, &mut tables, va)?;
+            b.ipc
+                .frame_map(copy, vspace, va, attrs(m.rights))
+                .ctx(who, "mapping a region page")?;
+        }
+    }
+
+    // Its capability space, as the table says.
+    for cap in d.caps.iter() {
+        let slot = (u64::from(cap.slot), DEPTH);
+        match cap.object {
+            Object::CNode => b
+                .ipc
+                .cnode_copy(guarded, slot, CNODE, (guarded, DEPTH), rights::ALL)
+                .ctx(who, "its CNode capability")?,
+            Object::Tcb => b
+                .ipc
+                .cnode_copy(guarded, slot, CNODE, (tcb, DEPTH), rights::ALL)
+                .ctx(who, "its thread capability")?,
+            Object::VSpace => b
+                .ipc
+                .cnode_copy(guarded, slot, CNODE, (vspace, DEPTH), rights::ALL)
+                .ctx(who, "its address-space capability")?,
+            Object::IpcBuffer => b
+                .ipc
+                .cnode_copy(guarded, slot, CNODE, (buffer, DEPTH), cap.rights.bits())
+                .ctx(who, "its IPC-buffer capability")?,
+            Object::Reply => b
+                .ipc
+                .retype(pool, ty::REPLY, 0, cnode, cap.slot.into(), 1)
+                .ctx(who, "a reply object")?,
+            // Made with the quota above; channel ends come with the channels.
+            Object::Untyped { .. } | Object::Endpoint { .. } | Object::Notification { .. } => {}
+            Object::IrqNotification | Object::IrqHandler { .. } | Object::IoPort { .. } => {
+                bail!("{who}: IRQ and I/O-port grants are not supported by this root task yet")
+            }
+        }
+    }
+
+    // Its thread: priority bounded by the root's own, then the entry.
+    b.ipc
+        .tcb_configure(tcb, guarded, vspace, buffer, d.ipc_buffer, 0)
+        .ctx(who, "configuring its thread")?;
+    b.ipc.tcb_set_name(tcb, who).ctx(who, "naming its thread")?;
+    b.ipc
+        .tcb_set_mcp(tcb, SELF_TCB, d.max_priority.into())
+        .ctx(who, "its maximum priority")?;
+    b.ipc
+        .tcb_set_priority(tcb, SELF_TCB, d.priority.into())
+        .ctx(who, "its priority")?;
+    let mut r = [0u64; 18];
+    r[regs::W_RIP] = elf.entry();
+    r[regs::W_RSP] = d.stack_top;
+    r[regs::W_RDI] = d.ipc_buffer;
+    r[regs::W_RFLAGS] = 0x202;
+    b.ipc
+        .tcb_write_registers(tcb, &r)
+        .ctx(who, "its registers")?;
+    septum_user::println!(
+        "domain {who}: program `{}`, priority {} (max {}), {} KiB quota, CNode of {} slots",
+        d.program,
+        d.priority,
+        d.max_priority,
+        d.memory >> 10,
+        1u32 << d.cnode_radix
+    );
+    Ok(Dom {
+        pool,
+        cnode,
+        guarded,
+        tcb,
+    })
+}
