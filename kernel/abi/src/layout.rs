@@ -55,7 +55,7 @@ pub fn is_user_range(addr: u64, len: u64) -> bool {
 
 /// Whether `[addr, addr+len)` is canonical and outside the kernel's
 /// slots: what a page table that covers user memory may span.
-#[inline]
+#[inline(always)]
 pub fn is_user_span(addr: u64, len: u64) -> bool {
     if len == 0 {
         return is_canonical(addr) && !is_kernel_address(addr);

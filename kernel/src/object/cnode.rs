@@ -64,20 +64,25 @@ impl CNodeRef {
 /// Resolve `cptr` (all 64 bits) in the capability space rooted at `root`:
 /// the slot of the capability an invocation or IPC names.
 /// An empty slot names no capability: `InvalidCapability` too.
+#[inline]
 pub fn lookup_cap(root: Slot, cptr: u64) -> Result<Slot, Error> {
     let slot = match flat_slot(root, cptr) {
         Some(Some(slot)) => slot,
         Some(None) => return Err(Error::InvalidCapability),
-        None => {
-            cspace::resolve(&CSpace, &root.raw(), cptr, 64)
-                .map_err(|_| Error::InvalidCapability)?
-                .slot
-        }
+        None => resolve_cap(root, cptr)?,
     };
     if slot.is_empty() {
         return Err(Error::InvalidCapability);
     }
     Ok(slot)
+}
+
+/// [`lookup_cap`] for capability spaces of any other shape, out of line.
+#[inline(never)]
+fn resolve_cap(root: Slot, cptr: u64) -> Result<Slot, Error> {
+    cspace::resolve(&CSpace, &root.raw(), cptr, 64)
+        .map(|found| found.slot)
+        .map_err(|_| Error::InvalidCapability)
 }
 
 /// The common capability-space shape, resolved in one step: a single
