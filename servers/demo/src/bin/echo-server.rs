@@ -9,6 +9,7 @@
 
 use septum_idl::{CapArg, NoError, ReplyToken, ServerCtx, kind};
 use septum_interfaces::echo::{EchoError, EchoServer, Mode, Point, Rect, Widths, serve};
+use septum_interfaces::echo_semantics as semantics;
 use septum_user::println;
 
 const ENDPOINT: u64 = 8;
@@ -30,21 +31,9 @@ impl EchoServer for Echo {
         reply: ReplyToken<heapless::String<64>, EchoError>,
     ) {
         println!("echo({:?}, {:?})", text.as_str(), mode);
-        if text == "forbidden" {
-            return reply.err(ctx.ipc, EchoError::Forbidden);
-        }
-        let mut out = heapless::String::<64>::new();
-        let ok = match mode {
-            Mode::Plain => out.push_str(&text).is_ok(),
-            Mode::Shout => text
-                .chars()
-                .all(|c| out.push(c.to_ascii_uppercase()).is_ok()),
-            Mode::Reverse => text.chars().rev().all(|c| out.push(c).is_ok()),
-        };
-        if ok {
-            reply.ok(ctx.ipc, out)
-        } else {
-            reply.err(ctx.ipc, EchoError::TooLong)
+        match semantics::echo(&text, mode) {
+            Ok(out) => reply.ok(ctx.ipc, out),
+            Err(e) => reply.err(ctx.ipc, e),
         }
     }
 
@@ -67,19 +56,7 @@ impl EchoServer for Echo {
         h: i64,
         reply: ReplyToken<i64, NoError>,
     ) {
-        let s = [
-            i64::from(a),
-            i64::from(b),
-            i64::from(c),
-            d as i64,
-            i64::from(e),
-            i64::from(f),
-            i64::from(g),
-            h,
-        ]
-        .into_iter()
-        .fold(0i64, i64::wrapping_add);
-        reply.ok(ctx.ipc, s);
+        reply.ok(ctx.ipc, semantics::sum(a, b, c, d, e, f, g, h));
     }
 
     fn increment(
@@ -88,17 +65,7 @@ impl EchoServer for Echo {
         w: Widths,
         reply: ReplyToken<Widths, NoError>,
     ) {
-        let w = Widths {
-            a: w.a.wrapping_add(1),
-            b: w.b.wrapping_add(1),
-            c: w.c.wrapping_add(1),
-            d: w.d.wrapping_add(1),
-            e: w.e.wrapping_add(1),
-            f: w.f.wrapping_add(1),
-            g: w.g.wrapping_add(1),
-            h: w.h.wrapping_add(1),
-        };
-        reply.ok(ctx.ipc, w);
+        reply.ok(ctx.ipc, semantics::increment(w));
     }
 
     fn invert(&mut self, ctx: &mut ServerCtx<'_>, b: bool, reply: ReplyToken<bool, NoError>) {
@@ -106,12 +73,7 @@ impl EchoServer for Echo {
     }
 
     fn next_mode(&mut self, ctx: &mut ServerCtx<'_>, m: Mode, reply: ReplyToken<Mode, NoError>) {
-        let next = match m {
-            Mode::Plain => Mode::Shout,
-            Mode::Shout => Mode::Reverse,
-            Mode::Reverse => Mode::Plain,
-        };
-        reply.ok(ctx.ipc, next);
+        reply.ok(ctx.ipc, semantics::next_mode(m));
     }
 
     fn move_to(
@@ -132,10 +94,10 @@ impl EchoServer for Echo {
     }
 
     fn area(&mut self, ctx: &mut ServerCtx<'_>, r: Rect, reply: ReplyToken<u64, EchoError>) {
-        if r.size.x < 0 || r.size.y < 0 {
-            return reply.err(ctx.ipc, EchoError::OutOfRange);
+        match semantics::area(r) {
+            Ok(a) => reply.ok(ctx.ipc, a),
+            Err(e) => reply.err(ctx.ipc, e),
         }
-        reply.ok(ctx.ipc, r.size.x as u64 * r.size.y as u64);
     }
 
     fn checksum(
@@ -144,10 +106,7 @@ impl EchoServer for Echo {
         data: heapless::Vec<u8, 256>,
         reply: ReplyToken<u32, NoError>,
     ) {
-        reply.ok(
-            ctx.ipc,
-            data.iter().fold(0u32, |s, &b| s.wrapping_add(u32::from(b))),
-        );
+        reply.ok(ctx.ipc, semantics::checksum(&data));
     }
 
     fn reverse(
@@ -156,13 +115,10 @@ impl EchoServer for Echo {
         data: heapless::Vec<u8, 64>,
         reply: ReplyToken<heapless::Vec<u8, 32>, EchoError>,
     ) {
-        let mut out = heapless::Vec::new();
-        for &b in data.iter().rev() {
-            if out.push(b).is_err() {
-                return reply.err(ctx.ipc, EchoError::TooLong);
-            }
+        match semantics::reverse(&data) {
+            Ok(out) => reply.ok(ctx.ipc, out),
+            Err(e) => reply.err(ctx.ipc, e),
         }
-        reply.ok(ctx.ipc, out);
     }
 
     fn read(
