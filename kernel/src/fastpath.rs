@@ -160,10 +160,12 @@ fn reply_recv(server: Tcb) -> Option<Tcb> {
     }
     if fault_reply {
         // The resume the general path's `resume_from_fault` makes, for
-        // these labels: the one register set, the fault mark cleared. An
-        // exception's entry asked for a full restore (`iretq`: every
-        // register is live); a `syscall`'s leaves through `sysret`, which
-        // is exact for it (RCX and R11 already hold RIP and RFLAGS).
+        // these labels: the one register set, the fault mark cleared, and
+        // every register as it was. `sysret` gives exactly that only when
+        // RCX already holds the RIP and R11 the (sanitized) RFLAGS it would
+        // load them with: after a `syscall` fault resumed where it stopped,
+        // for a thread that left no odd flag. Otherwise (an exception,
+        // whose entry already asked for it, or a new RIP) `iretq`.
         if info >> 12 == fault::RESUME_SYSCALL_RESULT {
             caller.set_reg(Reg::Rax, server.reg(Reg::Rdx));
         }
@@ -171,6 +173,10 @@ fn reply_recv(server: Tcb) -> Option<Tcb> {
             caller.set_reg(Reg::Rip, rip);
         }
         caller.set_reg(Reg::Vector, caller.reg(Reg::Vector) & 0xffff);
+        let rip = caller.sanitize_context();
+        if caller.reg(Reg::Rcx) != rip || caller.reg(Reg::R11) != caller.reg(Reg::Rflags) {
+            caller.set_flag(flags::FULL_RESTORE, true);
+        }
     } else {
         transfer(server, caller, info, 0);
     }

@@ -178,7 +178,10 @@ pub fn switch_to(t: Tcb) -> ! {
 /// thread of higher priority is waiting.
 pub fn schedule() -> ! {
     loop {
-        let cur = current().filter(|t| t.state() == State::Runnable);
+        // A running thread that a direct switch already queued (it gave
+        // way, then the thread it gave way to could not run) is the
+        // queue's to run, not the running thread's: never both at once.
+        let cur = current().filter(|t| t.state() == State::Runnable && !is_queued(*t));
         // The common case needs no queue at all: the running thread goes
         // on when nothing queued outranks it.
         if let Some(c) = cur
