@@ -75,22 +75,43 @@ fn closing_args(boot: &Boot<'_>) -> Vec<OsString> {
     args
 }
 
-/// Arguments for an interactive boot: the serial console and QEMU's monitor
-/// share the terminal (Ctrl-A C switches, Ctrl-A X quits).
+/// The console: one multiplexed stdio character device that the UART
+/// (the user-level serial driver's) and the debug console at port 0xE9
+/// (the kernel's log, and tasks' `DebugWrite` lines) share, so both appear
+/// on one terminal, interleaved in the order they were written.
+const CONSOLE: [&str; 6] = [
+    "-chardev",
+    "stdio,id=console,mux=on",
+    "-serial",
+    "chardev:console",
+    "-device",
+    "isa-debugcon,iobase=0xe9,chardev=console",
+];
+
+/// Arguments for an interactive boot: the console and QEMU's monitor share
+/// the terminal (Ctrl-A C switches, Ctrl-A X quits).
 pub fn interactive_args(boot: &Boot<'_>) -> Vec<OsString> {
     let mut args = common_args(boot);
-    for a in ["-display", "none", "-serial", "mon:stdio"] {
+    for a in ["-display", "none"]
+        .into_iter()
+        .chain(CONSOLE)
+        .chain(["-mon", "chardev=console"])
+    {
         args.push(a.into());
     }
     args.extend(closing_args(boot));
     args
 }
 
-/// Arguments for a captured boot: the serial console alone on stdout, no
-/// monitor, nothing read from stdin.
+/// Arguments for a captured boot: the console alone on stdout, no monitor,
+/// nothing read from stdin.
 pub fn captured_args(boot: &Boot<'_>) -> Vec<OsString> {
     let mut args = common_args(boot);
-    for a in ["-display", "none", "-serial", "stdio", "-monitor", "none"] {
+    for a in ["-display", "none"]
+        .into_iter()
+        .chain(CONSOLE)
+        .chain(["-monitor", "none"])
+    {
         args.push(a.into());
     }
     args.extend(closing_args(boot));
@@ -219,7 +240,7 @@ mod tests {
         assert_eq!(
             display(&captured_args(&boot())),
             "qemu-system-x86_64 -machine microvm -cpu max -m 256M -smp 1 -kernel /k -initrd /i.img \
-             -append 'exit_on_idle x=1' -display none -serial stdio -monitor none -no-reboot \
+             -append 'exit_on_idle x=1' -display none -chardev stdio,id=console,mux=on -serial chardev:console -device isa-debugcon,iobase=0xe9,chardev=console -monitor none -no-reboot \
              -device isa-debug-exit,iobase=0xf4,iosize=0x04"
         );
     }
@@ -233,7 +254,7 @@ mod tests {
         assert_eq!(
             display(&captured_args(&b)),
             "qemu-system-x86_64 -machine q35 -cpu max -m 256M -smp 1 -kernel /k -initrd /i.img \
-             -append exit_on_idle -display none -serial stdio -monitor none -no-reboot \
+             -append exit_on_idle -display none -chardev stdio,id=console,mux=on -serial chardev:console -device isa-debugcon,iobase=0xe9,chardev=console -monitor none -no-reboot \
              -device isa-debug-exit,iobase=0xf4,iosize=0x04 -icount shift=0,align=off,sleep=off"
         );
     }
@@ -255,7 +276,7 @@ mod tests {
         assert_eq!(
             display(&interactive_args(&b)),
             "qemu-system-x86_64 -machine q35 -cpu max -m 256M -smp 1 -kernel /k -initrd /i.img \
-             -append '' -display none -serial mon:stdio -no-reboot \
+             -append '' -display none -chardev stdio,id=console,mux=on -serial chardev:console -device isa-debugcon,iobase=0xe9,chardev=console -mon chardev=console -no-reboot \
              -device isa-debug-exit,iobase=0xf4,iosize=0x04"
         );
     }

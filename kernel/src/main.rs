@@ -82,7 +82,6 @@ fn fatal(args: core::fmt::Arguments<'_>) -> ! {
 extern "C" fn kernel_entry(start_info: u64) -> ! {
     use arch::{cpu, paging, pvh, trap};
 
-    arch::serial::init();
     info!("Septum microkernel v{} (x86_64)", env!("CARGO_PKG_VERSION"));
 
     let boot = pvh::read_start_info(start_info)
