@@ -538,28 +538,29 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn resolve(model: &Model, p: Pick, want_in_tree: bool) -> usize {
+/// Resolve a pick among the first `slots` slots.
+fn resolve(model: &Model, p: Pick, want_in_tree: bool, slots: usize) -> usize {
     let n = usize::from(p.n);
     if p.raw {
-        return n % SLOTS;
+        return n % slots;
     }
-    let pool: Vec<usize> = (0..SLOTS)
+    let pool: Vec<usize> = (0..slots)
         .filter(|&i| model.contains(i) == want_in_tree)
         .collect();
     if pool.is_empty() {
-        n % SLOTS
+        n % slots
     } else {
         pool[n % pool.len()]
     }
 }
 
-/// Apply `op` to both, checking the result agrees with the model's
+/// Apply `op` to both (picking among the first `slots` slots), checking the result agrees with the model's
 /// prediction, and that a refused operation changed nothing.
-fn apply(store: &mut Store, model: &mut Model, op: Op) -> Result<(), TestCaseError> {
+fn apply(store: &mut Store, model: &mut Model, op: Op, slots: usize) -> Result<(), TestCaseError> {
     let before = store.clone();
     let result = match op {
         Op::Root(a) => {
-            let id = resolve(model, a, false);
+            let id = resolve(model, a, false, slots);
             let expected = if model.contains(id) {
                 Err(Error::AlreadyInTree)
             } else {
@@ -570,7 +571,10 @@ fn apply(store: &mut Store, model: &mut Model, op: Op) -> Result<(), TestCaseErr
             (insert_root(store, id), expected)
         }
         Op::Child(a, b) => {
-            let (p, c) = (resolve(model, a, true), resolve(model, b, false));
+            let (p, c) = (
+                resolve(model, a, true, slots),
+                resolve(model, b, false, slots),
+            );
             let expected = if !model.contains(p) {
                 Err(Error::NotInTree)
             } else if model.contains(c) {
@@ -587,7 +591,10 @@ fn apply(store: &mut Store, model: &mut Model, op: Op) -> Result<(), TestCaseErr
             (insert_child(store, p, c), expected)
         }
         Op::Sibling(a, b) => {
-            let (e, n) = (resolve(model, a, true), resolve(model, b, false));
+            let (e, n) = (
+                resolve(model, a, true, slots),
+                resolve(model, b, false, slots),
+            );
             let expected = if !model.contains(e) {
                 Err(Error::NotInTree)
             } else if model.contains(n) {
@@ -600,7 +607,7 @@ fn apply(store: &mut Store, model: &mut Model, op: Op) -> Result<(), TestCaseErr
             (insert_sibling(store, e, n), expected)
         }
         Op::Remove(a) => {
-            let id = resolve(model, a, true);
+            let id = resolve(model, a, true, slots);
             let expected = if model.contains(id) {
                 let p = model.forget(id);
                 model.reparent_children(id, p);
@@ -611,7 +618,10 @@ fn apply(store: &mut Store, model: &mut Model, op: Op) -> Result<(), TestCaseErr
             (remove(store, id), expected)
         }
         Op::Move(a, b) => {
-            let (from, to) = (resolve(model, a, true), resolve(model, b, false));
+            let (from, to) = (
+                resolve(model, a, true, slots),
+                resolve(model, b, false, slots),
+            );
             let expected = if !model.contains(from) {
                 Err(Error::NotInTree)
             } else if model.contains(to) {
@@ -627,14 +637,14 @@ fn apply(store: &mut Store, model: &mut Model, op: Op) -> Result<(), TestCaseErr
             (move_node(store, from, to), expected)
         }
         Op::RevokeSome(a, steps) => {
-            let id = resolve(model, a, true);
+            let id = resolve(model, a, true, slots);
             for _ in 0..steps {
                 revoke_one(store, model, id)?;
             }
             return Ok(());
         }
         Op::RevokeAll(a) => {
-            let id = resolve(model, a, true);
+            let id = resolve(model, a, true, slots);
             while revoke_one(store, model, id)? {}
             prop_assert!(model.children(id).is_empty());
             return Ok(());
@@ -669,19 +679,21 @@ fn revoke_one(store: &mut Store, model: &mut Model, id: usize) -> Result<bool, T
     }
 }
 
-/// The list and the model describe the same forest.
-fn agree(store: &Store, model: &Model) -> Result<(), TestCaseError> {
-    if let Err(e) = check_invariants(store, 0..SLOTS) {
+/// The list and the model describe the same forest over `slots` slots.
+fn agree(store: &Store, model: &Model, slots: usize) -> Result<(), TestCaseError> {
+    if let Err(e) = check_invariants(store, 0..slots) {
         return Err(TestCaseError::fail(std::format!("invariant: {e}")));
     }
     let all = model.all_descendants();
-    for id in 0..SLOTS {
+    for id in 0..slots {
         prop_assert_eq!(is_in_tree(store, id), model.contains(id), "slot {}", id);
         let Some(expected) = all.get(&id) else {
+            prop_assert_eq!(store.0[id], Links::EMPTY);
             continue;
         };
         prop_assert_eq!(&store.descendants(id), expected, "descendants of {}", id);
         prop_assert_eq!(store.0[id].depth, model.depth(id), "depth of {}", id);
+        prop_assert!(store.0[id].depth <= MAX_DEPTH);
         prop_assert_eq!(parent(store, id), model.parent[&id], "parent of {}", id);
         prop_assert_eq!(has_descendants(store, id), !expected.is_empty());
         if let Some(first) = first_descendant(store, id) {
@@ -704,8 +716,8 @@ proptest! {
         let mut store = Store::new(SLOTS);
         let mut model = Model::default();
         for op in ops {
-            apply(&mut store, &mut model, op)?;
-            agree(&store, &model)?;
+            apply(&mut store, &mut model, op, SLOTS)?;
+            agree(&store, &model, SLOTS)?;
         }
         // Pairwise ancestry, once per sequence (it is quadratic).
         let all = model.all_descendants();
@@ -809,18 +821,7 @@ enum XOp {
 const XSLOTS: usize = 96;
 
 fn xresolve(model: &Model, p: Pick, want_in_tree: bool) -> usize {
-    let n = usize::from(p.n);
-    if p.raw {
-        return n % XSLOTS;
-    }
-    let pool: Vec<usize> = (0..XSLOTS)
-        .filter(|&i| model.contains(i) == want_in_tree)
-        .collect();
-    if pool.is_empty() {
-        n % XSLOTS
-    } else {
-        pool[n % pool.len()]
-    }
+    resolve(model, p, want_in_tree, XSLOTS)
 }
 
 fn xop() -> impl Strategy<Value = XOp> {
@@ -861,7 +862,7 @@ fn model_swap(model: &mut Model, a: usize, b: usize) {
 /// slot count of this test.
 fn xapply(store: &mut Store, model: &mut Model, op: XOp) -> Result<(), TestCaseError> {
     match op {
-        XOp::Base(op) => xapply_base(store, model, op),
+        XOp::Base(op) => apply(store, model, op, XSLOTS),
         XOp::Swap(a, b) => {
             let (x, y) = (xresolve(model, a, true), xresolve(model, b, true));
             let expected = if model.contains(x) && model.contains(y) {
@@ -900,124 +901,6 @@ fn xapply(store: &mut Store, model: &mut Model, op: XOp) -> Result<(), TestCaseE
     }
 }
 
-/// [`apply`] for `XSLOTS` slots (its picks resolve over more slots).
-fn xapply_base(store: &mut Store, model: &mut Model, op: Op) -> Result<(), TestCaseError> {
-    let before = store.clone();
-    let r = |p: Pick, want| xresolve(model, p, want);
-    let result = match op {
-        Op::Root(a) => {
-            let id = r(a, false);
-            let expected = if model.contains(id) {
-                Err(Error::AlreadyInTree)
-            } else {
-                model.parent.insert(id, None);
-                model.generation.insert(id, 0);
-                Ok(())
-            };
-            (insert_root(store, id), expected)
-        }
-        Op::Child(a, b) => {
-            let (p, c) = (r(a, true), r(b, false));
-            let expected = if !model.contains(p) {
-                Err(Error::NotInTree)
-            } else if model.contains(c) {
-                Err(Error::AlreadyInTree)
-            } else if model.depth(p) + 1 > MAX_DEPTH {
-                Err(Error::TooDeep {
-                    depth: model.depth(p) + 1,
-                })
-            } else {
-                model.parent.insert(c, Some(p));
-                model.generation.insert(c, model.depth(p) + 1);
-                Ok(())
-            };
-            (insert_child(store, p, c), expected)
-        }
-        Op::Sibling(a, b) => {
-            let (e, n) = (r(a, true), r(b, false));
-            let expected = if !model.contains(e) {
-                Err(Error::NotInTree)
-            } else if model.contains(n) {
-                Err(Error::AlreadyInTree)
-            } else {
-                model.parent.insert(n, model.parent[&e]);
-                model.generation.insert(n, model.depth(e));
-                Ok(())
-            };
-            (insert_sibling(store, e, n), expected)
-        }
-        Op::Remove(a) => {
-            let id = r(a, true);
-            let expected = if model.contains(id) {
-                let p = model.forget(id);
-                model.reparent_children(id, p);
-                Ok(())
-            } else {
-                Err(Error::NotInTree)
-            };
-            (remove(store, id), expected)
-        }
-        Op::Move(a, b) => {
-            let (from, to) = (r(a, true), r(b, false));
-            let expected = if !model.contains(from) {
-                Err(Error::NotInTree)
-            } else if model.contains(to) {
-                Err(Error::AlreadyInTree)
-            } else {
-                let generation = model.depth(from);
-                let p = model.forget(from);
-                model.parent.insert(to, p);
-                model.generation.insert(to, generation);
-                model.reparent_children(from, Some(to));
-                Ok(())
-            };
-            (move_node(store, from, to), expected)
-        }
-        Op::RevokeSome(a, steps) => {
-            let id = r(a, true);
-            for _ in 0..steps {
-                revoke_one(store, model, id)?;
-            }
-            return Ok(());
-        }
-        Op::RevokeAll(a) => {
-            let id = r(a, true);
-            while revoke_one(store, model, id)? {}
-            prop_assert!(model.children(id).is_empty());
-            return Ok(());
-        }
-    };
-    prop_assert_eq!(result.0, result.1, "{:?}", op);
-    if result.0.is_err() {
-        prop_assert_eq!(&*store, &before);
-    }
-    Ok(())
-}
-
-/// [`agree`] over `XSLOTS` slots, with pairwise ancestry.
-fn xagree(store: &Store, model: &Model) -> Result<(), TestCaseError> {
-    if let Err(e) = check_invariants(store, 0..XSLOTS) {
-        return Err(TestCaseError::fail(std::format!("invariant: {e}")));
-    }
-    let all = model.all_descendants();
-    for id in 0..XSLOTS {
-        prop_assert_eq!(is_in_tree(store, id), model.contains(id), "slot {}", id);
-        let Some(expected) = all.get(&id) else {
-            prop_assert_eq!(store.0[id], Links::EMPTY);
-            continue;
-        };
-        prop_assert_eq!(&store.descendants(id), expected, "descendants of {}", id);
-        prop_assert_eq!(store.0[id].depth, model.depth(id), "depth of {}", id);
-        prop_assert!(store.0[id].depth <= MAX_DEPTH);
-        prop_assert_eq!(parent(store, id), model.parent[&id], "parent of {}", id);
-        prop_assert_eq!(has_descendants(store, id), !expected.is_empty());
-        if let Some(first) = first_descendant(store, id) {
-            prop_assert_eq!(model.parent[&first], Some(id));
-        }
-    }
-    Ok(())
-}
-
 /// Cases for the extended model test: `SEPTUM_CDT_CASES` (default 500).
 fn xcases() -> u32 {
     std::env::var("SEPTUM_CDT_CASES")
@@ -1035,7 +918,7 @@ proptest! {
         let mut model = Model::default();
         for op in ops {
             xapply(&mut store, &mut model, op)?;
-            xagree(&store, &model)?;
+            agree(&store, &model, XSLOTS)?;
         }
         let all = model.all_descendants();
         for a in 0..XSLOTS {
