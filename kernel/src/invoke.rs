@@ -14,7 +14,7 @@ use crate::object::tcb::{self, State, Tcb, flags};
 use crate::object::{Slot, untyped};
 use crate::{sched, vspace};
 use septum_abi::invocation as inv;
-use septum_abi::ipc::{MessageInfo, REGISTER_WORDS};
+use septum_abi::ipc::MessageInfo;
 use septum_abi::layout::{is_canonical, is_user_range};
 use septum_abi::{Error, fault};
 use septum_kcore::cap::{Cap, Rights};
@@ -30,12 +30,11 @@ struct Args {
 impl Args {
     fn new(t: Tcb, info: MessageInfo) -> Self {
         let len = info.words();
-        let buf = if len > REGISTER_WORDS {
-            ipc::buffer_of(t)
-        } else {
-            None
-        };
-        Args { t, len, buf }
+        Args {
+            t,
+            len,
+            buf: ipc::buffer_for(t, len),
+        }
     }
 
     fn get(&self, i: usize) -> Result<u64, Error> {

@@ -136,6 +136,22 @@ fn buffer_pa(t: Tcb) -> Option<u64> {
     .then(|| raw.object())
 }
 
+/// `t`'s IPC buffer when a message of `len` words reaches into it; `None`
+/// for a register-only message, which never looks it up (the buffer is
+/// resolved once per message, not once per word).
+pub fn buffer_for(t: Tcb, len: usize) -> Option<u64> {
+    if len > REGISTER_WORDS {
+        buffer_pa(t)
+    } else {
+        None
+    }
+}
+
+/// Physical address of message word `i` (4 or more) in the buffer at `b`.
+fn message_word_pa(b: u64, i: usize) -> u64 {
+    b + (buffer::MESSAGE + i - REGISTER_WORDS) as u64 * 8
+}
+
 fn buffer_word(t: Tcb, i: usize) -> u64 {
     buffer_pa(t).map_or(0, |b| read_word(b + i as u64 * 8))
 }
@@ -164,19 +180,9 @@ impl Message {
 pub fn gather(t: Tcb, info: MessageInfo) -> Message {
     let mut m = Message::new(info.label());
     m.len = info.words();
-    // The buffer is resolved once per message, not once per word.
-    let buf = if m.len > REGISTER_WORDS {
-        buffer_pa(t)
-    } else {
-        None
-    };
+    let buf = buffer_for(t, m.len);
     for (i, w) in m.words.iter_mut().take(m.len).enumerate() {
-        *w = match MSG_REGS.get(i) {
-            Some(&r) => t.reg(r),
-            None => buf.map_or(0, |b| {
-                read_word(b + (buffer::MESSAGE + i - REGISTER_WORDS) as u64 * 8)
-            }),
-        };
+        *w = message_word(t, buf, i);
     }
     m
 }
@@ -190,11 +196,7 @@ pub fn deliver(t: Tcb, m: &Message, badge: u64, caps: usize) {
 
 /// [`deliver`] for a message given as its label and words.
 pub fn deliver_words(t: Tcb, label: u64, words: &[u64], badge: u64, caps: usize) {
-    let buf = if words.len() > REGISTER_WORDS {
-        buffer_pa(t)
-    } else {
-        None
-    };
+    let buf = buffer_for(t, words.len());
     let len = if buf.is_some() {
         words.len().min(MAX_WORDS)
     } else {
@@ -205,7 +207,7 @@ pub fn deliver_words(t: Tcb, label: u64, words: &[u64], badge: u64, caps: usize)
             Some(&r) => t.set_reg(r, w),
             None => {
                 if let Some(b) = buf {
-                    write_word(b + (buffer::MESSAGE + i - REGISTER_WORDS) as u64 * 8, w);
+                    write_word(message_word_pa(b, i), w);
                 }
             }
         }
@@ -215,20 +217,12 @@ pub fn deliver_words(t: Tcb, label: u64, words: &[u64], badge: u64, caps: usize)
     t.set_reg(Reg::Rdi, badge);
 }
 
-/// `t`'s IPC buffer (physical address), for reading a message's words
-/// with [`message_word`].
-pub fn buffer_of(t: Tcb) -> Option<u64> {
-    buffer_pa(t)
-}
-
 /// Word `i` of the message `t` is sending: a register for words 0–3, else
-/// from its buffer `buf` (0 without one).
+/// from its buffer `buf` ([`buffer_for`]; 0 without one).
 pub fn message_word(t: Tcb, buf: Option<u64>, i: usize) -> u64 {
     match MSG_REGS.get(i) {
         Some(&r) => t.reg(r),
-        None => buf.map_or(0, |b| {
-            read_word(b + (buffer::MESSAGE + i - REGISTER_WORDS) as u64 * 8)
-        }),
+        None => buf.map_or(0, |b| read_word(message_word_pa(b, i))),
     }
 }
 
@@ -680,7 +674,7 @@ fn deliver_fault(t: Tcb, to: Tcb, badge: u64) {
     }
     let len = match buffer_pa(to) {
         Some(b) => {
-            let at = |i: usize| b + (buffer::MESSAGE + i - REGISTER_WORDS) as u64 * 8;
+            let at = |i: usize| message_word_pa(b, i);
             for (i, &r) in FAULT_ORDER.iter().enumerate().skip(REGISTER_WORDS) {
                 write_word(at(i), t.reg(r));
             }

@@ -148,7 +148,7 @@ fn dispatch(t: Tcb, number: u64) -> KResult<()> {
 /// waiter is queued.
 fn signalled(t: Tcb, waiter: Option<Tcb>) {
     let Some(w) = waiter else { return };
-    if w.priority() > t.priority() && sched::may_switch_to(w) && w.pml4().is_some() {
+    if w.priority() > t.priority() && sched::may_switch_to(w) {
         sched::preempt_for(t, w);
     }
     sched::enqueue(w);
