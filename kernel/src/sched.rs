@@ -226,23 +226,7 @@ fn run(t: Tcb) -> ! {
         stop_without_space(t);
         schedule()
     };
-    let switching = current() != Some(t);
-    let ctx_va = paging::object_va(t.0);
-    if switching {
-        if t.slice() == 0 {
-            t.set_slice(SLICE_TICKS);
-        }
-        CURRENT.store(t.0, Ordering::Relaxed);
-        // The thread going on keeps its context end: only `run` sets it,
-        // and `CURRENT` names the thread it was last set for.
-        cpu::set_context_end(ctx_va + tcb::CONTEXT_BYTES);
-    }
-    if x86_64::registers::control::Cr3::read_raw()
-        .0
-        .start_address()
-        .as_u64()
-        != pml4
-    {
+    if paging::current_root() != pml4 {
         // Another address space: it must not read the segment selectors
         // this one left (threads of one space share everything anyway).
         if cpu::user_selectors_loaded() {
@@ -250,9 +234,18 @@ fn run(t: Tcb) -> ! {
         }
         paging::switch_to(pml4);
     }
-    if switching {
+    if CURRENT.load(Ordering::Relaxed) != t.0 {
+        if t.slice() == 0 {
+            t.set_slice(SLICE_TICKS);
+        }
+        CURRENT.store(t.0, Ordering::Relaxed);
+        // The thread going on keeps its context end: only `run` sets it,
+        // and `CURRENT` names the thread it was last set for.
+        cpu::set_context_end(paging::object_va(t.0) + tcb::CONTEXT_BYTES);
         // The same thread going on keeps what it has: the kernel changes a
-        // running thread's bases only through `cpu::reload_tls`.
+        // running thread's bases only through `cpu::reload_tls`. (After
+        // the selectors were cleared above: that marks the FS base
+        // unknown, so it is written here.)
         cpu::set_tls(t.0, t.fs_base(), t.gs_base());
     }
     fpu::switch_to(t.0 + tcb::XSAVE);
@@ -271,7 +264,7 @@ fn run(t: Tcb) -> ! {
     if full {
         t.set_flag(flags::FULL_RESTORE, false);
     }
-    let ctx = ctx_va as *const trap::UserContext;
+    let ctx = paging::object_va(t.0) as *const trap::UserContext;
     // SAFETY: `ctx` is the TCB's saved context (in the direct map), which
     // the per-CPU context end now points past; the thread's address space is
     // loaded; the context was sanitized above and its RIP is canonical

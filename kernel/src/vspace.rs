@@ -121,11 +121,7 @@ fn entry(pml4: u64, va: u64, level: u32) -> Option<u64> {
 }
 
 fn flush(pml4: u64, va: u64) {
-    let current = x86_64::registers::control::Cr3::read()
-        .0
-        .start_address()
-        .as_u64();
-    if current == pml4 {
+    if paging::current_root() == pml4 {
         x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(va));
     }
 }
@@ -341,12 +337,7 @@ pub fn finalise(cap: &Cap) -> KResult<()> {
             }
         }
         // If it is the loaded address space, leave it for the kernel's own.
-        if x86_64::registers::control::Cr3::read()
-            .0
-            .start_address()
-            .as_u64()
-            == object
-        {
+        if paging::current_root() == object {
             paging::switch_to(crate::kernel_pml4());
         }
     }

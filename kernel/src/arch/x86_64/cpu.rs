@@ -372,13 +372,20 @@ static LOADED_GS: AtomicU64 = AtomicU64::new(0);
 
 /// Make `context_end` the place where the CPU saves the running thread's
 /// state on its next entry from user mode (interrupt, exception or syscall).
+/// `context_end` is a kernel (direct-map) address, so canonical.
+#[inline(always)]
 pub fn set_context_end(context_end: u64) {
     let tables = BOOT_CPU.0.get();
     // SAFETY: one CPU with interrupts off in the kernel: nothing else is
     // using the tables. Raw-pointer field writes create no references that
-    // could alias the CPU's own accesses.
+    // could alias the CPU's own accesses. `VirtAddr` is a transparent `u64`,
+    // and the address is canonical (above), which is all it guarantees.
     unsafe {
-        (*tables).tss.privilege_stack_table[0] = VirtAddr::new(context_end);
+        (&raw mut (*tables).tss.privilege_stack_table[0])
+            .cast::<u64>()
+            .write(context_end);
         (*tables).percpu.context_end = context_end;
     }
 }
+
+const _: () = assert!(size_of::<VirtAddr>() == size_of::<u64>());

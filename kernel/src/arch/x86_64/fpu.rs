@@ -8,9 +8,11 @@
 //! A new thread starts with FCW 0x37F, MXCSR 0x1F80, all registers zero.
 
 use super::paging::write_word;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
-static USE_XSAVE: AtomicBool = AtomicBool::new(false);
+/// The components XSAVE saves and restores; 0 when the CPU has no XSAVE
+/// and FXSAVE's legacy area is used instead. One word, so the switch reads
+/// one value to choose both the mechanism and its mask.
 static XCR0: AtomicU64 = AtomicU64::new(0);
 /// Physical address of the TCB area whose state the FPU now holds (0: none).
 static OWNER: AtomicU64 = AtomicU64::new(0);
@@ -29,7 +31,6 @@ pub fn init(xsave: bool, xcr0: u64) -> u64 {
     #[allow(unused_unsafe)]
     let needed = unsafe { core::arch::x86_64::__cpuid_count(0xd, 0) }.ebx as u64;
     let mask = if needed <= AREA_SIZE { xcr0 } else { 0b11 };
-    USE_XSAVE.store(true, Ordering::Relaxed);
     XCR0.store(mask, Ordering::Relaxed);
     mask
 }
@@ -64,7 +65,7 @@ pub fn switch_to(pa: u64) {
     }
     let mask = XCR0.load(Ordering::Relaxed);
     let (lo, hi) = (mask as u32, (mask >> 32) as u32);
-    if USE_XSAVE.load(Ordering::Relaxed) {
+    if mask != 0 {
         // SAFETY: both areas are 64-byte aligned, 1 KiB, in the direct map,
         // inside TCBs owned by the kernel; XCR0 enables exactly `mask`'s
         // components, whose state fits the area (checked in `init`).
@@ -96,7 +97,7 @@ pub fn flush(pa: u64) {
     let mask = XCR0.load(Ordering::Relaxed);
     // SAFETY: as in `switch_to`.
     unsafe {
-        if USE_XSAVE.load(Ordering::Relaxed) {
+        if mask != 0 {
             core::arch::asm!("xsave64 [{0}]", in(reg) va(pa), in("eax") mask as u32, in("edx") (mask >> 32) as u32);
         } else {
             core::arch::asm!("fxsave64 [{0}]", in(reg) va(pa));
@@ -117,7 +118,8 @@ pub fn forget(pa: u64) {
 /// After the kernel wrote a thread's area: have every enabled component
 /// loaded from it (XSTATE_BV = all enabled components).
 pub fn mark_all_present(pa: u64) {
-    if USE_XSAVE.load(Ordering::Relaxed) {
-        write_word(pa + 512, XCR0.load(Ordering::Relaxed));
+    let mask = XCR0.load(Ordering::Relaxed);
+    if mask != 0 {
+        write_word(pa + 512, mask);
     }
 }

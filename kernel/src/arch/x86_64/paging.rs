@@ -237,12 +237,32 @@ pub fn new_address_space(
     Ok(pml4)
 }
 
-/// Make `pml4` the current address space.
+/// CR3's address bits (no PCID, no PWT/PCD: the flag bits stay 0).
+const CR3_ADDRESS: u64 = 0x000f_ffff_ffff_f000;
+
+/// The physical address of the loaded PML4.
+#[inline(always)]
+pub fn current_root() -> u64 {
+    let cr3: u64;
+    // SAFETY: reading CR3 has no side effects.
+    unsafe {
+        core::arch::asm!("mov {}, cr3", out(reg) cr3, options(nomem, nostack, preserves_flags))
+    };
+    cr3 & CR3_ADDRESS
+}
+
+/// Make `pml4` the current address space. `pml4` is a PML4 (a page table
+/// object: page-aligned, in RAM below 2^52), so CR3's flag bits are 0.
+#[inline(always)]
 pub fn switch_to(pml4: u64) {
-    let frame = PhysFrame::containing_address(PhysAddr::new(pml4));
+    debug_assert_eq!(
+        pml4 & !CR3_ADDRESS,
+        0,
+        "PML4 {pml4:#x} is no page-table object"
+    );
     // SAFETY: every address space made by `new_address_space` maps the
     // kernel identically, so the running kernel code is unaffected.
-    unsafe { Cr3::write(frame, Cr3Flags::empty()) };
+    unsafe { core::arch::asm!("mov cr3, {}", in(reg) pml4, options(nostack, preserves_flags)) };
 }
 
 /// Copy `dst.len()` bytes into the frame at physical `pa`, `offset` bytes in.
