@@ -108,18 +108,19 @@ pub fn yield_current() {
 /// The running thread `t` yields, and another thread at its priority is
 /// ready (nothing above it is: it would be running): `t` goes to the back
 /// of its queue with a fresh slice and the head of the queue is taken, in
-/// one pass over the queue. `None` if nobody else is ready at `t`'s
-/// priority, when the yield changes nothing. For the yield fast path.
+/// one step that leaves the queue's priorities as they were
+/// (`RunQueue::rotate`), so `HIGHEST` stays right without `with_queue`.
+/// `None` if nobody else is ready at exactly `t`'s priority: the general
+/// path decides. For the yield fast path, inside whose frame it runs.
+#[inline(always)]
 pub fn yield_to_next(t: Tcb) -> Option<Tcb> {
-    let h = HIGHEST.load(Ordering::Relaxed);
-    if h == 0 || h - 1 < u32::from(t.priority()) {
+    let prio = t.priority();
+    if HIGHEST.load(Ordering::Relaxed) != u32::from(prio) + 1 {
         return None;
     }
     t.set_slice(SLICE_TICKS);
-    with_queue(|q| {
-        let _ = q.push_back(&mut Links, t.0, t.priority());
-        q.pop(&mut Links).map(|(id, _)| Tcb(id))
-    })
+    let next = QUEUE.lock().rotate(&mut Links, t.0, prio);
+    next.ok().flatten().map(Tcb)
 }
 
 /// A timer tick: charge the running thread; at the end of its slice it

@@ -269,6 +269,54 @@ impl<Id: Copy + Eq> RunQueue<Id> {
         Ok(())
     }
 
+    /// `id`, in no queue, gives way to the head of priority `prio`: the
+    /// head is taken out and `id` appended at the tail, in one step (a yield
+    /// to the next thread at the yielder's priority). The same as
+    /// [`push_back`](Self::push_back) then removing the head, except that
+    /// the priority stays non-empty throughout, so the bitmap and
+    /// [`highest`](Self::highest) do not change.
+    ///
+    /// `Ok(None)`, changing nothing, if the priority is empty;
+    /// [`Error::AlreadyQueued`] if `id` is in a queue.
+    #[inline]
+    pub fn rotate<S: ThreadLinks<Id = Id>>(
+        &mut self,
+        store: &mut S,
+        id: Id,
+        prio: u8,
+    ) -> Result<Option<Id>, Error> {
+        if store.links(id).queued {
+            return Err(Error::AlreadyQueued);
+        }
+        let level = *self.level(prio);
+        let (Some(head), Some(tail)) = (level.head, level.tail) else {
+            return Ok(None);
+        };
+        let (new_head, id_prev) = match store.links(head).next {
+            // The head was alone: `id` is now.
+            None => (id, None),
+            Some(next) => {
+                update(store, next, |l| l.prev = None);
+                update(store, tail, |l| l.next = Some(id));
+                (next, Some(tail))
+            }
+        };
+        store.set_links(head, QueueLinks::unqueued());
+        store.set_links(
+            id,
+            QueueLinks {
+                prev: id_prev,
+                next: None,
+                queued: true,
+            },
+        );
+        *self.level_mut(prio) = Level {
+            head: Some(new_head),
+            tail: Some(id),
+        };
+        Ok(Some(head))
+    }
+
     /// The highest priority with a ready thread, in constant time.
     pub fn highest(&self) -> Option<u8> {
         let word_index = (u8::BITS - 1).checked_sub(self.summary.leading_zeros())?;

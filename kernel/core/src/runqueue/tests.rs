@@ -130,6 +130,31 @@ fn round_robin_full_cycle() {
 }
 
 #[test]
+fn rotate_is_a_yield_to_the_head() {
+    let mut t = Threads::new(4);
+    let mut q = RunQueue::new();
+    // Nobody at the priority: nothing changes.
+    assert_eq!(q.rotate(&mut t, 0, 7), Ok(None));
+    assert!(q.is_empty() && !t.links(0).queued);
+    // The head alone: the yielder takes its place.
+    q.push_back(&mut t, 1, 7).unwrap();
+    assert_eq!(q.rotate(&mut t, 0, 7), Ok(Some(1)));
+    assert_eq!(contents(&q, &t, 7), vec![0]);
+    check(&q, &t);
+    // Three queued: the head leaves, the yielder goes last.
+    q.push_back(&mut t, 2, 7).unwrap();
+    q.push_back(&mut t, 3, 7).unwrap();
+    assert_eq!(q.rotate(&mut t, 1, 7), Ok(Some(0)));
+    assert_eq!(contents(&q, &t, 7), vec![2, 3, 1]);
+    assert_eq!(q.highest(), Some(7));
+    check(&q, &t);
+    // A queued yielder is refused and nothing changes.
+    assert_eq!(q.rotate(&mut t, 3, 7), Err(Error::AlreadyQueued));
+    assert_eq!(contents(&q, &t, 7), vec![2, 3, 1]);
+    check(&q, &t);
+}
+
+#[test]
 fn push_front_goes_first() {
     let mut t = Threads::new(4);
     let mut q = RunQueue::new();
@@ -597,6 +622,8 @@ enum Op {
     /// `None` removes at the thread's own priority (or any, if unqueued).
     Remove(usize, Option<u8>),
     Pop,
+    /// The thread yields to the head of the priority.
+    Rotate(usize, u8),
 }
 
 const THREADS: usize = 48;
@@ -617,6 +644,7 @@ fn arb_op() -> impl Strategy<Value = Op> {
         2 => (thread.clone(), prop::option::weighted(0.3, arb_prio()))
             .prop_map(|(t, p)| Op::Remove(t, p)),
         2 => Just(Op::Pop),
+        2 => (thread.clone(), arb_prio()).prop_map(|(t, p)| Op::Rotate(t, p)),
     ]
 }
 
@@ -668,6 +696,19 @@ impl Model {
                 self.prio_of[id] = None;
                 Ok(Some((id, prio)))
             }
+            Op::Rotate(id, prio) => {
+                if self.prio_of[id].is_some() {
+                    return Err(Error::AlreadyQueued);
+                }
+                let level = &mut self.levels[usize::from(prio)];
+                let Some(head) = level.pop_front() else {
+                    return Ok(None);
+                };
+                level.push_back(id);
+                self.prio_of[head] = None;
+                self.prio_of[id] = Some(prio);
+                Ok(Some((head, prio)))
+            }
         }
     }
 }
@@ -682,6 +723,7 @@ fn apply(q: &mut RunQueue<usize>, t: &mut Threads, op: Op) -> Result<Option<(usi
             q.remove(t, id, prio).map(|()| None)
         }
         Op::Pop => Ok(q.pop(t)),
+        Op::Rotate(id, prio) => q.rotate(t, id, prio).map(|h| h.map(|h| (h, prio))),
     }
 }
 
@@ -771,6 +813,7 @@ proptest! {
                 (0..6usize, 0..4u8).prop_map(|(i, p)| Op::PushFront(i, p)),
                 (0..6usize, 0..4u8).prop_map(|(i, p)| Op::Remove(i, Some(p))),
                 Just(Op::Pop),
+                (0..6usize, 0..4u8).prop_map(|(i, p)| Op::Rotate(i, p)),
             ],
             0..30,
         ),
