@@ -387,17 +387,12 @@ impl Tcb {
             .then_some((w0 >> 12) << 4)
     }
 
-    /// Force what every return to user mode relies on (user selectors, IF
-    /// set, IOPL/NT/RF/VM clear) in the saved context itself; returns RIP.
+    /// Force what every return to user mode relies on (IF set,
+    /// IOPL/NT/RF/VM clear: `UserContext::user_rflags`) in the saved
+    /// context itself; returns RIP. CS and SS are forced by the `iretq`
+    /// exit, the only one that loads them from the context.
     pub fn sanitize_context(self) -> u64 {
-        let mut ctx = UserContext {
-            rflags: self.reg(Reg::Rflags),
-            ..UserContext::default()
-        };
-        ctx.sanitize();
-        self.set_reg(Reg::Cs, ctx.cs);
-        self.set_reg(Reg::Ss, ctx.ss);
-        self.set_reg(Reg::Rflags, ctx.rflags);
+        self.set_reg(Reg::Rflags, UserContext::user_rflags(self.reg(Reg::Rflags)));
         self.reg(Reg::Rip)
     }
 }

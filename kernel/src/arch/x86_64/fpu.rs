@@ -31,6 +31,10 @@ pub fn init(xsave: bool, xcr0: u64) -> u64 {
     #[allow(unused_unsafe)]
     let needed = unsafe { core::arch::x86_64::__cpuid_count(0xd, 0) }.ebx as u64;
     let mask = if needed <= AREA_SIZE { xcr0 } else { 0b11 };
+    assert!(
+        mask >> 32 == 0,
+        "XSAVE components above 31 are never enabled"
+    );
     XCR0.store(mask, Ordering::Relaxed);
     mask
 }
@@ -64,7 +68,8 @@ pub fn switch_to(pa: u64) {
         return;
     }
     let mask = XCR0.load(Ordering::Relaxed);
-    let (lo, hi) = (mask as u32, (mask >> 32) as u32);
+    // Components 0-2 at most (`cpu::init`): the upper half is 0.
+    let (lo, hi) = (mask as u32, 0u32);
     if mask != 0 {
         // SAFETY: both areas are 64-byte aligned, 1 KiB, in the direct map,
         // inside TCBs owned by the kernel; XCR0 enables exactly `mask`'s

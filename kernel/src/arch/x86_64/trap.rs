@@ -104,7 +104,15 @@ impl UserContext {
     pub fn sanitize(&mut self) {
         self.cs = u64::from(cpu::USER_CS);
         self.ss = u64::from(cpu::USER_SS);
-        self.rflags = (self.rflags | RFLAGS_IF | RFLAGS_FIXED) & !RFLAGS_FORBIDDEN;
+        self.rflags = Self::user_rflags(self.rflags);
+    }
+
+    /// `rflags` as a return to user mode may load it: IF set, IOPL, NT, RF
+    /// and VM clear. The one definition of that rule; `sysretq` and
+    /// `iretq` take the selectors from elsewhere (STAR; forced in
+    /// `__resume_iret`).
+    pub const fn user_rflags(rflags: u64) -> u64 {
+        (rflags | RFLAGS_IF | RFLAGS_FIXED) & !RFLAGS_FORBIDDEN
     }
 }
 
@@ -182,7 +190,6 @@ trap_common:
     jz trap_from_kernel
     swapgs
     SAVE_GPRS
-    mov %rsp, %rdi
     mov %gs:{kernel_rsp}, %rsp
     /* Interrupt and exception gates keep the user's DF, AC, TF and NT
        (only `syscall` clears them, through FMASK). The kernel's code
@@ -232,7 +239,6 @@ __syscall_entry:
     push $0
     push ${syscall_vector}
     SAVE_GPRS
-    mov %rsp, %rdi
     mov %gs:{kernel_rsp}, %rsp
     call {syscall}
     ud2
@@ -242,6 +248,10 @@ __resume_iret:
     mov %rdi, %rsp
     RESTORE_GPRS
     add $16, %rsp
+    /* Only `iretq` loads CS and SS from the context (`sysretq` takes
+       them from STAR): forced to the user selectors here, where used. */
+    movq ${user_cs}, 8(%rsp)
+    movq ${user_ss}, 32(%rsp)
     swapgs
     iretq
 
@@ -350,8 +360,9 @@ pub fn init_idt() {
 ///
 /// # Safety
 /// `ctx` must be the context that `cpu::set_context_end` points past, and
-/// the thread's address space must be the one loaded in CR3. The context
-/// must have been [`UserContext::sanitize`]d and its RIP and RSP canonical.
+/// the thread's address space must be the one loaded in CR3. Its RFLAGS
+/// must have been sanitized ([`UserContext::user_rflags`]) and its RIP and
+/// RSP be canonical; CS and SS are forced here.
 pub unsafe fn resume_iret(ctx: *const UserContext) -> ! {
     // SAFETY: the caller guarantees the context is complete and sanitized,
     // so `iretq` lands in ring 3 with IF set and user selectors.
@@ -371,13 +382,13 @@ pub unsafe fn resume_sysret(ctx: *const UserContext) -> ! {
 }
 
 // The entry code has saved the context in place, inside the running
-// thread; the handlers reach it through the thread, so the pointer the
-// assembly passes is not turned into a reference here.
-extern "C" fn user_trap_entry(_ctx: *mut UserContext) -> ! {
+// thread; the handlers reach it through the thread, so the assembly passes
+// no pointer.
+extern "C" fn user_trap_entry() -> ! {
     crate::trap::user_trap()
 }
 
-extern "C" fn syscall_entry(_ctx: *mut UserContext) -> ! {
+extern "C" fn syscall_entry() -> ! {
     crate::syscall::syscall()
 }
 
