@@ -14,12 +14,12 @@
 
 use crate::arch::paging::{read_word, write_word};
 use crate::ipc::{self, Q_RECEIVERS, Q_SENDERS};
+use crate::object::Slot;
 use crate::object::tcb::{Reg, State, Tcb, flags};
 use crate::sched;
 use septum_abi::fault;
 use septum_abi::layout::is_canonical;
 use septum_abi::object::rights;
-use septum_abi::syscall as nr;
 use septum_kcore::cap::{CapType, RIGHTS_SHIFT};
 
 /// Rights bits as stored in capability word 0.
@@ -57,46 +57,56 @@ fn register_only(info: u64) -> Option<u64> {
     (info & 0xfff <= 4 && !kernel_label).then_some(info)
 }
 
-/// Try the fast path for the running thread's system call `number`.
-/// Returns the thread to switch to if it handled the call.
+/// Try the fast paths for the running thread's `Call`: IPC through an
+/// endpoint to a waiting receiver (which leaves the kernel into the
+/// receiver and never returns), or else an invocation whose capability the
+/// one-step lookup found: its slot. `None`: the general path (another
+/// shape of capability space, no such capability, or IPC the fast path
+/// declines).
 ///
-/// A `Call` on anything but an endpoint (an invocation) is turned away
-/// here, inline, after the one-step lookup: the rest of the fast path, with
-/// its register saves, runs only for a call that may take it.
+/// Inline, so an invocation is turned away from the IPC fast path before
+/// its register saves.
 #[inline(always)]
-pub fn try_fast(t: Tcb, number: u64) -> Option<Tcb> {
-    match number {
-        nr::CALL => {
-            let info = register_only(t.reg(Reg::Rsi))?;
-            let (w0, badge) = lookup(t, t.reg(Reg::Rdi))?;
-            if w0 & 0x1f != CapType::Endpoint as u64
-                || w0 & WRITE == 0
-                || w0 & (GRANT | GRANT_REPLY) == 0
-            {
-                return None;
-            }
-            call(t, info, w0, badge)
-        }
-        nr::REPLY_RECV => reply_recv(t),
-        _ => None,
+pub fn try_call(t: Tcb) -> Option<Slot> {
+    let slot = crate::object::cnode::flat_slot(t.cspace_slot(), t.reg(Reg::Rdi))??;
+    let w0 = read_word(slot.0);
+    if w0 & 0x1f != CapType::Endpoint as u64 {
+        // An empty slot names nothing: the general path's error.
+        return (!slot.is_empty()).then_some(slot);
     }
+    let info = register_only(t.reg(Reg::Rsi))?;
+    if w0 & WRITE == 0 || w0 & (GRANT | GRANT_REPLY) == 0 {
+        return None;
+    }
+    call(t, info, w0, read_word(slot.0 + 8));
+    None
 }
 
 /// A yield to the next thread at the same priority, straight from the
-/// queue; a yield with nobody to yield to takes the general path. Out of
-/// line, so its queue work does not widen `try_fast`'s frame for the IPC
-/// paths.
+/// queue, leaving the kernel into it; a yield with nobody to yield to
+/// returns, for the general path. Out of line, so its queue work does not
+/// widen the entry's frame for the IPC paths.
 #[inline(never)]
-pub fn yield_to_next(t: Tcb) -> Option<Tcb> {
-    let next = sched::yield_to_next(t)?;
-    t.set_reg(Reg::Rax, 0);
-    Some(next)
+pub fn yield_to_next(t: Tcb) {
+    if let Some(next) = sched::yield_to_next(t) {
+        t.set_reg(Reg::Rax, 0);
+        sched::switch_to(next);
+    }
 }
 
 /// `caller` calls the endpoint capability whose stored words are `w0` and
-/// `badge` (checked by [`try_fast`]: an endpoint it may call through).
+/// `badge` (checked by [`try_call`]: an endpoint it may call through),
+/// and the kernel leaves into the receiver; returns if the fast path
+/// declines.
 #[inline(never)]
-fn call(caller: Tcb, info: u64, w0: u64, badge: u64) -> Option<Tcb> {
+fn call(caller: Tcb, info: u64, w0: u64, badge: u64) {
+    if let Some(server) = deliver_call(caller, info, w0, badge) {
+        sched::switch_to(server);
+    }
+}
+
+#[inline(always)]
+fn deliver_call(caller: Tcb, info: u64, w0: u64, badge: u64) -> Option<Tcb> {
     let q = ipc::ep_queue(object(w0));
     if q.tag() != Q_RECEIVERS {
         return None;
@@ -116,8 +126,19 @@ fn call(caller: Tcb, info: u64, w0: u64, badge: u64) -> Option<Tcb> {
     Some(server)
 }
 
+/// The fast path of `ReplyRecv`: a register-only answer to a caller that
+/// waits on the reply object, then a receive on an endpoint where nobody
+/// waits to send; the kernel leaves into the caller. Returns if the fast
+/// path declines.
 #[inline(never)]
-fn reply_recv(server: Tcb) -> Option<Tcb> {
+pub fn reply_recv(server: Tcb) {
+    if let Some(caller) = answer_and_wait(server) {
+        sched::switch_to(caller);
+    }
+}
+
+#[inline(always)]
+fn answer_and_wait(server: Tcb) -> Option<Tcb> {
     let info = register_only(server.reg(Reg::Rsi))?;
     let (r0, _) = lookup(server, server.reg(Reg::R12))?;
     if r0 & 0x1f != CapType::Reply as u64 {

@@ -236,9 +236,8 @@ fn run(t: Tcb) -> ! {
         paging::switch_to(pml4);
     }
     if CURRENT.load(Ordering::Relaxed) != t.0 {
-        if t.slice() == 0 {
-            t.set_slice(SLICE_TICKS);
-        }
+        // Its slice is never 0 here: a thread starts with a full one
+        // (`Tcb::init`), and one that used it up got a new one then.
         CURRENT.store(t.0, Ordering::Relaxed);
         // The thread going on keeps its context end: only `run` sets it,
         // and `CURRENT` names the thread it was last set for.

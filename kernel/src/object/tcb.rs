@@ -187,12 +187,13 @@ impl Tcb {
     }
 
     /// A fresh TCB (the memory is already zeroed): inactive, priority 0,
-    /// MCP 0, standard FPU state.
+    /// MCP 0, a full time slice, standard FPU state.
     pub fn init(self) {
         let mut ctx = UserContext::new(0, 0);
         ctx.sanitize();
         self.set_context(&ctx);
         crate::arch::fpu::init_area(self.0 + XSAVE);
+        self.set_slice(crate::sched::SLICE_TICKS);
         // A thread that lived at this address before may still be what the
         // CPU's FPU and FS/GS caches name; this one must start from its own
         // (fresh) state, never from what the old one left in the CPU.
