@@ -9,6 +9,7 @@
 mod badge;
 mod block;
 mod common;
+mod fastref;
 mod msg;
 mod ntfn;
 mod remote;
@@ -26,5 +27,6 @@ fn main() {
         xfer::TESTS,
         ntfn::TESTS,
         remote::TESTS,
+        fastref::TESTS,
     ]);
 }
