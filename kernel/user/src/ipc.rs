@@ -52,6 +52,96 @@ pub struct Received {
     pub msg: Message,
 }
 
+/// A message that travels in registers only (at most four words, no
+/// capabilities): the shape the kernel's fast paths carry. The helpers
+/// that take one ([`call_short`], [`reply_recv_short`]) copy exactly the
+/// words used and never touch the IPC buffer, where [`Message`] zeroes
+/// and copies all 68.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Short {
+    pub label: u64,
+    pub len: usize,
+    pub words: [u64; REGISTER_WORDS],
+}
+
+impl Short {
+    /// A message with `label` and up to four `words` (`Range` if more).
+    pub fn new(label: u64, words: &[u64]) -> Result<Self, Error> {
+        let mut m = Short {
+            label,
+            len: words.len(),
+            words: [0; REGISTER_WORDS],
+        };
+        m.words
+            .get_mut(..words.len())
+            .ok_or(Error::Range)?
+            .copy_from_slice(words);
+        Ok(m)
+    }
+
+    /// Word `i`, or 0 if the message is shorter.
+    pub fn word(&self, i: usize) -> u64 {
+        if i < self.len.min(REGISTER_WORDS) {
+            self.words[i]
+        } else {
+            0
+        }
+    }
+}
+
+/// What a short receive returned. `len` is the length the sender gave: if
+/// it is more than four, words 4.. are in the IPC buffer, for
+/// [`Ipc::buffer_word`]; `msg` holds the first four.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShortReceived {
+    pub badge: u64,
+    pub msg: Short,
+    /// How many capabilities arrived (through the IPC buffer's receive slots).
+    pub caps: usize,
+}
+
+fn short_result(r: &Regs) -> Result<ShortReceived, Error> {
+    status(r)?;
+    let info = MessageInfo::decode(r.rsi).map_err(|_| Error::Range)?;
+    let len = info.words();
+    let mut words = [0; REGISTER_WORDS];
+    let n = len.min(REGISTER_WORDS);
+    words[..n].copy_from_slice(&r.mr[..n]);
+    Ok(ShortReceived {
+        badge: r.rdi,
+        msg: Short {
+            label: info.label(),
+            len,
+            words,
+        },
+        caps: info.caps(),
+    })
+}
+
+fn short_info(m: &Short) -> Result<u64, Error> {
+    if m.len > REGISTER_WORDS {
+        return Err(Error::Range);
+    }
+    Ok(MessageInfo::new(m.label, m.len, 0).encode())
+}
+
+/// Call `cptr` with a register-only message and wait for the answer.
+pub fn call_short(cptr: u64, m: &Short) -> Result<ShortReceived, Error> {
+    short_result(&raw(nr::CALL, cptr, short_info(m)?, m.words, 0))
+}
+
+/// Answer through `reply` with a register-only message, then receive on
+/// `cptr` with it.
+pub fn reply_recv_short(cptr: u64, reply: u64, m: &Short) -> Result<ShortReceived, Error> {
+    short_result(&raw(nr::REPLY_RECV, cptr, short_info(m)?, m.words, reply))
+}
+
+/// Receive on `cptr`, binding callers to `reply` (0: none), keeping only
+/// the register words.
+pub fn recv_short(cptr: u64, reply: u64) -> Result<ShortReceived, Error> {
+    short_result(&raw(nr::RECV, cptr, 0, [0; REGISTER_WORDS], reply))
+}
+
 /// What `CNode::identify` says about a slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Identity {
@@ -93,6 +183,16 @@ impl Ipc {
     fn get(&self, i: usize) -> u64 {
         // SAFETY: as in `put`; volatile because the kernel writes the page.
         unsafe { self.buf.add(i).read_volatile() }
+    }
+
+    /// Word `i` of the last message received, for `i` from 4 up to 67
+    /// (the words a [`ShortReceived`] leaves in the buffer); 0 otherwise.
+    pub fn buffer_word(&self, i: usize) -> u64 {
+        if (REGISTER_WORDS..MAX_WORDS).contains(&i) {
+            self.get(buffer::MESSAGE + i - REGISTER_WORDS)
+        } else {
+            0
+        }
     }
 
     fn stage(&mut self, m: &Message) -> (u64, [u64; REGISTER_WORDS]) {

@@ -15,7 +15,7 @@ use septum_test_tasks::ktest::{Ctx, SELF_TCB, Test, TestResult, rights, thread_i
 use septum_test_tasks::{check, check_eq};
 use septum_user::abi::Error;
 use septum_user::abi::ipc::NOTIFICATION_LABEL;
-use septum_user::ipc::Message;
+use septum_user::ipc::{self, Message, Short};
 use septum_user::syscall;
 
 pub const TESTS: &[Test] = &[
@@ -99,6 +99,21 @@ fn call_shapes(c: &mut Ctx) -> TestResult {
     );
     let got = c.ipc.call(ep, &Message::new(0x3f0, &[1]))?;
     check_eq!(got.msg.label, 0x3f1);
+    // The register-only helpers give the same answers, and a longer
+    // answer's words 4.. wait in the buffer.
+    let got = ipc::call_short(badged, &Short::new(0x3f2, &[5, 6])?)?;
+    check_eq!(got.msg.label, 0x3f3 + 0x77);
+    check_eq!(got.msg.len, 2);
+    check_eq!(got.msg.word(1), 6 ^ XOR);
+    check_eq!(got.badge, 0);
+    check_eq!(
+        Short::new(0x3f4, &[1, 2, 3, 4, 5]).map(|_| ()),
+        Err(Error::Range)
+    );
+    let long = c.ipc.call(ep, &Message::new(0x3f6, &[1, 2, 3, 4, 5, 6]))?;
+    check_eq!(long.msg.len, 6);
+    check_eq!(c.ipc.buffer_word(5), 6 ^ XOR);
+    check_eq!(c.ipc.buffer_word(3), 0);
     Ok(())
 }
 
