@@ -216,7 +216,10 @@ pub fn init(
 
     let measured = calibrate();
     let (apic_per_tick, tsc_per_tick) = measured.unwrap_or((ASSUMED_PER_TICK, 0));
-    TSC_HZ.store(tsc_per_tick.saturating_mul(1000) / TICK_MS, Ordering::Relaxed);
+    TSC_HZ.store(
+        tsc_per_tick.saturating_mul(1000) / TICK_MS,
+        Ordering::Relaxed,
+    );
     let vector = TIMER_VECTOR as u32;
     let mode = if tsc_deadline && tsc_per_tick > 0 {
         write(LVT_TIMER, vector | LVT_TSC_DEADLINE);
