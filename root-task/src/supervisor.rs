@@ -32,7 +32,9 @@
 //! every domain of the group through the same steps together, whatever
 //! partition each is in, from the thread of the partition that faulted;
 //! `reboot` takes every domain (the kernel and the root task stay, and
-//! regions keep their contents).
+//! regions keep their contents). `hold` takes the domain down the same way
+//! and leaves it down: its memory returns to its pool, and its clients'
+//! calls fail (their ends of its channels are gone) rather than wait.
 //!
 //! **Faults are received without a reply object**: the kernel leaves a
 //! faulted thread stopped, and the supervisor never resumes one; it
@@ -297,15 +299,22 @@ fn handle(ipc: &mut Ipc, partition: usize, badge: u64, msg: &Message) {
     restart(ipc, sys, w, set, &why);
 }
 
-/// Stop a domain for good.
+/// Stop a domain for good: take it down as for a restart (its memory
+/// goes back to its pool, its clients' calls fail instead of waiting for
+/// ever) and never build it again.
 fn hold(ipc: &mut Ipc, d: &Domain<'_>, index: usize) {
     let mut guard = world();
-    let Some(dom) = guard.as_mut().and_then(|w| w.doms.get_mut(index)) else {
+    let Some(w) = guard.as_mut() else {
         return;
     };
-    let _ = ipc.tcb_suspend(dom.tcb);
-    dom.held = true;
-    println!("{}: held (stopped; it stays so)", d.name);
+    let freed = teardown(ipc, w, index);
+    if let Some(dom) = w.doms.get_mut(index) {
+        dom.held = true;
+    }
+    println!(
+        "{}: held: taken down and kept down (everything it had returned: {freed})",
+        d.name
+    );
 }
 
 /// Every domain of `d`'s group (just `d` if it has none).
