@@ -50,6 +50,10 @@
 //! kind or vector, a domain of another partition, missing words or an
 //! address outside every function are logged as such.
 
+// A failure is a sentence, as in `system.rs`: formatted once, on paths
+// that run at boot or per restart.
+#![allow(clippy::result_large_err)]
+
 use crate::clock;
 use crate::system::{
     self, Builder, CNODE, Context, DEPTH, MAX_PARTITIONS, PAGE, Result, SELF_VSPACE, World,

@@ -11,7 +11,7 @@
 #![no_std]
 #![no_main]
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::AtomicU64;
 use septum_interfaces::echo::EchoClient;
 use septum_user::abi::Error;
 use septum_user::abi::fault::{self as fk, Kind};
@@ -32,8 +32,11 @@ const PEER_SECRET: u64 = 0x4000_0000;
 
 septum_user::entry!(main);
 
-/// (slot, type, rights to check or None, badge, extra) as describe says.
-const EXPECTED: [(u64, u64, Option<u64>, u64, Option<u64>); 6] = [
+/// One capability describe prints: (slot, type, rights to check or None,
+/// badge, extra word of identify to check or None).
+type Expected = (u64, u64, Option<u64>, u64, Option<u64>);
+
+const EXPECTED: [Expected; 6] = [
     (1, ct::CNODE, None, 0, Some(8)),
     (2, ct::TCB, None, 0, None),
     (3, ct::PAGE_TABLE, None, 0, Some(4)),
