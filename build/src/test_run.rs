@@ -186,9 +186,18 @@ impl ScenarioResult {
 }
 
 fn run_scenario(ws: &Workspace, name: &str, s: &Scenario, kernel: &Path) -> ScenarioResult {
-    let trusted = judge::trusted_prefixes(
-        std::iter::once(s.root.as_str()).chain(s.tasks.iter().map(String::as_str)),
-    );
+    // A booted description's domains are tasks the scenario boots too: the
+    // root task names each one's thread after the domain, and its
+    // supervisor threads `sup-<partition>`.
+    let mut writers: Vec<String> = std::iter::once(s.root.clone())
+        .chain(s.tasks.iter().cloned())
+        .collect();
+    if let Some(file) = &s.system
+        && let Ok(loaded) = crate::description::load(ws, &ws.root.join(file))
+    {
+        writers.extend(loaded.system.domains.iter().map(|d| d.name.clone()));
+    }
+    let trusted = judge::trusted_prefixes(writers.iter().map(String::as_str));
     let image = match system::pack_scenario(ws, name, s) {
         Ok(image) => image,
         Err(e) => {

@@ -230,6 +230,10 @@ pub fn create_root_task(
         info + core::mem::offset_of!(bi::BootInfo, boot_image_len) as u64,
         image_len,
     );
+    write_word(
+        info + core::mem::offset_of!(bi::BootInfo, tsc_hz) as u64,
+        crate::arch::apic::tsc_hz(),
+    );
 
     tcb.set_name(name.as_bytes());
     tcb.set_mcp(ROOT_PRIORITY);

@@ -10,7 +10,9 @@
 #![no_main]
 #![deny(unsafe_code)]
 
+mod clock;
 mod mem;
+mod supervisor;
 mod system;
 
 use septum_kcore::bootimage::{BootImage, EntryKind};
@@ -67,10 +69,11 @@ fn main() {
         system.channels.len(),
         system.regions.len()
     );
-    match system::build(info, &image, &system) {
+    let partitions = system.partitions.len();
+    match system::build(image, system) {
         Ok(started) => println!(
-            "system started: {started} domains running (time partitions are not in the kernel yet: \
-             every domain runs by priority alone)"
+            "system started: {started} domains running, supervised by {partitions} threads \
+             (time partitions are not in the kernel yet: every domain runs by priority alone)"
         ),
         Err(e) => println!("cannot build the system: {e}"),
     }

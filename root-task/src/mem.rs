@@ -1,6 +1,7 @@
-//! The two places the root task touches memory by address: the boot image
-//! the kernel maps read-only for it, and the scratch page through which it
-//! fills the frames of the domains it loads.
+//! The places the root task touches memory by address: the boot image the
+//! kernel maps read-only for it, the scratch page through which it fills
+//! the frames of the domains it loads, and its supervisor threads' IPC
+//! buffers.
 #![allow(unsafe_code)]
 
 use septum_user::abi::bootinfo::BootInfo;
@@ -37,4 +38,12 @@ pub fn write_scratch(page: u64, offset: usize, data: &[u8]) {
         // write stays within it (checked above).
         unsafe { ((page + (offset + i) as u64) as *mut u8).write_volatile(b) }
     }
+}
+
+/// The IPC buffer of a supervisor thread, at `addr`.
+pub fn thread_ipc(addr: u64) -> septum_user::ipc::Ipc {
+    // SAFETY: `supervisor::make_threads` maps a page at `addr` for this
+    // thread alone and registers it as the thread's IPC buffer; the thread
+    // makes one `Ipc` for it, at its entry.
+    unsafe { septum_user::ipc::Ipc::new(addr) }
 }

@@ -9,41 +9,48 @@
 //! into the slot the table names; then every thread is started.
 //!
 //! The root task keeps, per domain, the pool (revoking it reclaims
-//! everything the domain is made of), its CNode and its thread: what a
-//! supervisor needs. It follows the tables and never recomputes a layout.
+//! everything the domain is made of), its CNode, its thread and the run of
+//! its own slots that the domain's objects occupy: what the supervisor
+//! (`supervisor.rs`) needs to build the domain again, exactly as at boot,
+//! with [`populate`] and [`mint_channels`]. It follows the tables and never
+//! recomputes a layout.
 
 // A failure is a sentence, formatted once when the build stops; its size
 // costs nothing on a path that runs once.
 #![allow(clippy::result_large_err)]
 
 use crate::mem;
+use crate::supervisor;
 use core::fmt::{self, Write};
 use septum_kcore::bootimage::{BootImage, EntryKind};
 use septum_kcore::elf::Elf;
 use septum_sysdesc::image::{ChannelKind, Domain, MapRights, Mapped, Object, System};
 use septum_sysdesc::layout;
+use septum_sysdesc::policy::Tracker;
 use septum_user::abi::Error as KErr;
-use septum_user::abi::bootinfo::{self as bi, BootInfo};
+use septum_user::abi::bootinfo as bi;
 use septum_user::abi::fault as regs;
 use septum_user::abi::object::{object_type as ty, rights};
 use septum_user::ipc::Ipc;
 
 /// The root CNode: a slot index is its capability pointer at depth 64.
-const CNODE: u64 = bi::SLOT_CNODE;
-const DEPTH: u64 = 64;
-const SELF_TCB: u64 = bi::SLOT_TCB;
-const SELF_VSPACE: u64 = bi::SLOT_VSPACE;
-const PAGE: u64 = 4096;
+pub const CNODE: u64 = bi::SLOT_CNODE;
+pub const DEPTH: u64 = 64;
+pub const SELF_TCB: u64 = bi::SLOT_TCB;
+pub const SELF_VSPACE: u64 = bi::SLOT_VSPACE;
+pub const PAGE: u64 = 4096;
 /// The root task's scratch page, through which it fills domains' frames
 /// (PML4 slot 192, far from everything the kernel maps for it).
 const SCRATCH: u64 = 0x0000_6000_0000_0000;
 /// Most domains one description may have here (the root's bookkeeping).
-const MAX_DOMAINS: usize = 32;
+pub const MAX_DOMAINS: usize = 32;
+/// Most time partitions (one supervisor thread each).
+pub const MAX_PARTITIONS: usize = 16;
 /// Page tables one domain's address space may need.
 const MAX_TABLES: usize = 48;
 
 /// Why the system could not be built: a sentence.
-pub struct Failure(heapless::String<200>);
+pub struct Failure(pub heapless::String<200>);
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -51,7 +58,7 @@ impl fmt::Display for Failure {
     }
 }
 
-fn failure(args: fmt::Arguments<'_>) -> Failure {
+pub fn failure(args: fmt::Arguments<'_>) -> Failure {
     let mut s = heapless::String::new();
     let _ = s.write_fmt(args);
     Failure(s)
@@ -61,10 +68,10 @@ macro_rules! bail {
     ($($t:tt)*) => { return Err(failure(format_args!($($t)*))) };
 }
 
-type Result<T> = core::result::Result<T, Failure>;
+pub type Result<T> = core::result::Result<T, Failure>;
 
 /// Attach what was being done to a kernel error.
-trait Context<T> {
+pub trait Context<T> {
     fn ctx(self, who: &str, what: &str) -> Result<T>;
 }
 
@@ -78,48 +85,88 @@ impl<T> Context<T> for core::result::Result<T, KErr> {
 type Tables = heapless::Vec<(u8, u64), MAX_TABLES>;
 
 /// What the root task keeps of a domain.
-struct Dom {
-    /// Its pool of untyped memory.
-    pool: u64,
-    /// Its CNode, unguarded (retype targets; kept for the supervisor) and
-    /// guarded (what the domain sees).
-    #[allow(dead_code)]
-    cnode: u64,
-    guarded: u64,
-    tcb: u64,
+pub struct Dom {
+    /// Its pool of untyped memory, of 2^`pool_bits` bytes.
+    pub pool: u64,
+    pub pool_bits: u64,
+    /// Its CNode, unguarded (retype targets) and guarded (what the domain
+    /// sees, and where its channel ends are minted).
+    pub cnode: u64,
+    pub guarded: u64,
+    pub tcb: u64,
+    /// The root slots its objects occupy: `first_slot..end_slot`. A
+    /// rebuild takes exactly this run again.
+    pub first_slot: u64,
+    pub end_slot: u64,
+    /// What building it took at boot: objects retyped from its pool and
+    /// root slots occupied. Every restart must take exactly as much.
+    pub objects: u32,
+    pub slots_used: u32,
+    /// 1 at boot, one more at every restart: the badge of its fault
+    /// endpoint carries it, and its server loop answers with it.
+    pub generation: u32,
+    /// Stopped for good: its policy said `hold`.
+    pub held: bool,
+    pub tracker: Tracker,
 }
 
-struct Builder<'a> {
-    ipc: Ipc,
-    info: &'a BootInfo,
-    next_slot: u64,
+/// Everything the root task keeps of the built system; the supervisor's
+/// threads share it behind one lock (`supervisor::world`).
+pub struct World {
+    pub doms: heapless::Vec<Dom, MAX_DOMAINS>,
+    /// Each region's first frame slot (a run of slots per region).
+    pub region_first: heapless::Vec<u64, 64>,
+    /// Channel `i`'s object lives in root slot `chan_first + i`.
+    pub chan_first: u64,
+    /// The scratch slot through which frames are filled.
+    pub scratch_slot: u64,
+    /// Partition `p`'s fault endpoint (root slot).
+    pub fault_eps: heapless::Vec<u64, MAX_PARTITIONS>,
+}
+
+/// The badge of domain `index`'s fault endpoint in `generation`: the
+/// supervisor tells which domain faulted, and drops a fault of a
+/// generation it has already replaced.
+pub fn fault_badge(index: usize, generation: u32) -> u64 {
+    (u64::from(generation) << 8) | (index as u64 + 1)
+}
+
+/// The domain and generation a fault badge names, if it is one.
+pub fn from_fault_badge(badge: u64) -> Option<(usize, u32)> {
+    let index = (badge & 0xff).checked_sub(1)? as usize;
+    let generation = u32::try_from(badge >> 8).ok()?;
+    Some((index, generation))
+}
+
+pub struct Builder<'a> {
+    pub ipc: &'a mut Ipc,
+    pub next_slot: u64,
+    /// The first slot this builder may not take.
+    pub limit: u64,
     /// A slot for the scratch copy of a frame, emptied after each use.
-    scratch_slot: u64,
+    pub scratch_slot: u64,
+    /// Objects retyped so far (the supervisor's account of a pool).
+    pub objects: u32,
 }
 
 impl Builder<'_> {
-    fn slot(&mut self) -> Result<u64> {
-        let s = self.next_slot;
-        if s >= 1 << bi::ROOT_CNODE_RADIX {
-            bail!("the root task's CNode is full");
-        }
-        self.next_slot += 1;
-        Ok(s)
+    pub fn slot(&mut self) -> Result<u64> {
+        self.slots(1)
     }
 
-    fn slots(&mut self, n: u64) -> Result<u64> {
+    pub fn slots(&mut self, n: u64) -> Result<u64> {
         let s = self.next_slot;
-        if s + n > 1 << bi::ROOT_CNODE_RADIX {
-            bail!("the root task's CNode is full");
+        if s + n > self.limit {
+            bail!("the root task's CNode is full (or a rebuild outgrew its run of slots)");
         }
         self.next_slot += n;
         Ok(s)
     }
 
     /// A fresh untyped of 2^`bits` bytes from the boot untypeds.
-    fn pool(&mut self, who: &str, bits: u64) -> Result<u64> {
+    pub fn pool(&mut self, who: &str, bits: u64) -> Result<u64> {
         let s = self.slot()?;
-        let info = self.info;
+        let info = septum_user::ipc::boot_info();
         for (i, u) in info.untypeds().iter().enumerate() {
             if u.is_device != 0 || u.size_bits < bits {
                 continue;
@@ -142,14 +189,15 @@ impl Builder<'_> {
     }
 
     /// One object of type `t` from `pool` into a new root slot.
-    fn make(&mut self, who: &str, pool: u64, t: u64, bits: u64, what: &str) -> Result<u64> {
+    pub fn make(&mut self, who: &str, pool: u64, t: u64, bits: u64, what: &str) -> Result<u64> {
         let s = self.slot()?;
         self.ipc.retype(pool, t, bits, CNODE, s, 1).ctx(who, what)?;
+        self.objects += 1;
         Ok(s)
     }
 
     /// Make the page tables `va` needs in `vspace`, from `pool`.
-    fn tables_for(
+    pub fn tables_for(
         &mut self,
         who: &str,
         pool: u64,
@@ -208,29 +256,44 @@ fn bits_for(bytes: u64) -> u64 {
     bits
 }
 
-/// Build the system and start it; returns how many domains run.
-pub fn build(info: &BootInfo, image: &BootImage<'_>, system: &System<'_>) -> Result<usize> {
+/// Build the system, make the supervisor's threads and start everything;
+/// returns how many domains run. The built system is handed to the
+/// supervisor (`supervisor::install`) before anything starts.
+pub fn build(image: BootImage<'static>, system: System<'static>) -> Result<usize> {
     if system.domains.len() > MAX_DOMAINS {
         bail!(
             "{} domains, more than the {MAX_DOMAINS} this root task keeps track of",
             system.domains.len()
         );
     }
-    let ipc = root_ipc();
+    if system.partitions.len() > MAX_PARTITIONS {
+        bail!(
+            "{} partitions, more than the {MAX_PARTITIONS} this root task supervises",
+            system.partitions.len()
+        );
+    }
+    let info = septum_user::ipc::boot_info();
+    let mut ipc = root_ipc();
     let mut b = Builder {
-        ipc,
-        info,
+        ipc: &mut ipc,
         next_slot: info.first_free_slot,
+        limit: 1 << bi::ROOT_CNODE_RADIX,
         scratch_slot: 0,
+        objects: 0,
     };
     b.scratch_slot = b.slot()?;
 
-    // The root task's own pool: its scratch page's tables and the regions.
+    // The root task's own pool: its scratch page's tables, the regions,
+    // and the supervisor: a fault endpoint and a thread per partition.
     let region_bytes = system
         .regions
         .iter()
         .fold(0u64, |sum, r| sum.saturating_add(r.size));
-    let own = b.pool("root task", bits_for(region_bytes + 8 * PAGE).max(16))?;
+    let sup_bytes = system.partitions.len() as u64 * supervisor::THREAD_BYTES;
+    let own = b.pool(
+        "root task",
+        bits_for(region_bytes + sup_bytes + 16 * PAGE).max(16),
+    )?;
     for level in [3u64, 2, 1] {
         let pt = b.make(
             "root task",
@@ -255,83 +318,138 @@ pub fn build(info: &BootInfo, image: &BootImage<'_>, system: &System<'_>) -> Res
             bail!("more than 64 regions");
         }
     }
+    let mut fault_eps: heapless::Vec<u64, MAX_PARTITIONS> = heapless::Vec::new();
+    for p in system.partitions.iter() {
+        let ep = b.make(p.name, own, ty::ENDPOINT, 0, "its fault endpoint")?;
+        // Cannot fail: checked against MAX_PARTITIONS above.
+        let _ = fault_eps.push(ep);
+    }
+    let threads = supervisor::make_threads(&mut b, own, &system)?;
 
     let mut doms: heapless::Vec<Dom, MAX_DOMAINS> = heapless::Vec::new();
-    for d in system.domains.iter() {
-        let dom = build_domain(&mut b, image, &d, &region_first)?;
+    for (index, d) in system.domains.iter().enumerate() {
+        let (elf, bytes) = program(&image, &d)?;
+        let pool = b.pool(d.name, bits_for(bytes))?;
+        let Some(&fault_ep) = fault_eps.get(usize::from(d.partition)) else {
+            bail!("{}: its partition does not exist", d.name);
+        };
+        let first_slot = b.next_slot;
+        b.objects = 0;
+        let (cnode, guarded, tcb) =
+            populate(&mut b, &d, &elf, index, pool, fault_ep, 1, &region_first)?;
         // Cannot fail: checked against MAX_DOMAINS above.
-        let _ = doms.push(dom);
+        let _ = doms.push(Dom {
+            pool,
+            pool_bits: bits_for(bytes),
+            cnode,
+            guarded,
+            tcb,
+            first_slot,
+            end_slot: b.next_slot,
+            objects: b.objects,
+            slots_used: 0,
+            generation: 1,
+            held: false,
+            tracker: Tracker::new(),
+        });
     }
 
-    // Channels: the object from its receiver's pool, then every end.
     let chan_first = b.slots(system.channels.len() as u64)?;
+    let everyone = u64::MAX;
+    let scratch_slot = b.scratch_slot;
+    mint_channels(b.ipc, &system, &doms, chan_first, everyone)?;
+    for dom in doms.iter_mut() {
+        dom.slots_used = occupied(b.ipc, dom.first_slot, dom.end_slot);
+    }
+    let started = doms.len();
+    let world = World {
+        doms,
+        region_first,
+        chan_first,
+        scratch_slot,
+        fault_eps,
+    };
+    let tcbs: heapless::Vec<u64, MAX_DOMAINS> = world.doms.iter().map(|d| d.tcb).collect();
+    supervisor::install(image, system, world);
+    supervisor::start_threads(&mut ipc, &threads)?;
+    for (d, tcb) in system.domains.iter().zip(tcbs) {
+        ipc.tcb_resume(tcb).ctx(d.name, "starting its thread")?;
+    }
+    Ok(started)
+}
+
+/// How many of the root slots `first..end` hold a capability.
+pub fn occupied(ipc: &mut Ipc, first: u64, end: u64) -> u32 {
+    (first..end)
+        .filter(|&s| {
+            ipc.cnode_identify(CNODE, (s, DEPTH))
+                .is_ok_and(|i| i.cap_type != 0)
+        })
+        .count() as u32
+}
+
+/// Make the objects of the channels whose receiver is in `set` (a bit per
+/// domain) from that receiver's pool, then mint every end that belongs to
+/// a domain of `set` or to a channel whose object was just made, into the
+/// slot the table names. A slot that holds something is emptied first:
+/// the description gives that slot to the channel. At boot `set` is every
+/// domain; after a restart, the domains rebuilt.
+pub fn mint_channels(
+    ipc: &mut Ipc,
+    system: &System<'_>,
+    doms: &[Dom],
+    chan_first: u64,
+    set: u64,
+) -> Result<()> {
+    let in_set = |d: usize| d < 64 && set & (1 << d) != 0;
     for (i, c) in system.channels.iter().enumerate() {
-        let Some(to) = doms.get(usize::from(c.server)) else {
+        let server = usize::from(c.server);
+        let Some(to) = doms.get(server) else {
             bail!("channel `{}` names no receiving domain", c.name);
         };
+        if !in_set(server) {
+            continue;
+        }
         let t = match c.kind {
             ChannelKind::Endpoint => ty::ENDPOINT,
             ChannelKind::Notification => ty::NOTIFICATION,
         };
-        b.ipc
-            .retype(to.pool, t, 0, CNODE, chan_first + i as u64, 1)
+        ipc.retype(to.pool, t, 0, CNODE, chan_first + i as u64, 1)
             .ctx(c.name, "the channel's object")?;
     }
-    for (d, dom) in system.domains.iter().zip(doms.iter()) {
+    for (e, (d, dom)) in system.domains.iter().zip(doms.iter()).enumerate() {
         for cap in d.caps.iter() {
             let channel = match cap.object {
                 Object::Endpoint { channel } | Object::Notification { channel } => channel,
                 _ => continue,
             };
-            b.ipc
-                .cnode_mint(
-                    dom.guarded,
-                    (cap.slot.into(), DEPTH),
-                    CNODE,
-                    (chan_first + u64::from(channel), DEPTH),
-                    cap.rights.bits(),
-                    cap.badge,
-                )
-                .ctx(d.name, "a channel end")?;
+            let Some(c) = system.channels.get(usize::from(channel)) else {
+                bail!("{}: a capability names no channel", d.name);
+            };
+            if !in_set(e) && !in_set(usize::from(c.server)) {
+                continue;
+            }
+            let slot = (u64::from(cap.slot), DEPTH);
+            // Empty (or already empty) before the mint; only a slot the
+            // domain filled itself holds something here.
+            let _ = ipc.cnode_delete(dom.guarded, slot);
+            ipc.cnode_mint(
+                dom.guarded,
+                slot,
+                CNODE,
+                (chan_first + u64::from(channel), DEPTH),
+                cap.rights.bits(),
+                cap.badge,
+            )
+            .ctx(d.name, "a channel end")?;
         }
     }
-
-    for (d, dom) in system.domains.iter().zip(doms.iter()) {
-        b.ipc
-            .tcb_resume(dom.tcb)
-            .ctx(d.name, "starting its thread")?;
-    }
-    Ok(doms.len())
+    Ok(())
 }
 
-fn root_ipc() -> Ipc {
-    #[allow(unsafe_code)]
-    // SAFETY: the kernel registers the root thread's IPC buffer at this
-    // address, and this is the only `Ipc` the root task makes for it.
-    unsafe {
-        Ipc::new(septum_user::abi::layout::USER_IPC_BUFFER)
-    }
-}
-
-/// Bytes a domain's pool needs: its quota, CNode, thread and every page
-/// and page table of its address space, with room for alignment.
-fn pool_bytes(d: &Domain<'_>, elf: &Elf<'_>) -> u64 {
-    let mut pages = d.stack_size / PAGE + 1;
-    for seg in elf.segments() {
-        let first = seg.vaddr & !(PAGE - 1);
-        pages += (seg.vaddr + seg.mem_size - first).div_ceil(PAGE);
-    }
-    let objects = d.caps.len() as u64 * 64; // replies, channel objects
-    let tables = (MAX_TABLES as u64 / 2) * PAGE;
-    d.memory + (PAGE << d.cnode_radix.min(20)) / 128 + 2 * PAGE + objects + tables + pages * PAGE
-}
-
-fn build_domain(
-    b: &mut Builder<'_>,
-    image: &BootImage<'_>,
-    d: &Domain<'_>,
-    region_first: &[u64],
-) -> Result<Dom> {
+/// The domain's program from the boot image, checked, and the bytes its
+/// pool needs.
+pub fn program<'a>(image: &BootImage<'a>, d: &Domain<'_>) -> Result<(Elf<'a>, u64)> {
     let who = d.name;
     let Some(program) = image
         .entries()
@@ -360,7 +478,62 @@ fn build_domain(
             );
         }
     }
-    let pool = b.pool(who, bits_for(pool_bytes(d, &elf)))?;
+    let bytes = pool_bytes(d, &elf);
+    Ok((elf, bytes))
+}
+
+pub fn root_ipc() -> Ipc {
+    #[allow(unsafe_code)]
+    // SAFETY: the kernel registers the root thread's IPC buffer at this
+    // address, and this is the only `Ipc` the root task makes for it.
+    unsafe {
+        Ipc::new(septum_user::abi::layout::USER_IPC_BUFFER)
+    }
+}
+
+/// Bytes a domain's pool needs: its quota, CNode, thread and every page
+/// and page table of its address space, with room for alignment.
+fn pool_bytes(d: &Domain<'_>, elf: &Elf<'_>) -> u64 {
+    let mut pages = d.stack_size / PAGE + 1;
+    for seg in elf.segments() {
+        let first = seg.vaddr & !(PAGE - 1);
+        pages += (seg.vaddr + seg.mem_size - first).div_ceil(PAGE);
+    }
+    let objects = d.caps.len() as u64 * 64; // replies, channel objects
+    let tables = (MAX_TABLES as u64 / 2) * PAGE;
+    d.memory + (PAGE << d.cnode_radix.min(20)) / 128 + 2 * PAGE + objects + tables + pages * PAGE
+}
+
+/// Make domain `index`'s objects from its (empty) `pool`, in root slots
+/// from `b.next_slot` on: its fault endpoint's badged copy (for
+/// `generation`), quota, CNode, thread, address space and capability
+/// space, exactly as the table says, and its thread configured but not
+/// started. Channel ends are [`mint_channels`]'s. Returns the CNode (plain
+/// and guarded) and the thread. Boot and every restart run this same code,
+/// so a restarted domain is the domain that booted.
+#[allow(clippy::too_many_arguments)]
+pub fn populate(
+    b: &mut Builder<'_>,
+    d: &Domain<'_>,
+    elf: &Elf<'_>,
+    index: usize,
+    pool: u64,
+    fault_ep: u64,
+    generation: u32,
+    region_first: &[u64],
+) -> Result<(u64, u64, u64)> {
+    let who = d.name;
+    let fault = b.slot()?;
+    b.ipc
+        .cnode_mint(
+            CNODE,
+            (fault, DEPTH),
+            CNODE,
+            (fault_ep, DEPTH),
+            rights::WRITE | rights::GRANT_REPLY,
+            fault_badge(index, generation),
+        )
+        .ctx(who, "its fault endpoint")?;
 
     // The quota first, largest piece first, so the pool packs without gaps.
     let mut quota: heapless::Vec<(u64, u32), 64> = heapless::Vec::new();
@@ -499,7 +672,7 @@ fn build_domain(
 
     // Its thread: priority bounded by the root's own, then the entry.
     b.ipc
-        .tcb_configure(tcb, guarded, vspace, buffer, d.ipc_buffer, 0)
+        .tcb_configure(tcb, guarded, vspace, buffer, d.ipc_buffer, fault)
         .ctx(who, "configuring its thread")?;
     b.ipc.tcb_set_name(tcb, who).ctx(who, "naming its thread")?;
     b.ipc
@@ -512,22 +685,21 @@ fn build_domain(
     r[regs::W_RIP] = elf.entry();
     r[regs::W_RSP] = d.stack_top;
     r[regs::W_RDI] = d.ipc_buffer;
+    // The domain's generation, which `septum_user::start_arg` reads.
+    r[regs::W_RSI] = generation.into();
     r[regs::W_RFLAGS] = 0x202;
     b.ipc
         .tcb_write_registers(tcb, &r)
         .ctx(who, "its registers")?;
-    septum_user::println!(
-        "domain {who}: program `{}`, priority {} (max {}), {} KiB quota, CNode of {} slots",
-        d.program,
-        d.priority,
-        d.max_priority,
-        d.memory >> 10,
-        1u32 << d.cnode_radix
-    );
-    Ok(Dom {
-        pool,
-        cnode,
-        guarded,
-        tcb,
-    })
+    if generation == 1 {
+        septum_user::println!(
+            "domain {who}: program `{}`, priority {} (max {}), {} KiB quota, CNode of {} slots",
+            d.program,
+            d.priority,
+            d.max_priority,
+            d.memory >> 10,
+            1u32 << d.cnode_radix
+        );
+    }
+    Ok((cnode, guarded, tcb))
 }

@@ -13,6 +13,7 @@
 
 pub mod image;
 pub mod layout;
+pub mod policy;
 
 #[cfg(feature = "host")]
 pub mod check;

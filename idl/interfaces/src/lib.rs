@@ -13,6 +13,10 @@ pub mod echo {
     include!(concat!(env!("OUT_DIR"), "/echo.rs"));
 }
 
+pub mod crash {
+    include!(concat!(env!("OUT_DIR"), "/crash.rs"));
+}
+
 /// What each `Echo` method answers, as pure functions: the reference
 /// semantics every Echo server implements (the demo's, the on-target
 /// suite's), kept in one place so they cannot drift apart.

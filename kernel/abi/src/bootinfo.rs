@@ -78,6 +78,10 @@ pub struct BootInfo {
     pub boot_image_addr: u64,
     /// The boot image's length in bytes.
     pub boot_image_len: u64,
+    /// TSC cycles per second, as the kernel measured them against the PIT
+    /// when it calibrated its timer; 0 if it could not. With it a task
+    /// turns `rdtsc` deltas into time (the supervisor's restart backoff).
+    pub tsc_hz: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<BootInfo>() <= 4096);

@@ -509,6 +509,85 @@ impl<'a> Elf<'a> {
     }
 }
 
+/// A function symbol found by [`Elf::symbol`]: the name as the file spells
+/// it (mangled) and how far past its start the address lies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Symbol<'a> {
+    pub name: &'a str,
+    pub offset: u64,
+}
+
+const SHDR_SIZE: usize = 64;
+const SYM_SIZE: usize = 24;
+const SHT_SYMTAB: u32 = 2;
+const STT_FUNC: u8 = 2;
+/// Longest symbol name [`Elf::symbol`] reads; a longer one is cut there.
+pub const MAX_SYMBOL_NAME: usize = 512;
+
+impl<'a> Elf<'a> {
+    /// The function symbol of `.symtab` whose range holds `addr` (or, for a
+    /// symbol without a size, the nearest one at or below it). `None` when
+    /// the file has no symbol table or no function covers the address.
+    ///
+    /// The section headers are not part of what [`Elf::parse`] checks (a
+    /// loader never needs them), so they are checked here, on every call:
+    /// any table, entry or name that does not lie inside the file, or a
+    /// name that is not UTF-8, is ignored rather than trusted. Linear in
+    /// the number of symbols; nothing here panics.
+    pub fn symbol(&self, addr: u64) -> Option<Symbol<'a>> {
+        let b = self.bytes;
+        let shoff = usize::try_from(u64_at(b, 40)).ok()?;
+        if usize::from(u16_at(b, 58)) != SHDR_SIZE {
+            return None;
+        }
+        let shnum = usize::from(u16_at(b, 60));
+        let section = |i: usize| -> Option<&'a [u8]> {
+            let at = i.checked_mul(SHDR_SIZE)?.checked_add(shoff)?;
+            b.get(at..at.checked_add(SHDR_SIZE)?)
+        };
+        let contents = |sh: &[u8]| -> Option<&'a [u8]> {
+            let off = usize::try_from(u64_at(sh, 24)).ok()?;
+            let size = usize::try_from(u64_at(sh, 32)).ok()?;
+            b.get(off..off.checked_add(size)?)
+        };
+        let symtab = (0..shnum)
+            .filter_map(section)
+            .find(|sh| u32_at(sh, 4) == SHT_SYMTAB)?;
+        let syms = contents(symtab)?;
+        let strtab = contents(section(usize::try_from(u32_at(symtab, 40)).ok()?)?)?;
+        // (value, size, name offset) of the best match so far.
+        let mut best: Option<(u64, u64, usize)> = None;
+        for sym in syms.chunks_exact(SYM_SIZE) {
+            let value = u64_at(sym, 8);
+            let size = u64_at(sym, 16);
+            if sym[4] & 0xf != STT_FUNC || value > addr || value == 0 {
+                continue;
+            }
+            let inside = addr - value < size;
+            let candidate = (value, size, u32_at(sym, 0) as usize);
+            best = match best {
+                // A symbol whose range holds the address beats one without.
+                Some((v, s, _)) if addr - v < s && !inside => best,
+                Some((v, s, _)) if (addr - v < s) == inside && v >= value => best,
+                _ if size != 0 && !inside => best,
+                _ => Some(candidate),
+            };
+        }
+        let (value, _, name_at) = best?;
+        let tail = strtab.get(name_at..)?;
+        let tail = &tail[..tail.len().min(MAX_SYMBOL_NAME)];
+        let len = tail.iter().position(|&c| c == 0).unwrap_or(tail.len());
+        let name = core::str::from_utf8(&tail[..len]).ok()?;
+        if name.is_empty() {
+            return None;
+        }
+        Some(Symbol {
+            name,
+            offset: addr - value,
+        })
+    }
+}
+
 /// The checks on one `PT_LOAD` that need no other header.
 fn check_load(index: usize, ph: &ProgramHeader, len: usize) -> Result<(), Error> {
     let (file_size, mem_size, vaddr) = (ph.file_size, ph.mem_size, ph.vaddr);

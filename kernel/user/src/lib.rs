@@ -22,6 +22,7 @@ core::arch::global_asm!(
     .section .text._start, "ax"
     .global _start
 _start:
+    mov %rsi, {start_arg}(%rip)
     xor %ebp, %ebp
     and $-16, %rsp
     call __septum_task_main
@@ -30,8 +31,29 @@ _start:
     ud2
     "#,
     exit = const septum_abi::syscall::THREAD_EXIT,
+    start_arg = sym START_ARG,
     options(att_syntax)
 );
+
+/// What the task's starter put in `rsi` (`_start` keeps it here before
+/// anything else runs).
+#[cfg(target_os = "none")]
+static START_ARG: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The word the task's starter passed in `rsi` when it started the first
+/// thread: for a domain the supervisor builds, its generation (1 at boot,
+/// one more at every restart; `docs/system-description.md`); for the root
+/// task, the boot-info page's address. 0 on the host.
+pub fn start_arg() -> u64 {
+    #[cfg(target_os = "none")]
+    {
+        START_ARG.load(core::sync::atomic::Ordering::Relaxed)
+    }
+    #[cfg(not(target_os = "none"))]
+    {
+        0
+    }
+}
 
 /// Declare the task's main function: `septum_user::entry!(main);` with
 /// `fn main()`. The kernel starts the task's first thread there.

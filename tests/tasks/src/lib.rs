@@ -6,3 +6,14 @@
 #![no_std]
 
 pub mod ktest;
+
+/// The IPC buffer of a domain's thread, where the root task maps it
+/// (the programs the scenarios boot as domains of a description).
+pub fn domain_ipc() -> septum_user::ipc::Ipc {
+    #[allow(unsafe_code)]
+    // SAFETY: the root task registers a domain thread's IPC buffer at
+    // USER_IPC_BUFFER; each program makes one `Ipc`, in `main`.
+    unsafe {
+        septum_user::ipc::Ipc::new(septum_user::abi::layout::USER_IPC_BUFFER)
+    }
+}

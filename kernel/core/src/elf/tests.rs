@@ -878,3 +878,80 @@ proptest! {
         check(&image(pick_entry(&phs, word, which), &phs));
     }
 }
+
+/// `good()` with a symbol table: section headers for a null section, a
+/// `.symtab` and its string table, appended after the file bytes.
+fn with_symbols(syms: &[(&str, u64, u64, u8)]) -> Vec<u8> {
+    let mut b = good();
+    let strtab_at = b.len();
+    let mut strtab = vec![0u8];
+    let mut names = Vec::new();
+    for (name, ..) in syms {
+        names.push(strtab.len() as u32);
+        strtab.extend_from_slice(name.as_bytes());
+        strtab.push(0);
+    }
+    put(&mut b, strtab_at, &strtab);
+    let symtab_at = b.len().next_multiple_of(8);
+    for (i, &(_, value, size, kind)) in syms.iter().enumerate() {
+        let at = symtab_at + (i + 1) * SYM_SIZE; // entry 0 is the null symbol
+        put_u32(&mut b, at, names[i]);
+        put(&mut b, at + 4, &[0x10 | kind, 0]);
+        put_u16(&mut b, at + 6, 1);
+        put_u64(&mut b, at + 8, value);
+        put_u64(&mut b, at + 16, size);
+    }
+    let symtab_len = (syms.len() + 1) * SYM_SIZE;
+    put(&mut b, symtab_at + symtab_len - 1, &[0]);
+    let sh = (symtab_at + symtab_len).next_multiple_of(8);
+    // Section 1: .symtab, linked to section 2.
+    put_u32(&mut b, sh + SHDR_SIZE + 4, SHT_SYMTAB);
+    put_u64(&mut b, sh + SHDR_SIZE + 24, symtab_at as u64);
+    put_u64(&mut b, sh + SHDR_SIZE + 32, symtab_len as u64);
+    put_u32(&mut b, sh + SHDR_SIZE + 40, 2);
+    // Section 2: its string table.
+    put_u32(&mut b, sh + 2 * SHDR_SIZE + 4, 3);
+    put_u64(&mut b, sh + 2 * SHDR_SIZE + 24, strtab_at as u64);
+    put_u64(&mut b, sh + 2 * SHDR_SIZE + 32, strtab.len() as u64);
+    put(&mut b, sh + 3 * SHDR_SIZE - 1, &[0]);
+    put_u64(&mut b, 40, sh as u64);
+    put_u16(&mut b, 60, 3);
+    b
+}
+
+#[test]
+fn symbol_names_the_function_holding_an_address() {
+    let b = with_symbols(&[
+        ("first", TEXT, 0x10, STT_FUNC),
+        ("second", TEXT + 0x10, 0x20, STT_FUNC),
+        ("a_datum", TEXT + 0x18, 0x4, 1),
+    ]);
+    let elf = Elf::parse(&b).unwrap();
+    let s = |addr| elf.symbol(addr).map(|s| (s.name, s.offset));
+    assert_eq!(s(TEXT), Some(("first", 0)));
+    assert_eq!(s(TEXT + 0xf), Some(("first", 0xf)));
+    assert_eq!(s(TEXT + 0x1c), Some(("second", 0xc)));
+    assert_eq!(s(TEXT + 0x30), None, "past every function's end");
+    assert_eq!(s(TEXT - 1), None, "below every function");
+}
+
+#[test]
+fn symbol_is_none_without_a_symbol_table() {
+    let b = good();
+    assert_eq!(Elf::parse(&b).unwrap().symbol(TEXT), None);
+}
+
+proptest! {
+    /// Damaged section headers, symbols or names never panic the lookup.
+    #[test]
+    fn symbol_lookup_never_panics(flips in proptest::collection::vec((0usize..0x800, any::<u8>()), 1..16), addr in any::<u64>()) {
+        let mut b = with_symbols(&[("f", TEXT, 0x10, STT_FUNC), ("g", TEXT + 0x10, 0, STT_FUNC)]);
+        let n = b.len();
+        for (at, v) in flips {
+            b[at % n] ^= v;
+        }
+        if let Ok(elf) = Elf::parse(&b) {
+            let _ = elf.symbol(addr);
+        }
+    }
+}

@@ -82,6 +82,13 @@ static READY: AtomicBool = AtomicBool::new(false);
 static DEADLINE_PERIOD: AtomicU64 = AtomicU64::new(0);
 /// The TSC value of the armed deadline.
 static DEADLINE: AtomicU64 = AtomicU64::new(0);
+/// TSC cycles per second as calibrated; 0 if calibration failed.
+static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+
+/// TSC cycles per second, as [`init`] measured them (0: not measured).
+pub fn tsc_hz() -> u64 {
+    TSC_HZ.load(Ordering::Relaxed)
+}
 
 /// How the timer raises its tick.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,6 +216,10 @@ pub fn init(
 
     let measured = calibrate();
     let (apic_per_tick, tsc_per_tick) = measured.unwrap_or((ASSUMED_PER_TICK, 0));
+    TSC_HZ.store(
+        tsc_per_tick.saturating_mul(1000) / TICK_MS,
+        Ordering::Relaxed,
+    );
     let vector = TIMER_VECTOR as u32;
     let mode = if tsc_deadline && tsc_per_tick > 0 {
         write(LVT_TIMER, vector | LVT_TSC_DEADLINE);
