@@ -14,10 +14,19 @@ use crate::object::tcb::{self, State, Tcb, flags};
 use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use septum_kcore::runqueue::{QueueLinks, RunQueue, ThreadLinks};
 
-/// Number of partitions (and run queues).
-pub const PARTITIONS: usize = septum_abi::sched::MAX_PARTITIONS as usize;
+/// Run queues: one per partition, and one for the gaps between windows,
+/// which stays empty (no thread is in partition [`NO_PARTITION`]). A
+/// power of two, so that a partition number masked by `PARTITIONS - 1`
+/// indexes the array without a bounds check.
+const PARTITIONS: usize = 16;
 /// [`current_partition`] in a gap between windows: no thread's partition.
-pub const NO_PARTITION: u8 = 0xff;
+pub const NO_PARTITION: u8 = (PARTITIONS - 1) as u8;
+const _: () = assert!(septum_abi::sched::MAX_PARTITIONS as usize == PARTITIONS - 1);
+
+/// The run queue of partition `p`.
+fn queue_of(p: u8) -> usize {
+    usize::from(p) & (PARTITIONS - 1)
+}
 
 /// Timer ticks in a time slice.
 pub const SLICE_TICKS: u64 = 5;
@@ -77,7 +86,7 @@ pub fn enqueue(t: Tcb) {
         return;
     }
     with_queues(|q| {
-        let _ = q[usize::from(t.partition())].push_back(&mut Links, t.0, t.priority());
+        let _ = q[queue_of(t.partition())].push_back(&mut Links, t.0, t.priority());
     });
 }
 
@@ -85,16 +94,16 @@ pub fn enqueue(t: Tcb) {
 pub fn dequeue(t: Tcb) {
     if Links.links(t.0).queued {
         with_queues(|q| {
-            let _ = q[usize::from(t.partition())].remove(&mut Links, t.0, t.priority());
+            let _ = q[queue_of(t.partition())].remove(&mut Links, t.0, t.priority());
         });
     }
 }
 
-/// Move `t` to partition `p` (below [`PARTITIONS`]), in whatever queue it
+/// Move `t` to partition `p` (below `MAX_PARTITIONS`), in whatever queue it
 /// is. A running thread moved out of the window's partition stops at the
 /// next `schedule`.
 pub fn set_partition(t: Tcb, p: u8) {
-    debug_assert!(usize::from(p) < PARTITIONS);
+    debug_assert!(u64::from(p) < septum_abi::sched::MAX_PARTITIONS);
     let queued = Links.links(t.0).queued;
     dequeue(t);
     t.set_partition_word(p);
@@ -120,9 +129,8 @@ pub fn anything_queued() -> bool {
 fn with_queues<R>(f: impl FnOnce(&mut [RunQueue<u64>; PARTITIONS]) -> R) -> R {
     let mut q = QUEUES.lock();
     let r = f(&mut q);
-    let highest = q
-        .get(usize::from(current_partition()))
-        .and_then(|q| q.highest())
+    let highest = q[queue_of(current_partition())]
+        .highest()
         .map_or(0, |p| u32::from(p) + 1);
     HIGHEST.store(highest, Ordering::Relaxed);
     r
@@ -156,12 +164,15 @@ pub fn yield_current() {
 /// priority, when the yield changes nothing. For the yield fast path.
 pub fn yield_to_next(t: Tcb) -> Option<Tcb> {
     let h = HIGHEST.load(Ordering::Relaxed);
-    if h == 0 || h - 1 < u32::from(t.priority()) || t.partition() != current_partition() {
+    // A thread only runs in its partition's window (`schedule` and
+    // `may_switch_to` see to it), so `HIGHEST` is about `t`'s queue.
+    debug_assert_eq!(t.partition(), current_partition());
+    if h == 0 || h - 1 < u32::from(t.priority()) {
         return None;
     }
     t.set_slice(SLICE_TICKS);
     with_queues(|q| {
-        let q = &mut q[usize::from(t.partition())];
+        let q = &mut q[queue_of(t.partition())];
         let _ = q.push_back(&mut Links, t.0, t.priority());
         q.pop(&mut Links).map(|(id, _)| Tcb(id))
     })
@@ -188,7 +199,7 @@ pub fn check_queue(threads: &[u64]) -> Result<(), septum_kcore::runqueue::Invari
         let mine = threads
             .iter()
             .copied()
-            .filter(|&t| usize::from(Tcb(t).partition()) == p);
+            .filter(|&t| queue_of(Tcb(t).partition()) == p);
         septum_kcore::runqueue::check_invariants(q, &Links, mine)?;
     }
     Ok(())
@@ -214,7 +225,7 @@ pub fn may_switch_to(t: Tcb) -> bool {
 /// the kernel leaves into `t`.
 pub fn preempt_for(cur: Tcb, t: Tcb) -> ! {
     with_queues(|q| {
-        let _ = q[usize::from(cur.partition())].push_front(&mut Links, cur.0, cur.priority());
+        let _ = q[queue_of(cur.partition())].push_front(&mut Links, cur.0, cur.priority());
     });
     run(t)
 }
@@ -245,18 +256,16 @@ pub fn schedule() -> ! {
         let part = current_partition();
         let next = with_queues(|q| {
             if let Some(c) = cur {
-                let mine = usize::from(c.partition());
+                let mine = queue_of(c.partition());
                 let outranked = q[mine].highest().is_some_and(|p| p > c.priority());
-                if usize::from(part) == mine && !outranked {
+                if queue_of(part) == mine && !outranked {
                     return Some(c);
                 }
                 // Preempted (by a higher priority, or by the end of its
                 // window): it keeps its place and the rest of its slice.
                 let _ = q[mine].push_front(&mut Links, c.0, c.priority());
             }
-            q.get_mut(usize::from(part))?
-                .pop(&mut Links)
-                .map(|(id, _)| Tcb(id))
+            q[queue_of(part)].pop(&mut Links).map(|(id, _)| Tcb(id))
         });
         match next {
             Some(t) if t.pml4().is_none() => stop_without_space(t),

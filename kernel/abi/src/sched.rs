@@ -7,7 +7,7 @@
 //! system that never sets one runs by priority alone.
 
 /// Partitions are numbered `0..MAX_PARTITIONS`.
-pub const MAX_PARTITIONS: u64 = 16;
+pub const MAX_PARTITIONS: u64 = 15;
 /// Most windows in one major frame.
 pub const MAX_WINDOWS: u64 = 16;
 /// Shortest window (and major frame) the kernel accepts, in nanoseconds:
