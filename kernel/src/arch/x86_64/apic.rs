@@ -90,6 +90,8 @@ static TSC_PER_TICK: AtomicU64 = AtomicU64::new(0);
 static APIC_PER_TICK: AtomicU64 = AtomicU64::new(0);
 /// Set by [`one_shot_mode`]: every interrupt is armed by [`arm_at`].
 static ONE_SHOT: AtomicBool = AtomicBool::new(false);
+/// APIC counts per TSC cycle in one-shot mode, 32.32 fixed point.
+static COUNTS_PER_CYCLE: AtomicU64 = AtomicU64::new(1 << 32);
 /// The timer is in TSC-deadline mode.
 static TSC_DEADLINE: AtomicBool = AtomicBool::new(false);
 
@@ -370,6 +372,11 @@ pub fn one_shot_mode() {
         write(TIMER_INITIAL, 0);
         write(LVT_TIMER, TIMER_VECTOR as u32);
         write(TIMER_DIVIDE, DIVIDE_BY_1);
+        // APIC counts (at divide-by-1) per TSC cycle, as 32.32 fixed point.
+        let apic = u128::from(APIC_PER_TICK.load(Ordering::Relaxed)) * 16;
+        let tsc = u128::from(TSC_PER_TICK.load(Ordering::Relaxed).max(1));
+        let per_cycle = u64::try_from((apic << 32) / tsc).unwrap_or(u64::MAX);
+        COUNTS_PER_CYCLE.store(per_cycle, Ordering::Relaxed);
     }
 }
 
@@ -379,10 +386,11 @@ pub fn one_shot_mode() {
 /// interrupt never comes early by more than the two clocks' drift.
 pub fn arm_at(deadline: u64) {
     if !TSC_DEADLINE.load(Ordering::Relaxed) {
-        let tsc = TSC_PER_TICK.load(Ordering::Relaxed).max(1);
-        let apic = u128::from(APIC_PER_TICK.load(Ordering::Relaxed)) * 16;
+        // Few instructions between reading the TSC and starting the count:
+        // each one makes the interrupt that much later.
+        let per_cycle = u128::from(COUNTS_PER_CYCLE.load(Ordering::Relaxed));
         let delta = u128::from(deadline.saturating_sub(rdtsc()));
-        let counts = (delta * apic).div_ceil(u128::from(tsc)).max(1);
+        let counts = ((delta * per_cycle) >> 32) + 1;
         write(TIMER_INITIAL, u32::try_from(counts).unwrap_or(u32::MAX));
     } else {
         DEADLINE.store(deadline, Ordering::Relaxed);
