@@ -148,6 +148,7 @@ pub fn create_root_task(
     crate::vspace::register_boot(ROOT_ASID, loaded.pml4);
     put(bi::SLOT_IRQ_CONTROL, Cap::IrqControl)?;
     put(bi::SLOT_IO_PORT_CONTROL, Cap::IoPortControl)?;
+    put(bi::SLOT_SCHED_CONTROL, Cap::SchedControl)?;
     put(
         bi::SLOT_ASID_POOL,
         Cap::AsidPool {

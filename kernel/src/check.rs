@@ -697,4 +697,8 @@ impl Checker {
     }
 }
 
-const _: () = assert!(CapType::Untyped as u64 <= 15 && CapType::IoPort as u64 <= 15);
+const _: () = assert!(
+    CapType::Untyped as u64 <= 15
+        && CapType::IoPort as u64 <= 15
+        && CapType::SchedControl as u64 <= 15
+);

@@ -4,9 +4,11 @@
 /// (`exit_on_idle`) with nothing left that could wake a thread, end the run
 /// with the pass code: the system has done all it will do. Timer ticks do
 /// not count as such a source (they wake nobody, see `irq`); when one ends
-/// the halt, the scheduler finds nothing to run and comes back here.
+/// the halt, the scheduler finds nothing to run and comes back here. The
+/// end of a window does: a thread queued in another partition runs in
+/// that partition's window.
 pub fn wait_for_work() {
-    if !crate::irq::any_source() {
+    if !crate::irq::any_source() && !crate::sched::anything_queued() {
         crate::info!("no runnable threads");
         if crate::boot_options().exit_on_idle {
             crate::info!("exit_on_idle: ending the run");

@@ -105,11 +105,33 @@ pub fn invoke(t: Tcb, slot: Slot, cap: &Cap, info: MessageInfo) -> KResult<()> {
             let vs = lookup(t, a.get(0)?)?;
             done(t, &[vspace::assign_asid(cap, vs)?])
         }
+        Cap::SchedControl => {
+            if label != inv::SCHED_CONFIGURE {
+                return Err(Error::IllegalOperation.into());
+            }
+            sched_configure(t, &a)
+        }
         Cap::Reply { .. } | Cap::Endpoint { .. } | Cap::Notification { .. } => {
             Err(Error::WrongType.into())
         }
         _ => Err(Error::IllegalOperation.into()),
     }
+}
+
+/// `SCHED_CONFIGURE`: the frame, then (partition, start, length) per window.
+fn sched_configure(t: Tcb, a: &Args) -> KResult<()> {
+    use septum_abi::sched::MAX_WINDOWS;
+    let frame = a.get(0)?;
+    let n = a.get(1)?;
+    if n == 0 || n > MAX_WINDOWS {
+        return Err(Error::Range.into());
+    }
+    let mut windows = [(0, 0, 0); MAX_WINDOWS as usize];
+    for (i, w) in windows.iter_mut().enumerate().take(n as usize) {
+        *w = (a.get(2 + 3 * i)?, a.get(3 + 3 * i)?, a.get(4 + 3 * i)?);
+    }
+    let s = crate::partition::configure(frame, &windows[..n as usize])?;
+    done(t, &[s.epoch, s.frame, s.tsc_hz])
 }
 
 fn lookup(t: Tcb, cptr: u64) -> Result<Slot, Error> {
@@ -280,6 +302,17 @@ fn tcb_method(t: Tcb, invoked: Slot, target: Tcb, label: u64, a: &Args) -> KResu
                     sched::enqueue(target);
                 }
             }
+            done(t, &[])
+        }
+        inv::TCB_SET_PARTITION => {
+            if !matches!(lookup(t, a.get(0)?)?.cap(), Cap::SchedControl) {
+                return Err(Error::WrongType.into());
+            }
+            let p = a.get(1)?;
+            if p >= septum_abi::sched::MAX_PARTITIONS {
+                return Err(Error::Range.into());
+            }
+            sched::set_partition(target, p as u8);
             done(t, &[])
         }
         inv::TCB_READ_REGISTERS => {

@@ -13,8 +13,13 @@ use crate::arch::apic;
 pub fn handle(vector: u64) {
     match vector {
         apic::TIMER_VECTOR => {
-            apic::timer_interrupt();
-            crate::sched::tick();
+            if crate::partition::active() {
+                apic::end_of_interrupt();
+                crate::partition::timer();
+            } else {
+                apic::timer_interrupt();
+                crate::sched::tick();
+            }
         }
         // A spurious interrupt is not in service: it must not be acknowledged.
         apic::SPURIOUS_VECTOR => {}

@@ -22,6 +22,7 @@ mod loader;
 mod log;
 mod mem;
 mod object;
+mod partition;
 mod preempt;
 mod sched;
 mod syscall;

@@ -1,15 +1,32 @@
 //! Choosing and switching threads.
 //!
 //! Fixed priorities 0–255 with round-robin inside a priority
-//! (`septum_kcore::runqueue`, O(1) selection). The running thread is not in
-//! the queue; it goes back when it yields, is preempted, or something of
-//! higher priority wakes while it runs. With nothing runnable the CPU idles
-//! with interrupts on until one makes a thread runnable.
+//! (`septum_kcore::runqueue`, O(1) selection), one run queue per time
+//! partition: only the queue of the partition whose window it is
+//! ([`current_partition`], kept by `partition`) is ever chosen from. The
+//! running thread is not in a queue; it goes back when it yields, is
+//! preempted, its window ends, or something of higher priority wakes while
+//! it runs. With nothing runnable in the window the CPU idles with
+//! interrupts on until one makes a thread runnable or the window ends.
 
 use crate::arch::{cpu, fpu, paging, trap};
 use crate::object::tcb::{self, State, Tcb, flags};
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use septum_kcore::runqueue::{QueueLinks, RunQueue, ThreadLinks};
+
+/// Run queues: one per partition, and one for the gaps between windows,
+/// which stays empty (no thread is in partition [`NO_PARTITION`]). A
+/// power of two, so that a partition number masked by `PARTITIONS - 1`
+/// indexes the array without a bounds check.
+const PARTITIONS: usize = 16;
+/// [`current_partition`] in a gap between windows: no thread's partition.
+pub const NO_PARTITION: u8 = (PARTITIONS - 1) as u8;
+const _: () = assert!(septum_abi::sched::MAX_PARTITIONS as usize == PARTITIONS - 1);
+
+/// The run queue of partition `p`.
+fn queue_of(p: u8) -> usize {
+    usize::from(p) & (PARTITIONS - 1)
+}
 
 /// Timer ticks in a time slice.
 pub const SLICE_TICKS: u64 = 5;
@@ -42,7 +59,11 @@ impl ThreadLinks for Links {
     }
 }
 
-static QUEUE: spin::Mutex<RunQueue<u64>> = spin::Mutex::new(RunQueue::new());
+static QUEUES: spin::Mutex<[RunQueue<u64>; PARTITIONS]> =
+    spin::Mutex::new([const { RunQueue::new() }; PARTITIONS]);
+/// The partition whose window it is; 0 (which owns all time) until a
+/// schedule is set.
+static PARTITION: AtomicU8 = AtomicU8::new(0);
 /// The running thread (physical address of its TCB; 0 while idle).
 static CURRENT: AtomicU64 = AtomicU64::new(0);
 /// The running thread.
@@ -53,39 +74,70 @@ pub fn current() -> Option<Tcb> {
     }
 }
 
-/// Put `t` in the run queue (it must be Runnable and not running).
+/// The partition whose window it is ([`NO_PARTITION`] in a gap).
+pub fn current_partition() -> u8 {
+    PARTITION.load(Ordering::Relaxed)
+}
+
+/// Put `t` in its partition's run queue (it must be Runnable and not
+/// running).
 pub fn enqueue(t: Tcb) {
     if current() == Some(t) {
         return;
     }
-    with_queue(|q| {
-        let _ = q.push_back(&mut Links, t.0, t.priority());
+    with_queues(|q| {
+        let _ = q[queue_of(t.partition())].push_back(&mut Links, t.0, t.priority());
     });
 }
 
 /// Take `t` out of the run queue if it is there.
 pub fn dequeue(t: Tcb) {
     if Links.links(t.0).queued {
-        with_queue(|q| {
-            let _ = q.remove(&mut Links, t.0, t.priority());
+        with_queues(|q| {
+            let _ = q[queue_of(t.partition())].remove(&mut Links, t.0, t.priority());
         });
     }
 }
 
-/// Change the run queue, then publish its highest priority for the fast
-/// path, which reads it without taking the lock.
-fn with_queue<R>(f: impl FnOnce(&mut RunQueue<u64>) -> R) -> R {
-    let mut q = QUEUE.lock();
+/// Move `t` to partition `p` (below `MAX_PARTITIONS`), in whatever queue it
+/// is. A running thread moved out of the window's partition stops at the
+/// next `schedule`.
+pub fn set_partition(t: Tcb, p: u8) {
+    debug_assert!(u64::from(p) < septum_abi::sched::MAX_PARTITIONS);
+    let queued = Links.links(t.0).queued;
+    dequeue(t);
+    t.set_partition_word(p);
+    if queued {
+        enqueue(t);
+    }
+}
+
+/// The window changed to partition `p` (or [`NO_PARTITION`]). The running
+/// thread, if it is not `p`'s, is moved out by the `schedule` that follows.
+pub fn set_current_partition(p: u8) {
+    with_queues(|_| PARTITION.store(p, Ordering::Relaxed));
+}
+
+/// Whether any thread waits in any partition's queue (one that is not the
+/// window's may run in a later window).
+pub fn anything_queued() -> bool {
+    QUEUES.lock().iter().any(|q| !q.is_empty())
+}
+
+/// Change the run queues, then publish the highest priority queued in the
+/// window's partition for the fast paths, which read it without the lock.
+fn with_queues<R>(f: impl FnOnce(&mut [RunQueue<u64>; PARTITIONS]) -> R) -> R {
+    let mut q = QUEUES.lock();
     let r = f(&mut q);
-    HIGHEST.store(
-        q.highest().map_or(0, |p| u32::from(p) + 1),
-        Ordering::Relaxed,
-    );
+    let highest = q[queue_of(current_partition())]
+        .highest()
+        .map_or(0, |p| u32::from(p) + 1);
+    HIGHEST.store(highest, Ordering::Relaxed);
     r
 }
 
-/// Highest priority in the run queue plus one (0: empty), kept by
-/// `with_queue`.
+/// Highest priority in the window's run queue plus one (0: empty, or a
+/// gap), kept by `with_queues`.
 static HIGHEST: AtomicU32 = AtomicU32::new(0);
 
 /// Make a blocked or new thread runnable.
@@ -115,11 +167,14 @@ pub fn yield_current() {
 #[inline(always)]
 pub fn yield_to_next(t: Tcb) -> Option<Tcb> {
     let prio = t.priority();
+    // A thread only runs in its partition's window (`schedule` and
+    // `may_switch_to` see to it), so `HIGHEST` is about `t`'s queue.
+    debug_assert_eq!(t.partition(), current_partition());
     if HIGHEST.load(Ordering::Relaxed) != u32::from(prio) + 1 {
         return None;
     }
     t.set_slice(SLICE_TICKS);
-    let next = QUEUE.lock().rotate(&mut Links, t.0, prio);
+    let next = QUEUES.lock()[queue_of(t.partition())].rotate(&mut Links, t.0, prio);
     next.ok().flatten().map(Tcb)
 }
 
@@ -139,8 +194,15 @@ pub fn tick() {
 /// against `threads`, which must name every thread that may be queued
 /// (TCB addresses, each once). For the kernel's debug check.
 pub fn check_queue(threads: &[u64]) -> Result<(), septum_kcore::runqueue::InvariantError<u64>> {
-    let q = QUEUE.lock();
-    septum_kcore::runqueue::check_invariants(&q, &Links, threads.iter().copied())
+    let queues = QUEUES.lock();
+    for (p, q) in queues.iter().enumerate() {
+        let mine = threads
+            .iter()
+            .copied()
+            .filter(|&t| queue_of(Tcb(t).partition()) == p);
+        septum_kcore::runqueue::check_invariants(q, &Links, mine)?;
+    }
+    Ok(())
 }
 
 /// Whether thread `t` is flagged as queued in its run-queue links.
@@ -149,11 +211,12 @@ pub fn is_queued(t: Tcb) -> bool {
 }
 
 /// Whether switching straight to `t` (the fast path) is what the scheduler
-/// would choose: nothing runnable outranks it.
+/// would choose: it is the window's partition's, and nothing runnable
+/// there outranks it.
 pub fn may_switch_to(t: Tcb) -> bool {
     // One CPU, interrupts off: the published value is the queue's state.
     let h = HIGHEST.load(Ordering::Relaxed);
-    h == 0 || h - 1 <= u32::from(t.priority())
+    (h == 0 || h - 1 <= u32::from(t.priority())) && t.partition() == current_partition()
 }
 
 /// The running thread `cur` is preempted by `t`, which is runnable, not
@@ -161,8 +224,8 @@ pub fn may_switch_to(t: Tcb) -> bool {
 /// goes to the front of its queue (it keeps the rest of its slice) and
 /// the kernel leaves into `t`.
 pub fn preempt_for(cur: Tcb, t: Tcb) -> ! {
-    with_queue(|q| {
-        let _ = q.push_front(&mut Links, cur.0, cur.priority());
+    with_queues(|q| {
+        let _ = q[queue_of(cur.partition())].push_front(&mut Links, cur.0, cur.priority());
     });
     run(t)
 }
@@ -190,13 +253,19 @@ pub fn schedule() -> ! {
         {
             run(c);
         }
-        let next = with_queue(|q| match (cur, q.highest()) {
-            (Some(c), Some(p)) if p > c.priority() => {
-                let _ = q.push_front(&mut Links, c.0, c.priority());
-                q.pop(&mut Links).map(|(id, _)| Tcb(id))
+        let part = current_partition();
+        let next = with_queues(|q| {
+            if let Some(c) = cur {
+                let mine = queue_of(c.partition());
+                let outranked = q[mine].highest().is_some_and(|p| p > c.priority());
+                if queue_of(part) == mine && !outranked {
+                    return Some(c);
+                }
+                // Preempted (by a higher priority, or by the end of its
+                // window): it keeps its place and the rest of its slice.
+                let _ = q[mine].push_front(&mut Links, c.0, c.priority());
             }
-            (Some(c), _) => Some(c),
-            (None, _) => q.pop(&mut Links).map(|(id, _)| Tcb(id)),
+            q[queue_of(part)].pop(&mut Links).map(|(id, _)| Tcb(id))
         });
         match next {
             Some(t) if t.pml4().is_none() => stop_without_space(t),

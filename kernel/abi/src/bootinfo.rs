@@ -32,6 +32,8 @@ pub const SLOT_IO_PORT_CONTROL: u64 = 5;
 pub const SLOT_ASID_POOL: u64 = 6;
 /// The root thread's IPC-buffer frame.
 pub const SLOT_IPC_BUFFER: u64 = 7;
+/// The right to set the time-partition schedule ([`crate::sched`]).
+pub const SLOT_SCHED_CONTROL: u64 = 8;
 /// First slot the kernel leaves to the root task's own use after untypeds.
 pub const SLOT_FIRST_UNTYPED: u64 = 16;
 

@@ -65,6 +65,9 @@ pub const TCB_READ_FPU: u64 = 43;
 pub const TCB_WRITE_FPU: u64 = 44;
 /// TCB: name for logs, bytes in `mr0..mr3`.
 pub const TCB_SET_NAME: u64 = 45;
+/// TCB: time partition `mr1` (below [`crate::sched::MAX_PARTITIONS`]),
+/// with authority the schedule-control capability `mr0 cptr`.
+pub const TCB_SET_PARTITION: u64 = 46;
 
 /// Page table (levels 1–3): map into vspace `mr0 cptr` covering `mr1`.
 pub const PAGE_TABLE_MAP: u64 = 48;
@@ -79,3 +82,12 @@ pub const FRAME_UNMAP: u64 = 57;
 pub const FRAME_ADDRESS: u64 = 58;
 /// ASID pool: assign an ASID to the PML4 `mr0 cptr`. Reply: `mr0` the ASID.
 pub const ASID_ASSIGN: u64 = 64;
+
+/// Schedule control: replace the time-partition schedule
+/// ([`crate::sched`]). `mr0` the major frame in nanoseconds, `mr1` the
+/// number of windows `n` (1..=[`crate::sched::MAX_WINDOWS`]), then per
+/// window three words: partition, start and length in nanoseconds, in
+/// order of start. The first frame starts at once. Reply: `mr0` the TSC
+/// value at which it started, `mr1` the major frame in TSC cycles, `mr2`
+/// TSC cycles per second as the kernel measured them.
+pub const SCHED_CONFIGURE: u64 = 72;

@@ -13,6 +13,7 @@ pub mod invocation;
 pub mod ipc;
 pub mod layout;
 pub mod object;
+pub mod sched;
 pub mod syscall;
 
 /// How a test run ends QEMU: the value written to `isa-debug-exit`

@@ -38,6 +38,8 @@ pub mod cap_type {
     pub const IO_PORT: u64 = 13;
     /// An object being destroyed; only delete and revoke reach it.
     pub const ZOMBIE: u64 = 14;
+    /// The right to set the time-partition schedule and threads' partitions.
+    pub const SCHED_CONTROL: u64 = 15;
 }
 
 /// Rights bits: identify's `mr1`, and the mask copy and mint apply.

@@ -57,10 +57,11 @@ pub enum CapType {
     IoPortControl = cap_type::IO_PORT_CONTROL as u8,
     IoPort = cap_type::IO_PORT as u8,
     Zombie = cap_type::ZOMBIE as u8,
+    SchedControl = cap_type::SCHED_CONTROL as u8,
 }
 
 impl CapType {
-    const ALL: [CapType; 15] = [
+    const ALL: [CapType; 16] = [
         CapType::Null,
         CapType::Untyped,
         CapType::CNode,
@@ -76,6 +77,7 @@ impl CapType {
         CapType::IoPortControl,
         CapType::IoPort,
         CapType::Zombie,
+        CapType::SchedControl,
     ];
 
     /// Decode a stored type code.
@@ -159,6 +161,9 @@ pub enum Cap {
     IoPortControl,
     /// The I/O ports `first..=last`. Word 1: first (16), last (16).
     IoPort { first: u16, last: u16 },
+    /// The right to set the time-partition schedule and to put threads in
+    /// partitions.
+    SchedControl,
     /// A CNode or TCB being destroyed: the last capability to it, turned
     /// into a record of the work left. The first `count` slots may still
     /// hold capabilities; they are deleted from the end. A TCB has 4 slots,
@@ -295,6 +300,7 @@ impl Cap {
             Cap::IrqHandler { .. } => CapType::IrqHandler,
             Cap::IoPortControl => CapType::IoPortControl,
             Cap::IoPort { .. } => CapType::IoPort,
+            Cap::SchedControl => CapType::SchedControl,
             Cap::Zombie { .. } => CapType::Zombie,
         }
     }
@@ -402,6 +408,7 @@ impl Cap {
                 CapType::IoPort as u64,
                 u64::from(first) | (u64::from(last) << 16),
             ),
+            Cap::SchedControl => (CapType::SchedControl as u64, 0),
             Cap::Zombie {
                 object,
                 tcb,
@@ -632,6 +639,7 @@ impl RawCap {
                 first: (w1 & 0xffff) as u16,
                 last: (w1 >> 16 & 0xffff) as u16,
             },
+            CapType::SchedControl => Cap::SchedControl,
             CapType::Zombie => {
                 let (tcb, radix) = (w0 & (1 << 5) != 0, ((w0 >> 6) & 0x1f) as u8);
                 let mask = zombie_mask(tcb, radix);

@@ -439,13 +439,17 @@ enum Scan {
     Preempted(u64),
 }
 
+/// Slots a zombie's scan looks at between two looks for a pending
+/// interrupt (about 8,000 instructions).
+const SCAN_CHUNK: u64 = 512;
+
 /// The last occupied slot among the first `count` of the object, other
 /// than `skip` (where its own zombie may sit). Stops for a pending
 /// interrupt, saying how far it got, so no scan is ever repeated.
 fn last_occupied(object: u64, tcb: bool, count: u64, skip: Slot) -> Scan {
     let mut i = count;
     while i > 0 {
-        if i.is_multiple_of(4096) && i < count && crate::preempt::pending() {
+        if i.is_multiple_of(SCAN_CHUNK) && i < count && crate::preempt::pending() {
             return Scan::Preempted(i);
         }
         i -= 1;
@@ -537,6 +541,8 @@ pub fn revoke(slot: Slot) -> KResult<()> {
     // Everything between `slot` and `cursor` is a waiting zombie.
     let mut cursor = slot;
     let mut steps = 0u32;
+    // Deletes since the last look for a pending interrupt.
+    let mut work = 0u32;
     loop {
         let at = cdt::SlotStore::links(&Tree, cursor);
         if !at.in_tree {
@@ -561,10 +567,16 @@ pub fn revoke(slot: Slot) -> KResult<()> {
             }
             continue;
         }
+        // Destroying an address space scans the ASID table (4,096
+        // entries, some 12,000 instructions): it counts as a whole chunk.
+        let heavy = matches!(next.cap(), Cap::PageTable { level: 4, .. });
         delete(next)?;
-        steps += 1;
-        if steps.is_multiple_of(16) && crate::preempt::pending() {
-            return Err(Fail::Restart);
+        work += if heavy { 16 } else { 1 };
+        if work >= 16 {
+            work = 0;
+            if crate::preempt::pending() {
+                return Err(Fail::Restart);
+            }
         }
     }
     // An untyped whose children are all gone is free again; its next

@@ -19,6 +19,7 @@
 //! 0x0e8 badge of the message           0x1e0 slot: fault endpoint
 //! 0x0f0 reply object                   0x400 XSAVE area (1 KiB)
 //! 0x0f8 bound notification           0x140 fault address
+//!                                      0x148 time partition
 //! ```
 
 use super::Slot;
@@ -46,6 +47,7 @@ const IPC_BUFFER: u64 = 0x110;
 const SLICE: u64 = 0x118;
 const NAME: u64 = 0x120;
 const FAULT_ADDR: u64 = 0x140;
+const PARTITION: u64 = 0x148;
 /// Longest thread name kept.
 pub const NAME_LEN: usize = 32;
 const SLOT_CSPACE: u64 = 0x180;
@@ -292,6 +294,17 @@ impl Tcb {
 
     pub fn set_fault_addr(self, a: u64) {
         self.put(FAULT_ADDR, a)
+    }
+
+    /// The time partition the thread runs in (0 for a new thread).
+    pub fn partition(self) -> u8 {
+        self.get(PARTITION) as u8
+    }
+
+    /// Only `sched::set_partition` changes it: the run queue a thread is
+    /// in depends on it.
+    pub(crate) fn set_partition_word(self, p: u8) {
+        self.put(PARTITION, u64::from(p))
     }
 
     pub fn fs_base(self) -> u64 {

@@ -33,8 +33,8 @@ fn ut_err(e: ut::Error) -> Error {
 }
 
 /// Bytes a reset clears between two looks for a pending interrupt (about
-/// 32,000 instructions).
-const RESET_CHUNK: u64 = 256 << 10;
+/// 4,000 instructions).
+const RESET_CHUNK: u64 = 32 << 10;
 
 /// Reset the untyped in `slot`, which must have no descendants left: clear
 /// what lies below its watermark and bring the watermark to 0. Preemptible;

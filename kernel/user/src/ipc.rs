@@ -46,6 +46,18 @@ impl Message {
 }
 
 /// What a receive returned: the sender's badge and its message.
+/// When a time-partition schedule's first frame started
+/// ([`Ipc::sched_configure`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScheduleStart {
+    /// TSC value at the first frame's start.
+    pub epoch: u64,
+    /// The major frame in TSC cycles.
+    pub frame: u64,
+    /// TSC cycles per second, as the kernel measured them.
+    pub tsc_hz: u64,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Received {
     pub badge: u64,
@@ -428,6 +440,13 @@ impl Ipc {
             .map(|_| ())
     }
 
+    /// Put the thread in time partition `partition`, with the
+    /// schedule-control capability `sched` as authority.
+    pub fn tcb_set_partition(&mut self, tcb: u64, sched: u64, partition: u64) -> Result<(), Error> {
+        self.invoke(tcb, inv::TCB_SET_PARTITION, &[sched, partition])
+            .map(|_| ())
+    }
+
     /// Registers in fault-message order, then FS and GS base (20 words).
     pub fn tcb_read_registers(&mut self, tcb: u64) -> Result<[u64; 20], Error> {
         let m = self.invoke(tcb, inv::TCB_READ_REGISTERS, &[])?;
@@ -504,6 +523,32 @@ impl Ipc {
     pub fn asid_assign(&mut self, pool: u64, vspace: u64) -> Result<u64, Error> {
         self.invoke(pool, inv::ASID_ASSIGN, &[vspace])
             .map(|m| m.word(0))
+    }
+
+    /// Set the time-partition schedule: a major frame of `frame_ns`
+    /// nanoseconds and `windows` of (partition, start ns, length ns) in
+    /// order of start. The first frame starts at once.
+    pub fn sched_configure(
+        &mut self,
+        sched: u64,
+        frame_ns: u64,
+        windows: &[(u64, u64, u64)],
+    ) -> Result<ScheduleStart, Error> {
+        let n = windows.len().min(septum_abi::sched::MAX_WINDOWS as usize);
+        let mut words =
+            [0u64; septum_abi::sched::configure_words(septum_abi::sched::MAX_WINDOWS) as usize];
+        words[0] = frame_ns;
+        words[1] = windows.len() as u64;
+        for (i, &(p, start, len)) in windows[..n].iter().enumerate() {
+            words[2 + 3 * i..5 + 3 * i].copy_from_slice(&[p, start, len]);
+        }
+        let used = septum_abi::sched::configure_words(n as u64) as usize;
+        self.invoke(sched, inv::SCHED_CONFIGURE, &words[..used])
+            .map(|m| ScheduleStart {
+                epoch: m.word(0),
+                frame: m.word(1),
+                tsc_hz: m.word(2),
+            })
     }
 
     /// Map page table `pt` into `vspace` covering `addr`.

@@ -6,6 +6,7 @@
 #![no_std]
 
 pub mod ktest;
+pub mod partition;
 
 /// The IPC buffer of a domain's thread, where the root task maps it
 /// (the programs the scenarios boot as domains of a description).

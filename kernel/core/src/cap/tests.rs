@@ -73,6 +73,7 @@ fn valid_cap() -> impl Strategy<Value = Cap> {
         Just(Cap::IrqControl),
         any::<u8>().prop_map(|irq| Cap::IrqHandler { irq }),
         Just(Cap::IoPortControl),
+        Just(Cap::SchedControl),
         (any::<u16>(), any::<u16>()).prop_map(|(a, b)| Cap::IoPort {
             first: a.min(b),
             last: a.max(b)

@@ -51,6 +51,8 @@ const LVT_PERIODIC: u32 = 0b01 << 17;
 const LVT_TSC_DEADLINE: u32 = 0b10 << 17;
 /// Divide configuration 0b0011: the timer counts at the APIC clock / 16.
 const DIVIDE_BY_16: u32 = 0b0011;
+/// Divide configuration 0b1011: the timer counts at the APIC clock.
+const DIVIDE_BY_1: u32 = 0b1011;
 
 /// Page-level write-through and cache-disable: with the default PAT this
 /// makes the mapping uncached, as device registers must be.
@@ -82,12 +84,20 @@ static READY: AtomicBool = AtomicBool::new(false);
 static DEADLINE_PERIOD: AtomicU64 = AtomicU64::new(0);
 /// The TSC value of the armed deadline.
 static DEADLINE: AtomicU64 = AtomicU64::new(0);
-/// TSC cycles per second as calibrated; 0 if calibration failed.
-static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+/// TSC cycles per tick as measured (0: calibration failed).
+static TSC_PER_TICK: AtomicU64 = AtomicU64::new(0);
+/// APIC timer counts per tick at divide-by-16.
+static APIC_PER_TICK: AtomicU64 = AtomicU64::new(0);
+/// Set by [`one_shot_mode`]: every interrupt is armed by [`arm_at`].
+static ONE_SHOT: AtomicBool = AtomicBool::new(false);
+/// APIC counts per TSC cycle in one-shot mode, 32.32 fixed point.
+static COUNTS_PER_CYCLE: AtomicU64 = AtomicU64::new(1 << 32);
+/// The timer is in TSC-deadline mode.
+static TSC_DEADLINE: AtomicBool = AtomicBool::new(false);
 
 /// TSC cycles per second, as [`init`] measured them (0: not measured).
 pub fn tsc_hz() -> u64 {
-    TSC_HZ.load(Ordering::Relaxed)
+    TSC_PER_TICK.load(Ordering::Relaxed).saturating_mul(1000) / TICK_MS
 }
 
 /// How the timer raises its tick.
@@ -216,10 +226,8 @@ pub fn init(
 
     let measured = calibrate();
     let (apic_per_tick, tsc_per_tick) = measured.unwrap_or((ASSUMED_PER_TICK, 0));
-    TSC_HZ.store(
-        tsc_per_tick.saturating_mul(1000) / TICK_MS,
-        Ordering::Relaxed,
-    );
+    TSC_PER_TICK.store(tsc_per_tick, Ordering::Relaxed);
+    APIC_PER_TICK.store(apic_per_tick.into(), Ordering::Relaxed);
     let vector = TIMER_VECTOR as u32;
     let mode = if tsc_deadline && tsc_per_tick > 0 {
         write(LVT_TIMER, vector | LVT_TSC_DEADLINE);
@@ -229,6 +237,7 @@ pub fn init(
         // SAFETY: a fence has no effect beyond ordering memory accesses.
         unsafe { core::arch::asm!("mfence", options(nostack, preserves_flags)) };
         DEADLINE_PERIOD.store(tsc_per_tick, Ordering::Relaxed);
+        TSC_DEADLINE.store(true, Ordering::Relaxed);
         set_deadline(rdtsc().wrapping_add(tsc_per_tick));
         TimerMode::TscDeadline
     } else {
@@ -341,6 +350,56 @@ pub fn timer_interrupt() {
             next = now.wrapping_add(period);
         }
         set_deadline(next);
+    }
+}
+
+/// TSC cycles in one tick as the kernel measured them; 0 if it could not.
+pub fn tsc_per_tick() -> u64 {
+    TSC_PER_TICK.load(Ordering::Relaxed)
+}
+
+/// The time stamp counter.
+pub fn now() -> u64 {
+    rdtsc()
+}
+
+/// Stop the periodic tick: from now on the timer raises one interrupt at
+/// each deadline [`arm_at`] sets (the time partitions' schedule keeps its
+/// own ticks). Needs a measured TSC ([`tsc_per_tick`] non-zero).
+pub fn one_shot_mode() {
+    if ONE_SHOT.swap(true, Ordering::Relaxed) || !READY.load(Ordering::Relaxed) {
+        return;
+    }
+    DEADLINE_PERIOD.store(0, Ordering::Relaxed);
+    if !TSC_DEADLINE.load(Ordering::Relaxed) {
+        // Periodic mode: stop the count, then one-shot at the full APIC
+        // clock, so a deadline converts to counts with the least rounding.
+        write(TIMER_INITIAL, 0);
+        write(LVT_TIMER, TIMER_VECTOR as u32);
+        write(TIMER_DIVIDE, DIVIDE_BY_1);
+        // APIC counts (at divide-by-1) per TSC cycle, as 32.32 fixed point.
+        let apic = u128::from(APIC_PER_TICK.load(Ordering::Relaxed)) * 16;
+        let tsc = u128::from(TSC_PER_TICK.load(Ordering::Relaxed).max(1));
+        let per_cycle = u64::try_from((apic << 32) / tsc).unwrap_or(u64::MAX);
+        COUNTS_PER_CYCLE.store(per_cycle, Ordering::Relaxed);
+    }
+}
+
+/// Raise the timer interrupt once the TSC reaches `deadline` (at once if it
+/// has). In TSC-deadline mode that is exact; otherwise the APIC counts
+/// down the equivalent number of its own cycles, rounded up, so the
+/// interrupt never comes early by more than the two clocks' drift.
+pub fn arm_at(deadline: u64) {
+    if !TSC_DEADLINE.load(Ordering::Relaxed) {
+        // Few instructions between reading the TSC and starting the count:
+        // each one makes the interrupt that much later.
+        let per_cycle = u128::from(COUNTS_PER_CYCLE.load(Ordering::Relaxed));
+        let delta = u128::from(deadline.saturating_sub(rdtsc()));
+        let counts = ((delta * per_cycle) >> 32) + 1;
+        write(TIMER_INITIAL, u32::try_from(counts).unwrap_or(u32::MAX));
+    } else {
+        DEADLINE.store(deadline, Ordering::Relaxed);
+        set_deadline(deadline.max(1));
     }
 }
 
