@@ -27,7 +27,7 @@ pub const MARKER: &str = "bench: ";
 pub const UNIT: &str = "instructions";
 
 /// Figures a complete run must report: the kernel paths whose cost matters.
-pub const REQUIRED: [&str; 13] = [
+pub const REQUIRED: [&str; 15] = [
     "syscall.null",
     "ipc.roundtrip.inter_as.0w",
     "ipc.roundtrip.inter_as.4w",
@@ -41,6 +41,8 @@ pub const REQUIRED: [&str; 13] = [
     "ipc.roundtrip.inter_as.0w.tasks16",
     "ipc.roundtrip.inter_as.0w.tasks256",
     "untyped.retype_32mib",
+    "partition.switch",
+    "partition.jitter_under_spin",
 ];
 
 /// One measured figure, in instructions.

@@ -173,6 +173,18 @@ pub fn configure(frame_ns: u64, windows: &[(u64, u64, u64)]) -> Result<Started, 
     })
 }
 
+/// The partitions that have time, a bit each: those with a window in the
+/// schedule, or partition 0 alone while none is set.
+pub fn timed() -> u32 {
+    match SCHEDULE.lock().as_ref() {
+        None => 1,
+        Some(s) => s.segments[..s.count]
+            .iter()
+            .filter(|seg| seg.partition != NO_PARTITION)
+            .fold(0, |m, seg| m | 1 << seg.partition),
+    }
+}
+
 /// Whether a schedule is set (the timer is then one-shot, armed here).
 pub fn active() -> bool {
     SCHEDULE.lock().is_some()

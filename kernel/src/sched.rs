@@ -118,10 +118,16 @@ pub fn set_current_partition(p: u8) {
     with_queues(|_| PARTITION.store(p, Ordering::Relaxed));
 }
 
-/// Whether any thread waits in any partition's queue (one that is not the
-/// window's may run in a later window).
+/// Whether any thread waits in the queue of a partition that has time in
+/// the schedule (one that is not the window's may run in a later window;
+/// one of a partition with no window never will).
 pub fn anything_queued() -> bool {
-    QUEUES.lock().iter().any(|q| !q.is_empty())
+    let timed = crate::partition::timed();
+    QUEUES
+        .lock()
+        .iter()
+        .enumerate()
+        .any(|(p, q)| timed & (1 << p) != 0 && !q.is_empty())
 }
 
 /// Change the run queues, then publish the highest priority queued in the

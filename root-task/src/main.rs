@@ -72,9 +72,17 @@ fn main() {
     let partitions = system.partitions.len();
     match system::build(image, system) {
         Ok(started) => println!(
-            "system started: {started} domains running, supervised by {partitions} threads \
-             (time partitions are not in the kernel yet: every domain runs by priority alone)"
+            "system built: {started} domains, supervised by {partitions} threads; \
+             starting the schedule of {} windows",
+            system.windows.len()
         ),
-        Err(e) => println!("cannot build the system: {e}"),
+        Err(e) => {
+            println!("cannot build the system: {e}");
+            return;
+        }
+    }
+    // The last thing this thread does: it has no window in the schedule.
+    if let Err(e) = system::start_schedule(&system) {
+        println!("cannot start the schedule: {e}");
     }
 }

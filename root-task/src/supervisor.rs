@@ -162,9 +162,10 @@ pub fn make_threads(
         b.ipc
             .tcb_set_priority(tcb, system::SELF_TCB, SUP_PRIORITY)
             .ctx(&name, "its priority")?;
-        // PARTITION: once the kernel has time partitions, this thread is
-        // put in partition `p` here (`tcb_set_partition(sched, tcb, p)`),
-        // so that it handles partition p's faults in p's window.
+        // Partition p's faults are handled in p's window.
+        b.ipc
+            .tcb_set_partition(tcb, system::SCHED, system::kernel_partition(p as u64))
+            .ctx(&name, "its time partition")?;
         // Cannot fail: the build checked the partitions against
         // MAX_PARTITIONS.
         let _ = tcbs.push(tcb);

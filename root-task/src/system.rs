@@ -266,6 +266,13 @@ pub fn build(image: BootImage<'static>, system: System<'static>) -> Result<usize
             system.domains.len()
         );
     }
+    if system.partitions.len() + 1 > septum_user::abi::sched::MAX_PARTITIONS as usize {
+        bail!(
+            "{} partitions, more than the kernel's {} less the root task's own",
+            system.partitions.len(),
+            septum_user::abi::sched::MAX_PARTITIONS
+        );
+    }
     if system.partitions.len() > MAX_PARTITIONS {
         bail!(
             "{} partitions, more than the {MAX_PARTITIONS} this root task supervises",
@@ -378,6 +385,43 @@ pub fn build(image: BootImage<'static>, system: System<'static>) -> Result<usize
     Ok(started)
 }
 
+/// The schedule-control capability the kernel gives the root task.
+pub const SCHED: u64 = bi::SLOT_SCHED_CONTROL;
+
+/// The kernel's partition for the description's partition `p`: the root
+/// task's own building thread keeps partition 0, which gets no window.
+pub fn kernel_partition(p: u64) -> u64 {
+    p + 1
+}
+
+/// Set the description's schedule in the kernel. Every domain and
+/// supervisor thread waits in a partition that has no time until then;
+/// from then on the calling thread (partition 0, which gets no window)
+/// runs no more.
+pub fn start_schedule(system: &System<'_>) -> Result<()> {
+    let mut ipc = root_ipc();
+    let mut windows: heapless::Vec<
+        (u64, u64, u64),
+        { septum_user::abi::sched::MAX_WINDOWS as usize },
+    > = heapless::Vec::new();
+    for w in system.windows.iter() {
+        let window = (
+            kernel_partition(w.partition.into()),
+            w.start_ns,
+            w.length_ns,
+        );
+        if windows.push(window).is_err() {
+            bail!(
+                "the schedule has more than the {} windows the kernel keeps",
+                septum_user::abi::sched::MAX_WINDOWS
+            );
+        }
+    }
+    ipc.sched_configure(SCHED, system.major_frame_ns, &windows)
+        .ctx("the schedule", "setting its windows in the kernel")?;
+    Ok(())
+}
+
 /// How many of the root slots `first..end` hold a capability.
 pub fn occupied(ipc: &mut Ipc, first: u64, end: u64) -> u32 {
     (first..end)
@@ -485,7 +529,8 @@ pub fn program<'a>(image: &BootImage<'a>, d: &Domain<'_>) -> Result<(Elf<'a>, u6
 pub fn root_ipc() -> Ipc {
     #[allow(unsafe_code)]
     // SAFETY: the kernel registers the root thread's IPC buffer at this
-    // address, and this is the only `Ipc` the root task makes for it.
+    // address, and the root thread holds one `Ipc` for it at a time
+    // (`build`'s is dropped before `start_schedule` makes its own).
     unsafe {
         Ipc::new(septum_user::abi::layout::USER_IPC_BUFFER)
     }
@@ -681,6 +726,9 @@ pub fn populate(
     b.ipc
         .tcb_set_priority(tcb, SELF_TCB, d.priority.into())
         .ctx(who, "its priority")?;
+    b.ipc
+        .tcb_set_partition(tcb, SCHED, kernel_partition(d.partition.into()))
+        .ctx(who, "its time partition")?;
     let mut r = [0u64; 18];
     r[regs::W_RIP] = elf.entry();
     r[regs::W_RSP] = d.stack_top;

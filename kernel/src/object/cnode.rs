@@ -570,6 +570,9 @@ pub fn revoke(slot: Slot) -> KResult<()> {
         // Destroying an address space scans the ASID table (4,096
         // entries, some 12,000 instructions): it counts as a whole chunk.
         let heavy = matches!(next.cap(), Cap::PageTable { level: 4, .. });
+        if heavy && work > 0 && crate::preempt::pending() {
+            return Err(Fail::Restart);
+        }
         delete(next)?;
         work += if heavy { 16 } else { 1 };
         if work >= 16 {

@@ -182,7 +182,13 @@ pub fn retype(
     for i in 0..count {
         let addr = plan.object(i).ok_or(Error::Range)?;
         match t {
-            ObjectType::Tcb => Tcb(addr).init(),
+            ObjectType::Tcb => {
+                // A thread starts in its maker's partition: a domain
+                // cannot give itself time outside its windows by making
+                // threads (moving one needs the schedule's capability).
+                Tcb(addr).init();
+                Tcb(addr).set_partition_word(crate::sched::current().map_or(0, |c| c.partition()));
+            }
             ObjectType::PageTable if user_bits == 4 => crate::vspace::init_pml4(addr),
             _ => {}
         }

@@ -143,7 +143,7 @@ fn main() {
             return;
         }
     };
-    let figures: [(&str, Figure); 10] = [
+    let figures: [(&str, Figure); 11] = [
         ("syscall.null", null_syscall),
         ("ipc.roundtrip.intra_as.0w", intra_as),
         ("ipc.roundtrip.inter_as", inter_as),
@@ -154,6 +154,8 @@ fn main() {
         ("sched.yield", sched_yield),
         ("ipc.roundtrip.inter_as.0w.tasksN", with_tasks),
         ("untyped.retype_32mib", retype_32mib),
+        // Last: it sets a schedule of time partitions.
+        ("partition", partitions),
     ];
     for (id, f) in figures {
         if let Err(e) = f(&mut c) {
@@ -398,6 +400,60 @@ fn retype_32mib(c: &mut Ctx) -> Result<(), Error> {
     }
     report("untyped.retype_32mib", &mut s);
     c.ipc.cnode_delete(CNODE, (ut, ktest::DEPTH))
+}
+
+/// Window starts measured in each phase of the partition figures.
+const PART_WINDOWS: usize = 24;
+
+/// The time-partition figures, from the experiment the on-target suite
+/// runs too (`septum_test_tasks::partition`): partition B's thread notes
+/// its first instruction in each of its windows while partition A first
+/// spins, then storms the kernel with its longest operations, signals and
+/// faults. `partition.switch` is B's first instruction's offset from its
+/// window's start with A spinning: the timer interrupt at the end of A's
+/// window, the switch, and B back in user mode (plus under one turn of
+/// B's TSC loop, by where the window's end caught it). `partition.
+/// jitter_under_spin` is how much later B starts when A attacks than when
+/// it spins (the best quiet start subtracted).
+fn partitions(c: &mut Ctx) -> Result<(), Error> {
+    use septum_test_tasks::partition as part;
+    let info = c.info;
+    let ut = c.slot();
+    let made = info
+        .untypeds()
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| u.is_device == 0 && u.size_bits >= 22)
+        .any(|(i, _)| {
+            let big = info.untyped_first + i as u64;
+            c.ipc.retype(big, ty::UNTYPED, 22, CNODE, ut, 1).is_ok()
+        });
+    if !made {
+        return Err(Error::NotEnoughMemory);
+    }
+    c.ut = ut;
+    let setup = part::setup(c)?;
+    part::configure(c)?;
+    part::wait_for_b(c, PART_WINDOWS);
+    let quiet_end = part::B_COUNT.load(Relaxed);
+    septum_user::syscall::signal(setup.go)?;
+    part::wait_for_b(c, quiet_end + PART_WINDOWS);
+    let end = part::B_COUNT.load(Relaxed).min(part::SAMPLES);
+    part::finish(c, &setup)?;
+    if part::VIOLATIONS.load(Relaxed) != 0 {
+        return Err(Error::IllegalOperation);
+    }
+    let mut quiet = [0u64; part::SAMPLES];
+    let nq = part::b_offsets(0, quiet_end, &mut quiet);
+    let mut attacked = [0u64; part::SAMPLES];
+    let na = part::b_offsets(quiet_end, end, &mut attacked);
+    report("partition.switch", &mut quiet[..nq]);
+    let best = quiet[0];
+    for a in attacked[..na].iter_mut() {
+        *a = a.saturating_sub(best);
+    }
+    report("partition.jitter_under_spin", &mut attacked[..na]);
+    Ok(())
 }
 
 fn map_page(c: &mut Ctx) -> Result<(), Error> {
