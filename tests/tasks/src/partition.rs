@@ -95,10 +95,8 @@ fn check_window(p: usize, t: u64) {
     let frame = FRAME.load(Relaxed);
     // How far past the window's end (across the frame's end for the last).
     let late = (o + frame - end) % frame;
-    if (o < start || o >= end) && late >= TIMER_SLOP {
-        if VIOLATIONS.fetch_add(1, Relaxed) == 0 {
-            FIRST_VIOLATION.store((p as u64) << 56 | o, Relaxed);
-        }
+    if (o < start || o >= end) && late >= TIMER_SLOP && VIOLATIONS.fetch_add(1, Relaxed) == 0 {
+        FIRST_VIOLATION.store((p as u64) << 56 | o, Relaxed);
     }
 }
 

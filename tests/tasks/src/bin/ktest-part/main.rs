@@ -86,9 +86,12 @@ fn ty_sched() -> u64 {
     septum_user::abi::object::cap_type::SCHED_CONTROL
 }
 
+/// (partition, start, length) in nanoseconds.
+type Window = (u64, u64, u64);
+
 fn bad_schedules(c: &mut Ctx) -> TestResult {
     let f = part::FRAME_NS;
-    let cases: [(&str, u64, &[(u64, u64, u64)]); 8] = [
+    let cases: [(&str, u64, &[Window]); 8] = [
         ("no windows", f, &[]),
         ("a partition past the last", f, &[(MAX_PARTITIONS, 0, f)]),
         (
