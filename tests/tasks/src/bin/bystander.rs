@@ -4,13 +4,16 @@
 //! signals it after a round. Restarted, it would start from zero (and its
 //! generation would not be 1); reached, its pattern would change.
 //!
-//! Its slots: 8 the `tick` notification (wait).
+//! Its slots: 8 the `tick` notification (wait), 9 the `ack` notification
+//! (signal).
 #![no_std]
 #![no_main]
 
 use septum_user::println;
 
 const TICK: u64 = 8;
+/// Tells the driver a round was checked (signal end).
+const ACK: u64 = 9;
 const ROUNDS: u32 = 100;
 
 septum_user::entry!(main);
@@ -41,6 +44,13 @@ fn main() {
         }
         let page = core::hint::black_box(&mut page);
         intact &= page.iter().enumerate().all(|(i, &w)| w == pattern(i));
+        if let Err(e) = septum_user::syscall::signal(ACK) {
+            println!(
+                "septum-test: bystander_undisturbed FAILED answering: {}",
+                e.name()
+            );
+            return;
+        }
     }
     if intact && generation == 1 && septum_user::start_arg() == 1 {
         println!("{rounds} rounds, memory intact, never restarted");

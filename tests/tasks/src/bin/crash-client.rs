@@ -6,7 +6,7 @@
 //! nothing of it was disturbed.
 //!
 //! Its slots: 8 the `crash` endpoint (call, badge 1), 9 the `tick`
-//! notification (signal, badge 1).
+//! notification (signal, badge 1), 10 the `ack` notification (wait).
 #![no_std]
 #![no_main]
 
@@ -17,6 +17,8 @@ use septum_user::println;
 
 const CRASH: u64 = 8;
 const TICK: u64 = 9;
+/// The bystander's answer to each tick (wait end).
+const ACK: u64 = 10;
 const ROUNDS: u32 = 100;
 /// Calls that may find the slot empty, if a restart were not finished
 /// when this client runs again (it is, at the supervisor's priority).
@@ -91,6 +93,14 @@ fn main() {
         if let Err(e) = septum_user::syscall::signal(TICK) {
             fail(format_args!(
                 "round {round}: signalling the bystander: {}",
+                e.name()
+            ));
+        }
+        // One tick per round: the bystander runs in another partition, and
+        // two ticks before it wakes would read as one.
+        if let Err(e) = septum_user::syscall::wait(ACK) {
+            fail(format_args!(
+                "round {round}: waiting for the bystander: {}",
                 e.name()
             ));
         }
