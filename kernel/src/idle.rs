@@ -5,7 +5,21 @@
 /// with the pass code: the system has done all it will do. Timer ticks do
 /// not count as such a source (they wake nobody, see `irq`); when one ends
 /// the halt, the scheduler finds nothing to run and comes back here.
+///
+/// With IRQ lines bound, a device may still wake a thread, so the run
+/// goes on; under `exit_on_idle` it ends once the machine has been idle
+/// with no device interrupt for `irq::IDLE_GRACE_TICKS` ticks (a driver
+/// waiting for a device that stays quiet), and says so.
 pub fn wait_for_work() {
+    if crate::irq::any_source() && crate::boot_options().exit_on_idle && crate::irq::idle_expired()
+    {
+        crate::info!(
+            "no runnable threads; IRQ lines are bound but no device interrupt came for {} ticks",
+            crate::irq::IDLE_GRACE_TICKS
+        );
+        crate::info!("exit_on_idle: ending the run");
+        crate::arch::exit_qemu(septum_abi::qemu_exit::PASS);
+    }
     if !crate::irq::any_source() {
         crate::info!("no runnable threads");
         if crate::boot_options().exit_on_idle {

@@ -249,6 +249,7 @@ fn run(t: Tcb) -> ! {
             cpu::clear_user_selectors();
         }
         paging::switch_to(pml4);
+        crate::ioport::switch(pml4);
     }
     if switching {
         // The same thread going on keeps what it has: the kernel changes a

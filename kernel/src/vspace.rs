@@ -335,6 +335,7 @@ pub fn finalise(cap: &Cap) -> KResult<()> {
         // remembers: the last capability may be a copy made before the
         // PML4 got its ASID. No entry may outlive the PML4.
         let _ = mapping;
+        crate::ioport::vspace_destroyed(object);
         for entry in ASID_TABLE.iter() {
             if entry.load(Ordering::Relaxed) == object {
                 entry.store(0, Ordering::Relaxed);
