@@ -145,7 +145,12 @@ pub fn describe(mut out: impl FnMut(usize, u32, bool, bool)) {
     let lines = LINES.lock();
     for (l, line) in lines.iter().enumerate() {
         if line.pin.is_some() {
-            out(l, line.gsi, line.low & LEVEL != 0, line.low & ACTIVE_LOW != 0);
+            out(
+                l,
+                line.gsi,
+                line.low & LEVEL != 0,
+                line.low & ACTIVE_LOW != 0,
+            );
         }
     }
 }
@@ -198,7 +203,9 @@ fn device(l: usize) {
     apic::end_of_interrupt();
     if ntfn == 0 {
         if UNBOUND.fetch_add(1, Ordering::Relaxed) == 0 {
-            crate::warn!("irq: line {l} fired with no notification bound (counted; logged only once)");
+            crate::warn!(
+                "irq: line {l} fired with no notification bound (counted; logged only once)"
+            );
         }
         return;
     }
@@ -265,10 +272,7 @@ pub fn get(control: Slot, line: u64, dst: Slot) -> Result<(), Error> {
 /// `ntfn` (a capability with the signal right), and unmask it unless an
 /// interrupt still waits for its `ack`.
 pub fn set_notification(l: u8, ntfn: &Cap) -> Result<(), Error> {
-    let Cap::Notification {
-        object, rights, ..
-    } = *ntfn
-    else {
+    let Cap::Notification { object, rights, .. } = *ntfn else {
         return Err(Error::WrongType);
     };
     if !rights.contains(Rights::WRITE) {

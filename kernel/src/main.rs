@@ -229,7 +229,9 @@ fn platform(rsdp: u64, kernel_pml4: u64) {
     }
     let n = ioapic::init(&p.ioapics, kernel_pml4, &mut mem::alloc_frame);
     if n == 0 {
-        warn!("irq: no IOAPIC answers: no device interrupt can be delivered; IrqControl hands out no line");
+        warn!(
+            "irq: no IOAPIC answers: no device interrupt can be delivered; IrqControl hands out no line"
+        );
         return;
     }
     let lines = irq::init(&p.overrides);
@@ -237,11 +239,7 @@ fn platform(rsdp: u64, kernel_pml4: u64) {
     irq::describe(|l, gsi, level, low| {
         if l < 16 && (gsi != l as u32 || level || low) {
             use core::fmt::Write;
-            let _ = write!(
-                moved,
-                " {l}->{gsi}{}",
-                if level { "(level)" } else { "" }
-            );
+            let _ = write!(moved, " {l}->{gsi}{}", if level { "(level)" } else { "" });
         }
     });
     info!(

@@ -111,7 +111,9 @@ pub enum Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Problem::NoRsdp => f.write_str("no RSDP (the loader passed none, the BIOS areas hold none)"),
+            Problem::NoRsdp => {
+                f.write_str("no RSDP (the loader passed none, the BIOS areas hold none)")
+            }
             Problem::Tables(e) => write!(f, "the root tables are unusable ({e:?})"),
             Problem::Length {
                 signature: [b'a', b'd', b'd', b'r'],
@@ -162,7 +164,14 @@ impl AcpiHandler for Window {
             let mut alloc = || (self.alloc)();
             // The window's pages are unmapped when their mapping drops, and
             // the window only starts over with none live: never mapped twice.
-            let r = paging::map(self.pml4, va + i * 4096, first + i * 4096, flags, false, &mut alloc);
+            let r = paging::map(
+                self.pml4,
+                va + i * 4096,
+                first + i * 4096,
+                flags,
+                false,
+                &mut alloc,
+            );
             assert!(r.is_ok(), "ACPI window: cannot map ({r:?})");
         }
         NEXT_PAGE.store(at + pages, Ordering::Relaxed);
@@ -279,11 +288,7 @@ fn check_lengths(w: &Window, rsdp: u64) -> Result<(), Problem> {
 /// - tables present but broken, no MADT, or an MADT without an IOAPIC: the
 ///   legacy layout (one IOAPIC at 0xfec00000, ISA IRQs identity-mapped),
 ///   again only if the chip answers.
-pub fn discover(
-    rsdp: u64,
-    pml4: u64,
-    alloc: fn() -> Option<u64>,
-) -> (Platform, Option<Problem>) {
+pub fn discover(rsdp: u64, pml4: u64, alloc: fn() -> Option<u64>) -> (Platform, Option<Problem>) {
     let w = Window { pml4, alloc };
     let rsdp = if rsdp != 0 {
         rsdp

@@ -67,13 +67,20 @@ pub fn init(list: &[IoApicInfo], pml4: u64, alloc: &mut dyn FnMut() -> Option<u6
     let mut n = 0;
     for io in list.iter().take(MAX_IOAPICS) {
         if io.phys >= 1 << 40 {
-            crate::warn!("ioapic {}: address {:#x} is implausible; not used", io.id, io.phys);
+            crate::warn!(
+                "ioapic {}: address {:#x} is implausible; not used",
+                io.id,
+                io.phys
+            );
             continue;
         }
         let va = IOAPIC_BASE + n as u64 * 4096;
         let flags = PTE_WRITE | PTE_GLOBAL | PTE_NX | PTE_PCD | PTE_PWT;
         if let Err(e) = paging::map(pml4, va, io.phys & !0xfff, flags, false, alloc) {
-            crate::warn!("ioapic {}: cannot map its registers ({e:?}); not used", io.id);
+            crate::warn!(
+                "ioapic {}: cannot map its registers ({e:?}); not used",
+                io.id
+            );
             continue;
         }
         let va = va + (io.phys & 0xfff);
