@@ -35,23 +35,18 @@ pub const MAX_INSTALLS: usize = 32;
 
 #[derive(Clone, Copy, Debug)]
 struct Install {
-    /// The capability's slot (0: a free entry).
+    /// The capability's slot.
     slot: u64,
     pml4: u64,
     first: u16,
     last: u16,
 }
 
-const FREE: Install = Install {
-    slot: 0,
-    pml4: 0,
-    first: 0,
-    last: 0,
-};
+/// The installations, packed: a switch looks at as many entries as there
+/// are installations, not at the table's size.
+type Table = heapless::Vec<Install, MAX_INSTALLS>;
 
-static TABLE: spin::Mutex<[Install; MAX_INSTALLS]> = spin::Mutex::new([FREE; MAX_INSTALLS]);
-/// How many entries are in use: [`switch`]'s cheap test.
-static INSTALLED: AtomicU64 = AtomicU64::new(0);
+static TABLE: spin::Mutex<Table> = spin::Mutex::new(heapless::Vec::new());
 /// The PML4 whose ranges are open in the bitmap (0: none).
 static OPEN_FOR: AtomicU64 = AtomicU64::new(0);
 /// A filter over the PML4s with installations: bit `(pml4 >> 12) % 64` is
@@ -64,19 +59,19 @@ fn filter_bit(pml4: u64) -> u64 {
 }
 
 /// Recompute [`MAY_HAVE`] after the table changed.
-fn refilter(table: &[Install; MAX_INSTALLS]) {
-    let bits = table
-        .iter()
-        .filter(|e| e.slot != 0)
-        .fold(0, |b, e| b | filter_bit(e.pml4));
+fn refilter(table: &Table) {
+    let bits = table.iter().fold(0, |b, e| b | filter_bit(e.pml4));
     MAY_HAVE.store(bits, Ordering::Relaxed);
 }
 
-/// Open (or close) every range installed for `pml4`.
-fn set_all(table: &[Install; MAX_INSTALLS], pml4: u64, open: bool) {
-    for e in table.iter().filter(|e| e.slot != 0 && e.pml4 == pml4) {
+/// Open (or close) every range installed for `pml4`; whether it has any.
+fn set_all(table: &Table, pml4: u64, open: bool) -> bool {
+    let mut any = false;
+    for e in table.iter().filter(|e| e.pml4 == pml4) {
         cpu::set_io_ports(e.first, e.last, open);
+        any = true;
     }
+    any
 }
 
 /// The address space `pml4` is about to run (the scheduler loads its CR3):
@@ -90,14 +85,15 @@ pub fn switch(pml4: u64) {
     switch_slow(open, pml4);
 }
 
+/// Close the open space's ranges, then open the next one's (two passes:
+/// their ranges may overlap).
 #[inline(never)]
 fn switch_slow(open: u64, pml4: u64) {
     let table = TABLE.lock();
     if open != 0 {
         set_all(&table, open, false);
     }
-    set_all(&table, pml4, true);
-    let has = table.iter().any(|e| e.slot != 0 && e.pml4 == pml4);
+    let has = set_all(&table, pml4, true);
     OPEN_FOR.store(if has { pml4 } else { 0 }, Ordering::Relaxed);
 }
 
@@ -132,17 +128,14 @@ pub fn install(slot: Slot, vspace: Slot) -> Result<(), Error> {
     if table.iter().any(|e| e.slot == slot.0) {
         return Err(Error::IllegalOperation);
     }
-    let free = table
-        .iter_mut()
-        .find(|e| e.slot == 0)
-        .ok_or(Error::NotEnoughMemory)?;
-    *free = Install {
-        slot: slot.0,
-        pml4,
-        first,
-        last,
-    };
-    INSTALLED.fetch_add(1, Ordering::Relaxed);
+    table
+        .push(Install {
+            slot: slot.0,
+            pml4,
+            first,
+            last,
+        })
+        .map_err(|_| Error::NotEnoughMemory)?;
     refilter(&table);
     if OPEN_FOR.load(Ordering::Relaxed) == pml4 {
         cpu::set_io_ports(first, last, true);
@@ -162,29 +155,31 @@ fn current_pml4() -> u64 {
         .as_u64()
 }
 
-/// Remove the installation entries `which` selects, closing their ports if
-/// their space is open (and reopening what other entries of it still
-/// grant, since ranges may overlap).
+/// Remove the installations `which` selects, closing their ports if their
+/// space is open (and reopening what its other entries still grant, since
+/// ranges may overlap).
 fn remove(which: impl Fn(&Install) -> bool) -> bool {
     let mut table = TABLE.lock();
     let open = OPEN_FOR.load(Ordering::Relaxed);
     let mut found = false;
     let mut reopen = false;
-    for e in table.iter_mut().filter(|e| e.slot != 0 && which(e)) {
-        if e.pml4 == open {
-            cpu::set_io_ports(e.first, e.last, false);
-            reopen = true;
+    let mut i = 0;
+    while i < table.len() {
+        let e = table[i];
+        if which(&e) {
+            if e.pml4 == open {
+                cpu::set_io_ports(e.first, e.last, false);
+                reopen = true;
+            }
+            table.swap_remove(i);
+            found = true;
+        } else {
+            i += 1;
         }
-        *e = FREE;
-        INSTALLED.fetch_sub(1, Ordering::Relaxed);
-        found = true;
     }
     refilter(&table);
-    if reopen {
-        set_all(&table, open, true);
-        if !table.iter().any(|e| e.slot != 0 && e.pml4 == open) {
-            OPEN_FOR.store(0, Ordering::Relaxed);
-        }
+    if reopen && !set_all(&table, open, true) {
+        OPEN_FOR.store(0, Ordering::Relaxed);
     }
     found
 }
@@ -200,23 +195,20 @@ pub fn uninstall(slot: Slot) -> Result<(), Error> {
 
 /// Whether the capability in `slot` is installed somewhere.
 pub fn is_installed(slot: Slot) -> bool {
-    INSTALLED.load(Ordering::Relaxed) != 0 && TABLE.lock().iter().any(|e| e.slot == slot.0)
+    TABLE.lock().iter().any(|e| e.slot == slot.0)
 }
 
 /// Before any capability is deleted: an installed I/O-port capability
 /// closes its ports.
 #[inline]
 pub fn before_delete(slot: Slot) {
-    if INSTALLED.load(Ordering::Relaxed) != 0 && matches!(slot.cap(), Cap::IoPort { .. }) {
+    if MAY_HAVE.load(Ordering::Relaxed) != 0 && matches!(slot.cap(), Cap::IoPort { .. }) {
         remove(|e| e.slot == slot.0);
     }
 }
 
 /// A capability moved from `from` to `to`: its installation follows it.
 pub fn moved(from: Slot, to: Slot) {
-    if INSTALLED.load(Ordering::Relaxed) == 0 {
-        return;
-    }
     for e in TABLE.lock().iter_mut().filter(|e| e.slot == from.0) {
         e.slot = to.0;
     }
@@ -225,7 +217,7 @@ pub fn moved(from: Slot, to: Slot) {
 /// The address space `pml4` is destroyed: nothing stays installed in it
 /// (a new PML4 at the same address must not inherit its ports).
 pub fn vspace_destroyed(pml4: u64) {
-    if INSTALLED.load(Ordering::Relaxed) != 0 {
+    if MAY_HAVE.load(Ordering::Relaxed) & filter_bit(pml4) != 0 {
         remove(|e| e.pml4 == pml4);
     }
 }

@@ -155,8 +155,11 @@ pub fn describe(mut out: impl FnMut(usize, u32, bool, bool)) {
     }
 }
 
-/// Handle interrupt `vector`, taken in user mode or while idle.
-pub fn handle(vector: u64) {
+/// Handle interrupt `vector`, taken in user mode or while idle. Returns
+/// the thread a device interrupt woke, Runnable but not queued: the caller
+/// switches to it or queues it ([`crate::sched::enqueue`]).
+#[must_use]
+pub fn handle(vector: u64) -> Option<crate::object::tcb::Tcb> {
     match vector {
         apic::TIMER_VECTOR => {
             apic::timer_interrupt();
@@ -168,7 +171,7 @@ pub fn handle(vector: u64) {
             crate::sched::tick();
         }
         v if (FIRST_VECTOR..FIRST_VECTOR + MAX_LINES as u64).contains(&v) => {
-            device((v - FIRST_VECTOR) as usize)
+            return device((v - FIRST_VECTOR) as usize);
         }
         // A spurious interrupt is not in service: it must not be acknowledged.
         apic::SPURIOUS_VECTOR => {
@@ -181,12 +184,13 @@ pub fn handle(vector: u64) {
             crate::warn!("unexpected interrupt vector {vector}");
         }
     }
+    None
 }
 
 /// Line `l` fired: mask it until the driver acknowledges, end the
-/// interrupt, and signal the bound notification.
+/// interrupt, and signal the bound notification; the thread that woke.
 #[inline]
-fn device(l: usize) {
+fn device(l: usize) -> Option<crate::object::tcb::Tcb> {
     IDLE_TICKS.store(0, Ordering::Relaxed);
     let (ntfn, badge) = {
         let mut lines = LINES.lock();
@@ -207,11 +211,9 @@ fn device(l: usize) {
                 "irq: line {l} fired with no notification bound (counted; logged only once)"
             );
         }
-        return;
+        return None;
     }
-    if let Some(waiter) = crate::ipc::signal_word(ntfn, badge) {
-        crate::sched::enqueue(waiter);
-    }
+    crate::ipc::signal_word(ntfn, badge)
 }
 
 /// Whether any interrupt could still wake a blocked thread: a line bound
