@@ -108,6 +108,11 @@ extern "C" fn kernel_entry(start_info: u64) -> ! {
         features.tsc_deadline
     );
 
+    mem::set_memory_map(
+        boot.memmap
+            .iter()
+            .map(|r| (r.start, r.start.saturating_add(r.len), r.kind)),
+    );
     let (kstart, kend) = arch::layout::kernel_image();
     {
         let mut free = mem::FREE.lock();
@@ -155,7 +160,11 @@ extern "C" fn kernel_entry(start_info: u64) -> ! {
 
     // The APIC's page tables come from the kernel's free memory, so this
     // runs before the root task receives what is left.
-    match arch::apic::init(kernel_pml4, &mut mem::alloc_frame, features.tsc_deadline) {
+    let timer = arch::apic::init(kernel_pml4, &mut mem::alloc_frame, features.tsc_deadline);
+    if let Ok(t) = &timer {
+        mem::reserve_mmio(t.phys_base);
+    }
+    match timer {
         Ok(t) if t.calibrated => info!(
             "timer: local APIC at {:#x}, {} ticks per {} ms ({}; TSC {} cycles per tick)",
             t.phys_base,

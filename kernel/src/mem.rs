@@ -13,3 +13,59 @@ pub static FREE: spin::Mutex<FreeMemory> = spin::Mutex::new(FreeMemory::new());
 pub fn alloc_frame() -> Option<u64> {
     FREE.lock().alloc_frame()
 }
+
+/// What the firmware's memory map says, kept for the kernel's later
+/// questions: which frames are RAM (mapped cached) and which physical
+/// ranges are device memory (handed to the root task as device untypeds,
+/// mapped uncached). Set once at boot.
+static MAP: spin::Once<heapless::Vec<(u64, u64, u32), 64>> = spin::Once::new();
+/// Pages of device registers the kernel itself drives (local APIC,
+/// IOAPICs): never part of a device untyped.
+static KERNEL_MMIO: spin::Mutex<heapless::Vec<u64, 16>> = spin::Mutex::new(heapless::Vec::new());
+
+/// Keep the firmware memory map: (start, end, E820 type) per entry.
+pub fn set_memory_map(entries: impl Iterator<Item = (u64, u64, u32)>) {
+    MAP.call_once(|| entries.collect());
+}
+
+/// The kernel drives the device registers in the page at `pa`.
+pub fn reserve_mmio(pa: u64) {
+    let _ = KERNEL_MMIO.lock().push(pa & !0xfff);
+}
+
+/// Whether the frame at `pa` is RAM (E820 type 1), as opposed to device
+/// memory: what decides whether a mapping of it is cached.
+pub fn is_ram(pa: u64) -> bool {
+    MAP.get()
+        .is_some_and(|m| m.iter().any(|&(s, e, k)| k == 1 && (s..e).contains(&pa)))
+}
+
+/// Device memory: the physical ranges from 1 MiB to 4 GiB that the memory
+/// map lists as nothing at all (on a PC, the PCI hole and the chipset's
+/// registers: HPET, the IOAPICs' neighbours), minus the pages the kernel
+/// drives itself. Ranges the map names (RAM, ACPI, reserved) are never
+/// device memory: firmware keeps what it reserved. Calls `f(start, end)`
+/// for each, in address order.
+pub fn device_ranges(mut f: impl FnMut(u64, u64)) {
+    const LOW: u64 = 1 << 20;
+    const HIGH: u64 = 4 << 30;
+    let Some(map) = MAP.get() else { return };
+    let mut cuts: heapless::Vec<(u64, u64), 96> = heapless::Vec::new();
+    for &(s, e, _) in map.iter() {
+        let _ = cuts.push((s & !0xfff, (e + 0xfff) & !0xfff));
+    }
+    for &p in KERNEL_MMIO.lock().iter() {
+        let _ = cuts.push((p, p + 4096));
+    }
+    cuts.sort_unstable();
+    let mut at = LOW;
+    for &(s, e) in cuts.iter() {
+        if s > at && at < HIGH {
+            f(at, s.min(HIGH));
+        }
+        at = at.max(e);
+    }
+    if at < HIGH {
+        f(at, HIGH);
+    }
+}

@@ -94,6 +94,7 @@ pub fn init(list: &[IoApicInfo], pml4: u64, alloc: &mut dyn FnMut() -> Option<u6
             paging::unmap_kernel_page(pml4, va & !0xfff);
             continue;
         }
+        crate::mem::reserve_mmio(io.phys);
         let pins = ((version >> 16) & 0xff) + 1;
         for pin in 0..pins {
             write_reg(va, REG_REDIR + 2 * pin, MASKED);

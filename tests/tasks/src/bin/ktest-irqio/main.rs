@@ -36,7 +36,63 @@ const PRIO: u64 = 100;
 static WORDS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 
 fn main() {
-    ktest::run_all(&[IRQ, PORTS]);
+    ktest::run_all(&[IRQ, PORTS, DEVICE]);
+}
+
+const DEVICE: &[Test] = &[Test {
+    name: "device_frame_shows_the_hpet_registers",
+    run: device_frame,
+}];
+
+/// The HPET's register page on QEMU's q35 and pc.
+const HPET: u64 = 0xfed0_0000;
+
+fn device_frame(c: &mut Ctx) -> TestResult {
+    let info = c.info;
+    let Some((i, u)) = info
+        .untypeds()
+        .iter()
+        .enumerate()
+        .find(|(_, u)| u.is_device == 1 && u.base <= HPET && HPET - u.base < 1 << u.size_bits)
+    else {
+        septum_test_tasks::skip!("no device untyped covers the HPET at {HPET:#x}");
+    };
+    let mut cur = info.untyped_first + i as u64;
+    let (mut base, mut bits) = (u.base, u.size_bits);
+    // Device memory holds only frames.
+    let e = c.slot();
+    check_eq!(
+        c.ipc.retype(cur, ktest::ty::ENDPOINT, 0, CNODE, e, 1),
+        Err(Error::IllegalOperation)
+    );
+    // Halve it down to the one page the HPET's registers are in.
+    while bits > 12 {
+        let two = c.slots(2);
+        c.ipc
+            .retype(cur, ktest::ty::UNTYPED, bits - 1, CNODE, two, 2)?;
+        bits -= 1;
+        let upper = HPET >= base + (1 << bits);
+        if upper {
+            base += 1 << bits;
+        }
+        cur = two + u64::from(upper);
+    }
+    check_eq!(base, HPET);
+    let f = c.slot();
+    c.ipc.retype(cur, ktest::ty::FRAME, 0, CNODE, f, 1)?;
+    check_eq!(c.ipc.frame_address(f), Ok(HPET));
+    let va = c.page_addr();
+    c.ipc.frame_map(f, SELF_VSPACE, va, 0)?;
+    // General capabilities and ID: revision (bits 0-7) nonzero, the
+    // counter's period in femtoseconds (bits 32-63) at most 100 ns.
+    // SAFETY: mapped readable just above; an MMIO read has no other effect.
+    let id = unsafe { (va as *const u64).read_volatile() };
+    let period = id >> 32;
+    check!(
+        id & 0xff != 0 && period != 0 && period <= 100_000_000,
+        "the HPET's ID register reads {id:#x}"
+    );
+    Ok(())
 }
 
 const IRQ: &[Test] = &[
