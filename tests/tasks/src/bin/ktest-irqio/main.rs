@@ -87,6 +87,11 @@ fn device_frame(c: &mut Ctx) -> TestResult {
     // counter's period in femtoseconds (bits 32-63) at most 100 ns.
     // SAFETY: mapped readable just above; an MMIO read has no other effect.
     let id = unsafe { (va as *const u64).read_volatile() };
+    // Nothing there (microvm has no HPET): the bus reads as all zeros or
+    // all ones. The q35 and pc scenarios expect this case to pass.
+    if id == 0 || id == u64::MAX {
+        septum_test_tasks::skip!("nothing answers at {HPET:#x} (reads {id:#x}): no HPET");
+    }
     let period = id >> 32;
     check!(
         id & 0xff != 0 && period != 0 && period <= 100_000_000,
