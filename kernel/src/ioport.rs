@@ -78,8 +78,15 @@ fn set_all(table: &Table, pml4: u64, open: bool) -> bool {
 /// make the bitmap show its ports and no others.
 #[inline]
 pub fn switch(pml4: u64) {
+    // No installation anywhere (the common case: one load and a branch;
+    // then nothing is open either, see `remove`).
+    let may = MAY_HAVE.load(Ordering::Relaxed);
+    if may == 0 {
+        return;
+    }
+    // This space's ports are open already, or it has none and none are open.
     let open = OPEN_FOR.load(Ordering::Relaxed);
-    if open == pml4 || (open == 0 && MAY_HAVE.load(Ordering::Relaxed) & filter_bit(pml4) == 0) {
+    if open == pml4 || (open == 0 && may & filter_bit(pml4) == 0) {
         return;
     }
     switch_slow(open, pml4);

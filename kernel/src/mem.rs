@@ -4,6 +4,7 @@
 //! What is left after boot becomes the root task's untyped memory (the
 //! kernel-core issue); from then on the kernel allocates nothing on its own.
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use septum_kcore::physmem::FreeMemory;
 
 /// Free physical memory, page-granular.
@@ -23,9 +24,29 @@ static MAP: spin::Once<heapless::Vec<(u64, u64, u32), 64>> = spin::Once::new();
 /// IOAPICs): never part of a device untyped.
 static KERNEL_MMIO: spin::Mutex<heapless::Vec<u64, 16>> = spin::Mutex::new(heapless::Vec::new());
 
+/// The RAM ranges (start, end) of the map, largest first, for [`is_ram`]
+/// (every frame mapping asks): a PC has two or three.
+static RAM: [(AtomicU64, AtomicU64); 8] = [const { (AtomicU64::new(0), AtomicU64::new(0)) }; 8];
+
 /// Keep the firmware memory map: (start, end, E820 type) per entry.
 pub fn set_memory_map(entries: impl Iterator<Item = (u64, u64, u32)>) {
-    MAP.call_once(|| entries.collect());
+    let map = MAP.call_once(|| entries.collect());
+    let mut ram: heapless::Vec<(u64, u64), 64> = map
+        .iter()
+        .filter(|e| e.2 == 1)
+        .map(|e| (e.0, e.1))
+        .collect();
+    ram.sort_unstable_by_key(|&(s, e)| core::cmp::Reverse(e - s));
+    if ram.len() > RAM.len() {
+        crate::warn!(
+            "memory map: more than {} RAM ranges; the smallest are mapped uncached",
+            RAM.len()
+        );
+    }
+    for (slot, &(s, e)) in RAM.iter().zip(ram.iter()) {
+        slot.0.store(s, Ordering::Relaxed);
+        slot.1.store(e, Ordering::Relaxed);
+    }
 }
 
 /// The kernel drives the device registers in the page at `pa`.
@@ -35,9 +56,10 @@ pub fn reserve_mmio(pa: u64) {
 
 /// Whether the frame at `pa` is RAM (E820 type 1), as opposed to device
 /// memory: what decides whether a mapping of it is cached.
+#[inline]
 pub fn is_ram(pa: u64) -> bool {
-    MAP.get()
-        .is_some_and(|m| m.iter().any(|&(s, e, k)| k == 1 && (s..e).contains(&pa)))
+    RAM.iter()
+        .any(|(s, e)| (s.load(Ordering::Relaxed)..e.load(Ordering::Relaxed)).contains(&pa))
 }
 
 /// Device memory: the physical ranges from 1 MiB to 4 GiB that the memory
