@@ -207,6 +207,36 @@ pub fn create_root_task(
     }
     *free = physmem::FreeMemory::new();
     drop(free);
+    // Device memory, as device untypeds: frames only, never cleared, and
+    // mapped uncached (`vspace::map_frame`).
+    let mut device = 0u64;
+    let mut result = Ok(());
+    crate::mem::device_ranges(|start, end| {
+        for (base, bits) in physmem::aligned_blocks(start, end, 47) {
+            if count as usize >= bi::MAX_UNTYPED || result.is_err() {
+                dropped += 1 << bits;
+                continue;
+            }
+            let cap = Cap::Untyped {
+                base,
+                size_bits: bits as u8,
+                is_device: true,
+                free_offset: 0,
+            };
+            let i = bi::SLOT_FIRST_UNTYPED + count;
+            if let Err(e) = cnode::insert(slot(i), &cap, None) {
+                result = Err(Error::Cap(e));
+                return;
+            }
+            let d = UNTYPED_DESC + count * 24;
+            write_word(info + d, base);
+            write_word(info + d + 8, bits.into());
+            write_word(info + d + 16, 1);
+            count += 1;
+            device += 1;
+        }
+    });
+    result?;
     if dropped > 0 {
         crate::warn!(
             "boot: {} KiB of memory not described (more than {} untyped blocks)",
@@ -247,8 +277,13 @@ pub fn create_root_task(
     tcb.set_flag(crate::object::tcb::flags::FULL_RESTORE, true);
     crate::sched::wake(tcb);
     crate::info!(
-        "root task '{name}': {count} untyped capabilities, {} MiB",
-        (0..count)
+        "root task '{name}': {} untyped capabilities, {} MiB; {device} of device memory, {} MiB",
+        count - device,
+        (0..count - device)
+            .map(|i| 1u64 << paging::read_word(info + UNTYPED_DESC + i * 24 + 8))
+            .sum::<u64>()
+            >> 20,
+        (count - device..count)
             .map(|i| 1u64 << paging::read_word(info + UNTYPED_DESC + i * 24 + 8))
             .sum::<u64>()
             >> 20

@@ -7,8 +7,26 @@
 /// the halt, the scheduler finds nothing to run and comes back here. The
 /// end of a window does: a thread queued in another partition runs in
 /// that partition's window.
+///
+/// With IRQ lines bound, a device may still wake a thread, so the run
+/// goes on; under `exit_on_idle` it ends once the machine has been idle
+/// with no device interrupt for `irq::IDLE_GRACE_TICKS` ticks (a driver
+/// waiting for a device that stays quiet), and says so.
 pub fn wait_for_work() {
-    if !crate::irq::any_source() && !crate::sched::anything_queued() {
+    let queued = crate::sched::anything_queued();
+    if crate::irq::any_source()
+        && !queued
+        && crate::boot_options().exit_on_idle
+        && crate::irq::idle_expired()
+    {
+        crate::info!(
+            "no runnable threads; IRQ lines are bound but no device interrupt came for {} ticks",
+            crate::irq::IDLE_GRACE_TICKS
+        );
+        crate::info!("exit_on_idle: ending the run");
+        crate::arch::exit_qemu(septum_abi::qemu_exit::PASS);
+    }
+    if !crate::irq::any_source() && !queued {
         crate::info!("no runnable threads");
         if crate::boot_options().exit_on_idle {
             crate::info!("exit_on_idle: ending the run");

@@ -114,6 +114,9 @@ pub fn invoke(t: Tcb, slot: Slot, cap: &Cap, info: MessageInfo) -> KResult<()> {
         Cap::Reply { .. } | Cap::Endpoint { .. } | Cap::Notification { .. } => {
             Err(Error::WrongType.into())
         }
+        Cap::IrqControl | Cap::IrqHandler { .. } | Cap::IoPortControl | Cap::IoPort { .. } => {
+            device_method(t, slot, cap, label, &a)
+        }
         _ => Err(Error::IllegalOperation.into()),
     }
 }
@@ -132,6 +135,36 @@ fn sched_configure(t: Tcb, a: &Args) -> KResult<()> {
     }
     let s = crate::partition::configure(frame, &windows[..n as usize])?;
     done(t, &[s.epoch, s.frame, s.tsc_hz])
+}
+
+/// Methods of the interrupt and I/O-port capabilities (`irq`, `ioport`).
+fn device_method(t: Tcb, slot: Slot, cap: &Cap, label: u64, a: &Args) -> KResult<()> {
+    // A destination slot named by (CNode cptr, index, depth).
+    let dest = |cptr: u64, index: u64, depth: u64| -> Result<Slot, Error> {
+        cnode::lookup_slot(&lookup(t, cptr)?.cap(), index, depth)
+    };
+    match (*cap, label) {
+        (Cap::IrqControl, inv::IRQ_CONTROL_GET) => {
+            let dst = dest(a.get(1)?, a.get(2)?, a.get(3)?)?;
+            crate::irq::get(slot, a.get(0)?, dst)?;
+        }
+        (Cap::IrqHandler { irq }, inv::IRQ_HANDLER_ACK) => crate::irq::ack(irq)?,
+        (Cap::IrqHandler { irq }, inv::IRQ_HANDLER_SET_NOTIFICATION) => {
+            let ntfn = lookup(t, a.get(0)?)?.cap();
+            crate::irq::set_notification(irq, &ntfn)?;
+        }
+        (Cap::IrqHandler { irq }, inv::IRQ_HANDLER_CLEAR) => crate::irq::clear(irq),
+        (Cap::IoPortControl, inv::IO_PORT_CONTROL_ISSUE) => {
+            let dst = dest(a.get(2)?, a.get(3)?, a.get(4)?)?;
+            crate::ioport::issue(slot, a.get(0)?, a.get(1)?, dst)?;
+        }
+        (Cap::IoPort { .. }, inv::IO_PORT_INSTALL) => {
+            crate::ioport::install(slot, lookup(t, a.get(0)?)?)?;
+        }
+        (Cap::IoPort { .. }, inv::IO_PORT_UNINSTALL) => crate::ioport::uninstall(slot)?,
+        _ => return Err(Error::IllegalOperation.into()),
+    }
+    done(t, &[])
 }
 
 fn lookup(t: Tcb, cptr: u64) -> Result<Slot, Error> {
@@ -175,7 +208,16 @@ fn cnode_method(t: Tcb, cap: &Cap, label: u64, a: &Args) -> KResult<()> {
                 Cap::PageTable { level, mapping, .. } => (u64::from(level), mapping),
                 Cap::Frame { huge, mapping, .. } => (u64::from(huge), mapping),
                 Cap::IrqHandler { irq } => (u64::from(irq), None),
+                Cap::IoPort { first, last } => (u64::from(first) | u64::from(last) << 16, None),
                 _ => (0, None),
+            };
+            // An I/O-port capability reports whether it is installed as
+            // "mapped" (address 0).
+            let mapping = match c {
+                Cap::IoPort { .. } if crate::ioport::is_installed(target()?) => {
+                    Some(septum_kcore::cap::Mapping { asid: 0, vaddr: 0 })
+                }
+                _ => mapping,
             };
             done(
                 t,

@@ -508,7 +508,7 @@ pub fn signal(cap: &Cap) -> Result<Option<Tcb>, Error> {
 
 /// Signal notification `n` with `bits` (interrupts will come this way
 /// too). A woken waiter is left Runnable but unqueued and returned.
-fn signal_word(n: u64, bits: u64) -> Option<Tcb> {
+pub fn signal_word(n: u64, bits: u64) -> Option<Tcb> {
     let word = read_word(n) | bits;
     let q = ntfn_queue(n);
     if let Some(waiter) = q.first() {

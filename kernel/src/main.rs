@@ -16,6 +16,7 @@ mod fastpath;
 
 mod idle;
 mod invoke;
+mod ioport;
 mod ipc;
 mod irq;
 mod loader;
@@ -108,6 +109,11 @@ extern "C" fn kernel_entry(start_info: u64) -> ! {
         features.tsc_deadline
     );
 
+    mem::set_memory_map(
+        boot.memmap
+            .iter()
+            .map(|r| (r.start, r.start.saturating_add(r.len), r.kind)),
+    );
     let (kstart, kend) = arch::layout::kernel_image();
     {
         let mut free = mem::FREE.lock();
@@ -155,7 +161,11 @@ extern "C" fn kernel_entry(start_info: u64) -> ! {
 
     // The APIC's page tables come from the kernel's free memory, so this
     // runs before the root task receives what is left.
-    match arch::apic::init(kernel_pml4, &mut mem::alloc_frame, features.tsc_deadline) {
+    let timer = arch::apic::init(kernel_pml4, &mut mem::alloc_frame, features.tsc_deadline);
+    if let Ok(t) = &timer {
+        mem::reserve_mmio(t.phys_base);
+    }
+    match timer {
         Ok(t) if t.calibrated => info!(
             "timer: local APIC at {:#x}, {} ticks per {} ms ({}; TSC {} cycles per tick)",
             t.phys_base,
@@ -173,6 +183,8 @@ extern "C" fn kernel_entry(start_info: u64) -> ! {
         ),
         Err(e) => fatal(format_args!("timer: {e}")),
     }
+
+    platform(boot.rsdp, kernel_pml4);
 
     let Some((module_pa, module_len)) = boot.module else {
         fatal(format_args!("no boot image: pass one to QEMU with -initrd"))
@@ -199,6 +211,53 @@ extern "C" fn kernel_entry(start_info: u64) -> ! {
     boot::create_root_task(root.name, root.data, boot.rsdp, (module_pa, module_len))
         .unwrap_or_else(|e| fatal(format_args!("root task '{}': {e}", root.name)));
     sched::schedule()
+}
+
+/// Find the interrupt controllers (ACPI, or the fallback it names), map
+/// and mask the IOAPICs, and set the IRQ lines up. Runs before the root
+/// task takes the free memory: the mappings' page tables come from it.
+fn platform(rsdp: u64, kernel_pml4: u64) {
+    use arch::{acpi, ioapic};
+    let (p, problem) = acpi::discover(rsdp, kernel_pml4, mem::alloc_frame);
+    match problem {
+        None => info!(
+            "acpi: MADT lists {} IOAPIC(s), {} ISA override(s); HPET {}",
+            p.ioapics.len(),
+            p.overrides.iter().flatten().count(),
+            match p.hpet {
+                Some(_) => "present",
+                None => "absent",
+            }
+        ),
+        Some(why) => warn!(
+            "acpi: {why}; assuming the legacy IOAPIC at {:#x} with ISA IRQs on GSIs 0-15",
+            acpi::LEGACY_IOAPIC
+        ),
+    }
+    if let Some(h) = p.hpet {
+        info!("acpi: HPET registers at {h:#x} (left to a user-level driver)");
+    }
+    let n = ioapic::init(&p.ioapics, kernel_pml4, &mut mem::alloc_frame);
+    if n == 0 {
+        warn!(
+            "irq: no IOAPIC answers: no device interrupt can be delivered; IrqControl hands out no line"
+        );
+        return;
+    }
+    let lines = irq::init(&p.overrides);
+    let mut moved: heapless::String<128> = heapless::String::new();
+    irq::describe(|l, gsi, level, low| {
+        if l < 16 && (gsi != l as u32 || level || low) {
+            use core::fmt::Write;
+            let _ = write!(moved, " {l}->{gsi}{}", if level { "(level)" } else { "" });
+        }
+    });
+    info!(
+        "irq: {lines} lines from {} ({} IOAPIC(s)); ISA lines moved:{}",
+        p.source,
+        n,
+        if moved.is_empty() { " none" } else { &moved }
+    );
 }
 
 #[panic_handler]

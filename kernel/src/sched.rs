@@ -309,6 +309,7 @@ fn run(t: Tcb) -> ! {
             cpu::clear_user_selectors();
         }
         paging::switch_to(pml4);
+        crate::ioport::switch(pml4);
     }
     if CURRENT.load(Ordering::Relaxed) != t.0 {
         // Its slice is never 0 here: a thread starts with a full one

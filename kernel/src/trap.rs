@@ -118,7 +118,19 @@ pub fn user_trap() -> ! {
     let vector = t.reg(Reg::Vector);
     t.set_flag(crate::object::tcb::flags::FULL_RESTORE, true);
     if vector >= 32 {
-        crate::irq::handle(vector);
+        if let Some(woken) = crate::irq::handle(vector) {
+            // A driver woken by its interrupt, above the interrupted
+            // thread and everything ready: run it now, the interrupted
+            // thread first in line at its priority.
+            if woken.priority() > t.priority()
+                && t.state() == crate::object::tcb::State::Runnable
+                && !sched::is_queued(t)
+                && sched::may_switch_to(woken)
+            {
+                sched::preempt_for(t, woken);
+            }
+            sched::enqueue(woken);
+        }
     } else if vector == PF {
         after_fault(fault(t, Kind::PageFault, cr2()));
     } else {
@@ -131,7 +143,9 @@ pub fn user_trap() -> ! {
 /// are handled and return; exceptions are kernel bugs.
 pub fn kernel_trap(f: &KernelFrame) {
     if f.vector >= 32 {
-        crate::irq::handle(f.vector);
+        if let Some(woken) = crate::irq::handle(f.vector) {
+            sched::enqueue(woken);
+        }
         return;
     }
     panic!(

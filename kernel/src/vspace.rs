@@ -20,6 +20,8 @@ use septum_kcore::cap::{Cap, CapType, Mapping, Rights};
 /// Entries in the ASID table (ASID 0 means "none").
 pub const ASIDS: usize = 4096;
 const PTE_HUGE: u64 = 1 << 7;
+const PTE_PWT: u64 = 1 << 3;
+const PTE_PCD: u64 = 1 << 4;
 const ADDR: u64 = 0x000f_ffff_ffff_f000;
 
 /// PML4 (physical address) by ASID; 0 for none. One CPU, and the kernel
@@ -186,6 +188,11 @@ pub fn map_frame(frame: Slot, cap: &Cap, vspace: Slot, va: u64, attrs: u64) -> R
     if huge {
         pte |= PTE_HUGE;
     }
+    // Device memory (not RAM) is mapped uncached: page-level cache disable
+    // and write-through select PAT entry 3, UC, under the default PAT.
+    if !crate::mem::is_ram(object) {
+        pte |= PTE_PCD | PTE_PWT;
+    }
     write_word(e, pte);
     frame.set_cap(&Cap::Frame {
         object,
@@ -331,6 +338,7 @@ pub fn finalise(cap: &Cap) -> KResult<()> {
         // remembers: the last capability may be a copy made before the
         // PML4 got its ASID. No entry may outlive the PML4.
         let _ = mapping;
+        crate::ioport::vspace_destroyed(object);
         for entry in ASID_TABLE.iter() {
             if entry.load(Ordering::Relaxed) == object {
                 entry.store(0, Ordering::Relaxed);

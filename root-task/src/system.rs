@@ -491,6 +491,93 @@ pub fn mint_channels(
     Ok(())
 }
 
+/// Give a domain one of its device grants (`cap`) in its CNode `guarded`:
+///
+/// - the IRQ notification: made from its pool; the domain's copy may only
+///   wait, the root keeps the full one (`irq_ntfn`) to bind handlers to;
+/// - an IRQ handler: made with the root's `IrqControl`, bound to the IRQ
+///   notification minted with the handler's badge (the line's bit), then
+///   moved into the domain's slot. Its line stays masked until bound; each
+///   interrupt masks it again until the domain acknowledges;
+/// - an I/O-port range: issued with the root's `IoPortControl` into a slot
+///   the root keeps (revoking it closes the ports: what a supervisor
+///   needs), a copy installed in the domain's address space and moved into
+///   its slot, so the domain uses the ports with plain `in`/`out`.
+fn grant_device(
+    b: &mut Builder<'_>,
+    who: &str,
+    pool: u64,
+    guarded: u64,
+    vspace: u64,
+    cap: &septum_sysdesc::image::Cap,
+    irq_ntfn: &mut Option<u64>,
+) -> Result<()> {
+    let slot = (u64::from(cap.slot), DEPTH);
+    match cap.object {
+        Object::IrqNotification => {
+            let n = b.make(who, pool, ty::NOTIFICATION, 0, "its IRQ notification")?;
+            b.ipc
+                .cnode_copy(guarded, slot, CNODE, (n, DEPTH), cap.rights.bits())
+                .ctx(who, "its IRQ notification")?;
+            *irq_ntfn = Some(n);
+        }
+        Object::IrqHandler { line } => {
+            let Some(n) = *irq_ntfn else {
+                bail!("{who}: an IRQ handler but no IRQ notification");
+            };
+            let h = b.slot()?;
+            b.ipc
+                .irq_control_get(bi::SLOT_IRQ_CONTROL, line.into(), CNODE, (h, DEPTH))
+                .ctx(who, "its IRQ line (does the machine have it?)")?;
+            let minted = b.slot()?;
+            b.ipc
+                .cnode_mint(
+                    CNODE,
+                    (minted, DEPTH),
+                    CNODE,
+                    (n, DEPTH),
+                    rights::WRITE,
+                    cap.badge,
+                )
+                .ctx(who, "the IRQ notification's badge")?;
+            b.ipc
+                .irq_handler_set_notification(h, minted)
+                .ctx(who, "binding its IRQ line")?;
+            // The binding holds the notification; the minted copy is spent.
+            b.ipc
+                .cnode_delete(CNODE, (minted, DEPTH))
+                .ctx(who, "the IRQ notification's badge")?;
+            b.ipc
+                .cnode_move(guarded, slot, CNODE, (h, DEPTH))
+                .ctx(who, "its IRQ handler")?;
+        }
+        Object::IoPort { first, last } => {
+            let parent = b.slot()?;
+            b.ipc
+                .io_port_issue(
+                    bi::SLOT_IO_PORT_CONTROL,
+                    first.into(),
+                    last.into(),
+                    CNODE,
+                    (parent, DEPTH),
+                )
+                .ctx(who, "its I/O ports")?;
+            let copy = b.slot()?;
+            b.ipc
+                .cnode_copy(CNODE, (copy, DEPTH), CNODE, (parent, DEPTH), rights::ALL)
+                .ctx(who, "its I/O ports")?;
+            b.ipc
+                .io_port_install(copy, vspace)
+                .ctx(who, "opening its I/O ports")?;
+            b.ipc
+                .cnode_move(guarded, slot, CNODE, (copy, DEPTH))
+                .ctx(who, "its I/O-port capability")?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// The domain's program from the boot image, checked, and the bytes its
 /// pool needs.
 pub fn program<'a>(image: &BootImage<'a>, d: &Domain<'_>) -> Result<(Elf<'a>, u64)> {
@@ -684,6 +771,7 @@ pub fn populate(
     }
 
     // Its capability space, as the table says.
+    let mut irq_ntfn = None;
     for cap in d.caps.iter() {
         let slot = (u64::from(cap.slot), DEPTH);
         match cap.object {
@@ -710,7 +798,7 @@ pub fn populate(
             // Made with the quota above; channel ends come with the channels.
             Object::Untyped { .. } | Object::Endpoint { .. } | Object::Notification { .. } => {}
             Object::IrqNotification | Object::IrqHandler { .. } | Object::IoPort { .. } => {
-                bail!("{who}: IRQ and I/O-port grants are not supported by this root task yet")
+                grant_device(b, who, pool, guarded, vspace, &cap, &mut irq_ntfn)?
             }
         }
     }

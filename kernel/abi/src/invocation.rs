@@ -91,3 +91,26 @@ pub const ASID_ASSIGN: u64 = 64;
 /// value at which it started, `mr1` the major frame in TSC cycles, `mr2`
 /// TSC cycles per second as the kernel measured them.
 pub const SCHED_CONFIGURE: u64 = 72;
+/// IRQ control: make the handler of line `mr0` (0–15 ISA IRQs, 16 and up
+/// the GSI of that number) in slot (`mr2 index`, `mr3 depth`) of the CNode
+/// `mr1 cptr`. `Range` if the line does not exist, `IllegalOperation` if
+/// its handler was already made and a capability to it remains.
+pub const IRQ_CONTROL_GET: u64 = 96;
+/// IRQ handler: acknowledge the last interrupt; the line is unmasked.
+pub const IRQ_HANDLER_ACK: u64 = 97;
+/// IRQ handler: deliver the line to the notification `mr0 cptr` (which
+/// needs the signal right; its badge, 1 if none, is ORed in on every
+/// interrupt) and unmask it.
+pub const IRQ_HANDLER_SET_NOTIFICATION: u64 = 98;
+/// IRQ handler: unbind its notification and mask the line.
+pub const IRQ_HANDLER_CLEAR: u64 = 99;
+
+/// I/O-port control: make a capability to the ports `mr0 first` ..=
+/// `mr1 last` in slot (`mr3 index`, `mr4 depth`) of the CNode `mr2 cptr`.
+pub const IO_PORT_CONTROL_ISSUE: u64 = 104;
+/// I/O port: let every thread of the address space `mr0 cptr` (a PML4
+/// with an ASID) use the ports with `in` and `out`. A capability opens its
+/// ports in one address space at a time; deleting it closes them there.
+pub const IO_PORT_INSTALL: u64 = 105;
+/// I/O port: close the ports in the address space it was installed in.
+pub const IO_PORT_UNINSTALL: u64 = 106;

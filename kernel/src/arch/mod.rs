@@ -4,5 +4,6 @@
 pub mod x86_64;
 
 pub use self::x86_64::{
-    apic, cpu, exit_qemu, fpu, halt_forever, layout, mask_legacy_pic, paging, pvh, serial, trap,
+    acpi, apic, cpu, exit_qemu, fpu, halt_forever, ioapic, layout, mask_legacy_pic, paging, pvh,
+    serial, trap,
 };

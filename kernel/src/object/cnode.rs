@@ -182,9 +182,13 @@ pub fn move_cap(src: Slot, dst: Slot) -> Result<(), Error> {
 }
 
 /// A thread's cspace root is looked up through its TCB slot on every call,
-/// so nothing outside slots refers to a slot by address; a moved capability
-/// needs no fixing today. (Kept as the one place to change if that ends.)
-fn fix_references(_cap: &Cap, _from: Slot, _to: Slot) {}
+/// so nothing outside slots refers to a slot by address, but for installed
+/// I/O-port capabilities, whose installation records their slot.
+fn fix_references(cap: &Cap, from: Slot, to: Slot) {
+    if matches!(cap, Cap::IoPort { .. }) {
+        crate::ioport::moved(from, to);
+    }
+}
 
 /// Delete the capability in `slot`. If it was the last one to its object,
 /// the object is destroyed.
@@ -403,6 +407,7 @@ fn delete_one(slot: Slot) -> KResult<()> {
     }
     // Each mapping belongs to one capability, final or not.
     crate::vspace::before_delete(slot);
+    crate::ioport::before_delete(slot);
     if is_final(slot) {
         finalise(&cap)?;
     }
@@ -607,6 +612,7 @@ fn finalise(cap: &Cap) -> KResult<()> {
         }
         Cap::Notification { object, .. } => {
             if crate::ipc::notification_destroyed(object) {
+                crate::irq::notification_destroyed(object);
                 Ok(())
             } else {
                 Err(Fail::Restart)
@@ -617,6 +623,10 @@ fn finalise(cap: &Cap) -> KResult<()> {
             Ok(())
         }
         Cap::Frame { .. } | Cap::PageTable { .. } => crate::vspace::finalise(cap),
+        Cap::IrqHandler { irq } => {
+            crate::irq::handler_destroyed(irq);
+            Ok(())
+        }
         _ => Ok(()),
     }
 }

@@ -122,13 +122,25 @@ impl cspace::Slots for CSpace {
 /// share it.
 pub fn is_final(slot: Slot) -> bool {
     let cap = slot.cap();
-    let Some(obj) = cap.object() else { return true };
+    let Some(obj) = identity(&cap) else {
+        return true;
+    };
     let links = cdt::SlotStore::links(&Tree, slot);
     let same = |s: Option<Slot>| {
         s.is_some_and(|s| {
             let c = s.cap();
-            c.cap_type() == cap.cap_type() && c.object() == Some(obj)
+            c.cap_type() == cap.cap_type() && identity(&c) == Some(obj)
         })
     };
     !same(links.prev) && !same(links.next)
+}
+
+/// What makes two capabilities name the same thing: the object, or for
+/// the kinds without one, the IRQ line or the I/O-port range.
+fn identity(cap: &Cap) -> Option<u64> {
+    match *cap {
+        Cap::IrqHandler { irq } => Some(u64::from(irq)),
+        Cap::IoPort { first, last } => Some(u64::from(first) | u64::from(last) << 16),
+        _ => cap.object(),
+    }
 }

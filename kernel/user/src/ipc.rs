@@ -584,6 +584,69 @@ impl Ipc {
         self.invoke(frame, inv::FRAME_ADDRESS, &[])
             .map(|m| m.word(0))
     }
+
+    // ---- interrupts and I/O ports ----
+
+    /// Make the handler of IRQ `line` at `slot` of `cnode`, with `control`.
+    pub fn irq_control_get(
+        &mut self,
+        control: u64,
+        line: u64,
+        cnode: u64,
+        slot: (u64, u64),
+    ) -> Result<(), Error> {
+        self.invoke(
+            control,
+            inv::IRQ_CONTROL_GET,
+            &[line, cnode, slot.0, slot.1],
+        )
+        .map(|_| ())
+    }
+
+    /// Deliver `handler`'s line to notification `ntfn` and unmask it.
+    pub fn irq_handler_set_notification(&mut self, handler: u64, ntfn: u64) -> Result<(), Error> {
+        self.invoke(handler, inv::IRQ_HANDLER_SET_NOTIFICATION, &[ntfn])
+            .map(|_| ())
+    }
+
+    /// Acknowledge `handler`'s last interrupt: its line is unmasked.
+    pub fn irq_handler_ack(&mut self, handler: u64) -> Result<(), Error> {
+        self.invoke(handler, inv::IRQ_HANDLER_ACK, &[]).map(|_| ())
+    }
+
+    /// Unbind `handler`'s notification and mask its line.
+    pub fn irq_handler_clear(&mut self, handler: u64) -> Result<(), Error> {
+        self.invoke(handler, inv::IRQ_HANDLER_CLEAR, &[])
+            .map(|_| ())
+    }
+
+    /// Make a capability to the ports `first..=last` at `slot` of `cnode`.
+    pub fn io_port_issue(
+        &mut self,
+        control: u64,
+        first: u64,
+        last: u64,
+        cnode: u64,
+        slot: (u64, u64),
+    ) -> Result<(), Error> {
+        self.invoke(
+            control,
+            inv::IO_PORT_CONTROL_ISSUE,
+            &[first, last, cnode, slot.0, slot.1],
+        )
+        .map(|_| ())
+    }
+
+    /// Open the ports of `port` to every thread of the address space `vspace`.
+    pub fn io_port_install(&mut self, port: u64, vspace: u64) -> Result<(), Error> {
+        self.invoke(port, inv::IO_PORT_INSTALL, &[vspace])
+            .map(|_| ())
+    }
+
+    /// Close the ports of `port` where it is installed.
+    pub fn io_port_uninstall(&mut self, port: u64) -> Result<(), Error> {
+        self.invoke(port, inv::IO_PORT_UNINSTALL, &[]).map(|_| ())
+    }
 }
 
 /// The boot-info page the kernel gives the root task.

@@ -10,6 +10,7 @@
 
 pub mod console;
 pub mod ipc;
+pub mod port;
 pub mod syscall;
 
 pub use septum_abi as abi;

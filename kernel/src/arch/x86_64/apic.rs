@@ -34,6 +34,7 @@ const BASE_ADDR: u64 = 0x000f_ffff_ffff_f000;
 
 // Register offsets in the xAPIC page (Intel SDM vol. 3A, "Local APIC
 // Register Address Map"). Each register is 32 bits at a 16-byte boundary.
+const ID: usize = 0x20;
 const TPR: usize = 0x80;
 const EOI: usize = 0xb0;
 const SVR: usize = 0xf0;
@@ -328,6 +329,14 @@ fn calibrate() -> Option<(u32, u64)> {
     let apic = u32::try_from(scale(u64::from(apic))).ok()?;
     let tsc = u64::try_from(scale(tsc)).unwrap_or(0);
     (apic > 0).then_some((apic, tsc))
+}
+
+/// This CPU's local APIC id (where the IOAPICs send its interrupts).
+pub fn id() -> u8 {
+    if !READY.load(Ordering::Relaxed) {
+        return 0;
+    }
+    (read(ID) >> 24) as u8
 }
 
 /// Signal end of interrupt for the one being handled.

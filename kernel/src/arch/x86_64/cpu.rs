@@ -94,9 +94,18 @@ pub const PERCPU_USER_RSP: usize = 24;
 /// The boot CPU's tables. They live in writable memory because the CPU
 /// itself writes them (`ltr` sets the TSS busy bit) and the kernel updates
 /// TSS.RSP0 on every thread switch.
+///
+/// `repr(C)` because the TSS's I/O permission bitmap must follow it in
+/// memory, inside the TSS segment's limit (`io_bitmap`).
+#[repr(C)]
 struct CpuTables {
     gdt: [u64; 7],
     tss: TaskStateSegment,
+    /// The I/O permission bitmap: bit `p` clear lets ring 3 use port `p`.
+    /// All ones but for the ports of the address space running now
+    /// (`crate::ioport` opens and closes them on a switch of address
+    /// space); the extra last byte must stay 0xff (SDM 3A, 20.5.2).
+    io_bitmap: [u8; IO_BITMAP_BYTES + 1],
     percpu: PerCpu,
     ist: [[u8; IST_STACK_SIZE]; 3],
 }
@@ -107,9 +116,18 @@ struct BootCpu(UnsafeCell<CpuTables>);
 // never more than one accessor at a time.
 unsafe impl Sync for BootCpu {}
 
+/// Bytes of the I/O bitmap proper: one bit for each of the 65,536 ports.
+const IO_BITMAP_BYTES: usize = 65536 / 8;
+
+const _: () = assert!(
+    core::mem::offset_of!(CpuTables, io_bitmap)
+        == core::mem::offset_of!(CpuTables, tss) + size_of::<TaskStateSegment>()
+);
+
 static BOOT_CPU: BootCpu = BootCpu(UnsafeCell::new(CpuTables {
     gdt: [0; 7],
     tss: TaskStateSegment::new(),
+    io_bitmap: [0xff; IO_BITMAP_BYTES + 1],
     percpu: PerCpu {
         self_ptr: 0,
         kernel_rsp: 0,
@@ -124,7 +142,8 @@ unsafe extern "C" {
 }
 
 fn tss_descriptor(base: u64) -> (u64, u64) {
-    let limit = (size_of::<TaskStateSegment>() - 1) as u64;
+    // The TSS and the I/O bitmap after it, its last 0xff byte included.
+    let limit = (size_of::<TaskStateSegment>() + IO_BITMAP_BYTES + 1 - 1) as u64;
     let low = (limit & 0xffff)
         | ((base & 0xff_ffff) << 16)
         | (0x89 << 40) // present, 64-bit TSS (available)
@@ -155,6 +174,7 @@ pub fn init(f: &Features, syscall_entry: u64) -> u64 {
         t.tss.interrupt_stack_table[i] = VirtAddr::new(top & !0xf);
     }
     t.tss.privilege_stack_table[0] = VirtAddr::new(kstack_top);
+    t.tss.iomap_base = size_of::<TaskStateSegment>() as u16;
     t.percpu.self_ptr = &t.percpu as *const _ as u64;
     t.percpu.kernel_rsp = kstack_top;
     t.percpu.context_end = kstack_top;
@@ -389,3 +409,31 @@ pub fn set_context_end(context_end: u64) {
 }
 
 const _: () = assert!(size_of::<VirtAddr>() == size_of::<u64>());
+/// Let ring 3 use the ports `first..=last` (`open`), or no longer. Only the
+/// bitmap changes: it is read by the CPU on every `in`/`out` from ring 3,
+/// so the change holds from the next user instruction on. Costs one byte
+/// write per 8 ports.
+pub fn set_io_ports(first: u16, last: u16, open: bool) {
+    let tables = BOOT_CPU.0.get();
+    // SAFETY: one CPU with interrupts off in the kernel: nothing else uses
+    // the tables; the raw pointer makes no reference the CPU could alias.
+    let bitmap = unsafe { &raw mut (*tables).io_bitmap };
+    let (first, last) = (usize::from(first), usize::from(last));
+    let mut p = first;
+    while p <= last {
+        let byte = p / 8;
+        // Whole bytes where the range covers them, bit by bit at its ends.
+        let mask: u8 = if p % 8 == 0 && p + 7 <= last {
+            0xff
+        } else {
+            1 << (p % 8)
+        };
+        // SAFETY: `byte` < 8192, inside the bitmap (the extra byte is
+        // never touched); see above for exclusivity.
+        unsafe {
+            let b = &mut (*bitmap)[byte];
+            *b = if open { *b & !mask } else { *b | mask };
+        }
+        p += if mask == 0xff { 8 } else { 1 };
+    }
+}

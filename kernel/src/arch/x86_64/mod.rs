@@ -1,10 +1,12 @@
 //! Everything that touches the x86_64 hardware directly. Nearly all of the
 //! kernel's `unsafe` code is here, each block with the reason it is sound.
 
+pub mod acpi;
 pub mod apic;
 pub mod boot;
 pub mod cpu;
 pub mod fpu;
+pub mod ioapic;
 pub mod layout;
 pub mod paging;
 pub mod pvh;

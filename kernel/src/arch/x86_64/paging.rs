@@ -117,6 +117,24 @@ pub fn map(
     Ok(())
 }
 
+/// Remove the 4 KiB mapping at `va` in the kernel's own slots (a page
+/// [`map`] made there), if there is one, and flush it from the TLB.
+pub fn unmap_kernel_page(pml4: u64, va: u64) {
+    let mut tab = pml4;
+    for level in (1..=3).rev() {
+        // SAFETY: page-table frames are in the direct map; read only.
+        let entry = unsafe { (*table(tab))[index(va, level)] };
+        if entry & PTE_PRESENT == 0 || entry & PTE_HUGE != 0 {
+            return;
+        }
+        tab = entry & ADDR_MASK;
+    }
+    // SAFETY: a page-table frame of the kernel's, in the direct map; the
+    // kernel runs single-threaded with interrupts off.
+    unsafe { (*table(tab))[index(va, 0)] = 0 };
+    x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(va));
+}
+
 /// Walk the tables of `pml4` for `va`: the physical address it maps to and
 /// the effective rights (`PTE_WRITE`/`PTE_USER` only if every level grants
 /// them, `PTE_NX` if any level sets it).

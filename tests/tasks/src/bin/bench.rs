@@ -143,7 +143,7 @@ fn main() {
             return;
         }
     };
-    let figures: [(&str, Figure); 11] = [
+    let figures: [(&str, Figure); 12] = [
         ("syscall.null", null_syscall),
         ("ipc.roundtrip.intra_as.0w", intra_as),
         ("ipc.roundtrip.inter_as", inter_as),
@@ -152,6 +152,7 @@ fn main() {
         ("fault.syscall_roundtrip", fault_syscall_roundtrip),
         ("vspace.map_page", map_page),
         ("sched.yield", sched_yield),
+        ("irq.to_driver", irq_to_driver),
         ("ipc.roundtrip.inter_as.0w.tasksN", with_tasks),
         ("untyped.retype_32mib", retype_32mib),
         // Last: it sets a schedule of time partitions.
@@ -506,6 +507,90 @@ fn sched_yield(c: &mut Ctx) -> Result<(), Error> {
     wait(done)?;
     report_shared("sched.yield");
     Ok(())
+}
+
+/// COM1's interrupt enable register, and the register whose read clears
+/// its transmitter-empty interrupt.
+const COM1_IER: u16 = 0x3f9;
+const COM1_IIR: u16 = 0x3fa;
+
+/// The driver of `irq.to_driver`: waits on its notification (`arg` low
+/// 16 bits), stores `rdtsc` in the word at `shared` as its first act, then
+/// quiets the UART and acknowledges the line (handler: `arg >> 16`).
+extern "C" fn irq_driver(arg: u64, shared: u64) -> ! {
+    let (n, handler) = (arg & 0xffff, arg >> 16);
+    let ack = info(septum_user::abi::invocation::IRQ_HANDLER_ACK, 0);
+    loop {
+        let _ = wait(n);
+        let t = rdtsc();
+        // SAFETY: `shared` is a frame mapped read-write in this address
+        // space (and the root's) for this figure alone.
+        unsafe { (shared as *mut u64).write_volatile(t) };
+        septum_user::port::outb(COM1_IER, 0);
+        let _ = septum_user::port::inb(COM1_IIR);
+        raw(nr::CALL, handler, ack, [0; 4], 0);
+    }
+}
+
+/// An interrupt raised to the driver thread running in user mode: from
+/// the `rdtsc` just before the `out` that makes the UART raise IRQ 4 (its
+/// transmitter-empty interrupt, which QEMU's 16550 asserts as soon as it
+/// is enabled with the holding register empty) to the driver's `rdtsc`
+/// right after its `Wait` returns. The driver runs in an address space of
+/// its own at priority 210; the root, which raises the interrupt, drops
+/// to 100 meanwhile, so the interrupt preempts it. The span is the
+/// raiser's `out` and the store after `rdtsc`, the interrupt entry,
+/// masking the line and EOI, the signal, the switch of thread and address
+/// space, and the driver's return from `Wait`.
+fn irq_to_driver(c: &mut Ctx) -> Result<(), Error> {
+    const IRQ_CONTROL: u64 = septum_user::abi::bootinfo::SLOT_IRQ_CONTROL;
+    const IO_PORT_CONTROL: u64 = septum_user::abi::bootinfo::SLOT_IO_PORT_CONTROL;
+    let d = ktest::DEPTH;
+    let space = c.new_space()?;
+    // The UART's ports, open in both address spaces.
+    let (ports, ports2) = (c.slot(), c.slot());
+    c.ipc
+        .io_port_issue(IO_PORT_CONTROL, 0x3f8, 0x3ff, CNODE, (ports, d))?;
+    c.ipc
+        .cnode_copy(CNODE, (ports2, d), CNODE, (ports, d), ktest::rights::ALL)?;
+    c.ipc.io_port_install(ports, SELF_VSPACE)?;
+    c.ipc.io_port_install(ports2, space.vspace)?;
+    septum_user::port::outb(COM1_IER, 0);
+    // The line, delivered to a notification.
+    let handler = c.slot();
+    c.ipc.irq_control_get(IRQ_CONTROL, 4, CNODE, (handler, d))?;
+    let n = c.notification()?;
+    c.ipc.irq_handler_set_notification(handler, n)?;
+    // A word both spaces see.
+    let (f, shared) = c.frame_in(&space)?;
+    let copy = c.slot();
+    c.ipc
+        .cnode_copy(CNODE, (copy, d), CNODE, (f, d), ktest::rights::ALL)?;
+    c.ipc.frame_map(copy, SELF_VSPACE, shared, 1)?;
+    let t = c.spawn_in(&space, "irq-driver", irq_driver, n | handler << 16, 210)?;
+    set_second_arg(c, t.tcb, shared)?;
+    c.ipc.tcb_set_priority(SELF_TCB, SELF_TCB, 100)?;
+    let mut s = [0u64; RUNS];
+    profile_start("irq.to_driver");
+    for x in s.iter_mut() {
+        let t0 = rdtsc();
+        septum_user::port::outb(COM1_IER, 0x02);
+        // SAFETY: mapped read-write above; the driver wrote it.
+        *x = unsafe { (shared as *const u64).read_volatile() }.wrapping_sub(t0);
+    }
+    c.ipc.tcb_set_priority(SELF_TCB, SELF_TCB, 255)?;
+    report("irq.to_driver", &mut s);
+    c.ipc.irq_handler_clear(handler)?;
+    // What a switch of address space costs when one side has ports open:
+    // the inter-AS round trip again, the client (root) holding COM1's.
+    c.ipc.io_port_uninstall(ports2)?;
+    let ep = c.endpoint()?;
+    let reply = c.reply()?;
+    let t = c.spawn_in(&space, "echo-io", echo_server, ep, 255)?;
+    set_second_arg(c, t.tcb, reply)?;
+    profile_start("ioport.inter_as.0w");
+    report("ioport.inter_as.0w", &mut round_trips(ep, 0));
+    c.ipc.io_port_uninstall(ports)
 }
 
 extern "C" fn blocked(n: u64, _: u64) -> ! {
