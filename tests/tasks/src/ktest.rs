@@ -259,6 +259,29 @@ impl Ctx {
         self.ipc.tcb_resume(t.tcb)
     }
 
+    /// A fresh untyped of 2^`bits` bytes of RAM, carved from whichever boot
+    /// untyped still has room (not from the case's own).
+    pub fn untyped_from_boot(&mut self, bits: u64) -> Result<u64, Error> {
+        let info = self.info;
+        let ut = self.slot();
+        let made = info
+            .untypeds()
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.is_device == 0 && u.size_bits >= bits)
+            .any(|(i, _)| {
+                let big = info.untyped_first + i as u64;
+                self.ipc
+                    .retype(big, ty::UNTYPED, bits, CNODE, ut, 1)
+                    .is_ok()
+            });
+        if made {
+            Ok(ut)
+        } else {
+            Err(Error::NotEnoughMemory)
+        }
+    }
+
     /// Identify a root-CNode slot.
     pub fn identify(&mut self, slot: u64) -> Result<septum_user::ipc::Identity, Error> {
         self.ipc.cnode_identify(CNODE, (slot, DEPTH))
