@@ -37,6 +37,14 @@ const TESTS: &[Test] = &[
         run: windows_hold,
     },
     Test {
+        name: "part_jitter_cnode_of_spaces",
+        run: jitter_cnode_of_spaces,
+    },
+    Test {
+        name: "part_jitter_nested_revoke",
+        run: jitter_nested_revoke,
+    },
+    Test {
         name: "part_call_waits_for_the_receivers_window",
         run: call_across,
     },
@@ -146,6 +154,23 @@ extern "C" fn count_forever(_: u64, _: u64) -> ! {
 const PHASE: usize = 12;
 
 fn windows_hold(c: &mut Ctx) -> TestResult {
+    windows_hold_under(c, part::STORM_MIX)
+}
+
+/// A's storm is one `CNODE_DELETE` of a CNode holding 64 address spaces
+/// with ASIDs: B's window must start within the bound all the same.
+fn jitter_cnode_of_spaces(c: &mut Ctx) -> TestResult {
+    windows_hold_under(c, part::STORM_CNODE_OF_SPACES)
+}
+
+/// A's storm revokes 32 CNodes full of capability copies: B's window must
+/// start within the bound all the same.
+fn jitter_nested_revoke(c: &mut Ctx) -> TestResult {
+    windows_hold_under(c, part::STORM_NESTED_REVOKE)
+}
+
+fn windows_hold_under(c: &mut Ctx, storm: u64) -> TestResult {
+    part::STORM.store(storm, Relaxed);
     let s = part::setup(c)?;
     let start = part::configure(c)?;
     part::wait_for_b(c, PHASE);
