@@ -260,7 +260,14 @@ fn storm_cnode_of_spaces(ipc: &mut septum_user::ipc::Ipc, slots: &AttackSlots) {
 }
 
 fn storm_nested_revoke(ipc: &mut septum_user::ipc::Ipc, slots: &AttackSlots) {
-    let _ = ipc.retype(slots.ut, ty::CNODE, NESTED_RADIX, CNODE, slots.spaces, NESTED);
+    let _ = ipc.retype(
+        slots.ut,
+        ty::CNODE,
+        NESTED_RADIX,
+        CNODE,
+        slots.spaces,
+        NESTED,
+    );
     for n in slots.spaces..slots.spaces + NESTED {
         for i in 0..1 << NESTED_RADIX {
             let all = septum_user::abi::object::rights::ALL;

@@ -415,7 +415,13 @@ extern "C" fn x_handler(_: u64, _: u64) -> ! {
         // SAFETY: the handler's IPC buffer is mapped for the whole case,
         // and the kernel wrote the fault message there.
         let rip = unsafe { (at as *const u64).read_volatile() } + 2;
-        r = raw(nr::REPLY_RECV, ep, info(fault::RESUME_AT, 1), [rip, 0, 0, 0], reply);
+        r = raw(
+            nr::REPLY_RECV,
+            ep,
+            info(fault::RESUME_AT, 1),
+            [rip, 0, 0, 0],
+            reply,
+        );
     }
     loop {
         septum_user::syscall::yield_now();
@@ -463,7 +469,8 @@ extern "C" fn x_mover(_: u64, buffer: u64) -> ! {
 
 fn debug_check() -> Result<(), Error> {
     use septum_user::abi::syscall as nr;
-    septum_user::syscall::status(&septum_user::syscall::raw(nr::DEBUG_CHECK, 0, 0, [0; 4], 0)).map(|_| ())
+    septum_user::syscall::status(&septum_user::syscall::raw(nr::DEBUG_CHECK, 0, 0, [0; 4], 0))
+        .map(|_| ())
 }
 
 fn wakeups_across(c: &mut Ctx) -> TestResult {
@@ -527,17 +534,22 @@ fn wakeups_across(c: &mut Ctx) -> TestResult {
         c.ipc.tcb_set_partition(y.tcb, SCHED, 2 - (round & 1))?;
         c.ipc.tcb_suspend(y.tcb)?;
         c.ipc.tcb_resume(y.tcb)?;
-        c.ipc.tcb_set_partition(y.tcb, SCHED, 1 + (round as usize % 4 & 1) as u64)?;
+        c.ipc.tcb_set_partition(y.tcb, SCHED, 1 + (round & 1))?;
         c.ipc.tcb_set_priority(y.tcb, SELF_TCB, 50)?;
-        c.ipc.tcb_set_priority(signaller.tcb, SELF_TCB, 100 + (round & 1) * 100)?;
-        c.ipc.tcb_set_priority(handler.tcb, SELF_TCB, 200 - (round & 1) * 150)?;
+        c.ipc
+            .tcb_set_priority(signaller.tcb, SELF_TCB, 100 + (round & 1) * 100)?;
+        c.ipc
+            .tcb_set_priority(handler.tcb, SELF_TCB, 200 - (round & 1) * 150)?;
         check_eq!(debug_check(), Ok(()));
         run_frames(1);
     }
     c.ipc.tcb_set_priority(signaller.tcb, SELF_TCB, 100)?;
     c.ipc.tcb_set_priority(handler.tcb, SELF_TCB, 200)?;
     run_frames(4);
-    for t in [waiter, bound, handler, signaller, mover].iter().chain(&yielders) {
+    for t in [waiter, bound, handler, signaller, mover]
+        .iter()
+        .chain(&yielders)
+    {
         c.ipc.tcb_suspend(t.tcb)?;
     }
     part::unconfigure(c)?;
