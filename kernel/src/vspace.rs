@@ -29,6 +29,54 @@ const ADDR: u64 = 0x000f_ffff_ffff_f000;
 /// (every map and unmap reads one, so a lock here was pure cost).
 static ASID_TABLE: [AtomicU64; ASIDS] = [const { AtomicU64::new(0) }; ASIDS];
 
+/// One bit per ASID, set while it is taken: finding a free one in a pool
+/// looks at 64 words, not 4,096 entries.
+static ASID_USED: [AtomicU64; ASIDS / 64] = [const { AtomicU64::new(0) }; ASIDS / 64];
+
+/// The PML4 entry that records the ASID a PML4 holds. Entries 256–511 map
+/// the kernel half; only the kernel's slots (257–271) are ever present in
+/// a task's PML4 and user mappings never reach past 255, so the kernel
+/// keeps the ASID here, in an entry whose present bit stays clear (the CPU
+/// ignores every other bit of a non-present entry). Destroying a PML4
+/// finds its ASID in one read instead of a scan of the table.
+const ASID_TAG_SLOT: u64 = 511;
+const _: () = assert!(
+    !(*crate::arch::layout::KERNEL_SLOTS.start() as u64 <= ASID_TAG_SLOT
+        && ASID_TAG_SLOT <= *crate::arch::layout::KERNEL_SLOTS.end() as u64)
+);
+
+/// The ASID recorded in PML4 `pml4` (0: none).
+fn asid_tag(pml4: u64) -> u64 {
+    read_word(pml4 + ASID_TAG_SLOT * 8) >> 1
+}
+
+fn set_asid_tag(pml4: u64, asid: u64) {
+    // Bit 0 (present) stays clear: the entry maps nothing.
+    write_word(pml4 + ASID_TAG_SLOT * 8, asid << 1);
+}
+
+fn take_asid(asid: u64, pml4: u64) {
+    ASID_TABLE[asid as usize].store(pml4, Ordering::Relaxed);
+    ASID_USED[asid as usize / 64].fetch_or(1 << (asid % 64), Ordering::Relaxed);
+    set_asid_tag(pml4, asid);
+}
+
+/// The lowest free ASID in `from..to` (to ≤ ASIDS).
+fn free_asid(from: u64, to: u64) -> Option<u64> {
+    let mut a = from;
+    while a < to {
+        let (w, bit) = (a as usize / 64, a % 64);
+        // Taken bits, and those below `a`, read as taken.
+        let taken = ASID_USED[w].load(Ordering::Relaxed) | ((1u64 << bit) - 1);
+        if taken != u64::MAX {
+            let found = (w as u64) * 64 + u64::from(taken.trailing_ones());
+            return (found < to).then_some(found);
+        }
+        a = (w as u64 + 1) * 64;
+    }
+    None
+}
+
 fn asid_entry(asid: usize) -> u64 {
     ASID_TABLE
         .get(asid)
@@ -59,7 +107,7 @@ pub fn pml4_of(asid: u16) -> Option<u64> {
 
 /// Register the root task's address space under ASID 1 at boot.
 pub fn register_boot(asid: u16, pml4: u64) {
-    ASID_TABLE[asid as usize].store(pml4, Ordering::Relaxed);
+    take_asid(asid.into(), pml4);
 }
 
 /// Give the PML4 in `vspace` an ASID from `pool`; returns it.
@@ -79,18 +127,13 @@ pub fn assign_asid(pool: &Cap, vspace: Slot) -> Result<u64, Error> {
         };
     };
     // A copy of the capability made before an assignment does not know
-    // about it: look in the table itself, so one PML4 never holds two ASIDs.
-    if ASID_TABLE
-        .iter()
-        .any(|e| e.load(Ordering::Relaxed) == object)
-    {
+    // about it: the PML4 itself says, so one PML4 never holds two ASIDs.
+    if asid_tag(object) != 0 {
         return Err(Error::IllegalOperation);
     }
-    let end = (u32::from(first) + count).min(ASIDS as u32);
-    let asid = (u32::from(first).max(1)..end)
-        .find(|&a| asid_entry(a as usize) == 0)
-        .ok_or(Error::NotEnoughMemory)?;
-    ASID_TABLE[asid as usize].store(object, Ordering::Relaxed);
+    let end = (u64::from(first) + u64::from(count)).min(ASIDS as u64);
+    let asid = free_asid(u64::from(first).max(1), end).ok_or(Error::NotEnoughMemory)?;
+    take_asid(asid, object);
     let mapping = Some(Mapping {
         asid: asid as u16,
         vaddr: 0,
@@ -339,10 +382,10 @@ pub fn finalise(cap: &Cap) -> KResult<()> {
         // PML4 got its ASID. No entry may outlive the PML4.
         let _ = mapping;
         crate::ioport::vspace_destroyed(object);
-        for entry in ASID_TABLE.iter() {
-            if entry.load(Ordering::Relaxed) == object {
-                entry.store(0, Ordering::Relaxed);
-            }
+        let asid = asid_tag(object);
+        if asid != 0 && asid_entry(asid as usize) == object {
+            ASID_TABLE[asid as usize].store(0, Ordering::Relaxed);
+            ASID_USED[asid as usize / 64].fetch_and(!(1 << (asid % 64)), Ordering::Relaxed);
         }
         // If it is the loaded address space, leave it for the kernel's own.
         if paging::current_root() == object {

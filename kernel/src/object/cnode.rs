@@ -215,23 +215,12 @@ pub fn delete(slot: Slot) -> KResult<()> {
     }
     let mut top = slot;
     // Steps since the last look for a pending interrupt (or since the call
-    // began), a look every 32. Destroying an address space scans the ASID
-    // table (4,096 entries, some 12,000 instructions): it is looked for
-    // before, unless it is the call's first step, and counts as a whole
-    // chunk, so a CNode full of address spaces cannot hold the CPU for
-    // 32 scans.
+    // began), a look every `DELETE_CHUNK`. Every step is bounded: destroying an
+    // address space, once a 4,096-entry scan of the ASID table, reads its
+    // ASID from the PML4 (`vspace::finalise`).
     let mut work = 0u32;
-    let heavy = |s: Slot, work: &mut u32| -> KResult<()> {
-        if matches!(s.cap(), Cap::PageTable { level: 4, .. }) {
-            if *work > 1 && crate::preempt::pending() {
-                return Err(Fail::Restart);
-            }
-            *work = 32;
-        }
-        Ok(())
-    };
     loop {
-        if work >= 32 {
+        if work >= DELETE_CHUNK {
             work = 0;
             if crate::preempt::pending() {
                 return Err(Fail::Restart);
@@ -314,17 +303,13 @@ pub fn delete(slot: Slot) -> KResult<()> {
                     top.set_cap(&wait_for(nested, inner));
                 } else {
                     // The zombie above already keeps the progress.
-                    heavy(inner, &mut work)?;
                     delete_one(inner)?;
                 }
             }
             cap @ (Cap::CNode { .. } | Cap::Tcb { .. }) if is_final(top) => {
                 top.set_cap(&begin_destruction(&cap, 0));
             }
-            _ => {
-                heavy(top, &mut work)?;
-                delete_one(top)?
-            }
+            _ => delete_one(top)?,
         }
     }
 }
@@ -467,9 +452,14 @@ enum Scan {
     Preempted(u64),
 }
 
+/// Deletes (in a destruction or a revoke) between two looks for a pending
+/// interrupt: each costs a few hundred instructions, so a chunk stays
+/// under some 6,000.
+const DELETE_CHUNK: u32 = 8;
+
 /// Slots a zombie's scan looks at between two looks for a pending
-/// interrupt (about 8,000 instructions).
-const SCAN_CHUNK: u64 = 512;
+/// interrupt (about 4,000 instructions).
+const SCAN_CHUNK: u64 = 256;
 
 /// The last occupied slot among the first `count` of the object, other
 /// than `skip` (where its own zombie may sit). Stops for a pending
@@ -595,15 +585,9 @@ pub fn revoke(slot: Slot) -> KResult<()> {
             }
             continue;
         }
-        // Destroying an address space scans the ASID table (4,096
-        // entries, some 12,000 instructions): it counts as a whole chunk.
-        let heavy = matches!(next.cap(), Cap::PageTable { level: 4, .. });
-        if heavy && work > 0 && crate::preempt::pending() {
-            return Err(Fail::Restart);
-        }
         delete(next)?;
-        work += if heavy { 16 } else { 1 };
-        if work >= 16 {
+        work += 1;
+        if work >= DELETE_CHUNK {
             work = 0;
             if crate::preempt::pending() {
                 return Err(Fail::Restart);
