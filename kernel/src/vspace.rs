@@ -143,7 +143,7 @@ pub fn assign_asid(pool: &Cap, vspace: Slot) -> Result<u64, Error> {
         level: 4,
         mapping,
     });
-    Ok(asid.into())
+    Ok(asid)
 }
 
 fn index(va: u64, level: u32) -> u64 {
