@@ -62,7 +62,7 @@ enum Command {
     #[command(after_help = "Words after `--` are added to the kernel command line, \
         e.g. `cargo xtask run -- exit_on_idle log=debug`.")]
     Run {
-        /// The QEMU machine: q35, pc or microvm
+        /// The QEMU machine: q35, pc, microvm or microvm-noacpi
         #[arg(long, value_name = "M", default_value = "q35", value_parser = parse_machine)]
         machine: Machine,
         /// The system description to boot [default: build/systems/default.toml]
@@ -112,7 +112,7 @@ enum Command {
 /// `--machine`'s value, refused with the names it takes.
 fn parse_machine(name: &str) -> std::result::Result<Machine, String> {
     Machine::from_name(name)
-        .ok_or_else(|| format!("unknown machine {name:?}; use q35, pc or microvm"))
+        .ok_or_else(|| format!("unknown machine {name:?}; use q35, pc, microvm or microvm-noacpi"))
 }
 
 fn main() -> ExitCode {
@@ -416,7 +416,7 @@ mod tests {
             ),
             (
                 &["run", "--machine", "isapc"][..],
-                "unknown machine \"isapc\"; use q35, pc or microvm",
+                "unknown machine \"isapc\"; use q35, pc, microvm or microvm-noacpi",
             ),
             (&["run", "quiet"][..], "unexpected argument 'quiet'"),
             (&["test", "a", "b"][..], "unexpected argument 'b'"),

@@ -30,6 +30,10 @@ pub enum Machine {
     Pc,
     /// QEMU's minimal virtio-mmio machine without PCI or firmware.
     Microvm,
+    /// The same with its ACPI tables turned off (`acpi=off`): the kernel
+    /// finds no RSDP and falls back to the legacy IOAPIC.
+    #[serde(rename = "microvm-noacpi")]
+    MicrovmNoAcpi,
 }
 
 impl Machine {
@@ -39,6 +43,7 @@ impl Machine {
             Machine::Q35 => "q35",
             Machine::Pc => "pc",
             Machine::Microvm => "microvm",
+            Machine::MicrovmNoAcpi => "microvm,acpi=off",
         }
     }
 
@@ -48,6 +53,7 @@ impl Machine {
             "q35" => Some(Machine::Q35),
             "pc" => Some(Machine::Pc),
             "microvm" => Some(Machine::Microvm),
+            "microvm-noacpi" => Some(Machine::MicrovmNoAcpi),
             _ => None,
         }
     }
