@@ -521,6 +521,12 @@ fn log_fault(sys: &Sys, d: &Domain<'_>, msg: &Message) {
         "reading"
     };
     let page = matches!(Kind::from_label(msg.label), Some(Kind::PageFault));
+    // The user runtime stops a panicking task with `ud2` in this function
+    // (after printing where it panicked).
+    if symbol.is_some_and(|s| s.name == "septum_task_panicked") && !page {
+        println!("{}: panicked (its last line says where)", d.name);
+        return;
+    }
     match (symbol, page) {
         (Some(s), true) => println!(
             "{}: {kind} at {rip:#x} ({:#}+{:#x}), {access} {addr:#x}",

@@ -72,8 +72,6 @@ macro_rules! entry {
 #[cfg(target_os = "none")]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    // The supervisor learns of it from the log for now; with the kernel-core
-    // issue the thread's fault endpoint will be told.
     match info.location() {
         Some(l) => println!(
             "task panicked at {}:{}: {}",
@@ -83,5 +81,19 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         ),
         None => println!("task panicked: {}", info.message()),
     }
-    syscall::thread_exit()
+    septum_task_panicked()
+}
+
+/// Where a panicking task stops: a `ud2` in this function, which its
+/// supervisor receives as a fault (and names from the task's symbols, so
+/// it can say "panicked"), so the domain's restart policy applies to a
+/// panic as to any other fault. A thread with no fault handler is stopped
+/// and logged by the kernel.
+#[inline(never)]
+#[unsafe(no_mangle)]
+pub extern "C" fn septum_task_panicked() -> ! {
+    // SAFETY: `ud2` raises #UD; the kernel never resumes a thread at an
+    // invalid opcode on its own, and a handler that does resumes it here
+    // again. It reads and writes nothing.
+    unsafe { core::arch::asm!("ud2", options(noreturn, nomem, nostack)) }
 }
