@@ -185,12 +185,34 @@ fn refuse(ipc: &mut Ipc, reply: u64, status: Status, generation: u32, version: u
 /// the kernel releases that caller at once with `PeerGone`, and keeps
 /// receiving. A server that defers must give the pool enough reply objects.
 ///
-/// A notification bound to the server thread is consumed and ignored here.
+/// A notification bound to the server thread is consumed and ignored here;
+/// [`next_event`] returns it instead.
 pub fn next_request(
     ctx: &mut ServerCtx<'_>,
     endpoint: u64,
     iface: &InterfaceId,
 ) -> (Request, ReplyToken<(), ()>) {
+    loop {
+        if let Event::Request(req, token) = next_event(ctx, endpoint, iface) {
+            return (req, token);
+        }
+    }
+}
+
+/// What a server loop receives: a request, or the word of the
+/// notification bound to its thread (its badges ORed together: an
+/// interrupt, or a signal from another task).
+#[derive(Debug)]
+pub enum Event {
+    Request(Request, ReplyToken<(), ()>),
+    Notified(u64),
+}
+
+/// As [`next_request`], but a notification bound to the server thread is
+/// returned as [`Event::Notified`] rather than ignored: a driver waits for
+/// its interrupts and its clients' calls in one receive (seL4's bound
+/// notifications; Microkit's `notified`).
+pub fn next_event(ctx: &mut ServerCtx<'_>, endpoint: u64, iface: &InterfaceId) -> Event {
     loop {
         clear_recv_slots(ctx);
         ctx.ipc.set_recv_slots(ctx.recv_cnode, ctx.recv_first);
@@ -243,12 +265,12 @@ pub fn next_request(
             // answered rather than left holding the reply object.)
             reply_header_only(reply, Status::Dropped, ctx.generation);
             reply_pool::give(reply);
-            continue;
+            return Event::Notified(received.badge);
         }
         match Request::from_message(received.badge, &received.msg, iface) {
             Ok(req) => {
                 CURRENT.store(reply, Ordering::Relaxed);
-                return (req, ReplyToken::new(reply, ctx.generation));
+                return Event::Request(req, ReplyToken::new(reply, ctx.generation));
             }
             Err(status) => {
                 refuse(ctx.ipc, reply, status, ctx.generation, iface.version);
