@@ -16,7 +16,7 @@ use std::time::Duration;
 const TAIL_LINES: usize = 40;
 
 /// Host crates whose unit tests run first (and that `lint` checks for the host).
-pub const HOST_PACKAGES: [&str; 7] = [
+pub const HOST_PACKAGES: [&str; 8] = [
     "septum-abi",
     "septum-kcore",
     "septum-build",
@@ -24,6 +24,7 @@ pub const HOST_PACKAGES: [&str; 7] = [
     "septum-idl",
     "septum-idlgen",
     "septum-interfaces",
+    "septum-timer",
 ];
 
 /// Run the tests; `filter` keeps only scenarios whose name contains it (and

@@ -452,7 +452,10 @@ fn rebuild(ipc: &mut Ipc, sys: &Sys, w: &mut World, i: usize, d: &Domain<'_>) ->
     };
     let scratch_slot = w.scratch_slot;
     let World {
-        doms, region_first, ..
+        doms,
+        region_first,
+        device,
+        ..
     } = w;
     let Some(dom) = doms.get_mut(i) else {
         return Err(system::failure(format_args!("{}: no record", d.name)));
@@ -473,6 +476,7 @@ fn rebuild(ipc: &mut Ipc, sys: &Sys, w: &mut World, i: usize, d: &Domain<'_>) ->
         fault_ep,
         dom.generation,
         region_first,
+        device,
     )?;
     let made = b.objects;
     dom.cnode = cnode;

@@ -17,6 +17,11 @@ pub mod crash {
     include!(concat!(env!("OUT_DIR"), "/crash.rs"));
 }
 
+/// The timer scenario's judge (`idl/sleep_test.idl`), a test interface.
+pub mod sleep_test {
+    include!(concat!(env!("OUT_DIR"), "/sleep_test.rs"));
+}
+
 /// The timer server's clock and sleeps (`idl/timer.idl`).
 pub mod timer {
     include!(concat!(env!("OUT_DIR"), "/timer.rs"));

@@ -270,6 +270,7 @@ pub fn next_event(ctx: &mut ServerCtx<'_>, endpoint: u64, iface: &InterfaceId) -
         match Request::from_message(received.badge, &received.msg, iface) {
             Ok(req) => {
                 CURRENT.store(reply, Ordering::Relaxed);
+                CALLER_BADGE.store(req.badge, Ordering::Relaxed);
                 return Event::Request(req, ReplyToken::new(reply, ctx.generation));
             }
             Err(status) => {
@@ -319,6 +320,15 @@ struct Staged {
 static STAGED: spin::Mutex<Option<Staged>> = spin::Mutex::new(None);
 /// Reply object of the request the loop handed out last (0: none).
 static CURRENT: AtomicU64 = AtomicU64::new(0);
+/// Badge of the request the loop handed out last.
+static CALLER_BADGE: AtomicU64 = AtomicU64::new(0);
+
+/// The badge of the request handed out last: who is calling, for a server
+/// method that keeps state per client (the generated trait's methods get
+/// their arguments, not the badge).
+pub fn caller_badge() -> u64 {
+    CALLER_BADGE.load(Ordering::Relaxed)
+}
 
 /// A register-only reply carrying just a header: needs no IPC buffer, so
 /// `Drop` and [`ReplyToken::status`] can send it.
