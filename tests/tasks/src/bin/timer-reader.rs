@@ -2,7 +2,10 @@
 //! at the lowest priority it reads the timer server's clock over and over
 //! for a second of that clock, while the server wakes the sleepers and
 //! takes their interrupts, and checks that no reading is less than the one
-//! before.
+//! before. Every [`BURST`] readings it sleeps a millisecond (a sleeper of
+//! its own among the others): a reader that never blocked would keep the
+//! supervisor, which waits its restart backoffs at priority 0, from
+//! restarting the victim's group.
 //!
 //! Its slots: 8 the `timer` endpoint (call).
 #![no_std]
@@ -14,6 +17,8 @@ use septum_user::println;
 const TIMER: u64 = 8;
 const SPAN_NS: u64 = 1_000_000_000;
 const MIN_READS: u64 = 1_000;
+const BURST: u64 = 100;
+const NAP_NS: u64 = 1_000_000;
 
 septum_user::entry!(main);
 
@@ -41,6 +46,16 @@ fn main() {
             equal += 1;
         }
         last = last.max(t);
+        if reads % BURST == 0 {
+            match timer.sleep(&mut ipc, NAP_NS) {
+                Ok(w) if w < t.saturating_add(NAP_NS) => {
+                    back += 1;
+                    println!("sleep(1 ms) from {t} ns ended early, at {w} ns");
+                }
+                Ok(w) => last = last.max(w),
+                Err(e) => println!("sleep(1 ms) failed: {e:?}"),
+            }
+        }
     }
     println!(
         "{reads} readings over {} ms: {back} went back, {equal} repeated the one before",
