@@ -186,6 +186,8 @@ struct Timer {
     clock: Monotonic,
     sleepers: Sleepers<Token, MAX_SLEEPERS>,
     irq_handlers: heapless::Vec<u64, 8>,
+    /// Whether an interrupt has come yet (logged once).
+    interrupted: bool,
 }
 
 impl Timer {
@@ -259,7 +261,11 @@ impl TimerServer for Timer {
         Timer::sleep(self, ctx.ipc, deadline, reply);
     }
 
-    fn notified(&mut self, ctx: &mut ServerCtx<'_>, _word: u64) {
+    fn notified(&mut self, ctx: &mut ServerCtx<'_>, word: u64) {
+        if !self.interrupted {
+            self.interrupted = true;
+            println!("first interrupt (notification word {word:#x}): wakeups are interrupt-driven");
+        }
         self.source.interrupted();
         for &h in &self.irq_handlers {
             // Unmask the line for the next deadline.
@@ -335,6 +341,7 @@ fn main() {
         clock: Monotonic::new(),
         sleepers: Sleepers::new(PER_CLIENT),
         irq_handlers: grants.irq_handlers,
+        interrupted: false,
     };
     reply_pool::init(&grants.replies);
     println!(
