@@ -431,8 +431,17 @@ pub fn build(image: BootImage<'static>, system: System<'static>) -> Result<usize
         };
         let first_slot = b.next_slot;
         b.objects = 0;
-        let (cnode, guarded, tcb) =
-            populate(&mut b, &d, &elf, index, pool, fault_ep, 1, &region_first, &device)?;
+        let (cnode, guarded, tcb) = populate(
+            &mut b,
+            &d,
+            &elf,
+            index,
+            pool,
+            fault_ep,
+            1,
+            &region_first,
+            &device,
+        )?;
         // Cannot fail: checked against MAX_DOMAINS above.
         let _ = doms.push(Dom {
             pool,

@@ -202,6 +202,9 @@ pub fn next_request(
 /// What a server loop receives: a request, or the word of the
 /// notification bound to its thread (its badges ORed together: an
 /// interrupt, or a signal from another task).
+// No heap to box into; the value is matched and moved at once, as the
+// `(Request, ReplyToken)` pair `next_request` returns always was.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Event {
     Request(Request, ReplyToken<(), ()>),

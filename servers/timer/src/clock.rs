@@ -115,9 +115,15 @@ mod tests {
         assert_eq!(ns_to_fs_ticks(1001, QEMU_FS), 101);
         for ns in [0u64, 1, 69, 70, 1_000_000, 123_456_789_012, 1 << 50] {
             let t = ns_to_fs_ticks(ns, ICH_FS);
-            assert!(fs_ticks_to_ns(t, ICH_FS) >= ns, "{ns} ns: {t} ticks are early");
+            assert!(
+                fs_ticks_to_ns(t, ICH_FS) >= ns,
+                "{ns} ns: {t} ticks are early"
+            );
             if t > 0 {
-                assert!(fs_ticks_to_ns(t - 1, ICH_FS) < ns, "{ns} ns: {t} ticks are late");
+                assert!(
+                    fs_ticks_to_ns(t - 1, ICH_FS) < ns,
+                    "{ns} ns: {t} ticks are late"
+                );
             }
         }
     }

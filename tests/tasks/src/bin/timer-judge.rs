@@ -225,7 +225,9 @@ fn sleep_semantics(ipc: &mut Ipc, timer: &mut TimerClient) {
         if w < t + 2 * MS {
             return Err("sleep(2 ms) ended early");
         }
-        let past = timer.sleep_until(ipc, t).map_err(|_| "sleep_until(past) failed")?;
+        let past = timer
+            .sleep_until(ipc, t)
+            .map_err(|_| "sleep_until(past) failed")?;
         if past < w {
             return Err("sleep_until(a passed deadline) answered a clock behind an earlier answer");
         }

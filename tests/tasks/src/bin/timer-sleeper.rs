@@ -32,7 +32,10 @@ fn main() {
         return println!("restarted as generation {generation} after it was killed asleep");
     }
     if plan.role == Role::Victim {
-        println!("asleep until {} ns, to be killed before then", plan.deadline);
+        println!(
+            "asleep until {} ns, to be killed before then",
+            plan.deadline
+        );
     }
     let called = timer.now(&mut ipc).unwrap_or(u64::MAX);
     match timer.sleep_until(&mut ipc, plan.deadline) {

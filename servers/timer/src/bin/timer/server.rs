@@ -41,11 +41,13 @@ enum Source {
         /// A 32-bit main counter, made 64 bits wide.
         narrow: Option<Extend32>,
     },
-    /// The TSC for the clock, the PIT's channel 0 for wakeups.
-    Pit { tsc_hz: u64, tsc_base: u64 },
+    /// The TSC for the clock (counted from the machine's reset, not the
+    /// server's start, so a restarted server's clock goes on), the PIT's
+    /// channel 0 for wakeups.
+    Pit { tsc_hz: u64 },
     /// Nothing that can interrupt: the TSC (taken as 1 GHz) for the clock,
     /// and sleeps are refused.
-    None { tsc_base: u64 },
+    None,
 }
 
 impl Source {
@@ -104,11 +106,10 @@ impl Source {
             println!("no HPET, and the PIT's count does not move");
             return None;
         };
-        println!("no HPET: the TSC ({tsc_hz} Hz, measured against the PIT) and the PIT's channel 0");
-        Some(Source::Pit {
-            tsc_hz,
-            tsc_base: hw::rdtsc(),
-        })
+        println!(
+            "no HPET: the TSC ({tsc_hz} Hz, measured against the PIT) and the PIT's channel 0"
+        );
+        Some(Source::Pit { tsc_hz })
     }
 
     /// The clock's raw reading in nanoseconds.
@@ -126,10 +127,8 @@ impl Source {
                 };
                 clock::fs_ticks_to_ns(ticks, *period_fs)
             }
-            Source::Pit { tsc_hz, tsc_base } => {
-                clock::hz_ticks_to_ns(hw::rdtsc().wrapping_sub(*tsc_base), *tsc_hz)
-            }
-            Source::None { tsc_base } => hw::rdtsc().wrapping_sub(*tsc_base),
+            Source::Pit { tsc_hz } => clock::hz_ticks_to_ns(hw::rdtsc(), *tsc_hz),
+            Source::None => hw::rdtsc(),
         }
     }
 
@@ -147,7 +146,11 @@ impl Source {
                 let deadline = match narrow {
                     Some(_) => {
                         let half_wrap = clock::fs_ticks_to_ns(1 << 31, *period_fs);
-                        Some(deadline.unwrap_or(u64::MAX).min(now.saturating_add(half_wrap)))
+                        Some(
+                            deadline
+                                .unwrap_or(u64::MAX)
+                                .min(now.saturating_add(half_wrap)),
+                        )
                     }
                     None => deadline,
                 };
@@ -168,7 +171,7 @@ impl Source {
                 }
                 None => hw::pit_stop(),
             },
-            Source::None { .. } => {}
+            Source::None => {}
         }
     }
 
@@ -219,7 +222,7 @@ impl Timer {
     }
 
     fn sleep(&mut self, ipc: &mut Ipc, deadline: u64, reply: Token) {
-        if matches!(self.source, Source::None { .. }) {
+        if matches!(self.source, Source::None) {
             return reply.err(ipc, TimerError::Unavailable);
         }
         let now = self.now();
@@ -322,9 +325,7 @@ fn main() {
         Some(s) => s,
         None => {
             println!("no timer hardware: serving the clock (TSC) only; sleeps are refused");
-            Source::None {
-                tsc_base: hw::rdtsc(),
-            }
+            Source::None
         }
     };
     if !grants.irq_handlers.is_empty() {
