@@ -156,9 +156,11 @@ impl Source {
                 };
                 match deadline {
                     Some(d) => {
+                        // The value first: enabling with a stale one
+                        // behind the counter could fire at once.
                         let ticks = clock::ns_to_fs_ticks(d, *period_fs);
-                        regs.write(reg::T0_CONFIG, reg::TN_INT_ENABLE);
                         regs.write(reg::T0_COMPARATOR, ticks);
+                        regs.write(reg::T0_CONFIG, reg::TN_INT_ENABLE);
                     }
                     None => regs.write(reg::T0_CONFIG, 0),
                 }
