@@ -347,6 +347,9 @@ fn main() {
         interrupted: false,
     };
     reply_pool::init(&grants.replies);
+    // Nobody sleeps yet, but a 32-bit counter's comparator must run from
+    // the start, half a wrap ahead, so that no wrap goes unseen.
+    timer.wake_and_arm(&mut ipc);
     println!(
         "serving Timer on slot {endpoint}, generation {generation}, {} reply objects, clock at {} ns",
         grants.replies.len(),
