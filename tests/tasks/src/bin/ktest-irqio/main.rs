@@ -143,6 +143,10 @@ const IRQ: &[Test] = &[
         name: "irq_destroyed_notification_memory_never_signalled",
         run: irq_ntfn_destroyed,
     },
+    Test {
+        name: "irq_level_line_left_asserted_does_not_storm",
+        run: irq_level_storm,
+    },
 ];
 
 const PORTS: &[Test] = &[
@@ -1146,4 +1150,203 @@ fn device_ipc_buffer(c: &mut Ctx) -> TestResult {
     let _ = c.ipc.nb_send(ep, &septum_user::ipc::Message::new(1, &words));
     settle(c)?;
     fail!("a device frame was accepted as an IPC buffer ({r:?})");
+}
+
+// ---- a level-triggered line left asserted ----
+
+fn outl(port: u16, v: u32) {
+    // SAFETY: a port write (the case opened the port) or a #GP.
+    unsafe { core::arch::asm!("out dx, eax", in("dx") port, in("eax") v, options(nomem, nostack)) };
+}
+
+fn inl(port: u16) -> u32 {
+    let v: u32;
+    // SAFETY: a port read (the case opened the port) or a #GP.
+    unsafe { core::arch::asm!("in eax, dx", out("eax") v, in("dx") port, options(nomem, nostack)) };
+    v
+}
+
+/// PCI configuration word `off` of bus 0, device `dev` (function 0).
+fn cfg_read(dev: u32, off: u32) -> u32 {
+    outl(0xcf8, 0x8000_0000 | dev << 11 | (off & 0xfc));
+    inl(0xcfc)
+}
+
+fn cfg_write(dev: u32, off: u32, v: u32) {
+    outl(0xcf8, 0x8000_0000 | dev << 11 | (off & 0xfc));
+    outl(0xcfc, v);
+}
+
+/// A frame capability for the device page at `pa`, split out of the
+/// device untyped that covers it; `None` if none does.
+fn device_page(c: &mut Ctx, pa: u64) -> Result<Option<u64>, Error> {
+    let info = c.info;
+    let Some((i, u)) = info
+        .untypeds()
+        .iter()
+        .enumerate()
+        .find(|(_, u)| u.is_device == 1 && u.base <= pa && pa - u.base < 1 << u.size_bits)
+    else {
+        return Ok(None);
+    };
+    let mut cur = info.untyped_first + i as u64;
+    let (mut base, mut bits) = (u.base, u.size_bits);
+    while bits > 12 {
+        let two = c.slots(2);
+        c.ipc
+            .retype(cur, ktest::ty::UNTYPED, bits - 1, CNODE, two, 2)?;
+        bits -= 1;
+        let upper = pa >= base + (1 << bits);
+        if upper {
+            base += 1 << bits;
+        }
+        cur = two + u64::from(upper);
+    }
+    let f = c.slot();
+    c.ipc.retype(cur, ktest::ty::FRAME, 0, CNODE, f, 1)?;
+    Ok(Some(f))
+}
+
+/// The e1000 (family) interrupt registers: cause read (and clear), cause
+/// set, mask set, mask clear.
+const ICR: u64 = 0xc0;
+const ICS: u64 = 0xc8;
+const IMS: u64 = 0xd0;
+const IMC: u64 = 0xd8;
+/// The link-status-change cause, the one the case raises.
+const LSC: u32 = 1 << 2;
+
+fn reg_write(regs: u64, off: u64, v: u32) {
+    // SAFETY: `regs` is the NIC's register page, mapped writable (uncached)
+    // by the case; these registers only set and clear interrupt causes.
+    unsafe { ((regs + off) as *mut u32).write_volatile(v) };
+}
+
+fn reg_read(regs: u64, off: u64) -> u32 {
+    // SAFETY: as for `reg_write`; reading ICR clears the causes, no more.
+    unsafe { ((regs + off) as *const u32).read_volatile() }
+}
+
+/// Poll `n` for a while; what arrived (0: nothing).
+fn poll_a_while(n: u64) -> Result<u64, Error> {
+    for _ in 0..20 {
+        spin();
+        let got = septum_user::syscall::poll(n)?;
+        if got != 0 {
+            return Ok(got);
+        }
+    }
+    Ok(0)
+}
+
+/// QEMU's NIC (an e1000 on `pc`, an e1000e on `q35`) raises its
+/// level-triggered INTx line and keeps it asserted until its cause
+/// register is read. The kernel masks the line when it fires: while the
+/// device stays asserted and nobody acknowledges, nothing more arrives
+/// (no storm: the case itself keeps running); each acknowledgement with
+/// the device still asserted brings exactly one more; deleting the handler
+/// leaves the asserted line masked, and a new handler hears it once bound.
+fn irq_level_storm(c: &mut Ctx) -> TestResult {
+    let cfg = c.slot();
+    c.ipc
+        .io_port_issue(IO_PORT_CONTROL, 0xcf8, 0xcff, CNODE, (cfg, DEPTH))?;
+    c.ipc.io_port_install(cfg, SELF_VSPACE)?;
+    let Some(dev) = (0..32).find(|&d| {
+        let id = cfg_read(d, 0);
+        id == 0x100e_8086 || id == 0x10d3_8086
+    }) else {
+        septum_test_tasks::skip!("no e1000 or e1000e on PCI bus 0");
+    };
+    let bar0 = u64::from(cfg_read(dev, 0x10) & !0xf);
+    let pin_line = cfg_read(dev, 0x3c);
+    // Memory decoding on, INTx not disabled.
+    let cmd = cfg_read(dev, 4);
+    cfg_write(dev, 4, (cmd & 0xffff & !(1 << 10)) | 0x2);
+    let Some(f) = device_page(c, bar0)? else {
+        fail!("no device untyped covers the NIC's registers at {bar0:#x}");
+    };
+    let regs = c.page_addr();
+    c.ipc.frame_map(f, SELF_VSPACE, regs, 1)?;
+    reg_write(regs, IMC, u32::MAX);
+    let _ = reg_read(regs, ICR);
+    // Which line: the one the firmware wrote (an ISA line: level on `pc`),
+    // or a PCI GSI (16-23 on `q35`). Bind every candidate, badge = line.
+    let n = c.notification()?;
+    let mut handlers = [0u64; 24];
+    for line in 5..24u64 {
+        if line < 16 && line != u64::from(pin_line & 0xff) {
+            continue;
+        }
+        let h = c.slot();
+        if c.ipc
+            .irq_control_get(IRQ_CONTROL, line, CNODE, (h, DEPTH))
+            .is_err()
+        {
+            continue;
+        }
+        let badged = c.slot();
+        c.ipc.cnode_mint(
+            CNODE,
+            (badged, DEPTH),
+            CNODE,
+            (n, DEPTH),
+            ktest::rights::WRITE,
+            1 << line,
+        )?;
+        c.ipc.irq_handler_set_notification(h, badged)?;
+        handlers[line as usize] = h;
+    }
+    check_eq!(poll_a_while(n), Ok(0));
+    reg_write(regs, IMS, LSC);
+    reg_write(regs, ICS, LSC);
+    let got = poll_a_while(n)?;
+    check!(
+        got != 0,
+        "the NIC (device {dev}, interrupt line {:#x}) raised no line",
+        pin_line
+    );
+    let line = got.trailing_zeros() as usize;
+    for (l, h) in handlers.iter().enumerate() {
+        if l != line && *h != 0 {
+            c.ipc.cnode_delete(CNODE, (*h, DEPTH))?;
+        }
+    }
+    let h = handlers[line];
+    septum_user::println!(
+        "ktest: the NIC (device {dev}, interrupt line register {:#x}) raises line {line}",
+        pin_line & 0xff
+    );
+    let bit = 1u64 << line;
+    // Still asserted, not acknowledged: nothing more.
+    check_eq!(poll_a_while(n), Ok(0));
+    // Each acknowledgement while asserted: exactly one more.
+    for _ in 0..3 {
+        c.ipc.irq_handler_ack(h)?;
+        check_eq!(poll_a_while(n), Ok(bit));
+        check_eq!(poll_a_while(n), Ok(0));
+    }
+    // Quieted, acknowledged: nothing.
+    let _ = reg_read(regs, ICR);
+    c.ipc.irq_handler_ack(h)?;
+    check_eq!(poll_a_while(n), Ok(0));
+    // Asserted again, and the handler deleted while it waits for its
+    // acknowledgement: the line stays masked.
+    reg_write(regs, ICS, LSC);
+    check_eq!(poll_a_while(n), Ok(bit));
+    c.ipc.cnode_delete(CNODE, (h, DEPTH))?;
+    check_eq!(poll_a_while(n), Ok(0));
+    // A new handler, bound: the asserted line arrives once.
+    let h2 = c.slot();
+    c.ipc
+        .irq_control_get(IRQ_CONTROL, line as u64, CNODE, (h2, DEPTH))?;
+    let n2 = c.notification()?;
+    c.ipc.irq_handler_set_notification(h2, n2)?;
+    check_eq!(poll_a_while(n2), Ok(1));
+    check_eq!(poll_a_while(n2), Ok(0));
+    check_eq!(poll_a_while(n), Ok(0));
+    reg_write(regs, IMC, u32::MAX);
+    let _ = reg_read(regs, ICR);
+    c.ipc.irq_handler_ack(h2)?;
+    check_eq!(poll_a_while(n2), Ok(0));
+    Ok(())
 }
