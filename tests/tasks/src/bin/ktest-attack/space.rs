@@ -343,10 +343,7 @@ fn asids_exhausted(c: &mut Ctx) -> TestResult {
         }
     };
     check_eq!(end, Error::NotEnoughMemory);
-    check!(
-        given >= 4000,
-        "only {given} ASIDs before the pool ran out"
-    );
+    check!(given >= 4000, "only {given} ASIDs before the pool ran out");
     check_eq!(highest, 4095);
     // Free one in the middle, the last and the lowest: each is exactly
     // what the next PML4 gets, and the pool is empty again after it.

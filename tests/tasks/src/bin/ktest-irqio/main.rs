@@ -608,7 +608,8 @@ fn irq_derivations(c: &mut Ctx) -> TestResult {
     check_eq!(c.identify(copy)?.cap_type, cap::NULL);
     check_eq!(c.identify(moved)?.cap_type, cap::IRQ_HANDLER);
     check_eq!(
-        c.ipc.irq_control_get(IRQ_CONTROL, COM1_IRQ, CNODE, (b, DEPTH)),
+        c.ipc
+            .irq_control_get(IRQ_CONTROL, COM1_IRQ, CNODE, (b, DEPTH)),
         Err(Error::IllegalOperation)
     );
     // The copy that bound it is gone, the handler is not: still bound.
@@ -616,10 +617,7 @@ fn irq_derivations(c: &mut Ctx) -> TestResult {
     check_eq!(septum_user::syscall::wait(n), Ok(1));
     c.ipc.cnode_revoke(CNODE, (ctl, DEPTH))?;
     check_eq!(c.identify(moved)?.cap_type, cap::NULL);
-    check_eq!(
-        c.ipc.irq_handler_ack(moved),
-        Err(Error::InvalidCapability)
-    );
+    check_eq!(c.ipc.irq_handler_ack(moved), Err(Error::InvalidCapability));
     outb(IER, 0);
     raise_thre();
     spin();
@@ -712,8 +710,7 @@ fn irq_ntfn_destroyed(c: &mut Ctx) -> TestResult {
     outb(IER, 0);
     let u = c.make(ktest::ty::UNTYPED, 12)?;
     let n = c.slot();
-    c.ipc
-        .retype(u, ktest::ty::NOTIFICATION, 0, CNODE, n, 1)?;
+    c.ipc.retype(u, ktest::ty::NOTIFICATION, 0, CNODE, n, 1)?;
     let h = c.slot();
     c.ipc
         .irq_control_get(IRQ_CONTROL, COM1_IRQ, CNODE, (h, DEPTH))?;
@@ -789,13 +786,13 @@ fn port_one_cap(c: &mut Ctx) -> TestResult {
     check!(c.identify(q)?.mapped, "the copy is installed");
     let bare = c.make(ktest::ty::PAGE_TABLE, 4)?;
     let r = copy_of(c, p)?;
-    check_eq!(
-        c.ipc.io_port_install(r, bare),
-        Err(Error::IllegalOperation)
-    );
+    check_eq!(c.ipc.io_port_install(r, bare), Err(Error::IllegalOperation));
     let pt = c.make(ktest::ty::PAGE_TABLE, 1)?;
     check_eq!(c.ipc.io_port_install(r, pt), Err(Error::WrongType));
-    check_eq!(c.ipc.io_port_install(r, 0xffff_ffff), Err(Error::InvalidCapability));
+    check_eq!(
+        c.ipc.io_port_install(r, 0xffff_ffff),
+        Err(Error::InvalidCapability)
+    );
     check!(!c.identify(r)?.mapped, "a refused install left a record");
     Ok(())
 }
@@ -818,8 +815,7 @@ fn port_successor(c: &mut Ctx) -> TestResult {
     )?;
     let ep = c.endpoint()?;
     let old = c.slot();
-    c.ipc
-        .retype(u, ktest::ty::PAGE_TABLE, 4, CNODE, old, 1)?;
+    c.ipc.retype(u, ktest::ty::PAGE_TABLE, 4, CNODE, old, 1)?;
     let space = c.space_in(old)?;
     c.ipc.io_port_install(p, old)?;
     let t = c.spawn_in_with_fault_ep(&space, "kio-old-space", scratch_elsewhere, 0, PRIO, ep)?;
@@ -835,8 +831,7 @@ fn port_successor(c: &mut Ctx) -> TestResult {
         "the capability is still installed in a destroyed space"
     );
     let new = c.slot();
-    c.ipc
-        .retype(u, ktest::ty::PAGE_TABLE, 4, CNODE, new, 1)?;
+    c.ipc.retype(u, ktest::ty::PAGE_TABLE, 4, CNODE, new, 1)?;
     let space = c.space_in(new)?;
     c.spawn_in_with_fault_ep(&space, "kio-new-space", scratch_elsewhere, 0, PRIO, ep)?;
     let got = fault_of(c, ep)?;
@@ -877,12 +872,7 @@ extern "C" fn port_access(arg: u64, _buffer: u64) -> ! {
 /// faulted with #GP.
 fn access(c: &mut Ctx, port: u16, width: u64, allowed: bool) -> TestResult {
     WORDS[1].store(0, SeqCst);
-    let (ep, _) = faulting_thread(
-        c,
-        "kio-access",
-        port_access,
-        u64::from(port) | width << 16,
-    )?;
+    let (ep, _) = faulting_thread(c, "kio-access", port_access, u64::from(port) | width << 16)?;
     let got = fault_of(c, ep)?;
     let passed = WORDS[1].load(SeqCst) == 1;
     if allowed {
@@ -1135,19 +1125,19 @@ fn device_ipc_buffer(c: &mut Ctx) -> TestResult {
     if r == Err(Error::IllegalOperation) {
         return Ok(());
     }
-    septum_user::println!("ktest: a device frame at {base:#x} became an IPC buffer ({r:?}); using it");
+    septum_user::println!(
+        "ktest: a device frame at {base:#x} became an IPC buffer ({r:?}); using it"
+    );
     WORDS[1].store(0, SeqCst);
     let ep = c.endpoint()?;
     c.ipc.tcb_set_name(tcb, "kio-devbuf")?;
     c.ipc.tcb_set_priority(tcb, SELF_TCB, PRIO)?;
-    c.start(
-        ktest::Thread { tcb, buffer: va },
-        receive_once,
-        ep,
-    )?;
+    c.start(ktest::Thread { tcb, buffer: va }, receive_once, ep)?;
     settle(c)?;
     let words = [0x5eb7u64; 12];
-    let _ = c.ipc.nb_send(ep, &septum_user::ipc::Message::new(1, &words));
+    let _ = c
+        .ipc
+        .nb_send(ep, &septum_user::ipc::Message::new(1, &words));
     settle(c)?;
     fail!("a device frame was accepted as an IPC buffer ({r:?})");
 }
