@@ -61,7 +61,11 @@ fn set_asid_tag(pml4: u64, asid: u64) {
     // The rest of the entry (the kernel's table for the slot) is kept.
     let at = pml4 + ASID_TAG_SLOT * 8;
     let e = read_word(at) & !TAG_MASK;
-    let high = if asid & (1 << 11) != 0 { TAG_HIGH_BIT } else { 0 };
+    let high = if asid & (1 << 11) != 0 {
+        TAG_HIGH_BIT
+    } else {
+        0
+    };
     write_word(at, e | (asid & 0x7ff) << TAG_LOW_SHIFT | high);
 }
 
@@ -71,20 +75,14 @@ fn take_asid(asid: u64, pml4: u64) {
     set_asid_tag(pml4, asid);
 }
 
-/// The lowest free ASID in `from..to` (to ≤ ASIDS).
+/// The lowest free ASID in `from..to` (cut to ASIDS).
 fn free_asid(from: u64, to: u64) -> Option<u64> {
-    let mut a = from;
-    while a < to {
-        let (w, bit) = (a as usize / 64, a % 64);
-        // Taken bits, and those below `a`, read as taken.
-        let taken = ASID_USED[w].load(Ordering::Relaxed) | ((1u64 << bit) - 1);
-        if taken != u64::MAX {
-            let found = (w as u64) * 64 + u64::from(taken.trailing_ones());
-            return (found < to).then_some(found);
-        }
-        a = (w as u64 + 1) * 64;
-    }
-    None
+    septum_kcore::asid::lowest_free(
+        ASID_USED.len(),
+        |w| ASID_USED[w].load(Ordering::Relaxed),
+        from,
+        to,
+    )
 }
 
 fn asid_entry(asid: usize) -> u64 {
