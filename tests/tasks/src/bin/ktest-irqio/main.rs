@@ -147,6 +147,10 @@ const IRQ: &[Test] = &[
         name: "irq_level_line_left_asserted_does_not_storm",
         run: irq_level_storm,
     },
+    Test {
+        name: "irq_software_int_to_a_device_vector_faults",
+        run: irq_soft_int,
+    },
 ];
 
 const PORTS: &[Test] = &[
@@ -1338,5 +1342,73 @@ fn irq_level_storm(c: &mut Ctx) -> TestResult {
     let _ = reg_read(regs, ICR);
     c.ipc.irq_handler_ack(h2)?;
     check_eq!(poll_a_while(n2), Ok(0));
+    Ok(())
+}
+
+/// `int 0x34` (COM1's vector), then word 1 = 1.
+extern "C" fn int_com1_vector(_arg: u64, _buffer: u64) -> ! {
+    // SAFETY: a software interrupt: the gate (DPL 0) refuses it from
+    // ring 3 with #GP, which goes to the thread's fault handler.
+    unsafe { core::arch::asm!("int 0x34", options(nomem, nostack)) };
+    WORDS[1].store(1, SeqCst);
+    septum_user::syscall::thread_exit()
+}
+
+/// `int 0x20` (the timer's vector), then word 1 = 1.
+extern "C" fn int_timer_vector(_arg: u64, _buffer: u64) -> ! {
+    // SAFETY: as above.
+    unsafe { core::arch::asm!("int 0x20", options(nomem, nostack)) };
+    WORDS[1].store(1, SeqCst);
+    septum_user::syscall::thread_exit()
+}
+
+/// `int 0xff` (the spurious vector), then word 1 = 1.
+extern "C" fn int_spurious_vector(_arg: u64, _buffer: u64) -> ! {
+    // SAFETY: as above.
+    unsafe { core::arch::asm!("int 0xff", options(nomem, nostack)) };
+    WORDS[1].store(1, SeqCst);
+    septum_user::syscall::thread_exit()
+}
+
+/// A task cannot fake a device's interrupt (which would signal its
+/// driver, end the interrupt at the local APIC and mask the line), a
+/// timer tick or a spurious interrupt with `int n`: the gates are
+/// the kernel's (DPL 0), so `int` faults with #GP naming the IDT entry
+/// (its error code names the IDT entry), and COM1's bound notification hears
+/// nothing.
+fn irq_soft_int(c: &mut Ctx) -> TestResult {
+    com1_ports(c)?;
+    outb(IER, 0);
+    let (_h, n) = com1_line(c, 1)?;
+    spin();
+    let _ = septum_user::syscall::poll(n)?;
+    let cases: [(extern "C" fn(u64, u64) -> !, u64); 3] = [
+        (int_com1_vector, 0x34),
+        (int_timer_vector, 0x20),
+        (int_spurious_vector, 0xff),
+    ];
+    for (entry, vector) in cases {
+        WORDS[1].store(0, SeqCst);
+        let ep = c.endpoint()?;
+        let reply = c.reply()?;
+        let t = c.configured_thread("kio-int", PRIO, ep)?;
+        c.start(t, entry, 0)?;
+        settle(c)?;
+        let r = match c.ipc.nb_recv(ep, reply) {
+            Ok(r) => r,
+            Err(Error::WouldBlock) => fail!("`int {vector:#x}` did not fault"),
+            Err(e) => return Err(e.into()),
+        };
+        check_eq!(r.msg.word(fault::W_VECTOR), 13);
+        // The IDT entry's selector error code: vector * 8 + 2 on hardware;
+        // QEMU's TCG gives vector * 16 + 2 in long mode.
+        let error = r.msg.word(fault::W_ERROR);
+        check!(
+            error == vector * 8 + 2 || error == vector * 16 + 2,
+            "`int {vector:#x}`: #GP with error code {error:#x}, expected its IDT entry"
+        );
+        check_eq!(WORDS[1].load(SeqCst), 0);
+    }
+    check_eq!(septum_user::syscall::poll(n), Ok(0));
     Ok(())
 }
