@@ -194,6 +194,10 @@ const PORTS: &[Test] = &[
         name: "ioport_installation_table_full_and_freed",
         run: port_table_full,
     },
+    Test {
+        name: "ioport_copies_of_one_range_take_one_entry_per_space",
+        run: port_copies_one_entry,
+    },
 ];
 
 /// Let every other thread run until none is runnable.
@@ -982,19 +986,17 @@ fn port_popf(c: &mut Ctx) -> TestResult {
 }
 
 /// The installation table fills (at most its 32 entries) and says so;
-/// deleting an installed capability frees its entry at once.
+/// deleting an installed capability frees its entry at once. Filled by
+/// the holder of `IoPortControl`, with distinct ranges (unused ports;
+/// installing touches no device).
 fn port_table_full(c: &mut Ctx) -> TestResult {
-    let p = c.slot();
-    c.ipc.io_port_issue(
-        IO_PORT_CONTROL,
-        SCRATCH.into(),
-        SCRATCH.into(),
-        CNODE,
-        (p, DEPTH),
-    )?;
     let mut installed = heapless::Vec::<u64, 40>::new();
+    let mut port = 0x1000u64;
     let refused = loop {
-        let q = copy_of(c, p)?;
+        let q = c.slot();
+        c.ipc
+            .io_port_issue(IO_PORT_CONTROL, port, port, CNODE, (q, DEPTH))?;
+        port += 1;
         match c.ipc.io_port_install(q, SELF_VSPACE) {
             Ok(()) => {
                 if installed.push(q).is_err() {
@@ -1012,9 +1014,39 @@ fn port_table_full(c: &mut Ctx) -> TestResult {
     );
     c.ipc.cnode_delete(CNODE, (installed[0], DEPTH))?;
     c.ipc.io_port_install(refused.0, SELF_VSPACE)?;
-    c.ipc.cnode_revoke(CNODE, (p, DEPTH))?;
+    Ok(())
+}
+
+/// A driver holding one I/O-port capability, its CNode and its own
+/// address space copies the capability and installs each copy there: the
+/// kernel's installation table is shared by every domain, so each copy
+/// must not take an entry (one domain would fill it and every other
+/// driver's install, a restart's included, would fail). A copy of a range
+/// already installed in that space is refused, and the table keeps room.
+fn port_copies_one_entry(c: &mut Ctx) -> TestResult {
+    let p = com1_ports(c)?;
+    for _ in 0..40 {
+        let q = copy_of(c, p)?;
+        let r = c.ipc.io_port_install(q, SELF_VSPACE);
+        check!(
+            r == Err(Error::IllegalOperation),
+            "a copy of a range installed in the same space: {r:?}"
+        );
+    }
+    // Room is left for someone else's ports.
+    let other = c.slot();
+    c.ipc
+        .io_port_issue(IO_PORT_CONTROL, 0x1000, 0x1000, CNODE, (other, DEPTH))?;
+    c.ipc.io_port_install(other, SELF_VSPACE)?;
+    // The installed capability's own ports still work, and after its
+    // uninstall a copy may take its place.
+    outb(SCRATCH, 0x5c);
+    check_eq!(inb(SCRATCH), 0x5c);
+    c.ipc.io_port_uninstall(p)?;
     let q = copy_of(c, p)?;
     c.ipc.io_port_install(q, SELF_VSPACE)?;
+    outb(SCRATCH, 0xc5);
+    check_eq!(inb(SCRATCH), 0xc5);
     Ok(())
 }
 
