@@ -198,6 +198,10 @@ const PORTS: &[Test] = &[
         name: "ioport_copies_of_one_range_take_one_entry_per_space",
         run: port_copies_one_entry,
     },
+    Test {
+        name: "ioport_revoked_from_another_space_closes_the_drivers",
+        run: port_revoked_elsewhere,
+    },
 ];
 
 /// Let every other thread run until none is runnable.
@@ -1442,5 +1446,46 @@ fn irq_soft_int(c: &mut Ctx) -> TestResult {
         check_eq!(WORDS[1].load(SeqCst), 0);
     }
     check_eq!(septum_user::syscall::poll(n), Ok(0));
+    Ok(())
+}
+
+/// In another address space: reads the scratch register and yields,
+/// forever (a fault ends it).
+extern "C" fn scratch_spin_elsewhere(_arg: u64, _buffer: u64) -> ! {
+    loop {
+        let _ = inb(SCRATCH);
+        septum_user::syscall::yield_now();
+    }
+}
+
+/// A driver in its own address space uses its installed copy; the
+/// supervisor, running in another space (so the driver's ports are not
+/// the open ones when it revokes), revokes the parent: the driver's next
+/// `in` faults.
+fn port_revoked_elsewhere(c: &mut Ctx) -> TestResult {
+    let parent = c.slot();
+    c.ipc.io_port_issue(
+        IO_PORT_CONTROL,
+        SCRATCH.into(),
+        SCRATCH.into(),
+        CNODE,
+        (parent, DEPTH),
+    )?;
+    let child = copy_of(c, parent)?;
+    let space = c.new_space()?;
+    c.ipc.io_port_install(child, space.vspace)?;
+    let ep = c.endpoint()?;
+    let reply = c.reply()?;
+    c.spawn_in_with_fault_ep(&space, "kio-driver", scratch_spin_elsewhere, 0, PRIO, ep)?;
+    // Round robin with the driver for a while: it uses its port.
+    c.ipc.tcb_set_priority(SELF_TCB, SELF_TCB, PRIO)?;
+    for _ in 0..10 {
+        septum_user::syscall::yield_now();
+    }
+    c.ipc.tcb_set_priority(SELF_TCB, SELF_TCB, 255)?;
+    check_eq!(c.ipc.nb_recv(ep, reply).map(|_| ()), Err(Error::WouldBlock));
+    c.ipc.cnode_revoke(CNODE, (parent, DEPTH))?;
+    check_eq!(c.identify(child)?.cap_type, cap::NULL);
+    expect_gp(c, ep, reply)?;
     Ok(())
 }
