@@ -264,6 +264,7 @@ fn tcb_method(t: Tcb, invoked: Slot, target: Tcb, label: u64, a: &Args) -> KResu
                     let Cap::Frame {
                         huge: false,
                         rights,
+                        object,
                         ..
                     } = s.cap()
                     else {
@@ -273,6 +274,12 @@ fn tcb_method(t: Tcb, invoked: Slot, target: Tcb, label: u64, a: &Args) -> KResu
                     // and writes what it receives into it: both rights.
                     if !rights.contains(ipc::BUFFER_RIGHTS) {
                         return Err(Error::MissingRight.into());
+                    }
+                    // Through its direct map, which holds only RAM: a device
+                    // frame there would be a page fault in the kernel (and
+                    // would be device registers, not memory). As in seL4.
+                    if !crate::mem::is_ram(object) {
+                        return Err(Error::IllegalOperation.into());
                     }
                     if !buf_va.is_multiple_of(4096) {
                         return Err(Error::Alignment.into());

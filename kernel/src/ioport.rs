@@ -20,8 +20,11 @@
 //! what it was derived from) removes its installation and closes its
 //! ports at once if its space is loaded, so the next `in` faults. Moving
 //! the capability moves the record with it; destroying the address space
-//! removes every installation in it. The table is boot-time and bounded;
-//! only holders of `IoPortControl` (the root task) can fill it.
+//! removes every installation in it. The table is boot-time and bounded,
+//! and a range is installed in a space at most once (a copy of an
+//! installed capability is refused there), so a domain takes at most one
+//! entry per range and space it was granted; only the holder of
+//! `IoPortControl`, which makes ranges, can fill it.
 
 use crate::arch::cpu;
 use crate::object::Slot;
@@ -132,7 +135,14 @@ pub fn install(slot: Slot, vspace: Slot) -> Result<(), Error> {
         _ => return Err(Error::WrongType),
     };
     let mut table = TABLE.lock();
-    if table.iter().any(|e| e.slot == slot.0) {
+    // One entry per capability, and one per (space, range): the table is
+    // shared by every domain, and copies of one capability installed in
+    // one space would otherwise let its holder fill it. What a domain can
+    // take is then bounded by the ranges and spaces it was granted.
+    if table
+        .iter()
+        .any(|e| e.slot == slot.0 || (e.pml4 == pml4 && e.first == first && e.last == last))
+    {
         return Err(Error::IllegalOperation);
     }
     table

@@ -4,7 +4,8 @@
 //! A PML4 must be given an ASID (from an `AsidPool` capability) before
 //! anything is mapped into it. Frame and page-table capabilities record
 //! (ASID, address) of their one mapping; the kernel reaches the PML4 only
-//! through the ASID table it owns. Destroying a PML4 clears its ASID entry,
+//! through the ASID table it owns (and each PML4 records its own ASID in
+//! ignored bits of a kernel-slot entry). Destroying a PML4 clears its ASID entry,
 //! so a capability that outlives it can never lead the kernel into freed
 //! memory; an unmap also checks that the entry still points at the object.
 //! The kernel's slots 257–271 are never touched by user mappings.
@@ -33,26 +34,39 @@ static ASID_TABLE: [AtomicU64; ASIDS] = [const { AtomicU64::new(0) }; ASIDS];
 /// looks at 64 words, not 4,096 entries.
 static ASID_USED: [AtomicU64; ASIDS / 64] = [const { AtomicU64::new(0) }; ASIDS / 64];
 
-/// The PML4 entry that records the ASID a PML4 holds. Entries 256–511 map
-/// the kernel half; only the kernel's slots (257–271) are ever present in
-/// a task's PML4 and user mappings never reach past 255, so the kernel
-/// keeps the ASID here, in an entry whose present bit stays clear (the CPU
-/// ignores every other bit of a non-present entry). Destroying a PML4
-/// finds its ASID in one read instead of a scan of the table.
-const ASID_TAG_SLOT: u64 = 511;
-const _: () = assert!(
-    !(*crate::arch::layout::KERNEL_SLOTS.start() as u64 <= ASID_TAG_SLOT
-        && ASID_TAG_SLOT <= *crate::arch::layout::KERNEL_SLOTS.end() as u64)
-);
+/// The PML4 entry that records the ASID a PML4 holds: the last of the
+/// kernel's slots, present in every PML4 and never reachable by a user
+/// mapping. Every slot outside the kernel's may be mapped by the task
+/// (the upper half too: slot 511 holds a Linux kernel's text), so no
+/// entry there can carry kernel data: until a review found it, the ASID
+/// sat in slot 511's non-present entry, where a page table mapped at
+/// `0xffff_ff80_0000_0000` erased it. The ASID goes in bits the CPU
+/// ignores in a present PML4 entry: ASID bits 0–10 in entry bits 52–62,
+/// bit 11 in entry bit 9. Destroying a PML4 finds its ASID in one read
+/// instead of a scan of the table.
+const ASID_TAG_SLOT: u64 = *crate::arch::layout::KERNEL_SLOTS.end() as u64;
+/// Entry bits that hold ASID bits 0–10, and the one for ASID bit 11.
+const TAG_LOW_SHIFT: u64 = 52;
+const TAG_HIGH_BIT: u64 = 1 << 9;
+const TAG_MASK: u64 = (0x7ff << TAG_LOW_SHIFT) | TAG_HIGH_BIT;
+const _: () = assert!(ASIDS <= 1 << 12);
 
 /// The ASID recorded in PML4 `pml4` (0: none).
 fn asid_tag(pml4: u64) -> u64 {
-    read_word(pml4 + ASID_TAG_SLOT * 8) >> 1
+    let e = read_word(pml4 + ASID_TAG_SLOT * 8);
+    ((e >> TAG_LOW_SHIFT) & 0x7ff) | u64::from(e & TAG_HIGH_BIT != 0) << 11
 }
 
 fn set_asid_tag(pml4: u64, asid: u64) {
-    // Bit 0 (present) stays clear: the entry maps nothing.
-    write_word(pml4 + ASID_TAG_SLOT * 8, asid << 1);
+    // The rest of the entry (the kernel's table for the slot) is kept.
+    let at = pml4 + ASID_TAG_SLOT * 8;
+    let e = read_word(at) & !TAG_MASK;
+    let high = if asid & (1 << 11) != 0 {
+        TAG_HIGH_BIT
+    } else {
+        0
+    };
+    write_word(at, e | (asid & 0x7ff) << TAG_LOW_SHIFT | high);
 }
 
 fn take_asid(asid: u64, pml4: u64) {
@@ -61,20 +75,14 @@ fn take_asid(asid: u64, pml4: u64) {
     set_asid_tag(pml4, asid);
 }
 
-/// The lowest free ASID in `from..to` (to ≤ ASIDS).
+/// The lowest free ASID in `from..to` (cut to ASIDS).
 fn free_asid(from: u64, to: u64) -> Option<u64> {
-    let mut a = from;
-    while a < to {
-        let (w, bit) = (a as usize / 64, a % 64);
-        // Taken bits, and those below `a`, read as taken.
-        let taken = ASID_USED[w].load(Ordering::Relaxed) | ((1u64 << bit) - 1);
-        if taken != u64::MAX {
-            let found = (w as u64) * 64 + u64::from(taken.trailing_ones());
-            return (found < to).then_some(found);
-        }
-        a = (w as u64 + 1) * 64;
-    }
-    None
+    septum_kcore::asid::lowest_free(
+        ASID_USED.len(),
+        |w| ASID_USED[w].load(Ordering::Relaxed),
+        from,
+        to,
+    )
 }
 
 fn asid_entry(asid: usize) -> u64 {
