@@ -858,6 +858,9 @@ pub fn populate(
     r[regs::W_RDI] = d.ipc_buffer;
     // The domain's generation, which `septum_user::start_arg` reads.
     r[regs::W_RSI] = generation.into();
+    // The TSC's frequency, which `septum_user::start_tsc_hz` reads: a
+    // domain has no boot-info page, and a guest kernel needs a clock.
+    r[regs::W_RDX] = septum_user::ipc::boot_info().tsc_hz;
     r[regs::W_RFLAGS] = 0x202;
     b.ipc
         .tcb_write_registers(tcb, &r)
