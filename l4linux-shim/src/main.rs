@@ -1,0 +1,340 @@
+//! l4linux-shim: the paravirtualized guest kernel. It runs as one Septum
+//! domain (one thread, its own address space and partition) and runs
+//! unmodified static Linux x86_64 programs as its processes: each is an
+//! address space and a thread the shim makes from its memory quota, in
+//! syscall-fault mode, whose fault endpoint is the shim's, badged with
+//! the process id. So every `syscall` a process makes and every page
+//! fault it takes arrives here as a fault message, and the shim answers
+//! with Linux's result in RAX (`RESUME_SYSCALL_RESULT`), or by mapping the
+//! page and resuming the faulting instruction (`RESUME`), or by ending
+//! the process (SIGSEGV and friends, for now: there are no handlers yet).
+//!
+//! `docs/guest.md` describes the design, the picture of a system call's
+//! way through the kernel, what is supported and what comes next. Step
+//! 1 runs the programs `/etc/septum-init` lists, one after another, from
+//! the RAM filesystem the build packs in (Debian's busybox-static and the
+//! guest's test programs).
+#![no_std]
+#![no_main]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+#[allow(unsafe_code)]
+mod arena;
+mod console;
+mod elf;
+mod exec;
+mod fd;
+mod fs;
+#[allow(unsafe_code)]
+mod heap;
+mod linux;
+mod process;
+mod sys;
+mod syscall;
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+use bytemuck::{Pod, Zeroable};
+use septum_user::abi::fault::{self as fk, Kind};
+use septum_user::abi::object::object_type as ty;
+use septum_user::ipc::{Ipc, Message};
+use septum_user::println;
+
+use arena::Arena;
+use console::Console;
+use process::Process;
+use sys::Sys;
+
+septum_user::entry!(main);
+
+/// The guest's root filesystem, a cpio (newc) archive (`build.rs`).
+static ROOTFS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rootfs.cpio"));
+
+/// Each process's untyped: 16 MiB for its page tables, frames, thread.
+pub const PROCESS_BITS: u64 = 24;
+
+/// The guest kernel's state.
+pub struct Shim {
+    pub sys: Sys,
+    pub arena: Arena,
+    pub fs: fs::Fs,
+    pub console: Box<dyn Console>,
+    pub procs: BTreeMap<u64, Process>,
+    pub next_pid: u64,
+    /// The endpoint every process's faults arrive on, and the reply
+    /// object the shim answers them with.
+    pub ep: u64,
+    pub reply: u64,
+    /// Calls already logged as ENOSYS.
+    pub enosys_logged: BTreeSet<u64>,
+    tsc_hz: u64,
+    tsc0: u64,
+    rng: u64,
+}
+
+fn rdtsc() -> u64 {
+    // `rdtsc` is a plain instruction (the kernel leaves CR4.TSD clear);
+    // core::arch's intrinsic is safe to call on x86_64.
+    #[allow(unsafe_code)]
+    // SAFETY: `_rdtsc` only reads the time-stamp counter.
+    unsafe {
+        core::arch::x86_64::_rdtsc()
+    }
+}
+
+impl Shim {
+    pub fn copy_in(&mut self, p: &mut Process, addr: u64, out: &mut [u8]) -> Result<(), i64> {
+        p.copy_in(&mut self.sys, &mut self.arena, addr, out)
+    }
+
+    pub fn copy_out(&mut self, p: &mut Process, addr: u64, data: &[u8]) -> Result<(), i64> {
+        p.copy_out(&mut self.sys, &mut self.arena, addr, data)
+    }
+
+    /// A `T` from process memory.
+    pub fn get<T: Pod + Zeroable>(&mut self, p: &mut Process, addr: u64) -> Result<T, i64> {
+        let mut v = T::zeroed();
+        self.copy_in(p, addr, bytemuck::bytes_of_mut(&mut v))?;
+        Ok(v)
+    }
+
+    /// `v` into process memory.
+    pub fn put<T: Pod>(&mut self, p: &mut Process, addr: u64, v: &T) -> Result<(), i64> {
+        self.copy_out(p, addr, bytemuck::bytes_of(v))
+    }
+
+    pub fn cstr(&mut self, p: &mut Process, addr: u64, max: usize) -> Result<Vec<u8>, i64> {
+        p.read_cstr(&mut self.sys, &mut self.arena, addr, max)
+    }
+
+    /// Nanoseconds since the shim started.
+    pub fn nanos(&self) -> u64 {
+        let d = u128::from(rdtsc().wrapping_sub(self.tsc0));
+        (d * 1_000_000_000 / u128::from(self.tsc_hz.max(1))) as u64
+    }
+
+    /// Bytes from a xorshift generator seeded from the TSC: unpredictable
+    /// enough for AT_RANDOM's stack canary in step 1, not cryptographic.
+    pub fn random(&mut self, out: &mut [u8]) {
+        for b in out {
+            self.rng ^= self.rng << 13;
+            self.rng ^= self.rng >> 7;
+            self.rng ^= self.rng << 17;
+            *b = (self.rng >> 24) as u8;
+        }
+    }
+
+    /// Answer one fault message of process `pid`: the reply to send, or
+    /// `None` if the process is gone.
+    fn handle(&mut self, pid: u64, msg: &Message) -> Option<Message> {
+        let Some(mut p) = self.procs.remove(&pid) else {
+            println!("[shim] a fault from {pid:#x}, which is no process of mine");
+            return None;
+        };
+        let w = |i| msg.word(i);
+        let reply = match Kind::from_label(msg.label) {
+            Some(Kind::Syscall | Kind::UnknownSyscall) => {
+                let args = [w(fk::W_RDI), w(fk::W_RSI), w(fk::W_RDX), w(fk::W_R10), w(fk::W_R8), w(fk::W_R9)];
+                let r = self.syscall(&mut p, w(fk::W_RAX), &args);
+                let rax = match r {
+                    Ok(v) => v,
+                    Err(e) => (-e) as u64,
+                };
+                Some(Message::new(fk::RESUME_SYSCALL_RESULT, &[rax]))
+            }
+            Some(Kind::PageFault) => {
+                if p.fault(&mut self.sys, &mut self.arena, w(fk::W_ADDR), w(fk::W_ERROR)) {
+                    Some(Message::new(fk::RESUME, &[]))
+                } else {
+                    println!(
+                        "[shim] pid {} ({}): SIGSEGV: {} {:#x} at rip {:#x}; killed",
+                        p.pid,
+                        p.exe,
+                        if w(fk::W_ERROR) & 2 != 0 { "writing" } else { "reading" },
+                        w(fk::W_ADDR),
+                        w(fk::W_RIP)
+                    );
+                    p.exit = Some(128 + 11);
+                    None
+                }
+            }
+            Some(Kind::Exception) => {
+                let (sig, name) = match w(fk::W_VECTOR) {
+                    0 | 16 | 19 => (8, "SIGFPE"),
+                    1 | 3 => (5, "SIGTRAP"),
+                    6 => (4, "SIGILL"),
+                    7 => (7, "SIGBUS"),
+                    _ => (11, "SIGSEGV"),
+                };
+                println!(
+                    "[shim] pid {} ({}): {name}: exception {} at rip {:#x}; killed",
+                    p.pid,
+                    p.exe,
+                    w(fk::W_VECTOR),
+                    w(fk::W_RIP)
+                );
+                p.exit = Some(128 + sig);
+                None
+            }
+            None => {
+                println!("[shim] pid {}: a message of unknown kind {:#x}", p.pid, msg.label);
+                None
+            }
+        };
+        if let Some(status) = p.exit {
+            self.console.flush();
+            println!("[shim] pid {} ({}) exited with status {status}", p.pid, p.exe);
+            self.destroy(p);
+            return None;
+        }
+        self.procs.insert(pid, p);
+        reply
+    }
+
+    /// Serve faults until no process is left.
+    fn serve(&mut self) {
+        let mut reply: Option<Message> = None;
+        while !self.procs.is_empty() {
+            let got = match reply.take() {
+                Some(m) => self.sys.ipc.reply_recv(self.ep, self.reply, &m),
+                None => self.sys.ipc.recv(self.ep, self.reply),
+            };
+            match got {
+                Ok(r) => reply = self.handle(r.badge, &r.msg),
+                Err(e) => {
+                    println!("[shim] receiving a fault failed: {}", e.name());
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The programs step 1 runs, one after another: each line of
+/// `/etc/septum-init` is a path and its arguments, split at spaces.
+fn init_commands(fs: &fs::Fs) -> Vec<Vec<Vec<u8>>> {
+    let Ok(node) = fs.lookup(0, b"/etc/septum-init", true) else {
+        return Vec::new();
+    };
+    let fs::Kind::File(text) = fs.nodes[node].kind else {
+        return Vec::new();
+    };
+    text.split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty() && l[0] != b'#')
+        .map(|l| {
+            l.split(|&b| b == b' ')
+                .filter(|w| !w.is_empty())
+                .map(|w| w.to_vec())
+                .collect()
+        })
+        .collect()
+}
+
+fn main() {
+    #[allow(unsafe_code)]
+    // SAFETY: the root task maps this thread's IPC buffer at
+    // USER_IPC_BUFFER; this is the only `Ipc` the shim makes.
+    let ipc = unsafe { Ipc::new(septum_user::abi::layout::USER_IPC_BUFFER) };
+    let mut sys = match Sys::discover(ipc) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("[shim] cannot start: {}: {}", e.0, e.1.name());
+            return;
+        }
+    };
+    match sys.map_heap() {
+        Ok(bytes) => heap::init(bytes),
+        Err(e) => {
+            println!("[shim] cannot map its heap: {}", e.name());
+            return;
+        }
+    }
+    let (ep, reply) = match (sys.make(ty::ENDPOINT, 0), sys.make(ty::REPLY, 0)) {
+        (Ok(e), Ok(r)) => (e, r),
+        _ => {
+            println!("[shim] cannot make its fault endpoint");
+            return;
+        }
+    };
+    let fs = fs::Fs::from_cpio(ROOTFS);
+    let tsc_hz = septum_user::start_tsc_hz();
+    let t = rdtsc();
+    let mut shim = Shim {
+        sys,
+        arena: Arena::default(),
+        fs,
+        console: Box::new(console::DebugConsole::default()),
+        procs: BTreeMap::new(),
+        next_pid: 1,
+        ep,
+        reply,
+        enosys_logged: BTreeSet::new(),
+        tsc_hz: if tsc_hz == 0 { 1_000_000_000 } else { tsc_hz },
+        tsc0: t,
+        rng: t | 1,
+    };
+    println!(
+        "[shim] l4linux-shim: root filesystem of {} bytes, {} files; {} system calls in the table",
+        ROOTFS.len(),
+        shim.fs.nodes.len(),
+        syscall::TABLE.iter().filter(|e| e.handler.is_some()).count()
+    );
+    let commands = init_commands(&shim.fs);
+    if commands.is_empty() {
+        println!("[shim] /etc/septum-init lists nothing to run (was the root filesystem packed?)");
+    }
+    // Slots in use after the first program: the shim's own tables for
+    // the arena are made then and stay; every later program must give
+    // back exactly what it took.
+    let mut baseline = None;
+    let mut leaked = false;
+    let envp: Vec<Vec<u8>> = [&b"HOME=/"[..], b"PATH=/bin:/sbin:/usr/bin:/usr/sbin", b"TERM=dumb"]
+        .iter()
+        .map(|e| e.to_vec())
+        .collect();
+    let mut ran = 0;
+    for argv in &commands {
+        let path = argv[0].clone();
+        match shim.spawn(&path, argv, &envp) {
+            Ok(pid) => {
+                ran += 1;
+                println!(
+                    "[shim] pid {pid}: {}",
+                    core::str::from_utf8(&argv.join(&b' ')).unwrap_or("?")
+                );
+                shim.serve();
+                let now = shim.sys.slots_in_use();
+                match baseline {
+                    None => baseline = Some(now),
+                    Some(b) if b != now => {
+                        println!("[shim] SLOTS LEAKED: {now} in use after pid {pid}, {b} after the first");
+                        leaked = true;
+                    }
+                    Some(_) => {}
+                }
+            }
+            Err(e) => println!(
+                "[shim] cannot run {}: errno {e}",
+                core::str::from_utf8(&path).unwrap_or("?")
+            ),
+        }
+    }
+    if !leaked {
+        println!(
+            "[shim] {ran} programs ran; each one's capability slots came back ({} in use after each)",
+            baseline.unwrap_or(0)
+        );
+    }
+    // Nothing made from the process memory is left: it retypes whole.
+    let bits = shim.sys.procs_bits;
+    match shim.sys.make_from(shim.sys.procs, ty::UNTYPED, bits) {
+        Ok(s) => {
+            shim.sys.delete(s);
+            println!("[shim] and the process memory retypes whole again ({} MiB)", (1u64 << bits) >> 20);
+        }
+        Err(e) => println!("[shim] MEMORY LEAKED: the process memory does not retype whole: {}", e.name()),
+    }
+}

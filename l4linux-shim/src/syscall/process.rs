@@ -1,0 +1,204 @@
+//! The process's own state: exit, ids, thread-local storage, the
+//! signal bookkeeping glibc does at start, limits and its name.
+
+use super::Args;
+use crate::Shim;
+use crate::linux::errno::*;
+use crate::linux::*;
+use crate::process::{Process, USER_TOP};
+
+pub fn exit(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    p.exit = Some(a[0] & 0xff);
+    Ok(0)
+}
+
+pub fn getpid(_: &mut Shim, p: &mut Process, _: &Args) -> SysResult {
+    Ok(p.pid)
+}
+
+pub fn getppid(_: &mut Shim, p: &mut Process, _: &Args) -> SysResult {
+    Ok(p.ppid)
+}
+
+/// getuid, getgid, geteuid, getegid: every process runs as root.
+pub fn getuid(_: &mut Shim, _: &mut Process, _: &Args) -> SysResult {
+    Ok(0)
+}
+
+pub fn umask(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let old = p.umask;
+    p.umask = a[0] & 0o777;
+    Ok(old)
+}
+
+pub fn set_tid_address(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    p.tid_address = a[0];
+    Ok(p.pid)
+}
+
+const ARCH_SET_GS: u64 = 0x1001;
+const ARCH_SET_FS: u64 = 0x1002;
+const ARCH_GET_FS: u64 = 0x1003;
+const ARCH_GET_GS: u64 = 0x1004;
+
+/// The FS base goes to the kernel through the thread's TCB
+/// (`TCB_SET_TLS`), as Linux writes the MSR.
+pub fn arch_prctl(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    match a[0] {
+        ARCH_SET_FS | ARCH_SET_GS => {
+            if a[1] >= USER_TOP {
+                return Err(EPERM);
+            }
+            let (fs, gs) = if a[0] == ARCH_SET_FS {
+                (a[1], p.gs_base)
+            } else {
+                (p.fs_base, a[1])
+            };
+            s.sys.ipc.tcb_set_tls(p.tcb, fs, gs).map_err(|_| EPERM)?;
+            (p.fs_base, p.gs_base) = (fs, gs);
+            Ok(0)
+        }
+        ARCH_GET_FS | ARCH_GET_GS => {
+            let v = if a[0] == ARCH_GET_FS {
+                p.fs_base
+            } else {
+                p.gs_base
+            };
+            s.put(p, a[1], &v)?;
+            Ok(0)
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+const SIGKILL: u64 = 9;
+const SIGSTOP: u64 = 19;
+
+pub fn rt_sigaction(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let (sig, act, oact, size) = (a[0], a[1], a[2], a[3]);
+    if size != 8 || !(1..=64).contains(&sig) || (act != 0 && (sig == SIGKILL || sig == SIGSTOP)) {
+        return Err(EINVAL);
+    }
+    let new = if act != 0 {
+        let mut b = [0u8; 32];
+        s.copy_in(p, act, &mut b)?;
+        Some(b)
+    } else {
+        None
+    };
+    if oact != 0 {
+        let old = p.sigactions.get(&sig).copied().unwrap_or([0; 32]);
+        s.copy_out(p, oact, &old)?;
+    }
+    if let Some(b) = new {
+        p.sigactions.insert(sig, b);
+    }
+    Ok(0)
+}
+
+pub fn rt_sigprocmask(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let (how, set, oset, size) = (a[0], a[1], a[2], a[3]);
+    if size != 8 {
+        return Err(EINVAL);
+    }
+    let new = if set != 0 {
+        if how > 2 {
+            return Err(EINVAL);
+        }
+        let v: u64 = s.get(p, set)?;
+        Some(v)
+    } else {
+        None
+    };
+    if oset != 0 {
+        let old = p.sigmask;
+        s.put(p, oset, &old)?;
+    }
+    if let Some(v) = new {
+        let unblockable = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1));
+        p.sigmask = match how {
+            0 => p.sigmask | v,
+            1 => p.sigmask & !v,
+            _ => v,
+        } & !unblockable;
+    }
+    Ok(0)
+}
+
+pub fn sigaltstack(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    if a[1] != 0 {
+        // stack_t: ss_sp, ss_flags (int, then padding), ss_size.
+        let old: [u64; 3] = [0, 2, 0]; // SS_DISABLE
+        s.put(p, a[1], &old)?;
+    }
+    if a[0] != 0 {
+        let _: [u64; 3] = s.get(p, a[0])?;
+    }
+    Ok(0)
+}
+
+const RLIMIT_STACK: u64 = 3;
+const RLIMIT_NOFILE: u64 = 7;
+const RLIM_INFINITY: u64 = u64::MAX;
+
+pub fn prlimit64(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let (pid, resource, new, old) = (a[0], a[1], a[2], a[3]);
+    if pid != 0 && pid != p.pid {
+        return Err(ESRCH);
+    }
+    if resource >= 16 {
+        return Err(EINVAL);
+    }
+    if new != 0 {
+        let r: Rlimit = s.get(p, new)?;
+        if r.cur > r.max {
+            return Err(EINVAL);
+        }
+    }
+    if old != 0 {
+        let r = match resource {
+            RLIMIT_STACK => Rlimit {
+                cur: crate::process::STACK_MAX,
+                max: RLIM_INFINITY,
+            },
+            RLIMIT_NOFILE => Rlimit {
+                cur: crate::fd::MAX_FDS as u64,
+                max: crate::fd::MAX_FDS as u64,
+            },
+            _ => Rlimit {
+                cur: RLIM_INFINITY,
+                max: RLIM_INFINITY,
+            },
+        };
+        s.put(p, old, &r)?;
+    }
+    Ok(0)
+}
+
+const PR_SET_NAME: u64 = 15;
+const PR_GET_NAME: u64 = 16;
+
+pub fn prctl(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    match a[0] {
+        PR_SET_NAME => {
+            let mut name = [0u8; 16];
+            // Up to 16 bytes, stopping at a NUL or the first unreadable page.
+            for (i, b) in name.iter_mut().enumerate().take(15) {
+                let mut c = [0u8; 1];
+                s.copy_in(p, a[1].checked_add(i as u64).ok_or(EFAULT)?, &mut c)?;
+                if c[0] == 0 {
+                    break;
+                }
+                *b = c[0];
+            }
+            p.comm = name;
+            Ok(0)
+        }
+        PR_GET_NAME => {
+            let name = p.comm;
+            s.copy_out(p, a[1], &name)?;
+            Ok(0)
+        }
+        _ => Err(EINVAL),
+    }
+}
