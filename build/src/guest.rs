@@ -42,16 +42,30 @@ pub const INIT: &str = "\
 /bin/true
 ";
 
-const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+const PASSWD: &str =
+    "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
 const GROUP: &str = "root:x:0:\nnogroup:x:65534:\n";
 
 /// One entry of the archive.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
-    Dir { path: String },
-    File { path: String, mode: u32, data: Vec<u8> },
-    Symlink { path: String, target: String },
-    CharDev { path: String, major: u32, minor: u32 },
+    Dir {
+        path: String,
+    },
+    File {
+        path: String,
+        mode: u32,
+        data: Vec<u8>,
+    },
+    Symlink {
+        path: String,
+        target: String,
+    },
+    CharDev {
+        path: String,
+        major: u32,
+        minor: u32,
+    },
 }
 
 /// Write `entries` as a cpio newc archive (what Linux's initramfs reads).
@@ -137,7 +151,12 @@ pub fn entries(busybox: Option<Vec<u8>>, programs: Vec<(String, Vec<u8>)>) -> Ve
     e.push(file("etc/group", 0o644, GROUP.as_bytes()));
     e.push(file("etc/hostname", 0o644, b"septum\n"));
     e.push(file("etc/septum-init", 0o644, INIT.as_bytes()));
-    for (name, major, minor) in [("console", 5, 1), ("tty", 5, 0), ("null", 1, 3), ("zero", 1, 5)] {
+    for (name, major, minor) in [
+        ("console", 5, 1),
+        ("tty", 5, 0),
+        ("null", 1, 3),
+        ("zero", 1, 5),
+    ] {
         e.push(Entry::CharDev {
             path: format!("dev/{name}"),
             major,
@@ -180,7 +199,9 @@ fn fetch_deb(ws: &Workspace, cache: &Path) -> Result<PathBuf> {
             Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
             Err(e) => e.to_string(),
         };
-        println!("septum-build: `apt-get download {spec}` did not fetch it ({why}); trying {BUSYBOX_URL}");
+        println!(
+            "septum-build: `apt-get download {spec}` did not fetch it ({why}); trying {BUSYBOX_URL}"
+        );
         let _ = Command::new("curl")
             .args(["-fsSL", "-o"])
             .arg(&deb)
@@ -228,7 +249,14 @@ fn busybox(ws: &Workspace) -> Result<Vec<u8>> {
 /// printed: the guest then says which program it could not run.
 pub fn rootfs(ws: &Workspace) -> Result<PathBuf> {
     let mut cargo = ws.cargo();
-    cargo.args(["build", "--release", "--target", tools::MACHINE_TARGET, "-p", "septum-linux-probe"]);
+    cargo.args([
+        "build",
+        "--release",
+        "--target",
+        tools::MACHINE_TARGET,
+        "-p",
+        "septum-linux-probe",
+    ]);
     cargo.arg("--target-dir").arg(ws.target_dir());
     tools::run(&mut cargo)?;
     let busybox = match busybox(ws) {
@@ -241,7 +269,8 @@ pub fn rootfs(ws: &Workspace) -> Result<PathBuf> {
     let mut programs = Vec::new();
     for p in PROGRAMS {
         let path = ws.machine_bin_dir().join(p);
-        let data = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", ws.show(&path)))?;
+        let data =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", ws.show(&path)))?;
         programs.push((p.to_string(), data));
     }
     let archive = cpio(&entries(busybox, programs));
@@ -277,7 +306,11 @@ mod tests {
         // The second header starts on a 4-byte boundary after "bin\0".
         let second = (110 + 4usize).next_multiple_of(4);
         assert_eq!(&a[second..second + 6], b"070701");
-        let mode = u32::from_str_radix(std::str::from_utf8(&a[second + 14..second + 22]).unwrap(), 16).unwrap();
+        let mode = u32::from_str_radix(
+            std::str::from_utf8(&a[second + 14..second + 22]).unwrap(),
+            16,
+        )
+        .unwrap();
         assert_eq!(mode, 0o100755);
         assert!(a.windows(10).any(|w| w == b"TRAILER!!!"));
     }
@@ -287,10 +320,21 @@ mod tests {
         let e = entries(Some(vec![0x7f]), vec![("linux-probe".into(), vec![1])]);
         let has = |p: &str| {
             e.iter().any(|x| match x {
-                Entry::Dir { path } | Entry::File { path, .. } | Entry::Symlink { path, .. } | Entry::CharDev { path, .. } => path == p,
+                Entry::Dir { path }
+                | Entry::File { path, .. }
+                | Entry::Symlink { path, .. }
+                | Entry::CharDev { path, .. } => path == p,
             })
         };
-        for p in ["bin/busybox", "bin/ls", "bin/linux-probe", "etc/passwd", "etc/septum-init", "dev/console", "dev/null"] {
+        for p in [
+            "bin/busybox",
+            "bin/ls",
+            "bin/linux-probe",
+            "etc/passwd",
+            "etc/septum-init",
+            "dev/console",
+            "dev/null",
+        ] {
             assert!(has(p), "{p}");
         }
         for line in INIT.lines() {

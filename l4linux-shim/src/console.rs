@@ -28,7 +28,6 @@ impl DebugConsole {
             let _ = septum_user::syscall::debug_write(chunk);
         }
     }
-
 }
 
 impl Console for DebugConsole {

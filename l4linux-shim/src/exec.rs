@@ -97,9 +97,7 @@ impl Shim {
     /// the shim's, badged with the pid.
     fn make_process(&mut self, pid: u64) -> Result<Process, septum_user::abi::Error> {
         let bits = crate::PROCESS_BITS.min(self.sys.procs_bits);
-        let ut = self
-            .sys
-            .make_from(self.sys.procs, ty::UNTYPED, bits)?;
+        let ut = self.sys.make_from(self.sys.procs, ty::UNTYPED, bits)?;
         let ep_slot = match self.sys.slot() {
             Ok(s) => s,
             Err(e) => {

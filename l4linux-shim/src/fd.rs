@@ -8,9 +8,15 @@ pub enum FdKind {
     Null,
     Zero,
     /// A regular file of the RAM filesystem, read at `pos`.
-    File { node: usize, pos: u64 },
+    File {
+        node: usize,
+        pos: u64,
+    },
     /// A directory, listed from entry `pos` (0 and 1 are `.` and `..`).
-    Dir { node: usize, pos: u64 },
+    Dir {
+        node: usize,
+        pos: u64,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]

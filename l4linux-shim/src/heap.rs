@@ -37,7 +37,11 @@ pub fn init(size: u64) {
 }
 
 fn class_of(layout: Layout) -> Option<usize> {
-    let size = layout.size().max(layout.align()).max(16).checked_next_power_of_two()?;
+    let size = layout
+        .size()
+        .max(layout.align())
+        .max(16)
+        .checked_next_power_of_two()?;
     let c = (size.trailing_zeros() - 4) as usize;
     (c < CLASSES).then_some(c)
 }

@@ -137,7 +137,14 @@ impl Shim {
         let w = |i| msg.word(i);
         let reply = match Kind::from_label(msg.label) {
             Some(Kind::Syscall | Kind::UnknownSyscall) => {
-                let args = [w(fk::W_RDI), w(fk::W_RSI), w(fk::W_RDX), w(fk::W_R10), w(fk::W_R8), w(fk::W_R9)];
+                let args = [
+                    w(fk::W_RDI),
+                    w(fk::W_RSI),
+                    w(fk::W_RDX),
+                    w(fk::W_R10),
+                    w(fk::W_R8),
+                    w(fk::W_R9),
+                ];
                 let r = self.syscall(&mut p, w(fk::W_RAX), &args);
                 let rax = match r {
                     Ok(v) => v,
@@ -146,14 +153,23 @@ impl Shim {
                 Some(Message::new(fk::RESUME_SYSCALL_RESULT, &[rax]))
             }
             Some(Kind::PageFault) => {
-                if p.fault(&mut self.sys, &mut self.arena, w(fk::W_ADDR), w(fk::W_ERROR)) {
+                if p.fault(
+                    &mut self.sys,
+                    &mut self.arena,
+                    w(fk::W_ADDR),
+                    w(fk::W_ERROR),
+                ) {
                     Some(Message::new(fk::RESUME, &[]))
                 } else {
                     println!(
                         "[shim] pid {} ({}): SIGSEGV: {} {:#x} at rip {:#x}; killed",
                         p.pid,
                         p.exe,
-                        if w(fk::W_ERROR) & 2 != 0 { "writing" } else { "reading" },
+                        if w(fk::W_ERROR) & 2 != 0 {
+                            "writing"
+                        } else {
+                            "reading"
+                        },
                         w(fk::W_ADDR),
                         w(fk::W_RIP)
                     );
@@ -180,13 +196,19 @@ impl Shim {
                 None
             }
             None => {
-                println!("[shim] pid {}: a message of unknown kind {:#x}", p.pid, msg.label);
+                println!(
+                    "[shim] pid {}: a message of unknown kind {:#x}",
+                    p.pid, msg.label
+                );
                 None
             }
         };
         if let Some(status) = p.exit {
             self.console.flush();
-            println!("[shim] pid {} ({}) exited with status {status}", p.pid, p.exe);
+            println!(
+                "[shim] pid {} ({}) exited with status {status}",
+                p.pid, p.exe
+            );
             self.destroy(p);
             return None;
         }
@@ -280,7 +302,10 @@ fn main() {
         "[shim] l4linux-shim: root filesystem of {} bytes, {} files; {} system calls in the table",
         ROOTFS.len(),
         shim.fs.nodes.len(),
-        syscall::TABLE.iter().filter(|e| e.handler.is_some()).count()
+        syscall::TABLE
+            .iter()
+            .filter(|e| e.handler.is_some())
+            .count()
     );
     let commands = init_commands(&shim.fs);
     if commands.is_empty() {
@@ -291,10 +316,14 @@ fn main() {
     // back exactly what it took.
     let mut baseline = None;
     let mut leaked = false;
-    let envp: Vec<Vec<u8>> = [&b"HOME=/"[..], b"PATH=/bin:/sbin:/usr/bin:/usr/sbin", b"TERM=dumb"]
-        .iter()
-        .map(|e| e.to_vec())
-        .collect();
+    let envp: Vec<Vec<u8>> = [
+        &b"HOME=/"[..],
+        b"PATH=/bin:/sbin:/usr/bin:/usr/sbin",
+        b"TERM=dumb",
+    ]
+    .iter()
+    .map(|e| e.to_vec())
+    .collect();
     let mut ran = 0;
     for argv in &commands {
         let path = argv[0].clone();
@@ -310,7 +339,9 @@ fn main() {
                 match baseline {
                     None => baseline = Some(now),
                     Some(b) if b != now => {
-                        println!("[shim] SLOTS LEAKED: {now} in use after pid {pid}, {b} after the first");
+                        println!(
+                            "[shim] SLOTS LEAKED: {now} in use after pid {pid}, {b} after the first"
+                        );
                         leaked = true;
                     }
                     Some(_) => {}
@@ -333,8 +364,14 @@ fn main() {
     match shim.sys.make_from(shim.sys.procs, ty::UNTYPED, bits) {
         Ok(s) => {
             shim.sys.delete(s);
-            println!("[shim] and the process memory retypes whole again ({} MiB)", (1u64 << bits) >> 20);
+            println!(
+                "[shim] and the process memory retypes whole again ({} MiB)",
+                (1u64 << bits) >> 20
+            );
         }
-        Err(e) => println!("[shim] MEMORY LEAKED: the process memory does not retype whole: {}", e.name()),
+        Err(e) => println!(
+            "[shim] MEMORY LEAKED: the process memory does not retype whole: {}",
+            e.name()
+        ),
     }
 }

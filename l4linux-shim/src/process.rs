@@ -218,11 +218,15 @@ impl Process {
 
     /// A fresh page at `va` (page-aligned, not present), filled from its
     /// area and mapped with `attrs`.
-    fn new_page(&mut self, sys: &mut Sys, arena: &mut Arena, va: u64, vma: Vma) -> Result<Page, i64> {
+    fn new_page(
+        &mut self,
+        sys: &mut Sys,
+        arena: &mut Arena,
+        va: u64,
+        vma: Vma,
+    ) -> Result<Page, i64> {
         self.tables_for(sys, va)?;
-        let frame = sys
-            .make_from(self.ut, ty::FRAME, 0)
-            .map_err(|_| ENOMEM)?;
+        let frame = sys.make_from(self.ut, ty::FRAME, 0).map_err(|_| ENOMEM)?;
         self.slots.push(frame);
         let copy = sys.copy(frame).map_err(|_| ENOMEM)?;
         self.slots.push(copy);
@@ -239,7 +243,8 @@ impl Process {
                 arena.write(frame, (lo - va) as usize, bytes);
             }
         }
-        let attrs = (vma.prot & (PROT_READ | PROT_WRITE | PROT_EXEC) != 0).then(|| attrs_for(vma.prot));
+        let attrs =
+            (vma.prot & (PROT_READ | PROT_WRITE | PROT_EXEC) != 0).then(|| attrs_for(vma.prot));
         if let Some(a) = attrs {
             sys.ipc
                 .frame_map(frame, self.pml4, va, a)
@@ -335,7 +340,13 @@ impl Process {
 
     /// The arena slot of the page holding `va`, made present if an area
     /// allows the access (`write`), else EFAULT.
-    fn user_page(&mut self, sys: &mut Sys, arena: &mut Arena, va: u64, write: bool) -> Result<u64, i64> {
+    fn user_page(
+        &mut self,
+        sys: &mut Sys,
+        arena: &mut Arena,
+        va: u64,
+        write: bool,
+    ) -> Result<u64, i64> {
         let page_va = va & !(PAGE_U64 - 1);
         let vma = *self.vma(va).ok_or(EFAULT)?;
         let ok = if write {
@@ -358,7 +369,13 @@ impl Process {
     }
 
     /// Copy `out.len()` bytes of process memory at `addr` into `out`.
-    pub fn copy_in(&mut self, sys: &mut Sys, arena: &mut Arena, addr: u64, out: &mut [u8]) -> Result<(), i64> {
+    pub fn copy_in(
+        &mut self,
+        sys: &mut Sys,
+        arena: &mut Arena,
+        addr: u64,
+        out: &mut [u8],
+    ) -> Result<(), i64> {
         if !Self::range_ok(addr, out.len() as u64) {
             return Err(EFAULT);
         }
@@ -377,7 +394,13 @@ impl Process {
     }
 
     /// Copy `data` into process memory at `addr`.
-    pub fn copy_out(&mut self, sys: &mut Sys, arena: &mut Arena, addr: u64, data: &[u8]) -> Result<(), i64> {
+    pub fn copy_out(
+        &mut self,
+        sys: &mut Sys,
+        arena: &mut Arena,
+        addr: u64,
+        data: &[u8],
+    ) -> Result<(), i64> {
         if !Self::range_ok(addr, data.len() as u64) {
             return Err(EFAULT);
         }
@@ -397,7 +420,13 @@ impl Process {
 
     /// A NUL-terminated string at `addr`, at most `max` bytes before the
     /// NUL (ENAMETOOLONG past that).
-    pub fn read_cstr(&mut self, sys: &mut Sys, arena: &mut Arena, addr: u64, max: usize) -> Result<Vec<u8>, i64> {
+    pub fn read_cstr(
+        &mut self,
+        sys: &mut Sys,
+        arena: &mut Arena,
+        addr: u64,
+        max: usize,
+    ) -> Result<Vec<u8>, i64> {
         let mut s = Vec::new();
         let mut va = addr;
         loop {
@@ -413,7 +442,11 @@ impl Process {
             }
             if let Some(z) = chunk[..n].iter().position(|&b| b == 0) {
                 s.extend_from_slice(&chunk[..z]);
-                return if s.len() > max { Err(ENAMETOOLONG) } else { Ok(s) };
+                return if s.len() > max {
+                    Err(ENAMETOOLONG)
+                } else {
+                    Ok(s)
+                };
             }
             s.extend_from_slice(&chunk[..n]);
             if s.len() > max {

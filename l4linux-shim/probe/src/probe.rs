@@ -101,7 +101,9 @@ impl Case {
     fn report(self, name: &str) {
         match self.failed {
             None => say!("septum-test: {name} ok"),
-            Some((what, got, want)) => say!("septum-test: {name} FAILED {what}: got {got}, want {want}"),
+            Some((what, got, want)) => {
+                say!("septum-test: {name} FAILED {what}: got {got}, want {want}")
+            }
         }
     }
 }
@@ -149,7 +151,10 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
     };
     // SAFETY: argv has argc entries.
     let arg = |i: usize| unsafe { cstr(argv.add(i).read() as *const u8) };
-    say!("{GREETING} ({})", if pie { "static-PIE" } else { "ET_EXEC" });
+    say!(
+        "{GREETING} ({})",
+        if pie { "static-PIE" } else { "ET_EXEC" }
+    );
 
     if argc > 1 && arg(1) == b"segv" {
         say!("writing through a null pointer");
@@ -166,15 +171,27 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
     c.ok("AT_ENTRY", aux(9) != 0);
     let phdr = aux(3) as *const u32;
     // SAFETY: AT_PHDR points at the program headers the loader mapped.
-    c.ok("AT_PHDR", !phdr.is_null() && unsafe { matches!(phdr.read(), 1 | 6) });
+    c.ok(
+        "AT_PHDR",
+        !phdr.is_null() && unsafe { matches!(phdr.read(), 1 | 6) },
+    );
     c.ok("AT_PHNUM", aux(5) >= 1);
     let random = aux(25) as *const u8;
     c.ok("AT_RANDOM", !random.is_null());
     // SAFETY: AT_RANDOM points at 16 bytes on the stack.
-    c.ok("AT_RANDOM bytes", unsafe { (0..16).any(|i| random.add(i).read() != 0) });
-    c.ok("AT_EXECFN", aux(31) != 0 && cstr(aux(31) as *const u8) == arg(0));
+    c.ok("AT_RANDOM bytes", unsafe {
+        (0..16).any(|i| random.add(i).read() != 0)
+    });
+    c.ok(
+        "AT_EXECFN",
+        aux(31) != 0 && cstr(aux(31) as *const u8) == arg(0),
+    );
     c.ok("the stack is aligned", sp as u64 % 16 == 0);
-    c.report(if pie { "linux_static_pie_starts" } else { "linux_exec_stack_and_auxv" });
+    c.report(if pie {
+        "linux_static_pie_starts"
+    } else {
+        "linux_exec_stack_and_auxv"
+    });
     if pie {
         exit(0);
     }
@@ -186,7 +203,11 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
     c.eq("write kernel", sys(1, &[1, KERNEL, 5]), -EFAULT);
     c.eq("write noncanonical", sys(1, &[1, NONCANON, 5]), -EFAULT);
     c.eq("write top page", sys(1, &[1, TOP_PAGE, 5]), -EFAULT);
-    c.eq("write across the top", sys(1, &[1, TOP_PAGE - 2, 5]), -EFAULT);
+    c.eq(
+        "write across the top",
+        sys(1, &[1, TOP_PAGE - 2, 5]),
+        -EFAULT,
+    );
     c.eq("write huge", sys(1, &[1, b, 1 << 62]), -EFAULT);
     c.eq("write wrapping", sys(1, &[1, b, u64::MAX]), -EFAULT);
     c.eq("write bad fd", sys(1, &[99, b, 1]), -EBADF);
@@ -195,7 +216,11 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
     c.eq("writev 1025", sys(20, &[1, b, 1025]), -EINVAL);
     c.eq("writev null", sys(20, &[1, 0, 1]), -EFAULT);
     let iov = [KERNEL, 4u64];
-    c.eq("writev kernel base", sys(20, &[1, iov.as_ptr() as u64, 1]), -EFAULT);
+    c.eq(
+        "writev kernel base",
+        sys(20, &[1, iov.as_ptr() as u64, 1]),
+        -EFAULT,
+    );
     c.eq("read into kernel", sys(0, &[0, KERNEL, 5]), -EFAULT);
     c.eq("read bad fd", sys(0, &[99, b, 5]), -EBADF);
     c.report("linux_write_read_bad_pointers_and_fds");
@@ -203,16 +228,43 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
     let mut c = Case::new();
     c.eq("open null", sys(2, &[0, 0]), -EFAULT);
     c.eq("open kernel", sys(2, &[KERNEL, 0]), -EFAULT);
-    c.eq("open missing", sys(2, &[b"/nonexistent\0".as_ptr() as u64, 0]), -ENOENT);
-    c.eq("open through a file", sys(2, &[b"/etc/passwd/x\0".as_ptr() as u64, 0]), -ENOTDIR);
-    c.eq("open file as dir", sys(2, &[b"/etc/passwd\0".as_ptr() as u64, 0o200000]), -ENOTDIR);
-    c.eq("openat bad dirfd", sys(257, &[77, b"x\0".as_ptr() as u64, 0]), -EBADF);
+    c.eq(
+        "open missing",
+        sys(2, &[b"/nonexistent\0".as_ptr() as u64, 0]),
+        -ENOENT,
+    );
+    c.eq(
+        "open through a file",
+        sys(2, &[b"/etc/passwd/x\0".as_ptr() as u64, 0]),
+        -ENOTDIR,
+    );
+    c.eq(
+        "open file as dir",
+        sys(2, &[b"/etc/passwd\0".as_ptr() as u64, 0o200000]),
+        -ENOTDIR,
+    );
+    c.eq(
+        "openat bad dirfd",
+        sys(257, &[77, b"x\0".as_ptr() as u64, 0]),
+        -EBADF,
+    );
     let long = [b'a'; 5000];
-    c.eq("open long path", sys(2, &[long.as_ptr() as u64, 0]), -ENAMETOOLONG);
+    c.eq(
+        "open long path",
+        sys(2, &[long.as_ptr() as u64, 0]),
+        -ENAMETOOLONG,
+    );
     c.eq("stat empty", sys(4, &[b"\0".as_ptr() as u64, b]), -ENOENT);
     c.eq("fstat bad fd", sys(5, &[1000, b]), -EBADF);
     c.eq("fstat null", sys(5, &[1, 0]), -EFAULT);
-    c.eq("newfstatat bad flags", sys(262, &[(-100i64) as u64, b"/\0".as_ptr() as u64, b, 0x8000_0000]), -EINVAL);
+    c.eq(
+        "newfstatat bad flags",
+        sys(
+            262,
+            &[(-100i64) as u64, b"/\0".as_ptr() as u64, b, 0x8000_0000],
+        ),
+        -EINVAL,
+    );
     c.eq("close bad fd", sys(3, &[1000]), -EBADF);
     c.eq("close -1", sys(3, &[u64::MAX]), -EBADF);
     c.report("linux_open_stat_close_errors");
@@ -242,11 +294,27 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
 
     let mut c = Case::new();
     c.eq("mmap len 0", sys(9, &[0, 0, 3, 0x22, u64::MAX, 0]), -EINVAL);
-    c.eq("mmap no type", sys(9, &[0, 4096, 3, 0x20, u64::MAX, 0]), -EINVAL);
-    c.eq("mmap huge", sys(9, &[0, 1 << 62, 3, 0x22, u64::MAX, 0]), -ENOMEM);
-    c.eq("mmap bad prot", sys(9, &[0, 4096, 0x80, 0x22, u64::MAX, 0]), -EINVAL);
+    c.eq(
+        "mmap no type",
+        sys(9, &[0, 4096, 3, 0x20, u64::MAX, 0]),
+        -EINVAL,
+    );
+    c.eq(
+        "mmap huge",
+        sys(9, &[0, 1 << 62, 3, 0x22, u64::MAX, 0]),
+        -ENOMEM,
+    );
+    c.eq(
+        "mmap bad prot",
+        sys(9, &[0, 4096, 0x80, 0x22, u64::MAX, 0]),
+        -EINVAL,
+    );
     c.eq("mmap bad fd", sys(9, &[0, 4096, 1, 2, 55, 0]), -EBADF);
-    c.eq("mmap fixed unaligned", sys(9, &[0x1234, 4096, 3, 0x32, u64::MAX, 0]), -EINVAL);
+    c.eq(
+        "mmap fixed unaligned",
+        sys(9, &[0x1234, 4096, 3, 0x32, u64::MAX, 0]),
+        -EINVAL,
+    );
     let m = sys(9, &[0, 8192, 3, 0x22, u64::MAX, 0]);
     c.ok("mmap anonymous", m > 0 && m as u64 % 4096 == 0);
     // SAFETY: the page was just mapped read-write.
@@ -256,11 +324,23 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
     };
     c.eq("anonymous memory", v as i64, 0x5e97);
     c.eq("read into it", sys(0, &[0, m as u64 + 4000, 200]), 0);
-    c.eq("mprotect unaligned", sys(10, &[m as u64 + 1, 4096, 1]), -EINVAL);
+    c.eq(
+        "mprotect unaligned",
+        sys(10, &[m as u64 + 1, 4096, 1]),
+        -EINVAL,
+    );
     c.eq("mprotect read-only", sys(10, &[m as u64, 8192, 1]), 0);
     let f = sys(2, &[b"/etc/passwd\0".as_ptr() as u64, 0]) as u64;
-    c.eq("read into read-only memory", sys(0, &[f, m as u64, 10]), -EFAULT);
-    c.eq("write from read-only memory", sys(1, &[1, m as u64 + 4800, 0]), 0);
+    c.eq(
+        "read into read-only memory",
+        sys(0, &[f, m as u64, 10]),
+        -EFAULT,
+    );
+    c.eq(
+        "write from read-only memory",
+        sys(1, &[1, m as u64 + 4800, 0]),
+        0,
+    );
     sys(3, &[f]);
     c.eq("mprotect unmapped", sys(10, &[0x10_0000, 4096, 1]), -ENOMEM);
     c.eq("munmap unaligned", sys(11, &[m as u64 + 8, 4096]), -EINVAL);
@@ -277,7 +357,11 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
     c.eq("ioctl TCGETS null", sys(16, &[1, 0x5401, 0]), -EFAULT);
     c.eq("ioctl unknown", sys(16, &[1, 0xdead, b]), -ENOTTY);
     c.eq("ioctl bad fd", sys(16, &[99, 0x5401, b]), -EBADF);
-    c.eq("clock_gettime 99", sys(228, &[99, ts.as_mut_ptr() as u64]), -EINVAL);
+    c.eq(
+        "clock_gettime 99",
+        sys(228, &[99, ts.as_mut_ptr() as u64]),
+        -EINVAL,
+    );
     c.eq("clock_gettime null", sys(228, &[1, 0]), -EFAULT);
     c.eq("clock_gettime", sys(228, &[1, ts.as_mut_ptr() as u64]), 0);
     c.ok("nanoseconds in range", ts[1] < 1_000_000_000);
@@ -286,7 +370,11 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
     c.eq("getrandom bad flags", sys(318, &[b, 16, 0x100]), -EINVAL);
     c.eq("getrandom null", sys(318, &[0, 16, 0]), -EFAULT);
     c.eq("arch_prctl unknown", sys(158, &[0x9999, 0]), -EINVAL);
-    c.eq("arch_prctl FS noncanonical", sys(158, &[0x1002, NONCANON]), -EPERM);
+    c.eq(
+        "arch_prctl FS noncanonical",
+        sys(158, &[0x1002, NONCANON]),
+        -EPERM,
+    );
     c.eq("arch_prctl GET_FS null", sys(158, &[0x1003, 0]), -EFAULT);
     c.eq("rt_sigaction SIGKILL", sys(13, &[9, b, 0, 8]), -EINVAL);
     c.eq("rt_sigaction size", sys(13, &[2, 0, 0, 4]), -EINVAL);

@@ -9,8 +9,8 @@ use super::Args;
 use crate::Shim;
 use crate::fd::{Fd, FdKind, MAX_FDS};
 use crate::fs::{Device, Kind, PATH_MAX};
-use crate::linux::*;
 use crate::linux::errno::*;
+use crate::linux::*;
 use crate::process::Process;
 
 /// Linux's cap on one read or write (`MAX_RW_COUNT`).
@@ -76,7 +76,14 @@ fn write_to(s: &mut Shim, p: &mut Process, f: Fd, buf: u64, len: u64) -> SysResu
 
 /// Read up to `len` bytes of descriptor `f` (at `at`, or its position)
 /// into `buf`; returns the count and the new position.
-fn read_from(s: &mut Shim, p: &mut Process, f: Fd, buf: u64, len: u64, at: Option<u64>) -> Result<(u64, u64), i64> {
+fn read_from(
+    s: &mut Shim,
+    p: &mut Process,
+    f: Fd,
+    buf: u64,
+    len: u64,
+    at: Option<u64>,
+) -> Result<(u64, u64), i64> {
     if !readable(&f) {
         return Err(EBADF);
     }
@@ -343,7 +350,11 @@ fn stat_of_fd(s: &Shim, f: &Fd) -> Stat {
         FdKind::Null | FdKind::Zero => Stat {
             st_dev: 1,
             st_mode: S_IFCHR | 0o666,
-            st_rdev: if matches!(f.kind, FdKind::Null) { 0x103 } else { 0x105 },
+            st_rdev: if matches!(f.kind, FdKind::Null) {
+                0x103
+            } else {
+                0x105
+            },
             st_blksize: 4096,
             st_nlink: 1,
             ..Stat::default()
@@ -351,7 +362,14 @@ fn stat_of_fd(s: &Shim, f: &Fd) -> Stat {
     }
 }
 
-fn do_stat(s: &mut Shim, p: &mut Process, dirfd: u64, path: u64, buf: u64, flags: u64) -> SysResult {
+fn do_stat(
+    s: &mut Shim,
+    p: &mut Process,
+    dirfd: u64,
+    path: u64,
+    buf: u64,
+    flags: u64,
+) -> SysResult {
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800) != 0 {
         return Err(EINVAL);
     }
@@ -368,9 +386,7 @@ fn do_stat(s: &mut Shim, p: &mut Process, dirfd: u64, path: u64, buf: u64, flags
         }
     } else {
         let base = base_dir(p, dirfd, &path)?;
-        let node = s
-            .fs
-            .lookup(base, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
+        let node = s.fs.lookup(base, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
         stat_of(s, node)
     };
     s.put(p, buf, &st)?;
@@ -472,13 +488,14 @@ pub fn ioctl(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     match a[1] {
         TCGETS => {
             let mut t = Termios {
-                c_iflag: 0o2400,  // ICRNL | IXON
-                c_oflag: 0o5,     // OPOST | ONLCR
-                c_cflag: 0o277,   // B38400 | CS8 | CREAD
+                c_iflag: 0o2400,   // ICRNL | IXON
+                c_oflag: 0o5,      // OPOST | ONLCR
+                c_cflag: 0o277,    // B38400 | CS8 | CREAD
                 c_lflag: 0o105073, // ISIG ICANON ECHO ECHOE ECHOK ECHOCTL ECHOKE IEXTEN
                 ..Termios::default()
             };
-            t.c_cc[..17].copy_from_slice(&[3, 28, 127, 21, 4, 0, 1, 0, 17, 19, 26, 0, 18, 15, 23, 22, 0]);
+            t.c_cc[..17]
+                .copy_from_slice(&[3, 28, 127, 21, 4, 0, 1, 0, 17, 19, 26, 0, 18, 15, 23, 22, 0]);
             s.put(p, arg, &t)?;
             Ok(0)
         }
@@ -515,15 +532,20 @@ pub fn ioctl(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     }
 }
 
-fn do_access(s: &mut Shim, p: &mut Process, dirfd: u64, path: u64, mode: u64, flags: u64) -> SysResult {
+fn do_access(
+    s: &mut Shim,
+    p: &mut Process,
+    dirfd: u64,
+    path: u64,
+    mode: u64,
+    flags: u64,
+) -> SysResult {
     if mode & !7 != 0 || flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x200) != 0 {
         return Err(EINVAL);
     }
     let path = path_arg(s, p, path)?;
     let base = base_dir(p, dirfd, &path)?;
-    let node = s
-        .fs
-        .lookup(base, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
+    let node = s.fs.lookup(base, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
     let n = &s.fs.nodes[node];
     if mode & 2 != 0 && !matches!(n.kind, Kind::Dev(..)) {
         return Err(EROFS);
@@ -543,7 +565,14 @@ pub fn faccessat(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     do_access(s, p, a[0], a[1], a[2], 0)
 }
 
-fn do_readlink(s: &mut Shim, p: &mut Process, dirfd: u64, path: u64, buf: u64, size: u64) -> SysResult {
+fn do_readlink(
+    s: &mut Shim,
+    p: &mut Process,
+    dirfd: u64,
+    path: u64,
+    buf: u64,
+    size: u64,
+) -> SysResult {
     if size as i64 <= 0 {
         return Err(EINVAL);
     }

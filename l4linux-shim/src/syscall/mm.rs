@@ -59,12 +59,7 @@ pub fn mmap(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let backing = if flags & MAP_ANONYMOUS != 0 {
         Backing::Anon
     } else {
-        let f = p
-            .fds
-            .get(fd as usize)
-            .copied()
-            .flatten()
-            .ok_or(EBADF)?;
+        let f = p.fds.get(fd as usize).copied().flatten().ok_or(EBADF)?;
         let FdKind::File { node, .. } = f.kind else {
             return Err(ENODEV);
         };
@@ -86,7 +81,10 @@ pub fn mmap(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         if addr % PAGE_U64 != 0 {
             return Err(EINVAL);
         }
-        let end = addr.checked_add(len).filter(|&e| e <= USER_TOP).ok_or(ENOMEM)?;
+        let end = addr
+            .checked_add(len)
+            .filter(|&e| e <= USER_TOP)
+            .ok_or(ENOMEM)?;
         if p.overlaps(addr, end) {
             if flags & MAP_FIXED_NOREPLACE != 0 {
                 return Err(EEXIST);
@@ -127,7 +125,13 @@ fn find_free(p: &mut Process, len: u64) -> Option<u64> {
         if start < MMAP_BOTTOM {
             return None;
         }
-        match p.vmas.iter().filter(|v| v.start < top && start < v.end).map(|v| v.start).min() {
+        match p
+            .vmas
+            .iter()
+            .filter(|v| v.start < top && start < v.end)
+            .map(|v| v.start)
+            .min()
+        {
             None => {
                 p.mmap_next = start;
                 return Some(start);

@@ -70,7 +70,10 @@ const fn table() -> [Entry; names::COUNT] {
     let mut t = [MISSING; names::COUNT];
     t[0] = full(fs::read);
     t[1] = full(fs::write);
-    t[2] = partial(fs::open, "read-only filesystem: creating or writing gives EROFS");
+    t[2] = partial(
+        fs::open,
+        "read-only filesystem: creating or writing gives EROFS",
+    );
     t[3] = full(fs::close);
     t[4] = full(fs::stat);
     t[5] = full(fs::fstat);
@@ -80,9 +83,18 @@ const fn table() -> [Entry; names::COUNT] {
     t[10] = full(mm::mprotect);
     t[11] = full(mm::munmap);
     t[12] = full(mm::brk);
-    t[13] = partial(process::rt_sigaction, "recorded; no signal is delivered yet");
-    t[14] = partial(process::rt_sigprocmask, "recorded; no signal is delivered yet");
-    t[16] = partial(fs::ioctl, "console: TCGETS, TCSETS*, TIOCGWINSZ, TIOCGPGRP, FIONREAD");
+    t[13] = partial(
+        process::rt_sigaction,
+        "recorded; no signal is delivered yet",
+    );
+    t[14] = partial(
+        process::rt_sigprocmask,
+        "recorded; no signal is delivered yet",
+    );
+    t[16] = partial(
+        fs::ioctl,
+        "console: TCGETS, TCSETS*, TIOCGWINSZ, TIOCGPGRP, FIONREAD",
+    );
     t[17] = full(fs::pread64);
     t[19] = full(fs::readv);
     t[20] = full(fs::writev);
@@ -92,7 +104,10 @@ const fn table() -> [Entry; names::COUNT] {
     t[40] = partial(fs::sendfile, "from a file to the console or /dev/null");
     t[60] = full(process::exit);
     t[63] = full(info::uname);
-    t[72] = partial(fs::fcntl, "F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD(_CLOEXEC)");
+    t[72] = partial(
+        fs::fcntl,
+        "F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD(_CLOEXEC)",
+    );
     t[79] = full(fs::getcwd);
     t[80] = full(fs::chdir);
     t[89] = full(fs::readlink);
@@ -112,13 +127,22 @@ const fn table() -> [Entry; names::COUNT] {
     t[218] = full(process::set_tid_address);
     t[228] = full(info::clock_gettime);
     t[231] = full(process::exit);
-    t[257] = partial(fs::openat, "read-only filesystem: creating or writing gives EROFS");
+    t[257] = partial(
+        fs::openat,
+        "read-only filesystem: creating or writing gives EROFS",
+    );
     t[262] = full(fs::newfstatat);
     t[267] = full(fs::readlinkat);
     t[269] = full(fs::faccessat);
     t[273] = tolerated("no robust futexes (one thread per process)");
-    t[302] = partial(process::prlimit64, "reports fixed limits; setting them is accepted and ignored");
-    t[318] = partial(info::getrandom, "a TSC-seeded generator, not a cryptographic one");
+    t[302] = partial(
+        process::prlimit64,
+        "reports fixed limits; setting them is accepted and ignored",
+    );
+    t[318] = partial(
+        info::getrandom,
+        "a TSC-seeded generator, not a cryptographic one",
+    );
     t[334] = tolerated("no restartable sequences");
     t
 }

@@ -42,7 +42,11 @@ extern "C" fn start(sp: *const u64, base: u64, dynamic: *const u64) -> ! {
         let mut r = (base + rela) as *const u64;
         let end = (base + rela + size) as *const u64;
         while r < end {
-            let (offset, info, addend) = (r.read_volatile(), r.add(1).read_volatile(), r.add(2).read_volatile());
+            let (offset, info, addend) = (
+                r.read_volatile(),
+                r.add(1).read_volatile(),
+                r.add(2).read_volatile(),
+            );
             if info & 0xffff_ffff == R_X86_64_RELATIVE {
                 ((base + offset) as *mut u64).write_volatile(base.wrapping_add(addend));
             }
