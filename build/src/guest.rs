@@ -317,7 +317,10 @@ mod tests {
 
     #[test]
     fn the_root_filesystem_has_what_init_runs() {
-        let e = entries(Some(vec![0x7f]), vec![("linux-probe".into(), vec![1])]);
+        let e = entries(
+            Some(vec![0x7f]),
+            PROGRAMS.iter().map(|p| (p.to_string(), vec![1])).collect(),
+        );
         let has = |p: &str| {
             e.iter().any(|x| match x {
                 Entry::Dir { path }

@@ -186,7 +186,7 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
         "AT_EXECFN",
         aux(31) != 0 && cstr(aux(31) as *const u8) == arg(0),
     );
-    c.ok("the stack is aligned", sp as u64 % 16 == 0);
+    c.ok("the stack is aligned", (sp as u64).is_multiple_of(16));
     c.report(if pie {
         "linux_static_pie_starts"
     } else {
@@ -230,22 +230,22 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
     c.eq("open kernel", sys(2, &[KERNEL, 0]), -EFAULT);
     c.eq(
         "open missing",
-        sys(2, &[b"/nonexistent\0".as_ptr() as u64, 0]),
+        sys(2, &[c"/nonexistent".as_ptr() as u64, 0]),
         -ENOENT,
     );
     c.eq(
         "open through a file",
-        sys(2, &[b"/etc/passwd/x\0".as_ptr() as u64, 0]),
+        sys(2, &[c"/etc/passwd/x".as_ptr() as u64, 0]),
         -ENOTDIR,
     );
     c.eq(
         "open file as dir",
-        sys(2, &[b"/etc/passwd\0".as_ptr() as u64, 0o200000]),
+        sys(2, &[c"/etc/passwd".as_ptr() as u64, 0o200000]),
         -ENOTDIR,
     );
     c.eq(
         "openat bad dirfd",
-        sys(257, &[77, b"x\0".as_ptr() as u64, 0]),
+        sys(257, &[77, c"x".as_ptr() as u64, 0]),
         -EBADF,
     );
     let long = [b'a'; 5000];
@@ -254,14 +254,14 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
         sys(2, &[long.as_ptr() as u64, 0]),
         -ENAMETOOLONG,
     );
-    c.eq("stat empty", sys(4, &[b"\0".as_ptr() as u64, b]), -ENOENT);
+    c.eq("stat empty", sys(4, &[c"".as_ptr() as u64, b]), -ENOENT);
     c.eq("fstat bad fd", sys(5, &[1000, b]), -EBADF);
     c.eq("fstat null", sys(5, &[1, 0]), -EFAULT);
     c.eq(
         "newfstatat bad flags",
         sys(
             262,
-            &[(-100i64) as u64, b"/\0".as_ptr() as u64, b, 0x8000_0000],
+            &[(-100i64) as u64, c"/".as_ptr() as u64, b, 0x8000_0000],
         ),
         -EINVAL,
     );
@@ -270,7 +270,7 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
     c.report("linux_open_stat_close_errors");
 
     let mut c = Case::new();
-    let fd = sys(2, &[b"/etc/passwd\0".as_ptr() as u64, 0]);
+    let fd = sys(2, &[c"/etc/passwd".as_ptr() as u64, 0]);
     c.ok("open /etc/passwd", fd >= 3);
     let fd = fd as u64;
     let mut data = [0u8; 64];
@@ -284,7 +284,7 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
     c.eq("getdents64 on a file", sys(217, &[fd, b, 64]), -ENOTDIR);
     c.eq("ioctl TCGETS on a file", sys(16, &[fd, 0x5401, b]), -ENOTTY);
     c.eq("sendfile bad fd", sys(40, &[1, 99, 0, 10]), -EBADF);
-    let dir = sys(2, &[b"/\0".as_ptr() as u64, 0o200000]) as u64;
+    let dir = sys(2, &[c"/".as_ptr() as u64, 0o200000]) as u64;
     c.eq("getdents64 count 1", sys(217, &[dir, b, 1]), -EINVAL);
     c.eq("getdents64 null", sys(217, &[dir, 0, 4096]), -EFAULT);
     c.eq("read a directory", sys(0, &[dir, b, 8]), -21);
@@ -316,7 +316,7 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
         -EINVAL,
     );
     let m = sys(9, &[0, 8192, 3, 0x22, u64::MAX, 0]);
-    c.ok("mmap anonymous", m > 0 && m as u64 % 4096 == 0);
+    c.ok("mmap anonymous", m > 0 && (m as u64).is_multiple_of(4096));
     // SAFETY: the page was just mapped read-write.
     let v = unsafe {
         (m as *mut u64).add(600).write_volatile(0x5e97);
@@ -330,7 +330,7 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
         -EINVAL,
     );
     c.eq("mprotect read-only", sys(10, &[m as u64, 8192, 1]), 0);
-    let f = sys(2, &[b"/etc/passwd\0".as_ptr() as u64, 0]) as u64;
+    let f = sys(2, &[c"/etc/passwd".as_ptr() as u64, 0]) as u64;
     c.eq(
         "read into read-only memory",
         sys(0, &[f, m as u64, 10]),

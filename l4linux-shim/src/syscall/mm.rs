@@ -179,7 +179,7 @@ pub fn mprotect(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
 }
 
 pub fn madvise(_: &mut Shim, _: &mut Process, a: &Args) -> SysResult {
-    if a[0] % PAGE_U64 != 0 {
+    if !a[0].is_multiple_of(PAGE_U64) {
         return Err(EINVAL);
     }
     Ok(0)
