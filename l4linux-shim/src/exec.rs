@@ -179,7 +179,7 @@ impl Shim {
                 end,
                 prot,
                 backing: Backing::File { data: file, vaddr },
-            });
+            })?;
             top = top.max(end);
         }
         p.brk_start = top;
@@ -189,7 +189,7 @@ impl Shim {
             end: STACK_TOP,
             prot: PROT_READ | PROT_WRITE,
             backing: Backing::Anon,
-        });
+        })?;
         for _ in 0..3 {
             p.fds.push(Some(Fd {
                 kind: FdKind::Console,

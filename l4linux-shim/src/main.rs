@@ -245,13 +245,14 @@ fn init_commands(fs: &fs::Fs) -> Vec<Vec<Vec<u8>>> {
         return Vec::new();
     };
     text.split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty() && l[0] != b'#')
+        .filter(|l| l.first() != Some(&b'#'))
         .map(|l| {
             l.split(|&b| b == b' ')
                 .filter(|w| !w.is_empty())
                 .map(|w| w.to_vec())
-                .collect()
+                .collect::<Vec<_>>()
         })
+        .filter(|argv| !argv.is_empty())
         .collect()
 }
 

@@ -28,6 +28,8 @@ pub const STACK_TOP: u64 = 0x7fff_ffff_e000;
 pub const STACK_MAX: u64 = 8 << 20;
 /// Where `mmap` without an address starts looking, downwards.
 pub const MMAP_TOP: u64 = 0x7fff_f000_0000 - STACK_MAX;
+/// Most memory areas a process may have.
+pub const MAX_VMAS: usize = 4096;
 /// Where a static-PIE is loaded (Linux's `ELF_ET_DYN_BASE` without
 /// randomization).
 pub const PIE_BASE: u64 = 0x5555_5555_4000;
@@ -149,9 +151,16 @@ impl Process {
         self.vmas.iter().any(|v| v.start < end && start < v.end)
     }
 
-    pub fn add_vma(&mut self, v: Vma) {
+    /// Add an area: ENOMEM past [`MAX_VMAS`] (Linux's
+    /// `vm.max_map_count` does the same), so no process can grow the
+    /// shim's heap without bound.
+    pub fn add_vma(&mut self, v: Vma) -> Result<(), i64> {
+        if self.vmas.len() >= MAX_VMAS {
+            return Err(ENOMEM);
+        }
         self.vmas.push(v);
         self.vmas.sort_by_key(|v| v.start);
+        Ok(())
     }
 
     /// Cut `[start, end)` out of the areas (splitting those it crosses).
@@ -170,6 +179,19 @@ impl Process {
             }
         }
         self.vmas = out;
+    }
+
+    /// Whether cutting `[start, end)` out of the areas (`keep` false) or
+    /// changing its protection (`keep` true) leaves at most [`MAX_VMAS`]
+    /// areas: an area the range splits becomes two or three.
+    pub fn fits_after(&self, start: u64, end: u64, keep: bool) -> bool {
+        let mut n = self.vmas.len();
+        for v in self.vmas.iter().filter(|v| v.start < end && start < v.end) {
+            let pieces =
+                usize::from(keep) + usize::from(v.start < start) + usize::from(end < v.end);
+            n = n + pieces - 1;
+        }
+        n <= MAX_VMAS
     }
 
     /// Set the protection of `[start, end)`, splitting areas.
@@ -236,7 +258,7 @@ impl Process {
         if let Backing::File { data, vaddr } = vma.backing {
             // The part of this page the segment's file bytes cover.
             let lo = va.max(vaddr);
-            let hi = (va + PAGE_U64).min(vaddr + data.len() as u64);
+            let hi = (va + PAGE_U64).min(vaddr.saturating_add(data.len() as u64));
             if lo < hi {
                 let from = (lo - vaddr) as usize;
                 let bytes = &data[from..from + (hi - lo) as usize];
@@ -245,10 +267,13 @@ impl Process {
         }
         let attrs =
             (vma.prot & (PROT_READ | PROT_WRITE | PROT_EXEC) != 0).then(|| attrs_for(vma.prot));
-        if let Some(a) = attrs {
-            sys.ipc
-                .frame_map(frame, self.pml4, va, a)
-                .map_err(|_| ENOMEM)?;
+        if let Some(a) = attrs
+            && sys.ipc.frame_map(frame, self.pml4, va, a).is_err()
+        {
+            // The slots go with the process; the arena forgets the page.
+            arena.unmapped(frame);
+            let _ = sys.ipc.frame_unmap(copy);
+            return Err(ENOMEM);
         }
         let page = Page { frame, copy, attrs };
         self.pages.insert(va, page);

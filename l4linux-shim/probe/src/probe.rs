@@ -347,6 +347,31 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
     c.eq("munmap len 0", sys(11, &[m as u64, 0]), -EINVAL);
     c.eq("munmap", sys(11, &[m as u64, 8192]), 0);
     c.eq("write from unmapped", sys(1, &[1, m as u64, 4]), -EFAULT);
+    // Areas are bounded (Linux's vm.max_map_count): mapping page after
+    // page ends with ENOMEM, not with the guest kernel out of memory, and
+    // unmapping them all works.
+    let first = sys(9, &[0, 4096, 0, 0x22, u64::MAX, 0]);
+    let mut last = first;
+    let mut n = 1;
+    let err = loop {
+        let r = sys(9, &[0, 4096, 0, 0x22, u64::MAX, 0]);
+        if r < 0 {
+            break r;
+        }
+        last = r;
+        n += 1;
+        if n > 100_000 {
+            break 0;
+        }
+    };
+    c.eq("mmap past the area limit", err, -ENOMEM);
+    c.ok("many areas first", n > 1000);
+    c.eq(
+        "munmap them all",
+        sys(11, &[last as u64, (first - last) as u64 + 4096]),
+        0,
+    );
+    c.ok("mmap again", sys(9, &[0, 4096, 3, 0x22, u64::MAX, 0]) > 0);
     let brk = sys(12, &[0]);
     c.ok("brk(0)", brk > 0);
     c.eq("brk huge", sys(12, &[1 << 62]), brk);

@@ -33,12 +33,16 @@ pub fn brk(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
             return Ok(p.brk);
         }
         p.remove_range(p.brk_start, old_end);
-        p.add_vma(Vma {
+        if p.add_vma(Vma {
             start: p.brk_start,
             end: new_end,
             prot: PROT_READ | PROT_WRITE,
             backing: Backing::Anon,
-        });
+        })
+        .is_err()
+        {
+            return Ok(p.brk);
+        }
     } else if new_end < old_end {
         p.drop_pages(&mut s.sys, &mut s.arena, new_end, old_end);
         p.remove_range(new_end, old_end);
@@ -86,6 +90,9 @@ pub fn mmap(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
             .filter(|&e| e <= USER_TOP)
             .ok_or(ENOMEM)?;
         if p.overlaps(addr, end) {
+            if !p.fits_after(addr, end, false) {
+                return Err(ENOMEM);
+            }
             if flags & MAP_FIXED_NOREPLACE != 0 {
                 return Err(EEXIST);
             }
@@ -113,7 +120,7 @@ pub fn mmap(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         end: start + len,
         prot,
         backing,
-    });
+    })?;
     Ok(start)
 }
 
@@ -150,6 +157,9 @@ pub fn munmap(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         .and_then(|l| addr.checked_add(l))
         .filter(|&e| e <= USER_TOP)
         .ok_or(EINVAL)?;
+    if !p.fits_after(addr, end, false) {
+        return Err(ENOMEM);
+    }
     p.drop_pages(&mut s.sys, &mut s.arena, addr, end);
     p.remove_range(addr, end);
     Ok(0)
@@ -172,6 +182,9 @@ pub fn mprotect(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     while at < end {
         let v = p.vma(at).ok_or(ENOMEM)?;
         at = v.end;
+    }
+    if !p.fits_after(addr, end, true) {
+        return Err(ENOMEM);
     }
     p.protect_range(addr, end, prot & 7);
     p.reprotect(&mut s.sys, addr, end)?;
