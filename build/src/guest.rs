@@ -347,56 +347,56 @@ mod tests {
     }
 }
 
-/// The shim's system-call table as `docs/guest.md` shows it, read from
-/// its source (`l4linux-shim/src/syscall/mod.rs` and `names.rs`): one row
-/// per call with a handler or a tolerated ENOSYS, in number order.
-pub fn syscall_table_rows(table_src: &str, names_src: &str) -> Vec<String> {
-    let names: Vec<&str> = names_src
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with('"') && l.ends_with("\","))
-        .map(|l| &l[1..l.len() - 2])
-        .collect();
-    let body = table_src
-        .split_once("let mut t = [MISSING; names::COUNT];")
-        .and_then(|(_, rest)| rest.split_once("\n    t\n}"))
-        .map_or("", |(body, _)| body);
-    let mut rows = Vec::new();
-    for stmt in body.split(";\n") {
-        let stmt = stmt.trim();
-        let Some(rest) = stmt.strip_prefix("t[") else {
-            continue;
-        };
-        let Some((nr, rest)) = rest.split_once(']') else {
-            continue;
-        };
-        let Ok(nr) = nr.parse::<usize>() else {
-            continue;
-        };
-        let kind = rest
-            .trim_start_matches([' ', '='])
-            .split('(')
-            .next()
-            .unwrap_or("");
-        let note = match (rest.find('"'), rest.rfind('"')) {
-            (Some(a), Some(b)) if b > a => &rest[a + 1..b],
-            _ => "",
-        };
-        let status = match kind {
-            "full" => "supported",
-            "partial" => "partial",
-            "tolerated" => "ENOSYS, tolerated",
-            _ => continue,
-        };
-        let name = names.get(nr).copied().unwrap_or("?");
-        rows.push(format!("| {nr} | `{name}` | {status} | {note} |"));
-    }
-    rows
-}
-
 #[cfg(test)]
 mod table_tests {
     use super::*;
+
+    /// The shim's system-call table as `docs/guest.md` shows it, read from
+    /// its source (`l4linux-shim/src/syscall/mod.rs` and `names.rs`): one row
+    /// per call with a handler or a tolerated ENOSYS, in number order.
+    fn syscall_table_rows(table_src: &str, names_src: &str) -> Vec<String> {
+        let names: Vec<&str> = names_src
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with('"') && l.ends_with("\","))
+            .map(|l| &l[1..l.len() - 2])
+            .collect();
+        let body = table_src
+            .split_once("let mut t = [MISSING; names::COUNT];")
+            .and_then(|(_, rest)| rest.split_once("\n    t\n}"))
+            .map_or("", |(body, _)| body);
+        let mut rows = Vec::new();
+        for stmt in body.split(";\n") {
+            let stmt = stmt.trim();
+            let Some(rest) = stmt.strip_prefix("t[") else {
+                continue;
+            };
+            let Some((nr, rest)) = rest.split_once(']') else {
+                continue;
+            };
+            let Ok(nr) = nr.parse::<usize>() else {
+                continue;
+            };
+            let kind = rest
+                .trim_start_matches([' ', '='])
+                .split('(')
+                .next()
+                .unwrap_or("");
+            let note = match (rest.find('"'), rest.rfind('"')) {
+                (Some(a), Some(b)) if b > a => &rest[a + 1..b],
+                _ => "",
+            };
+            let status = match kind {
+                "full" => "supported",
+                "partial" => "partial",
+                "tolerated" => "ENOSYS, tolerated",
+                _ => continue,
+            };
+            let name = names.get(nr).copied().unwrap_or("?");
+            rows.push(format!("| {nr} | `{name}` | {status} | {note} |"));
+        }
+        rows
+    }
 
     /// `docs/guest.md`'s table of supported calls is the shim's table:
     /// this fails when they differ and prints the rows to paste (or run
