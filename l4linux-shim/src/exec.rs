@@ -151,7 +151,8 @@ impl Shim {
         envp: &[Vec<u8>],
     ) -> Result<(), i64> {
         let bias = if image.etype == ET_DYN {
-            PIE_BASE - page_down(image.loads.iter().map(|l| l.vaddr).min().unwrap_or(0))
+            let lowest = image.loads.iter().map(|l| l.vaddr).min().unwrap_or(0);
+            PIE_BASE.checked_sub(page_down(lowest)).ok_or(ENOEXEC)?
         } else {
             0
         };
