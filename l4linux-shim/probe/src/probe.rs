@@ -372,6 +372,28 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
         0,
     );
     c.ok("mmap again", sys(9, &[0, 4096, 3, 0x22, u64::MAX, 0]) > 0);
+    // A path that runs off the end of mapped memory without its NUL.
+    let two = sys(9, &[0, 8192, 3, 0x22, u64::MAX, 0]);
+    c.eq(
+        "unmap the second page",
+        sys(11, &[two as u64 + 4096, 4096]),
+        0,
+    );
+    // SAFETY: the first page is mapped read-write.
+    unsafe { core::ptr::write_bytes(two as *mut u8, b'a', 4096) };
+    // Linux reads at most PATH_MAX bytes of a path: 4096 without a NUL
+    // are too long; fewer that run into the hole are a bad address.
+    c.eq(
+        "open a path of 4096 bytes",
+        sys(2, &[two as u64, 0]),
+        -ENAMETOOLONG,
+    );
+    c.eq(
+        "open an unterminated path",
+        sys(2, &[two as u64 + 100, 0]),
+        -EFAULT,
+    );
+    c.eq("stat one", sys(4, &[two as u64 + 4000, b]), -EFAULT);
     let brk = sys(12, &[0]);
     c.ok("brk(0)", brk > 0);
     c.eq("brk huge", sys(12, &[1 << 62]), brk);
@@ -409,6 +431,18 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
     c.eq("prlimit64 bad resource", sys(302, &[0, 99, 0, b]), -EINVAL);
     c.eq("getcwd small", sys(79, &[b, 1]), -34);
     c.eq("unknown call", sys(999, &[]), -ENOSYS);
+    // Septum's own numbers are just more unknown Linux calls here: a
+    // process in syscall-fault mode cannot reach the kernel's calls
+    // (DebugWrite, Call, ThreadExit...), only its guest kernel.
+    let msg = b"forged\n";
+    for nr in 0x5e00..0x5e10 {
+        c.eq(
+            "a Septum number",
+            sys(nr, &[msg.as_ptr() as u64, msg.len() as u64]),
+            -ENOSYS,
+        );
+    }
+    c.eq("the largest number", sys(u64::MAX, &[]), -ENOSYS);
     c.ok("getpid", sys(39, &[]) > 0);
     c.report("linux_other_calls_bad_arguments");
     exit(0)
