@@ -40,6 +40,7 @@ pub const INIT: &str = "\
 /bin/ls /dev
 /bin/linux-probe segv
 /bin/true
+/bin/linux-probe bench
 ";
 
 const PASSWD: &str =

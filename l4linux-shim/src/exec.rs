@@ -80,7 +80,11 @@ impl Shim {
         p.comm[..n].copy_from_slice(&name[..n]);
         match self.load(&mut p, data, &image, path, argv, envp) {
             Ok(()) => {
-                self.procs.insert(pid, p);
+                let p = Some(alloc::boxed::Box::new(p));
+                match self.procs.iter_mut().find(|s| s.is_none()) {
+                    Some(free) => *free = p,
+                    None => self.procs.push(p),
+                }
                 Ok(pid)
             }
             Err(e) => {

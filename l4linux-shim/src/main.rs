@@ -35,12 +35,12 @@ mod sys;
 mod syscall;
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 use bytemuck::{Pod, Zeroable};
 use septum_user::abi::fault::{self as fk, Kind};
 use septum_user::abi::object::object_type as ty;
-use septum_user::ipc::{Ipc, Message};
+use septum_user::ipc::{self, Ipc, Short};
 use septum_user::println;
 
 use arena::Arena;
@@ -62,7 +62,9 @@ pub struct Shim {
     pub arena: Arena,
     pub fs: fs::Fs,
     pub console: Box<dyn Console>,
-    pub procs: BTreeMap<u64, Process>,
+    /// The processes, boxed so that taking one out for a call moves a
+    /// pointer; a short table searched by pid (at most one per ASID).
+    pub procs: Vec<Option<Box<Process>>>,
     pub next_pid: u64,
     /// The endpoint every process's faults arrive on, and the reply
     /// object the shim answers them with.
@@ -127,15 +129,27 @@ impl Shim {
         }
     }
 
-    /// Answer one fault message of process `pid`: the reply to send, or
-    /// `None` if the process is gone.
-    fn handle(&mut self, pid: u64, msg: &Message) -> Option<Message> {
-        let Some(mut p) = self.procs.remove(&pid) else {
+    /// Answer one fault message of process `pid` (label and words): the
+    /// reply to send, or `None` if the process is gone.
+    fn handle(&mut self, pid: u64, label: u64, regs: &[u64; 4]) -> Option<Short> {
+        let Some(at) = self
+            .procs
+            .iter()
+            .position(|p| p.as_ref().is_some_and(|p| p.pid == pid))
+        else {
             println!("[shim] a fault from {pid:#x}, which is no process of mine");
             return None;
         };
-        let w = |i| msg.word(i);
-        let reply = match Kind::from_label(msg.label) {
+        let Some(mut p) = self.procs[at].take() else {
+            return None;
+        };
+        // Words 0-3 came in registers; the rest are read from the IPC
+        // buffer, only those the fault's kind needs.
+        let ipc = &self.sys.ipc;
+        let w = |i: usize| {
+            if i < 4 { regs[i] } else { ipc.buffer_word(i) }
+        };
+        let reply = match Kind::from_label(label) {
             Some(Kind::Syscall | Kind::UnknownSyscall) => {
                 let args = [
                     w(fk::W_RDI),
@@ -145,33 +159,30 @@ impl Shim {
                     w(fk::W_R8),
                     w(fk::W_R9),
                 ];
-                let r = self.syscall(&mut p, w(fk::W_RAX), &args);
+                let nr = w(fk::W_RAX);
+                let r = self.syscall(&mut p, nr, &args);
                 let rax = match r {
                     Ok(v) => v,
                     Err(e) => (-e) as u64,
                 };
-                Some(Message::new(fk::RESUME_SYSCALL_RESULT, &[rax]))
+                Some(Short {
+                    label: fk::RESUME_SYSCALL_RESULT,
+                    len: 1,
+                    words: [rax, 0, 0, 0],
+                })
             }
             Some(Kind::PageFault) => {
-                if p.fault(
-                    &mut self.sys,
-                    &mut self.arena,
-                    w(fk::W_ADDR),
-                    w(fk::W_ERROR),
-                ) {
-                    Some(Message::new(fk::RESUME, &[]))
+                let (addr, error, rip) = (w(fk::W_ADDR), w(fk::W_ERROR), w(fk::W_RIP));
+                if p.fault(&mut self.sys, &mut self.arena, addr, error) {
+                    Some(Short::default())
                 } else {
                     println!(
                         "[shim] pid {} ({}): SIGSEGV: {} {:#x} at rip {:#x}; killed",
                         p.pid,
                         p.exe,
-                        if w(fk::W_ERROR) & 2 != 0 {
-                            "writing"
-                        } else {
-                            "reading"
-                        },
-                        w(fk::W_ADDR),
-                        w(fk::W_RIP)
+                        if error & 2 != 0 { "writing" } else { "reading" },
+                        addr,
+                        rip
                     );
                     p.exit = Some(128 + 11);
                     None
@@ -198,7 +209,7 @@ impl Shim {
             None => {
                 println!(
                     "[shim] pid {}: a message of unknown kind {:#x}",
-                    p.pid, msg.label
+                    p.pid, label
                 );
                 None
             }
@@ -209,23 +220,26 @@ impl Shim {
                 "[shim] pid {} ({}) exited with status {status}",
                 p.pid, p.exe
             );
-            self.destroy(p);
+            self.destroy(*p);
             return None;
         }
-        self.procs.insert(pid, p);
+        self.procs[at] = Some(p);
         reply
     }
 
-    /// Serve faults until no process is left.
+    /// Serve faults until no process is left. Faults are received and
+    /// answered with register-only messages (the kernel's fault fast path
+    /// both ways): words 0–3 of a fault arrive in registers, the rest are
+    /// read from the IPC buffer, and every answer fits in four words.
     fn serve(&mut self) {
-        let mut reply: Option<Message> = None;
-        while !self.procs.is_empty() {
+        let mut reply: Option<Short> = None;
+        while self.procs.iter().any(Option::is_some) {
             let got = match reply.take() {
-                Some(m) => self.sys.ipc.reply_recv(self.ep, self.reply, &m),
-                None => self.sys.ipc.recv(self.ep, self.reply),
+                Some(m) => ipc::reply_recv_short(self.ep, self.reply, &m),
+                None => ipc::recv_short(self.ep, self.reply),
             };
             match got {
-                Ok(r) => reply = self.handle(r.badge, &r.msg),
+                Ok(r) => reply = self.handle(r.badge, r.msg.label, &r.msg.words),
                 Err(e) => {
                     println!("[shim] receiving a fault failed: {}", e.name());
                     return;
@@ -275,6 +289,13 @@ fn main() {
             return;
         }
     }
+    // The arena's page tables, for every slot there is: made once, so a
+    // process's pages never need the shim's own memory, and every
+    // program gives back exactly the slots it took.
+    if let Err(e) = sys.arena_tables() {
+        println!("[shim] cannot make the arena's page tables: {}", e.name());
+        return;
+    }
     let (ep, reply) = match (sys.make(ty::ENDPOINT, 0), sys.make(ty::REPLY, 0)) {
         (Ok(e), Ok(r)) => (e, r),
         _ => {
@@ -290,7 +311,7 @@ fn main() {
         arena: Arena::default(),
         fs,
         console: Box::new(console::DebugConsole::default()),
-        procs: BTreeMap::new(),
+        procs: Vec::new(),
         next_pid: 1,
         ep,
         reply,
@@ -312,10 +333,8 @@ fn main() {
     if commands.is_empty() {
         println!("[shim] /etc/septum-init lists nothing to run (was the root filesystem packed?)");
     }
-    // Slots in use after the first program: the shim's own tables for
-    // the arena are made then and stay; every later program must give
-    // back exactly what it took.
-    let mut baseline = None;
+    // Every program must give back exactly the slots it took.
+    let baseline = shim.sys.slots_in_use();
     let mut leaked = false;
     let envp: Vec<Vec<u8>> = [
         &b"HOME=/"[..],
@@ -337,15 +356,11 @@ fn main() {
                 );
                 shim.serve();
                 let now = shim.sys.slots_in_use();
-                match baseline {
-                    None => baseline = Some(now),
-                    Some(b) if b != now => {
-                        println!(
-                            "[shim] SLOTS LEAKED: {now} in use after pid {pid}, {b} after the first"
-                        );
-                        leaked = true;
-                    }
-                    Some(_) => {}
+                if now != baseline {
+                    println!(
+                        "[shim] SLOTS LEAKED: {now} in use after pid {pid}, {baseline} before"
+                    );
+                    leaked = true;
                 }
             }
             Err(e) => println!(
@@ -357,7 +372,7 @@ fn main() {
     if !leaked {
         println!(
             "[shim] {ran} programs ran; each one's capability slots came back ({} in use after each)",
-            baseline.unwrap_or(0)
+            baseline
         );
     }
     // Nothing made from the process memory is left: it retypes whole.

@@ -217,6 +217,19 @@ impl Sys {
         Ok(mapped)
     }
 
+    /// Make the page tables of the arena's whole range: a page for every
+    /// slot of the shim's CNode (`crate::arena`).
+    pub fn arena_tables(&mut self) -> Result<(), Error> {
+        use crate::arena::{ARENA_BASE, PAGE};
+        let end = ARENA_BASE + self.limit * PAGE as u64;
+        let mut va = ARENA_BASE;
+        while va < end {
+            self.own_tables(va, 1)?;
+            va += 2 << 20;
+        }
+        Ok(())
+    }
+
     /// Map `frame` in the shim's own address space at `va`.
     pub fn map_own(&mut self, frame: u64, va: u64, attrs: u64, huge: bool) -> Result<(), Error> {
         self.own_tables(va, if huge { 2 } else { 1 })?;

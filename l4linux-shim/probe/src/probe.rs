@@ -156,6 +156,9 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
         if pie { "static-PIE" } else { "ET_EXEC" }
     );
 
+    if argc > 1 && arg(1) == b"bench" {
+        bench();
+    }
     if argc > 1 && arg(1) == b"segv" {
         say!("writing through a null pointer");
         // SAFETY: deliberately not: the write faults and the guest
@@ -445,6 +448,47 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
     c.eq("the largest number", sys(u64::MAX, &[]), -ENOSYS);
     c.ok("getpid", sys(39, &[]) > 0);
     c.report("linux_other_calls_bad_arguments");
+    exit(0)
+}
+
+fn rdtsc() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: `rdtsc` only reads the time-stamp counter.
+    unsafe { core::arch::asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack)) };
+    u64::from(hi) << 32 | u64::from(lo)
+}
+
+const RUNS: usize = 1001;
+
+fn report(id: &str, s: &mut [u64; RUNS]) {
+    s.sort_unstable();
+    say!("bench: {id} {} {} {}", s[0], s[RUNS / 2], s[RUNS - 1]);
+}
+
+/// `linux-probe bench`: what a guest's system call and first touch of a
+/// page cost, from `rdtsc` to `rdtsc`: instructions under `-icount`
+/// (the `guest-icount` scenario), cycles otherwise.
+fn bench() -> ! {
+    let mut s = [0u64; RUNS];
+    for x in s.iter_mut() {
+        let t0 = rdtsc();
+        sys(39, &[]);
+        *x = rdtsc() - t0;
+    }
+    report("guest.getpid", &mut s);
+    let area = sys(9, &[0, RUNS as u64 * 4096, 3, 0x22, u64::MAX, 0]);
+    if area < 0 {
+        say!("bench: mmap failed: {area}");
+        exit(1);
+    }
+    for (i, x) in s.iter_mut().enumerate() {
+        let p = (area as u64 + i as u64 * 4096) as *mut u8;
+        let t0 = rdtsc();
+        // SAFETY: a page of the anonymous area just mapped, first touch.
+        unsafe { p.write_volatile(1) };
+        *x = rdtsc() - t0;
+    }
+    report("guest.page_fault", &mut s);
     exit(0)
 }
 
