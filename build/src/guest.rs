@@ -40,6 +40,7 @@ pub const INIT: &str = "\
 /bin/ls /dev
 /bin/linux-probe segv
 /bin/true
+/bin/sh -c \"echo sh runs a builtin; exit 3\"
 /bin/linux-probe bench
 ";
 

@@ -249,8 +249,28 @@ impl Shim {
     }
 }
 
+/// A line split at spaces, except inside double quotes (which go).
+fn words(line: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut word: Option<Vec<u8>> = None;
+    let mut quoted = false;
+    for &b in line {
+        match b {
+            b'"' => {
+                quoted = !quoted;
+                word.get_or_insert_with(Vec::new);
+            }
+            b' ' if !quoted => out.extend(word.take()),
+            _ => word.get_or_insert_with(Vec::new).push(b),
+        }
+    }
+    out.extend(word);
+    out
+}
+
 /// The programs step 1 runs, one after another: each line of
-/// `/etc/septum-init` is a path and its arguments, split at spaces.
+/// `/etc/septum-init` is a path and its arguments, split at spaces
+/// (double quotes keep spaces in an argument).
 fn init_commands(fs: &fs::Fs) -> Vec<Vec<Vec<u8>>> {
     let Ok(node) = fs.lookup(0, b"/etc/septum-init", true) else {
         return Vec::new();
@@ -260,12 +280,7 @@ fn init_commands(fs: &fs::Fs) -> Vec<Vec<Vec<u8>>> {
     };
     text.split(|&b| b == b'\n')
         .filter(|l| l.first() != Some(&b'#'))
-        .map(|l| {
-            l.split(|&b| b == b' ')
-                .filter(|w| !w.is_empty())
-                .map(|w| w.to_vec())
-                .collect::<Vec<_>>()
-        })
+        .map(words)
         .filter(|argv| !argv.is_empty())
         .collect()
 }

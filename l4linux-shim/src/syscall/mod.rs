@@ -165,15 +165,18 @@ impl Shim {
                 // Numbers past the table share one log line, so a process
                 // cannot grow the set without bound.
                 if self.enosys_logged.insert(nr.min(names::COUNT as u64)) {
+                    // Three kinds, told apart so a scenario can refuse the
+                    // first: a Linux call the shim lacks, one it leaves out
+                    // on purpose, a number Linux does not assign.
+                    let (what, shown) = match (entry.status, name(nr)) {
+                        (Status::Tolerated(_), n) => ("ENOSYS (tolerated)", n),
+                        (_, "?") => ("ENOSYS for a number Linux does not assign", "?"),
+                        (_, n) => ("ENOSYS", n),
+                    };
                     septum_user::println!(
-                        "[shim] ENOSYS: {} ({nr}), from pid {} ({}){}",
-                        name(nr),
+                        "[shim] {what}: {shown} ({nr}), from pid {} ({})",
                         p.pid,
-                        p.exe,
-                        match entry.status {
-                            Status::Tolerated(_) => ", tolerated",
-                            _ => "",
-                        }
+                        p.exe
                     );
                 }
                 Err(ENOSYS)
