@@ -41,6 +41,8 @@ pub const INIT: &str = "\
 /bin/linux-probe segv
 /bin/true
 /bin/sh -c \"echo sh runs a builtin; exit 3\"
+/bin/sh -c \"exec /bin/echo exec works\"
+/bin/sh -c \"cat /etc/hostname\"
 /bin/linux-probe bench
 ";
 

@@ -59,34 +59,38 @@ fn page_up(x: u64) -> u64 {
 }
 
 impl Shim {
-    /// Start `path` as a new process with `argv` and `envp`.
-    pub fn spawn(&mut self, path: &[u8], argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<u64, i64> {
-        let node = self.fs.lookup(0, path, true)?;
+    /// The executable at `path` (from directory `cwd`): its node, bytes
+    /// and headers, or the errno `execve` gives.
+    fn executable(&self, cwd: usize, path: &[u8]) -> Result<(usize, &'static [u8], elf::Elf), i64> {
+        let node = self.fs.lookup(cwd, path, true)?;
         let data = match self.fs.nodes[node].kind {
             Kind::File(d) => d,
-            Kind::Dir(_) => return Err(EACCES),
             _ => return Err(EACCES),
         };
         if self.fs.nodes[node].mode & 0o111 == 0 {
             return Err(EACCES);
         }
-        let image = elf::parse(data)?;
-        let pid = self.next_pid;
-        self.next_pid += 1;
+        Ok((node, data, elf::parse(data)?))
+    }
+
+    /// A new process `pid` running `path`, started; not yet in the table.
+    fn build(
+        &mut self,
+        pid: u64,
+        cwd: usize,
+        path: &[u8],
+        argv: &[Vec<u8>],
+        envp: &[Vec<u8>],
+    ) -> Result<Process, i64> {
+        let (node, data, image) = self.executable(cwd, path)?;
         let mut p = self.make_process(pid).map_err(|_| ENOMEM)?;
         p.exe = self.fs.path_of(node);
+        p.cwd = cwd;
         let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
         let n = name.len().min(15);
         p.comm[..n].copy_from_slice(&name[..n]);
         match self.load(&mut p, data, &image, path, argv, envp) {
-            Ok(()) => {
-                let p = Some(alloc::boxed::Box::new(p));
-                match self.procs.iter_mut().find(|s| s.is_none()) {
-                    Some(free) => *free = p,
-                    None => self.procs.push(p),
-                }
-                Ok(pid)
-            }
+            Ok(()) => Ok(p),
             Err(e) => {
                 self.destroy(p);
                 Err(e)
@@ -94,18 +98,63 @@ impl Shim {
         }
     }
 
-    /// The Septum objects of a new process: its untyped (from the shim's
-    /// process memory), an empty CNode (its thread makes no Septum calls:
+    /// `execve` from process `p`: a new address space and thread running
+    /// `path`, which take `p`'s place (pid, parent, working directory,
+    /// umask, signal mask and the descriptors not marked close-on-exec);
+    /// the old ones are taken apart. On an error `p` goes on as it was.
+    /// The old thread waited for an answer it will never get: the caller
+    /// must not reply ([`Process::replaced`]).
+    pub fn exec(
+        &mut self,
+        p: &mut Process,
+        path: &[u8],
+        argv: &[Vec<u8>],
+        envp: &[Vec<u8>],
+    ) -> Result<(), i64> {
+        let mut new = self.build(p.pid, p.cwd, path, argv, envp)?;
+        new.ppid = p.ppid;
+        new.umask = p.umask;
+        new.sigmask = p.sigmask;
+        new.fds = p.fds.iter().map(|f| f.filter(|f| !f.cloexec)).collect();
+        let old = core::mem::replace(p, new);
+        self.destroy(old);
+        p.replaced = true;
+        Ok(())
+    }
+
+    /// Start `path` as a new process with `argv` and `envp`.
+    pub fn spawn(&mut self, path: &[u8], argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<u64, i64> {
+        self.executable(0, path)?;
+        let pid = self.next_pid;
+        self.next_pid += 1;
+        match self.build(pid, 0, path, argv, envp) {
+            Ok(p) => {
+                let p = Some(alloc::boxed::Box::new(p));
+                match self.procs.iter_mut().find(|s| s.is_none()) {
+                    Some(free) => *free = p,
+                    None => self.procs.push(p),
+                }
+                Ok(pid)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The Septum objects of a new process: its untyped (a free slab of
+    /// the shim's process memory), an empty CNode (its thread makes no Septum calls:
     /// every `syscall` is a fault), a PML4 with an ASID from the shim's
     /// pool, and a thread in syscall-fault mode whose fault endpoint is
     /// the shim's, badged with the pid.
     fn make_process(&mut self, pid: u64) -> Result<Process, septum_user::abi::Error> {
-        let bits = crate::PROCESS_BITS.min(self.sys.procs_bits);
-        let ut = self.sys.make_from(self.sys.procs, ty::UNTYPED, bits)?;
+        let ut = self
+            .sys
+            .free_slabs
+            .pop()
+            .ok_or(septum_user::abi::Error::NotEnoughMemory)?;
         let ep_slot = match self.sys.slot() {
             Ok(s) => s,
             Err(e) => {
-                self.sys.delete(ut);
+                self.sys.free_slabs.push(ut);
                 return Err(e);
             }
         };
@@ -289,7 +338,9 @@ impl Shim {
         for &s in &p.slots {
             self.sys.release(s);
         }
-        self.sys.delete(p.ut);
+        // The slab stays; with nothing made from it left, its next retype
+        // finds it whole (the kernel resets it).
+        self.sys.free_slabs.push(p.ut);
         self.sys.delete(p.fault_ep);
     }
 }

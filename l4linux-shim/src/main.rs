@@ -214,6 +214,11 @@ impl Shim {
                 None
             }
         };
+        if p.replaced {
+            p.replaced = false;
+            self.procs[at] = Some(p);
+            return None;
+        }
         if let Some(status) = p.exit {
             self.console.flush();
             println!(
@@ -311,6 +316,10 @@ fn main() {
         println!("[shim] cannot make the arena's page tables: {}", e.name());
         return;
     }
+    if let Err(e) = sys.make_slabs(PROCESS_BITS) {
+        println!("[shim] cannot cut its process memory: {}", e.name());
+        return;
+    }
     let (ep, reply) = match (sys.make(ty::ENDPOINT, 0), sys.make(ty::REPLY, 0)) {
         (Ok(e), Ok(r)) => (e, r),
         _ => {
@@ -390,19 +399,30 @@ fn main() {
             baseline
         );
     }
-    // Nothing made from the process memory is left: it retypes whole.
-    let bits = shim.sys.procs_bits;
-    match shim.sys.make_from(shim.sys.procs, ty::UNTYPED, bits) {
-        Ok(s) => {
-            shim.sys.delete(s);
-            println!(
-                "[shim] and the process memory retypes whole again ({} MiB)",
-                (1u64 << bits) >> 20
-            );
-        }
-        Err(e) => println!(
-            "[shim] MEMORY LEAKED: the process memory does not retype whole: {}",
-            e.name()
-        ),
+    // Nothing made from any slab is left: each retypes whole.
+    let bits = PROCESS_BITS.min(shim.sys.procs_bits);
+    let slabs = shim.sys.slabs.clone();
+    let whole = slabs
+        .iter()
+        .filter(|&&slab| match shim.sys.make_from(slab, ty::UNTYPED, bits) {
+            Ok(s) => {
+                shim.sys.delete(s);
+                true
+            }
+            Err(_) => false,
+        })
+        .count();
+    if whole == slabs.len() {
+        println!(
+            "[shim] and the process memory retypes whole again ({} slabs of {} MiB)",
+            whole,
+            (1u64 << bits) >> 20
+        );
+    } else {
+        println!(
+            "[shim] MEMORY LEAKED: {} of {} process slabs do not retype whole",
+            slabs.len() - whole,
+            slabs.len()
+        );
     }
 }

@@ -95,6 +95,9 @@ pub struct Process {
     pub sigactions: BTreeMap<u64, [u8; 32]>,
     /// Set by exit and exit_group: the status it ends with.
     pub exit: Option<u64>,
+    /// Set by a successful execve: the thread that made the call is gone,
+    /// so the call gets no answer (the new thread is already running).
+    pub replaced: bool,
 }
 
 /// Memory attributes for a protection: writable, else executable, else
@@ -139,6 +142,7 @@ impl Process {
             sigmask: 0,
             sigactions: BTreeMap::new(),
             exit: None,
+            replaced: false,
         }
     }
 

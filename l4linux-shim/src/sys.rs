@@ -36,6 +36,10 @@ pub struct Sys {
     pub procs: u64,
     /// Bits of the process untyped.
     pub procs_bits: u64,
+    /// The process memory cut in slabs, one per live process
+    /// ([`Sys::make_slabs`]), and those free.
+    pub slabs: Vec<u64>,
+    pub free_slabs: Vec<u64>,
     /// Page tables made in the shim's own address space: (level, index).
     tables: BTreeSet<(u8, u64)>,
 }
@@ -104,6 +108,8 @@ impl Sys {
             own_count: found - 1,
             procs,
             procs_bits,
+            slabs: Vec::new(),
+            free_slabs: Vec::new(),
             tables: BTreeSet::new(),
         })
     }
@@ -215,6 +221,23 @@ impl Sys {
             mapped += 2 << 20;
         }
         Ok(mapped)
+    }
+
+    /// Cut the process memory into slabs of 2^`bits` bytes, kept for
+    /// good: a process takes one, its exit revokes it, and it is whole
+    /// again for the next. (One untyped made per process and deleted at
+    /// its exit would come back only when every process is gone: an
+    /// untyped's watermark is reset only when nothing made from it is
+    /// left, so an exec, which needs the new process before the old one
+    /// goes, could not be done twice in a row.)
+    pub fn make_slabs(&mut self, bits: u64) -> Result<usize, Error> {
+        let bits = bits.min(self.procs_bits);
+        for _ in 0..1u64 << (self.procs_bits - bits) {
+            let s = self.make_from(self.procs, ty::UNTYPED, bits)?;
+            self.slabs.push(s);
+        }
+        self.free_slabs = self.slabs.iter().rev().copied().collect();
+        Ok(self.slabs.len())
     }
 
     /// Make the page tables of the arena's whole range: a page for every

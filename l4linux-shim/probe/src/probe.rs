@@ -433,6 +433,36 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
     c.eq("prlimit64 other pid", sys(302, &[12345, 3, 0, b]), -ESRCH);
     c.eq("prlimit64 bad resource", sys(302, &[0, 99, 0, b]), -EINVAL);
     c.eq("getcwd small", sys(79, &[b, 1]), -34);
+    // execve that must fail, leaving this program running.
+    c.eq("execve null", sys(59, &[0, 0, 0]), -EFAULT);
+    c.eq(
+        "execve missing",
+        sys(59, &[c"/nonexistent".as_ptr() as u64, 0, 0]),
+        -ENOENT,
+    );
+    c.eq(
+        "execve a text file",
+        sys(59, &[c"/etc/passwd".as_ptr() as u64, 0, 0]),
+        -13,
+    );
+    c.eq(
+        "execve a directory",
+        sys(59, &[c"/etc".as_ptr() as u64, 0, 0]),
+        -13,
+    );
+    let bb = c"/bin/busybox".as_ptr() as u64;
+    c.eq("execve argv kernel", sys(59, &[bb, KERNEL, 0]), -EFAULT);
+    let bad = [KERNEL, 0u64];
+    c.eq(
+        "execve argv[0] kernel",
+        sys(59, &[bb, bad.as_ptr() as u64, 0]),
+        -EFAULT,
+    );
+    c.eq(
+        "execve envp unterminated",
+        sys(59, &[bb, 0, TOP_PAGE - 8]),
+        -EFAULT,
+    );
     c.eq("unknown call", sys(999, &[]), -ENOSYS);
     // Septum's own numbers are just more unknown Linux calls here: a
     // process in syscall-fault mode cannot reach the kernel's calls

@@ -102,6 +102,10 @@ const fn table() -> [Entry; names::COUNT] {
     t[28] = partial(mm::madvise, "advice is ignored");
     t[39] = full(process::getpid);
     t[40] = partial(fs::sendfile, "from a file to the console or /dev/null");
+    t[59] = partial(
+        process::execve,
+        "static ELF only; no #! scripts; no set-user-ID",
+    );
     t[60] = full(process::exit);
     t[63] = full(info::uname);
     t[72] = partial(

@@ -6,6 +6,7 @@ use crate::Shim;
 use crate::linux::errno::*;
 use crate::linux::*;
 use crate::process::{Process, USER_TOP};
+use alloc::vec::Vec;
 
 pub fn exit(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     p.exit = Some(a[0] & 0xff);
@@ -201,4 +202,44 @@ pub fn prctl(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         }
         _ => Err(EINVAL),
     }
+}
+
+/// Most argument and environment strings together, and their bytes
+/// (Linux bounds them by a quarter of the stack limit: 2 MiB).
+const MAX_ARGS: usize = 4096;
+const MAX_ARG_BYTES: usize = 256 << 10;
+const E2BIG: i64 = 7;
+
+/// The NULL-terminated array of strings at `at` (NULL itself: none).
+fn strings(s: &mut Shim, p: &mut Process, at: u64, total: &mut usize) -> Result<Vec<Vec<u8>>, i64> {
+    let mut out = Vec::new();
+    if at == 0 {
+        return Ok(out);
+    }
+    loop {
+        let ptr: u64 = s.get(p, at.checked_add(out.len() as u64 * 8).ok_or(EFAULT)?)?;
+        if ptr == 0 {
+            return Ok(out);
+        }
+        if out.len() >= MAX_ARGS {
+            return Err(E2BIG);
+        }
+        let arg = s
+            .cstr(p, ptr, MAX_ARG_BYTES)
+            .map_err(|e| if e == ENAMETOOLONG { E2BIG } else { e })?;
+        *total += arg.len() + 1;
+        if *total > MAX_ARG_BYTES {
+            return Err(E2BIG);
+        }
+        out.push(arg);
+    }
+}
+
+pub fn execve(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let path = s.cstr(p, a[0], crate::fs::PATH_MAX - 1)?;
+    let mut total = 0;
+    let argv = strings(s, p, a[1], &mut total)?;
+    let envp = strings(s, p, a[2], &mut total)?;
+    s.exec(p, &path, &argv, &envp)?;
+    Ok(0)
 }
