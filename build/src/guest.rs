@@ -27,7 +27,7 @@ pub const PROGRAMS: [&str; 2] = ["linux-probe", "linux-probe-pie"];
 
 /// Busybox applets linked in `/bin` (step 1: the ones its scenario runs
 /// by name).
-const APPLETS: [&str; 6] = ["sh", "echo", "cat", "ls", "uname", "true"];
+const APPLETS: [&str; 7] = ["sh", "echo", "cat", "ls", "uname", "true", "false"];
 
 /// What step 1's init runs, one program a line (`/etc/septum-init`).
 pub const INIT: &str = "\
@@ -43,6 +43,8 @@ pub const INIT: &str = "\
 /bin/sh -c \"echo sh runs a builtin; exit 3\"
 /bin/sh -c \"exec /bin/echo exec works\"
 /bin/sh -c \"cat /etc/hostname\"
+/bin/sh -c \"ls /etc; echo sh forked ls and waited for it\"
+/bin/sh -c \"/bin/false; echo false gave $?\"
 /bin/linux-probe bench
 ";
 

@@ -122,18 +122,111 @@ impl Shim {
         Ok(())
     }
 
+    /// fork, vfork and clone of a process: a new process whose memory is
+    /// a copy of `p`'s (every present page copied now; copy-on-write is
+    /// a later step), with its areas, descriptors, working directory,
+    /// signal state and registers, returning 0 where `p` gets the child's
+    /// pid. The registers are the call's (`Shim::regs`).
+    pub fn fork(
+        &mut self,
+        p: &mut Process,
+        flags: u64,
+        stack: u64,
+        parent_tid: u64,
+        child_tid: u64,
+        tls: u64,
+    ) -> Result<u64, i64> {
+        let pid = self.next_pid;
+        let mut c = self.make_process(pid).map_err(|_| ENOMEM)?;
+        self.next_pid += 1;
+        c.ppid = p.pid;
+        c.vmas = p.vmas.clone();
+        c.brk_start = p.brk_start;
+        c.brk = p.brk;
+        c.mmap_next = p.mmap_next;
+        c.fds = p.fds.clone();
+        c.cwd = p.cwd;
+        c.umask = p.umask;
+        c.exe = p.exe.clone();
+        c.comm = p.comm;
+        c.sigmask = p.sigmask;
+        c.sigactions = p.sigactions.clone();
+        c.fs_base = if flags & 0x80000 != 0 { tls } else { p.fs_base };
+        c.gs_base = p.gs_base;
+        let r = (|| {
+            for (&va, page) in &p.pages {
+                c.copy_page(&mut self.sys, &mut self.arena, va, page.attrs, page.frame)?;
+            }
+            if flags & 0x0100_0000 != 0 {
+                // CLONE_CHILD_SETTID
+                c.copy_out(
+                    &mut self.sys,
+                    &mut self.arena,
+                    child_tid,
+                    &(pid as u32).to_le_bytes(),
+                )?;
+            }
+            if flags & 0x0020_0000 != 0 {
+                c.tid_address = child_tid;
+            }
+            let mut r = self.regs;
+            r[fk::W_RAX] = 0;
+            if stack != 0 {
+                r[fk::W_RSP] = stack;
+            }
+            let ipc = &mut self.sys.ipc;
+            ipc.tcb_write_registers(c.tcb, &r).map_err(|_| ENOMEM)?;
+            ipc.tcb_set_tls(c.tcb, c.fs_base, c.gs_base)
+                .map_err(|_| ENOMEM)?;
+            Ok(())
+        })();
+        if let Err(e) = r {
+            self.destroy(c);
+            return Err(e);
+        }
+        if flags & 0x0010_0000 != 0 {
+            // CLONE_PARENT_SETTID
+            if let Err(e) = self.put(p, parent_tid, &(pid as u32)) {
+                self.destroy(c);
+                return Err(e);
+            }
+        }
+        if self.sys.ipc.tcb_resume(c.tcb).is_err() {
+            self.destroy(c);
+            return Err(ENOMEM);
+        }
+        p.children.push(pid);
+        self.insert(c);
+        Ok(pid)
+    }
+
+    /// Put a new process in the table: in a free entry, but never the
+    /// one of the process whose call is being handled (it is out of the
+    /// table meanwhile, and goes back there).
+    fn insert(&mut self, p: Process) {
+        let p = Some(alloc::boxed::Box::new(p));
+        let busy = self.busy;
+        match self
+            .procs
+            .iter_mut()
+            .enumerate()
+            .find(|(i, s)| s.is_none() && Some(*i) != busy)
+        {
+            Some((_, free)) => *free = p,
+            None => self.procs.push(p),
+        }
+    }
+
     /// Start `path` as a new process with `argv` and `envp`.
     pub fn spawn(&mut self, path: &[u8], argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<u64, i64> {
         self.executable(0, path)?;
         let pid = self.next_pid;
         self.next_pid += 1;
         match self.build(pid, 0, path, argv, envp) {
-            Ok(p) => {
-                let p = Some(alloc::boxed::Box::new(p));
-                match self.procs.iter_mut().find(|s| s.is_none()) {
-                    Some(free) => *free = p,
-                    None => self.procs.push(p),
-                }
+            Ok(mut p) => {
+                // Started by the shim itself: no parent to tell.
+                p.ppid = 0;
+                self.insert(p);
                 Ok(pid)
             }
             Err(e) => Err(e),

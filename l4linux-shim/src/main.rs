@@ -40,7 +40,7 @@ use alloc::vec::Vec;
 use bytemuck::{Pod, Zeroable};
 use septum_user::abi::fault::{self as fk, Kind};
 use septum_user::abi::object::object_type as ty;
-use septum_user::ipc::{self, Ipc, Short};
+use septum_user::ipc::{self, Ipc, Message, Short};
 use septum_user::println;
 
 use arena::Arena;
@@ -53,8 +53,8 @@ septum_user::entry!(main);
 /// The guest's root filesystem, a cpio (newc) archive (`build.rs`).
 static ROOTFS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rootfs.cpio"));
 
-/// Each process's untyped: 16 MiB for its page tables, frames, thread.
-pub const PROCESS_BITS: u64 = 24;
+/// Each process's slab: 8 MiB for its page tables, frames and thread.
+pub const PROCESS_BITS: u64 = 23;
 
 /// The guest kernel's state.
 pub struct Shim {
@@ -72,6 +72,13 @@ pub struct Shim {
     pub reply: u64,
     /// Calls already logged as ENOSYS.
     pub enosys_logged: BTreeSet<u64>,
+    /// The 18 registers of the call being handled, read only for the
+    /// calls that need them all (fork and clone copy them to the child).
+    pub regs: [u64; 18],
+    /// Reply objects not bound to a blocked call, for the next receive.
+    spare_replies: Vec<u64>,
+    /// The table entry of the process whose call is being handled.
+    pub busy: Option<usize>,
     tsc_hz: u64,
     tsc0: u64,
     rng: u64,
@@ -143,6 +150,14 @@ impl Shim {
         let Some(mut p) = self.procs[at].take() else {
             return None;
         };
+        self.busy = Some(at);
+        let reply = self.answer(&mut p, label, regs);
+        self.busy = None;
+        self.settle(at, p, reply)
+    }
+
+    /// Handle one fault of `p`: the answer, if it gets one now.
+    fn answer(&mut self, p: &mut Process, label: u64, regs: &[u64; 4]) -> Option<Short> {
         // Words 0-3 came in registers; the rest are read from the IPC
         // buffer, only those the fault's kind needs.
         let ipc = &self.sys.ipc;
@@ -160,7 +175,12 @@ impl Shim {
                     w(fk::W_R9),
                 ];
                 let nr = w(fk::W_RAX);
-                let r = self.syscall(&mut p, nr, &args);
+                if syscall::needs_registers(nr) {
+                    for (i, r) in self.regs.iter_mut().enumerate() {
+                        *r = w(i);
+                    }
+                }
+                let r = self.syscall(p, nr, &args);
                 let rax = match r {
                     Ok(v) => v,
                     Err(e) => (-e) as u64,
@@ -185,6 +205,7 @@ impl Shim {
                         rip
                     );
                     p.exit = Some(128 + 11);
+                    p.wait_status = 11;
                     None
                 }
             }
@@ -204,6 +225,7 @@ impl Shim {
                     w(fk::W_RIP)
                 );
                 p.exit = Some(128 + sig);
+                p.wait_status = sig as u32;
                 None
             }
             None => {
@@ -214,22 +236,87 @@ impl Shim {
                 None
             }
         };
+        reply
+    }
+
+    /// Put `p` back in entry `at` after a fault, or take it apart if it
+    /// exited; `reply` is the answer, sent only if the call did not block.
+    fn settle(&mut self, at: usize, mut p: Box<Process>, reply: Option<Short>) -> Option<Short> {
         if p.replaced {
             p.replaced = false;
             self.procs[at] = Some(p);
             return None;
         }
-        if let Some(status) = p.exit {
-            self.console.flush();
-            println!(
-                "[shim] pid {} ({}) exited with status {status}",
-                p.pid, p.exe
-            );
-            self.destroy(*p);
+        if p.exit.is_some() {
+            self.finish(p);
+            return None;
+        }
+        if p.blocks {
+            // Not answered now: the call keeps this reply object, and the
+            // next fault is received with another.
+            p.blocks = false;
+            if let Some(w) = p.waiting.as_mut() {
+                w.reply = self.reply;
+            }
+            self.reply = match self.spare_replies.pop() {
+                Some(r) => r,
+                None => match self.sys.make(ty::REPLY, 0) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        println!("[shim] out of reply objects: {}", e.name());
+                        self.reply
+                    }
+                },
+            };
+            self.procs[at] = Some(p);
             return None;
         }
         self.procs[at] = Some(p);
         reply
+    }
+
+    /// The process with `pid`, taken out of the table (put it back!).
+    fn take(&mut self, pid: u64) -> Option<(usize, Box<Process>)> {
+        let at = self
+            .procs
+            .iter()
+            .position(|p| p.as_ref().is_some_and(|p| p.pid == pid))?;
+        Some((at, self.procs[at].take()?))
+    }
+
+    /// `p` has exited: take it apart and tell its parent, answering the
+    /// parent's `wait4` if it waits for it.
+    fn finish(&mut self, p: Box<Process>) {
+        self.console.flush();
+        println!(
+            "[shim] pid {} ({}) exited with status {}",
+            p.pid,
+            p.exe,
+            p.exit.unwrap_or(0)
+        );
+        let (pid, ppid, status) = (p.pid, p.ppid, p.wait_status);
+        self.destroy(*p);
+        let Some((at, mut parent)) = self.take(ppid) else {
+            return;
+        };
+        parent.children.retain(|&c| c != pid);
+        parent.zombies.push((pid, status));
+        if let Some(w) = parent.waiting
+            && let Some((child, st)) = parent.reap(w.pid)
+        {
+            parent.waiting = None;
+            let r = syscall::wait_result(self, &mut parent, &w, child, st);
+            let rax = match r {
+                Ok(v) => v,
+                Err(e) => (-e) as u64,
+            };
+            let m = Message::new(fk::RESUME_SYSCALL_RESULT, &[rax]);
+            if let Err(e) = self.sys.ipc.reply(w.reply, &m) {
+                println!("[shim] answering pid {ppid}'s wait4 failed: {}", e.name());
+            }
+            self.spare_replies.push(w.reply);
+        }
+        self.procs[at] = Some(parent);
     }
 
     /// Serve faults until no process is left. Faults are received and
@@ -316,6 +403,18 @@ fn main() {
         println!("[shim] cannot make the arena's page tables: {}", e.name());
         return;
     }
+    // Reply objects for calls that block (wait4), made now so the slot
+    // accounting below sees them from the start.
+    let mut spare_replies = Vec::new();
+    for _ in 0..4 {
+        match sys.make(ty::REPLY, 0) {
+            Ok(r) => spare_replies.push(r),
+            Err(e) => {
+                println!("[shim] cannot make its reply objects: {}", e.name());
+                return;
+            }
+        }
+    }
     if let Err(e) = sys.make_slabs(PROCESS_BITS) {
         println!("[shim] cannot cut its process memory: {}", e.name());
         return;
@@ -340,6 +439,9 @@ fn main() {
         ep,
         reply,
         enosys_logged: BTreeSet::new(),
+        regs: [0; 18],
+        spare_replies,
+        busy: None,
         tsc_hz: if tsc_hz == 0 { 1_000_000_000 } else { tsc_hz },
         tsc0: t,
         rng: t | 1,

@@ -63,6 +63,67 @@ pub struct Page {
     pub attrs: Option<u64>,
 }
 
+/// A `wait4` that is waiting for a child.
+#[derive(Clone, Copy, Debug)]
+pub struct Waiting {
+    /// Which child: -1 (or 0, or a group) any, else that pid.
+    pub pid: i64,
+    pub status: u64,
+    pub rusage: u64,
+    /// The reply object its call is bound to.
+    pub reply: u64,
+}
+
+impl Process {
+    /// Take a zombie child `wait4(pid, ...)` may report.
+    pub fn reap(&mut self, pid: i64) -> Option<(u64, u32)> {
+        let i = self
+            .zombies
+            .iter()
+            .position(|&(z, _)| pid <= 0 || z == pid as u64)?;
+        Some(self.zombies.remove(i))
+    }
+
+    /// Whether `wait4(pid, ...)` has a child to wait for at all.
+    pub fn has_child(&self, pid: i64) -> bool {
+        let matches = |c: u64| pid <= 0 || c == pid as u64;
+        self.children.iter().any(|&c| matches(c)) || self.zombies.iter().any(|&(z, _)| matches(z))
+    }
+
+    /// A copy of page `src` (an arena slot) at `va`, mapped with `attrs`:
+    /// what fork gives the child for each page of its parent.
+    pub fn copy_page(
+        &mut self,
+        sys: &mut Sys,
+        arena: &mut Arena,
+        va: u64,
+        attrs: Option<u64>,
+        src: u64,
+    ) -> Result<(), i64> {
+        let vma = Vma {
+            start: va,
+            end: va + PAGE_U64,
+            prot: 0,
+            backing: Backing::Anon,
+        };
+        // Made unmapped (prot 0), filled, then mapped as the parent's is.
+        let page = self.new_page(sys, arena, va, vma)?;
+        let mut buf = [0u8; PAGE];
+        if !arena.read(src, 0, &mut buf) || !arena.write(page.frame, 0, &buf) {
+            return Err(ENOMEM);
+        }
+        if let Some(a) = attrs {
+            sys.ipc
+                .frame_map(page.frame, self.pml4, va, a)
+                .map_err(|_| ENOMEM)?;
+            if let Some(p) = self.pages.get_mut(&va) {
+                p.attrs = Some(a);
+            }
+        }
+        Ok(())
+    }
+}
+
 pub struct Process {
     pub pid: u64,
     pub ppid: u64,
@@ -98,6 +159,18 @@ pub struct Process {
     /// Set by a successful execve: the thread that made the call is gone,
     /// so the call gets no answer (the new thread is already running).
     pub replaced: bool,
+    /// The status `wait4` reports once it has exited: `code << 8`, or
+    /// the signal that killed it.
+    pub wait_status: u32,
+    /// Children alive, and those exited but not yet waited for.
+    pub children: Vec<u64>,
+    pub zombies: Vec<(u64, u32)>,
+    /// A `wait4` it is blocked in, if any (not answered until a child
+    /// exits: the shim keeps the reply object of that call).
+    pub waiting: Option<Waiting>,
+    /// Set by a call that blocks: the shim keeps its reply object and
+    /// receives the next fault with another.
+    pub blocks: bool,
 }
 
 /// Memory attributes for a protection: writable, else executable, else
@@ -143,6 +216,11 @@ impl Process {
             sigactions: BTreeMap::new(),
             exit: None,
             replaced: false,
+            wait_status: 0,
+            children: Vec::new(),
+            zombies: Vec::new(),
+            waiting: None,
+            blocks: false,
         }
     }
 

@@ -102,11 +102,21 @@ const fn table() -> [Entry; names::COUNT] {
     t[28] = partial(mm::madvise, "advice is ignored");
     t[39] = full(process::getpid);
     t[40] = partial(fs::sendfile, "from a file to the console or /dev/null");
+    t[56] = partial(
+        process::clone,
+        "processes only (no CLONE_THREAD); CLONE_VM|CLONE_VFORK copies",
+    );
+    t[57] = full(process::fork);
+    t[58] = partial(process::fork, "a copy, as fork: the parent does not wait");
     t[59] = partial(
         process::execve,
         "static ELF only; no #! scripts; no set-user-ID",
     );
     t[60] = full(process::exit);
+    t[61] = partial(
+        process::wait4,
+        "no rusage figures (zeroes); no stopped or continued children",
+    );
     t[63] = full(info::uname);
     t[72] = partial(
         fs::fcntl,
@@ -150,6 +160,14 @@ const fn table() -> [Entry; names::COUNT] {
     t[334] = tolerated("no restartable sequences");
     t
 }
+
+/// Whether call `nr` needs all 18 registers of the caller (fork and
+/// clone start the child with them).
+pub fn needs_registers(nr: u64) -> bool {
+    matches!(nr, 56..=58)
+}
+
+pub use process::wait_result;
 
 /// The name of call `nr` for logs ("?" if Linux assigns none).
 pub fn name(nr: u64) -> &'static str {

@@ -5,11 +5,90 @@ use super::Args;
 use crate::Shim;
 use crate::linux::errno::*;
 use crate::linux::*;
-use crate::process::{Process, USER_TOP};
+use crate::process::{Process, USER_TOP, Waiting};
 use alloc::vec::Vec;
 
 pub fn exit(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     p.exit = Some(a[0] & 0xff);
+    p.wait_status = ((a[0] & 0xff) << 8) as u32;
+    Ok(0)
+}
+
+const CSIGNAL: u64 = 0xff;
+const CLONE_VM: u64 = 0x100;
+const CLONE_VFORK: u64 = 0x4000;
+const CLONE_SETTLS: u64 = 0x80000;
+const CLONE_PARENT_SETTID: u64 = 0x100000;
+const CLONE_CHILD_CLEARTID: u64 = 0x200000;
+const CLONE_CHILD_SETTID: u64 = 0x1000000;
+const SIGCHLD: u64 = 17;
+
+/// fork and vfork: a copy of the process.
+pub fn fork(s: &mut Shim, p: &mut Process, _: &Args) -> SysResult {
+    s.fork(p, SIGCHLD, 0, 0, 0, 0)
+}
+
+/// clone(flags, stack, parent_tid, child_tid, tls) for a new process.
+pub fn clone(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let flags = a[0];
+    let allowed = CSIGNAL
+        | CLONE_VM
+        | CLONE_VFORK
+        | CLONE_SETTLS
+        | CLONE_PARENT_SETTID
+        | CLONE_CHILD_CLEARTID
+        | CLONE_CHILD_SETTID;
+    // A shared address space without vfork is a thread: not yet.
+    if flags & !allowed != 0 || (flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0) {
+        return Err(EINVAL);
+    }
+    s.fork(p, flags, a[1], a[2], a[3], a[4])
+}
+
+/// What `wait4` answers for child `child` with `status`: the status and
+/// rusage written (if asked for), then its pid.
+pub fn wait_result(
+    s: &mut Shim,
+    p: &mut Process,
+    w: &Waiting,
+    child: u64,
+    status: u32,
+) -> SysResult {
+    if w.status != 0 {
+        s.put(p, w.status, &status)?;
+    }
+    if w.rusage != 0 {
+        s.copy_out(p, w.rusage, &[0u8; 144])?;
+    }
+    Ok(child)
+}
+
+const WNOHANG: u64 = 1;
+
+pub fn wait4(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let pid = a[0] as i32 as i64;
+    // WNOHANG, WUNTRACED, WCONTINUED, __WNOTHREAD, __WALL, __WCLONE
+    if a[2] & !(1 | 2 | 8 | 0x2000_0000 | 0x4000_0000 | 0x8000_0000) != 0 {
+        return Err(EINVAL);
+    }
+    let w = Waiting {
+        pid,
+        status: a[1],
+        rusage: a[3],
+        reply: 0,
+    };
+    if let Some((child, st)) = p.reap(pid) {
+        return wait_result(s, p, &w, child, st);
+    }
+    if !p.has_child(pid) {
+        return Err(ECHILD);
+    }
+    if a[2] & WNOHANG != 0 {
+        return Ok(0);
+    }
+    // Answered when a child exits (`Shim::finish`).
+    p.waiting = Some(w);
+    p.blocks = true;
     Ok(0)
 }
 
