@@ -463,6 +463,18 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
         sys(59, &[bb, 0, TOP_PAGE - 8]),
         -EFAULT,
     );
+    c.eq("wait4 without children", sys(61, &[u64::MAX, b, 0, 0]), -10);
+    c.eq(
+        "wait4 bad options",
+        sys(61, &[u64::MAX, b, 0x4, 0]),
+        -EINVAL,
+    );
+    c.eq("clone a thread", sys(56, &[0x10900, 0, 0, 0, 0]), -EINVAL);
+    c.eq(
+        "clone sharing memory",
+        sys(56, &[0x100 | 17, 0, 0, 0, 0]),
+        -EINVAL,
+    );
     c.eq("unknown call", sys(999, &[]), -ENOSYS);
     // Septum's own numbers are just more unknown Linux calls here: a
     // process in syscall-fault mode cannot reach the kernel's calls

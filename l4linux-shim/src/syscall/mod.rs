@@ -104,7 +104,7 @@ const fn table() -> [Entry; names::COUNT] {
     t[40] = partial(fs::sendfile, "from a file to the console or /dev/null");
     t[56] = partial(
         process::clone,
-        "processes only (no CLONE_THREAD); CLONE_VM|CLONE_VFORK copies",
+        "processes only (no CLONE_THREAD); CLONE_VM with CLONE_VFORK copies",
     );
     t[57] = full(process::fork);
     t[58] = partial(process::fork, "a copy, as fork: the parent does not wait");
