@@ -147,9 +147,7 @@ impl Shim {
             println!("[shim] a fault from {pid:#x}, which is no process of mine");
             return None;
         };
-        let Some(mut p) = self.procs[at].take() else {
-            return None;
-        };
+        let mut p = self.procs[at].take()?;
         self.busy = Some(at);
         let reply = self.answer(&mut p, label, regs);
         self.busy = None;
@@ -164,7 +162,7 @@ impl Shim {
         let w = |i: usize| {
             if i < 4 { regs[i] } else { ipc.buffer_word(i) }
         };
-        let reply = match Kind::from_label(label) {
+        match Kind::from_label(label) {
             Some(Kind::Syscall | Kind::UnknownSyscall) => {
                 let args = [
                     w(fk::W_RDI),
@@ -235,8 +233,7 @@ impl Shim {
                 );
                 None
             }
-        };
-        reply
+        }
     }
 
     /// Put `p` back in entry `at` after a fault, or take it apart if it
