@@ -14,6 +14,7 @@
 mod bench;
 mod bench_run;
 mod description;
+mod guest;
 mod host_tests;
 mod image;
 mod judge;

@@ -9,12 +9,14 @@ use std::path::{Path, PathBuf};
 
 /// The machine crates, built together.
 /// Crates built for the machine (and that `lint` checks for it).
-pub const MACHINE_PACKAGES: [&str; 5] = [
+pub const MACHINE_PACKAGES: [&str; 7] = [
     "septum-kernel",
     "septum-root-task",
     "septum-test-tasks",
     "septum-demo",
     "septum-timer",
+    "septum-linux-probe",
+    "septum-l4linux-shim",
 ];
 
 /// The default system's root task binary.
@@ -39,7 +41,10 @@ pub fn build(ws: &Workspace) -> Result<Built> {
 /// shell must not turn `cargo xtask bench` into a profile run.
 pub fn build_with_env(ws: &Workspace, env: &[(&str, &str)]) -> Result<Built> {
     tools::ensure_toolchain(ws, false)?;
+    // The guest's root filesystem first: the shim's build embeds it.
+    let rootfs = crate::guest::rootfs(ws)?;
     let mut cargo = ws.cargo();
+    cargo.env("SEPTUM_GUEST_CPIO", &rootfs);
     cargo.env_remove(crate::profile::ENV);
     cargo.envs(env.iter().copied());
     cargo.args(["build", "--release", "--target", MACHINE_TARGET]);

@@ -98,13 +98,18 @@ pub fn invoke(t: Tcb, slot: Slot, cap: &Cap, info: MessageInfo) -> KResult<()> {
             }
             _ => Err(Error::IllegalOperation.into()),
         },
-        Cap::AsidPool { .. } => {
-            if label != inv::ASID_ASSIGN {
-                return Err(Error::IllegalOperation.into());
+        Cap::AsidPool { .. } => match label {
+            inv::ASID_ASSIGN => {
+                let vs = lookup(t, a.get(0)?)?;
+                done(t, &[vspace::assign_asid(cap, vs)?])
             }
-            let vs = lookup(t, a.get(0)?)?;
-            done(t, &[vspace::assign_asid(cap, vs)?])
-        }
+            inv::ASID_POOL_ISSUE => {
+                let dst = cnode::lookup_slot(&lookup(t, a.get(2)?)?.cap(), a.get(3)?, a.get(4)?)?;
+                vspace::issue_pool(slot, a.get(0)?, a.get(1)?, dst)?;
+                done(t, &[])
+            }
+            _ => Err(Error::IllegalOperation.into()),
+        },
         Cap::SchedControl => {
             if label != inv::SCHED_CONFIGURE {
                 return Err(Error::IllegalOperation.into());

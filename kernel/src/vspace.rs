@@ -154,6 +154,28 @@ pub fn assign_asid(pool: &Cap, vspace: Slot) -> Result<u64, Error> {
     Ok(asid)
 }
 
+/// `AsidPool.issue`: a capability to ids `first..first + count`, a
+/// sub-range of the pool in `pool`, derived from it into empty `dst`.
+pub fn issue_pool(pool: Slot, first: u64, count: u64, dst: Slot) -> Result<(), Error> {
+    let Cap::AsidPool {
+        first: pf,
+        count: pc,
+    } = pool.cap()
+    else {
+        return Err(Error::WrongType);
+    };
+    let (pf, pc) = (u64::from(pf), u64::from(pc));
+    let end = first.checked_add(count).ok_or(Error::Range)?;
+    if count == 0 || first < pf || end > pf + pc || end > ASIDS as u64 {
+        return Err(Error::Range);
+    }
+    let sub = Cap::AsidPool {
+        first: first as u16,
+        count: count as u32,
+    };
+    crate::object::cnode::insert(dst, &sub, Some(pool))
+}
+
 fn index(va: u64, level: u32) -> u64 {
     (va >> (12 + 9 * level)) & 0x1ff
 }

@@ -226,6 +226,27 @@ pub fn from_fault_badge(badge: u64) -> Option<(usize, u32)> {
     Some((index, generation))
 }
 
+/// The root slot of the ASID pool the root task gives its domains' own
+/// address spaces ids from: a boot slot the kernel leaves empty (between
+/// the fixed capabilities and the untypeds).
+pub const OWN_ASID_POOL: u64 = 9;
+
+/// Issue the root task's own ASID pool, ids `1..ASIDS - MAX_GRANTED_ASIDS`:
+/// the ids the description may grant to domains (`asids`, from the top
+/// down) are never in it, so no domain's id can be taken by the root
+/// task, however many restarts it makes.
+fn own_asid_pool(ipc: &mut Ipc) -> Result<()> {
+    use septum_sysdesc::layout::{ASIDS, MAX_GRANTED_ASIDS};
+    ipc.asid_pool_issue(
+        bi::SLOT_ASID_POOL,
+        1,
+        u64::from(ASIDS - MAX_GRANTED_ASIDS - 1),
+        CNODE,
+        (OWN_ASID_POOL, DEPTH),
+    )
+    .ctx("root-task", "its own ASID pool")
+}
+
 pub struct Builder<'a> {
     pub ipc: &'a mut Ipc,
     pub next_slot: u64,
@@ -377,6 +398,7 @@ pub fn build(image: BootImage<'static>, system: System<'static>) -> Result<usize
         objects: 0,
     };
     b.scratch_slot = b.slot()?;
+    own_asid_pool(b.ipc)?;
 
     // The root task's own pool: its scratch page's tables, the regions,
     // and the supervisor: a fault endpoint and a thread per partition.
@@ -799,7 +821,7 @@ pub fn populate(
     let tcb = b.make(who, pool, ty::TCB, 0, "its thread")?;
     let vspace = b.make(who, pool, ty::PAGE_TABLE, 4, "its address space")?;
     b.ipc
-        .asid_assign(bi::SLOT_ASID_POOL, vspace)
+        .asid_assign(OWN_ASID_POOL, vspace)
         .ctx(who, "an address-space id")?;
     let mut tables = Tables::new();
 
@@ -901,6 +923,19 @@ pub fn populate(
                 .ipc
                 .retype(pool, ty::REPLY, 0, cnode, cap.slot.into(), 1)
                 .ctx(who, "a reply object")?,
+            // Ids of its own, derived from the kernel's whole pool (never
+            // from the root's own range), so a restart's revoke of the
+            // domain takes them back with its CNode.
+            Object::AsidPool { first, count } => b
+                .ipc
+                .asid_pool_issue(
+                    bi::SLOT_ASID_POOL,
+                    first.into(),
+                    count.into(),
+                    guarded,
+                    slot,
+                )
+                .ctx(who, "its ASID pool")?,
             // Made with the quota above; channel ends come with the channels.
             Object::Untyped { .. } | Object::Endpoint { .. } | Object::Notification { .. } => {}
             Object::IrqNotification | Object::IrqHandler { .. } | Object::IoPort { .. } => {
@@ -929,6 +964,9 @@ pub fn populate(
     r[regs::W_RDI] = d.ipc_buffer;
     // The domain's generation, which `septum_user::start_arg` reads.
     r[regs::W_RSI] = generation.into();
+    // The TSC's frequency, which `septum_user::start_tsc_hz` reads: a
+    // domain has no boot-info page, and a guest kernel needs a clock.
+    r[regs::W_RDX] = septum_user::ipc::boot_info().tsc_hz;
     r[regs::W_RFLAGS] = 0x202;
     b.ipc
         .tcb_write_registers(tcb, &r)
