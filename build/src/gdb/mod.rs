@@ -2,19 +2,22 @@
 //! debug it with gdb, the kernel's and every task's symbols loaded where
 //! they run.
 //!
-//! The kernel is one ELF at its link addresses (`file`). Every task is a
-//! static ELF linked at 4 MiB (`kernel/user/task.ld`), so `add-symbol-file`
-//! of each program loads its symbols where it runs, no offsets needed.
-//! The programs share those addresses, each in its own address space, and a
-//! QEMU breakpoint is a virtual address whatever address space runs: it
-//! stops in every task that executes that address. So the setup script
-//! gives each domain a *fingerprint*: an address in the text every program
-//! maps, and the word its program has there, which no other program of the
-//! image has there. The GDB stub reads memory through the current CR3, so
-//! reading that word tells which program runs; `break-in DOMAIN LOCATION`
-//! makes it a breakpoint's condition. Domains running the same program
-//! share a fingerprint; `docs/debugging.md` shows how to tell them apart by
-//! CR3.
+//! The kernel is one ELF at its link addresses. Every task is a static ELF
+//! linked at 4 MiB (`kernel/user/task.ld`), so `add-symbol-file` of a
+//! program puts its symbols where it runs, no offsets needed. The programs
+//! share those addresses, each in its own address space, and two things
+//! follow. gdb cannot hold two objfiles at one address without mixing them
+//! up (gdb 13 fails an internal assertion in `backtrace`), so it holds the
+//! kernel's symbols and one program's, the one *in focus*; a stop in user
+//! mode focuses the program that runs (`septum.py`). And a QEMU breakpoint
+//! is a virtual address whatever address space runs: it stops in every
+//! task that executes it. So each program gets a *fingerprint*: an address
+//! in the code every task maps, and the word its program has there, which
+//! no other program of the image has there. The GDB stub reads memory
+//! through the current CR3, so reading that word tells which program runs;
+//! `break-in DOMAIN LOCATION` stops only when it is DOMAIN's. Domains
+//! running the same program share a fingerprint; `docs/debugging.md` shows
+//! how to tell them apart by CR3.
 //!
 //! Two ways to run: interactively (the tool starts QEMU in a process group
 //! of its own, so Ctrl-C in gdb stops the guest and not QEMU, then becomes
@@ -107,102 +110,64 @@ pub fn fingerprints(code: &[Option<(u64, &[u8])>]) -> Vec<Option<(u64, u64)>> {
         .collect()
 }
 
-/// A gdb convenience-variable name for a domain (`client-2` → `client_2`):
-/// what `break-in` takes.
-pub fn var_name(domain: &str) -> String {
-    domain
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect()
-}
-
-fn quoted(path: &Path) -> String {
-    // gdb takes a file name up to the end of the line; quoting keeps spaces.
-    format!("\"{}\"", path.display().to_string().replace('"', "\\\""))
-}
-
-/// The setup script gdb runs first: symbols, the per-domain fingerprints,
-/// the `break-in`, `domains` and `console` commands, then the connection
-/// to `socket`.
-pub fn setup_script(s: &Session, socket: &Path) -> String {
-    let mut t = String::new();
-    let _ = writeln!(
-        t,
-        "# Written by `cargo xtask gdb` for {}; each run writes it again.\n\
-         set pagination off\nset confirm off\nset print asm-demangle on\n\
-         # The kernel, at its link addresses (PML4 slots 257-271).\nfile {}",
-        s.shown,
-        quoted(&s.kernel)
-    );
-    t.push_str(
-        "# Every task's program is linked at 4 MiB (kernel/user/task.ld): its symbols\n\
-         # are where it runs. They overlap: use `break-in DOMAIN LOCATION`.\n",
-    );
-    for p in &s.programs {
-        let _ = writeln!(t, "add-symbol-file {}", quoted(&p.path));
-    }
-    t.push_str(
-        "# Each domain's fingerprint: a word of its program's code no other program has there.\n",
-    );
-    let mut listing = String::new();
-    for (domain, program) in &s.domains {
-        let v = var_name(domain);
-        let fp = s
-            .programs
-            .iter()
-            .find(|p| &p.name == program)
-            .and_then(|p| p.fingerprint);
-        match fp {
-            Some((at, word)) => {
-                let _ = writeln!(
-                    t,
-                    "set $septum_addr_{v} = {at:#x}\nset $septum_word_{v} = {word:#x}"
-                );
-                let _ = writeln!(
-                    listing,
-                    "  echo {domain:<16} program {program:<20} break-in {v} LOCATION\\n"
-                );
-            }
-            None => {
-                let _ = writeln!(
-                    listing,
-                    "  echo {domain:<16} program {program:<20} no fingerprint: its code is another program's\\n"
-                );
+/// `text` as a Python string literal.
+fn py_str(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            c if (' '..='~').contains(&c) => out.push(c),
+            c => {
+                let _ = write!(out, "\\U{:08x}", u32::from(c));
             }
         }
     }
-    t.push_str(
-        "\ndefine break-in\n  \
-         set language rust\n  \
-         break $arg1 if *($septum_addr_$arg0 as *const u64) == $septum_word_$arg0\n  \
-         set language auto\nend\n\
-         document break-in\n\
-         Usage: break-in DOMAIN LOCATION\n\
-         A breakpoint at LOCATION (function, FILE:LINE or *ADDRESS) that stops only while\n\
-         domain DOMAIN runs it. Every task's program is linked at 4 MiB, so a plain `break`\n\
-         at a task's address stops in whichever address space executes that address.\n\
-         DOMAIN is the domain's name with every character other than letters and digits\n\
-         written `_`; `domains` lists them.\nend\n",
+    out.push('"');
+    out
+}
+
+/// The helpers the setup script ends with (`break-in`, `focus`,
+/// `domains`, `console`, the stop and quit hooks, the connection).
+const HELPERS: &str = include_str!("septum.py");
+
+/// The setup script gdb runs first, in Python: `SESSION` (what to load,
+/// each program's fingerprint, the domains, the socket `socket` to
+/// connect to), then [`HELPERS`].
+pub fn setup_script(s: &Session, socket: &Path) -> String {
+    let mut t = format!(
+        "# Written by `cargo xtask gdb` for {}; each run writes it again.\nSESSION = {{\n",
+        s.shown
     );
-    let _ = write!(
-        t,
-        "\ndefine domains\n  echo domain           program\\n\n{listing}end\n\
-         document domains\nThe system's domains, their programs, and how to break in each.\nend\n"
-    );
-    if let Some(console) = &s.console {
-        let _ = write!(
+    let path = |p: &Path| py_str(&p.display().to_string());
+    let _ = writeln!(t, "    \"kernel\": {},", path(&s.kernel));
+    t.push_str("    \"programs\": [\n");
+    for p in &s.programs {
+        let fp = match p.fingerprint {
+            Some((at, word)) => format!("({at:#x}, {word:#x})"),
+            None => "None".into(),
+        };
+        let _ = writeln!(
             t,
-            "\ndefine console\n  shell tail -n 30 {}\nend\n\
-             document console\nThe last 30 lines of the system's console (QEMU writes it to {}).\nend\n",
-            quoted(console),
-            console.display()
+            "        {{\"name\": {}, \"path\": {}, \"fingerprint\": {fp}}},",
+            py_str(&p.name),
+            path(&p.path)
         );
     }
-    // Quitting gdb ends QEMU too (gdb would only detach from it).
-    t.push_str(
-        "\ndefine hook-quit\n  python\ntry:\n    gdb.execute(\"kill\")\nexcept gdb.error:\n    pass\n  end\nend\n",
-    );
-    let _ = writeln!(t, "\ntarget remote {}", socket.display());
+    t.push_str("    ],\n    \"domains\": [\n");
+    for (domain, program) in &s.domains {
+        let _ = writeln!(
+            t,
+            "        {{\"name\": {}, \"program\": {}}},",
+            py_str(domain),
+            py_str(program)
+        );
+    }
+    t.push_str("    ],\n");
+    let console = s.console.as_deref().map_or("None".into(), path);
+    let _ = writeln!(t, "    \"console\": {console},");
+    let _ = writeln!(t, "    \"socket\": {},\n}}\n", path(socket));
+    t.push_str(HELPERS);
     t
 }
 
@@ -210,22 +175,51 @@ pub fn setup_script(s: &Session, socket: &Path) -> String {
 /// every domain's program, with their fingerprints. Every program must be
 /// built.
 pub fn session(ws: &Workspace, loaded: &Loaded, console: Option<PathBuf>) -> Result<Session> {
-    let mut names: Vec<String> = vec![system::DEFAULT_ROOT.to_string()];
-    for d in &loaded.system.domains {
-        if !names.contains(&d.program) {
-            names.push(d.program.clone());
+    let programs: Vec<String> = loaded
+        .system
+        .domains
+        .iter()
+        .map(|d| d.program.clone())
+        .collect();
+    let domains = loaded
+        .system
+        .domains
+        .iter()
+        .map(|d| (d.name.clone(), d.program.clone()))
+        .collect();
+    session_of(
+        ws,
+        &loaded.shown,
+        system::DEFAULT_ROOT,
+        &programs,
+        domains,
+        console,
+    )
+}
+
+/// The session for an image of the root task `root` and `programs`
+/// (repeats are loaded once), with `domains` (name, program); `shown`
+/// names what is debugged.
+pub fn session_of(
+    ws: &Workspace,
+    shown: &str,
+    root: &str,
+    programs: &[String],
+    domains: Vec<(String, String)>,
+    console: Option<PathBuf>,
+) -> Result<Session> {
+    let mut names: Vec<String> = vec![root.to_string()];
+    for p in programs {
+        if !names.contains(p) {
+            names.push(p.clone());
         }
     }
     let binaries = names
         .iter()
         .map(|n| {
             let path = ws.machine_bin_dir().join(n);
-            let bin = Binary::read(&path).map_err(|e| {
-                format!(
-                    "{e}; is '{n}' built (cargo xtask build --system {})?",
-                    loaded.shown
-                )
-            })?;
+            let bin = Binary::read(&path)
+                .map_err(|e| format!("{e}; is '{n}' built (cargo xtask build)?"))?;
             Ok((path, bin))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -235,7 +229,7 @@ pub fn session(ws: &Workspace, loaded: &Loaded, console: Option<PathBuf>) -> Res
         .collect();
     let prints = fingerprints(&code);
     Ok(Session {
-        shown: loaded.shown.clone(),
+        shown: shown.to_string(),
         kernel: ws.kernel(),
         programs: names
             .into_iter()
@@ -247,12 +241,7 @@ pub fn session(ws: &Workspace, loaded: &Loaded, console: Option<PathBuf>) -> Res
                 fingerprint,
             })
             .collect(),
-        domains: loaded
-            .system
-            .domains
-            .iter()
-            .map(|d| (d.name.clone(), d.program.clone()))
-            .collect(),
+        domains,
         console,
     })
 }
@@ -333,7 +322,7 @@ pub fn batch(
     let console = qemu::drain(child.stdout.take().expect("stdout was piped"));
     let stderr = qemu::drain(child.stderr.take().expect("stderr was piped"));
     let gdb = wait_for_socket(&socket, &mut child).and_then(|()| {
-        let script = ws.out_dir().join("gdb").join(format!("{name}.gdb"));
+        let script = ws.out_dir().join("gdb").join(format!("{name}.py"));
         system::write(ws, &script, setup_script(session, &socket).as_bytes())?;
         let log = ws.logs_dir().join(format!("{name}.gdb.log"));
         system::write(ws, &log, b"")?;
@@ -425,7 +414,7 @@ pub fn interactive(
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", qemu::QEMU))?;
     wait_for_socket(&socket, &mut child)?;
-    let script = ws.out_dir().join("gdb").join(format!("{name}.gdb"));
+    let script = ws.out_dir().join("gdb").join(format!("{name}.py"));
     system::write(ws, &script, setup_script(session, &socket).as_bytes())?;
     println!(
         "QEMU (pid {}) waits, stopped, for gdb; the console goes to {} (`console` in gdb shows its end)\n\
@@ -501,9 +490,10 @@ mod tests {
     }
 
     #[test]
-    fn domain_names_become_variable_names() {
-        assert_eq!(var_name("client1"), "client1");
-        assert_eq!(var_name("uart-probe.2"), "uart_probe_2");
+    fn python_strings() {
+        assert_eq!(py_str("/a b/c"), "\"/a b/c\"");
+        assert_eq!(py_str("q\"\\"), "\"q\\\"\\\\\"");
+        assert_eq!(py_str("é\n"), "\"\\U000000e9\\U0000000a\"");
     }
 
     #[test]
@@ -535,26 +525,23 @@ mod tests {
             console: Some("/t/logs/gdb-default.log".into()),
         };
         let script = setup_script(&s, Path::new("/tmp/s.sock"));
-        for line in [
-            "file \"/t/septum-kernel\"\n",
-            "add-symbol-file \"/t/root-task\"\n",
-            "add-symbol-file \"/t/echo-server\"\n",
-            "add-symbol-file \"/t/twin\"\n",
-            "set $septum_addr_server = 0x400010\nset $septum_word_server = 0xffff000000000001\n",
-            "break $arg1 if *($septum_addr_$arg0 as *const u64) == $septum_word_$arg0\n",
-            "my-twin          program twin                 no fingerprint",
-            "shell tail -n 30 \"/t/logs/gdb-default.log\"\n",
-            "define hook-quit\n",
-        ] {
-            assert!(script.contains(line), "{line:?} missing from\n{script}");
-        }
-        assert!(!script.contains("septum_addr_my_twin"), "{script}");
-        assert!(
-            script.trim_end().ends_with("target remote /tmp/s.sock"),
-            "{script}"
-        );
-        // The root task is no domain: it gets no fingerprint variable.
-        assert!(!script.contains("septum_addr_root"), "{script}");
+        let want = r#"SESSION = {
+    "kernel": "/t/septum-kernel",
+    "programs": [
+        {"name": "root-task", "path": "/t/root-task", "fingerprint": (0x400008, 0x1234)},
+        {"name": "echo-server", "path": "/t/echo-server", "fingerprint": (0x400010, 0xffff000000000001)},
+        {"name": "twin", "path": "/t/twin", "fingerprint": None},
+    ],
+    "domains": [
+        {"name": "server", "program": "echo-server"},
+        {"name": "my-twin", "program": "twin"},
+    ],
+    "console": "/t/logs/gdb-default.log",
+    "socket": "/tmp/s.sock",
+}
+"#;
+        assert!(script.contains(want), "{script}");
+        assert!(script.ends_with(HELPERS), "{script}");
     }
 
     #[test]
