@@ -21,6 +21,7 @@ mod judge;
 mod kernel_check;
 mod profile;
 mod qemu;
+mod scaffold;
 mod scenario;
 mod system;
 mod test_run;
@@ -121,6 +122,21 @@ enum Command {
         #[arg(last = true, value_name = "WORDS")]
         words: Vec<String>,
     },
+    /// Scaffold a new server: its interface, a crate servers/NAME with the
+    /// server and a tiny client, the description entries and a scenario
+    #[command(
+        after_help = "`cargo xtask test server-NAME` then boots it and checks that it answers; \
+        docs/writing-a-driver.md goes on from there."
+    )]
+    NewServer {
+        /// The server's name: lowercase letters and digits in words joined by '-'
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// The description to add it to [default: build/systems/default.toml];
+        /// a file that does not exist is made as a copy of the default
+        #[arg(long, value_name = "FILE")]
+        system: Option<PathBuf>,
+    },
     /// rustfmt check and clippy (-D warnings) on the host and machine crates
     Lint,
     /// Check a system description and print what the system will be: each
@@ -208,6 +224,10 @@ fn execute(ws: &Workspace, cmd: Command) -> Result<ExitCode> {
             timeout,
             &words,
         ),
+        Command::NewServer { name, system } => {
+            scaffold::new_server(ws, &name, system.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Lint => lint(ws),
         Command::Describe { file, dot, json } => {
             let format = match (dot, json) {
@@ -370,11 +390,11 @@ fn lint(ws: &Workspace) -> Result<ExitCode> {
     let mut machine = ws.cargo();
     machine.args(["clippy", "--release", "--target", tools::MACHINE_TARGET]);
     // septum-sysdesc without features: the no_std part the root task will use.
-    for p in system::MACHINE_PACKAGES.into_iter().chain([
-        "septum-idl",
-        "septum-interfaces",
-        "septum-sysdesc",
-    ]) {
+    for p in system::machine_packages(ws)?
+        .iter()
+        .map(String::as_str)
+        .chain(["septum-idl", "septum-interfaces", "septum-sysdesc"])
+    {
         machine.args(["-p", p]);
     }
     machine
@@ -538,7 +558,15 @@ mod tests {
         let mut cli = Cli::command();
         let help = cli.render_help().to_string();
         for cmd in [
-            "build", "run", "test", "bench", "gdb", "lint", "describe", "help",
+            "build",
+            "run",
+            "test",
+            "bench",
+            "gdb",
+            "new-server",
+            "lint",
+            "describe",
+            "help",
         ] {
             assert!(
                 help.contains(&format!("  {cmd} ")),
