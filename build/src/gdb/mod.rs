@@ -424,6 +424,27 @@ pub fn interactive(
         ws.show(&console),
         ws.show(&script)
     );
+    // gdb's `quit` ends QEMU (the hook in septum.py), but a gdb that dies
+    // (its terminal closed) would leave it running: a watcher ends QEMU
+    // once this process, gdb after the exec below, is gone.
+    let watch = format!(
+        "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill {qemu} 2>/dev/null",
+        me = std::process::id(),
+        qemu = child.id()
+    );
+    if let Err(e) = Command::new("sh")
+        .args(["-c", &watch])
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        eprintln!(
+            "warning: no watcher for QEMU ({e}): end it yourself if gdb dies (pid {})",
+            child.id()
+        );
+    }
     let mut gdb = Command::new(GDB);
     gdb.arg("-q").arg("-x").arg(&script).current_dir(&ws.root);
     if let Some(c) = commands {
