@@ -8,13 +8,15 @@
 # the kernel's symbols and those of one program at a time, the one in
 # focus: when the machine stops in user mode, the program running there
 # (told by its fingerprint, read through the current CR3) comes into focus
-# before the stop is shown. `break-in` resolves a location in the domain's
+# before the stop is shown; in the kernel, the program last seen running
+# under the current CR3. `break-in` resolves a location in the domain's
 # program and sets a breakpoint at its address that stops only in that
 # program.
 
 import gdb
 
 _focus = None  # index into SESSION["programs"] of the program loaded
+_spaces = {}  # CR3 -> the program seen running in that address space
 
 
 def _quiet(command):
@@ -49,6 +51,21 @@ def user_mode():
         return False
 
 
+def cr3():
+    return int(gdb.parse_and_eval("$cr3")) & ~0xFFF
+
+
+def loaded_program():
+    """The program whose address space is loaded: by its fingerprint in user
+    mode; in the kernel, the one last seen running under this CR3."""
+    if user_mode():
+        return running_program()
+    try:
+        return _spaces.get(cr3())
+    except gdb.error:
+        return None
+
+
 def running_program():
     """The index of the program the CPU runs in user mode, or None."""
     if not user_mode():
@@ -63,6 +80,7 @@ def running_program():
         except gdb.MemoryError:
             continue
         if word == fp[1]:
+            _spaces[cr3()] = index
             return index
     return None
 
@@ -155,14 +173,15 @@ class Domains(gdb.Command):
         super().__init__("domains", gdb.COMMAND_STATUS)
 
     def invoke(self, argument, from_tty):
-        running = running_program()
+        running = loaded_program()
+        mark = "  <- runs now" if user_mode() else "  <- its address space is loaded"
         gdb.write("%-16s %-20s %s\n" % ("domain", "program", "fingerprint"))
         for d in SESSION["domains"]:
             index = program_of(d["name"])
             fp = _programs()[index]["fingerprint"]
-            mark = "  <- runs now" if index == running else ""
             shown = "%#x = %#018x" % (fp[0], fp[1]) if fp else "none (same code as another)"
-            gdb.write("%-16s %-20s %s%s\n" % (d["name"], d["program"], shown, mark))
+            here = mark if index == running else ""
+            gdb.write("%-16s %-20s %s%s\n" % (d["name"], d["program"], shown, here))
 
 
 class Console(gdb.Command):
@@ -185,16 +204,20 @@ The last N (default 30) lines of the system's console."""
 
 def on_stop():
     """Run by hook-stop, before the stop is shown: focus the running program."""
-    index = running_program()
+    index = loaded_program()
     if index is None:
         return
-    focus_program(index)
     names = domains_of(index)
-    cr3 = int(gdb.parse_and_eval("$cr3")) & ~0xFFF
     who = "domain %s" % names[0] if len(names) == 1 else "one of the domains %s" % ", ".join(names)
-    gdb.write(
-        "[septum] in %s (program %s, CR3 %#x)\n" % (who, _programs()[index]["name"], cr3)
-    )
+    program = _programs()[index]["name"]
+    focus_program(index)
+    if user_mode():
+        gdb.write("[septum] in %s (program %s, CR3 %#x)\n" % (who, program, cr3()))
+    else:
+        gdb.write(
+            "[septum] in the kernel, in the address space of %s (program %s, CR3 %#x)\n"
+            % (who, program, cr3())
+        )
 
 
 for command in [
