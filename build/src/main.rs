@@ -525,6 +525,67 @@ mod tests {
     }
 
     #[test]
+    fn debugging_and_scaffolding() {
+        assert_eq!(
+            parse(&["gdb"]),
+            Ok(Command::Gdb {
+                system: None,
+                machine: Machine::Q35,
+                commands: None,
+                batch: None,
+                timeout: 300,
+                words: vec![],
+            })
+        );
+        assert_eq!(
+            parse(&[
+                "gdb",
+                "--system",
+                "s.toml",
+                "--batch",
+                "b.gdb",
+                "--timeout",
+                "60",
+                "--",
+                "exit_on_idle",
+            ]),
+            Ok(Command::Gdb {
+                system: Some("s.toml".into()),
+                machine: Machine::Q35,
+                commands: None,
+                batch: Some("b.gdb".into()),
+                timeout: 60,
+                words: vec!["exit_on_idle".into()],
+            })
+        );
+        assert_eq!(
+            parse(&["new-server", "rtc"]),
+            Ok(Command::NewServer {
+                name: "rtc".into(),
+                system: None
+            })
+        );
+        assert_eq!(
+            parse(&["new-server", "rtc", "--system", "x.toml"]),
+            Ok(Command::NewServer {
+                name: "rtc".into(),
+                system: Some("x.toml".into())
+            })
+        );
+        for (args, needle) in [
+            (
+                &["gdb", "--commands", "a", "--batch", "b"][..],
+                "cannot be used with",
+            ),
+            (&["gdb", "--timeout", "5"][..], "--batch <FILE>"),
+            (&["new-server"][..], "<NAME>"),
+        ] {
+            let err = parse(args).unwrap_err();
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
     fn mistakes_are_explained() {
         for (args, needle) in [
             (&[][..], "Usage: cargo xtask <COMMAND>"),
