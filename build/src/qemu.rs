@@ -144,7 +144,8 @@ pub struct Captured {
     pub outcome: Outcome,
 }
 
-fn drain(mut from: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+/// Everything `from` gives until its end, read on a thread of its own.
+pub fn drain(mut from: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
     thread::spawn(move || {
         let mut buf = Vec::new();
         // A read error ends the capture early; what was read is still kept.
@@ -174,7 +175,8 @@ pub fn run_captured(args: &[OsString], timeout: Duration) -> io::Result<Captured
     })
 }
 
-fn wait_with_timeout(child: &mut Child, timeout: Duration) -> io::Result<Outcome> {
+/// Wait for `child` to end, killing it after `timeout`.
+pub fn wait_with_timeout(child: &mut Child, timeout: Duration) -> io::Result<Outcome> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait()? {

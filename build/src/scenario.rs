@@ -142,6 +142,17 @@ pub struct Scenario {
     /// How many distinct on-target test cases must report (`septum-test:` lines).
     #[serde(default)]
     pub tests: usize,
+    /// A file of gdb commands (path from the workspace root): boot stopped
+    /// with QEMU's GDB stub and run them in gdb without a terminal, after
+    /// the setup `cargo xtask gdb` does (symbols, `break-in`).
+    #[serde(default)]
+    pub gdb: Option<String>,
+    /// Substrings gdb's output must show, in this order (needs `gdb`).
+    #[serde(default)]
+    pub gdb_expect: Vec<String>,
+    /// Substrings gdb's output must not show (needs `gdb`).
+    #[serde(default)]
+    pub gdb_reject: Vec<String>,
 }
 
 fn default_root() -> String {
@@ -205,10 +216,22 @@ fn check(file: &str, s: &Scenario) -> Result<(), String> {
             "binary {dup:?} is packed twice; name each binary once"
         ));
     }
-    if let Some(e) = s.expect.iter().chain(&s.reject).find(|e| e.is_empty()) {
+    if let Some(e) = s
+        .expect
+        .iter()
+        .chain(&s.reject)
+        .chain(&s.gdb_expect)
+        .chain(&s.gdb_reject)
+        .find(|e| e.is_empty())
+    {
         return bad(format!(
             "empty string {e:?} in `expect` or `reject` would match anything"
         ));
+    }
+    if s.gdb.is_none() && !(s.gdb_expect.is_empty() && s.gdb_reject.is_empty()) {
+        return bad(
+            "`gdb_expect` and `gdb_reject` check gdb's output: give `gdb` a command file".into(),
+        );
     }
     Ok(())
 }
@@ -255,6 +278,9 @@ mod tests {
                 reject: vec!["PANIC".into()],
                 verdict: Verdict::Pass,
                 tests: 0,
+                gdb: None,
+                gdb_expect: vec![],
+                gdb_reject: vec![],
             }
         );
     }
@@ -292,6 +318,22 @@ tests = 3
         );
         assert_eq!(s.verdict, Verdict::Fail);
         assert_eq!(s.tests, 3);
+    }
+
+    #[test]
+    fn gdb_fields() {
+        let text = "description = \"d\"\nverdict = \"pass\"\ngdb = \"tests/gdb/x.gdb\"\n\
+                    gdb_expect = [\"Breakpoint 1,\"]\ngdb_reject = [\"Breakpoint 2,\"]\n";
+        let s = parse("t.toml", text).unwrap();
+        assert_eq!(s.gdb.as_deref(), Some("tests/gdb/x.gdb"));
+        assert_eq!(s.gdb_expect, ["Breakpoint 1,"]);
+        assert_eq!(s.gdb_reject, ["Breakpoint 2,"]);
+        let e = parse(
+            "t.toml",
+            "description = \"d\"\nverdict = \"pass\"\ngdb_expect = [\"x\"]\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("give `gdb` a command file"), "{e}");
     }
 
     #[test]
