@@ -238,6 +238,7 @@ pub fn preempt_for(cur: Tcb, t: Tcb) -> ! {
 
 /// Leave the kernel into `t`, which the fast path made runnable and which
 /// outranks every queued thread. The previous thread is blocked.
+#[inline(always)]
 pub fn switch_to(t: Tcb) -> ! {
     run(t)
 }
@@ -295,22 +296,63 @@ fn stop_without_space(t: Tcb) {
     }
 }
 
+/// Leave the kernel into `t`. Every exit to a thread comes here, so each
+/// rule about the state a thread runs with is kept in one place. A switch
+/// of address space loads CR3, clears the segment selectors if any is
+/// loaded (no selector a thread loaded survives into another space;
+/// threads of one space share everything anyway) and makes the I/O bitmap
+/// show the new space's ports and no others; the last two, when needed,
+/// out of line ([`run_clearing_selectors`], [`run_switching_ports`]).
+/// Then [`enter`] (context end, FS/GS bases, FPU owner; RFLAGS, canonical
+/// RIP, full restore), which all three end in. The usual paths make no
+/// call before their jump to user mode, so they need no stack frame.
 fn run(t: Tcb) -> ! {
     let Some(pml4) = t.pml4() else {
         // Reached from the fast path; `schedule` filters these itself, so
         // this recurses at most once.
-        stop_without_space(t);
-        schedule()
+        stop_and_schedule(t)
     };
     if paging::current_root() != pml4 {
-        // Another address space: it must not read the segment selectors
-        // this one left (threads of one space share everything anyway).
         if cpu::user_selectors_loaded() {
-            cpu::clear_user_selectors();
+            run_clearing_selectors(t, pml4)
+        }
+        if let Some(open) = crate::ioport::must_switch(pml4) {
+            run_switching_ports(t, pml4, open)
         }
         paging::switch_to(pml4);
-        crate::ioport::switch(pml4);
     }
+    enter(t)
+}
+
+/// [`run`] for a thread without an address space.
+#[cold]
+#[inline(never)]
+fn stop_and_schedule(t: Tcb) -> ! {
+    stop_without_space(t);
+    schedule()
+}
+
+/// [`run`] into the address space `pml4`, with a selector loaded.
+#[inline(never)]
+fn run_clearing_selectors(t: Tcb, pml4: u64) -> ! {
+    cpu::clear_user_selectors();
+    paging::switch_to(pml4);
+    crate::ioport::switch(pml4);
+    enter(t)
+}
+
+/// [`run`] into the address space `pml4`, no selector loaded, when the I/O
+/// bitmap must change (`open`: what `ioport::must_switch` found open).
+#[inline(never)]
+fn run_switching_ports(t: Tcb, pml4: u64, open: u64) -> ! {
+    paging::switch_to(pml4);
+    crate::ioport::switch_slow(open, pml4);
+    enter(t)
+}
+
+/// The rest of [`run`], once `t`'s address space is loaded.
+#[inline(always)]
+fn enter(t: Tcb) -> ! {
     if CURRENT.load(Ordering::Relaxed) != t.0 {
         // Its slice is never 0 here: a thread starts with a full one
         // (`Tcb::init`), and one that used it up got a new one then.
@@ -320,21 +362,14 @@ fn run(t: Tcb) -> ! {
         cpu::set_context_end(paging::object_va(t.0) + tcb::CONTEXT_BYTES);
         // The same thread going on keeps what it has: the kernel changes a
         // running thread's bases only through `cpu::reload_tls`. (After
-        // the selectors were cleared above: that marks the FS base
-        // unknown, so it is written here.)
+        // the selectors were cleared in `run_clearing_selectors`: that marks the
+        // FS base unknown, so it is written here.)
         cpu::set_tls(t.0, t.fs_base(), t.gs_base());
     }
     fpu::switch_to(t.0 + tcb::XSAVE);
     let rip = t.sanitize_context();
     if !septum_abi::layout::is_canonical(rip) {
-        // Unreachable by construction: entries from user mode save
-        // canonical RIPs (the page below the hole is never mapped) and
-        // every RIP the kernel is handed is checked. Should one get here
-        // anyway, it is the thread's fault, never a return that faults in
-        // ring 0: a #GP as the CPU would give it, to its handler.
-        t.set_reg(tcb::Reg::Vector, 13);
-        t.set_reg(tcb::Reg::Error, 0);
-        crate::trap::after_fault(crate::trap::fault(t, septum_abi::fault::Kind::Exception, 0))
+        noncanonical_rip(t)
     }
     let full = t.has_flag(flags::FULL_RESTORE);
     if full {
@@ -352,4 +387,17 @@ fn run(t: Tcb) -> ! {
             trap::resume_sysret(ctx)
         }
     }
+}
+
+/// Unreachable by construction: entries from user mode save canonical
+/// RIPs (the page below the hole is never mapped) and every RIP the kernel
+/// is handed is checked. Should one get to [`enter`] anyway, it is the
+/// thread's fault, never a return that faults in ring 0: a #GP as the CPU
+/// would give it, to its handler.
+#[cold]
+#[inline(never)]
+fn noncanonical_rip(t: Tcb) -> ! {
+    t.set_reg(tcb::Reg::Vector, 13);
+    t.set_reg(tcb::Reg::Error, 0);
+    crate::trap::after_fault(crate::trap::fault(t, septum_abi::fault::Kind::Exception, 0))
 }

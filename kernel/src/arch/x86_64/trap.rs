@@ -363,10 +363,15 @@ pub fn init_idt() {
 /// the thread's address space must be the one loaded in CR3. Its RFLAGS
 /// must have been sanitized ([`UserContext::user_rflags`]) and its RIP and
 /// RSP be canonical; CS and SS are forced here.
+///
+/// A jump, not a call: nothing comes back, so the caller needs no stack
+/// frame for it (its hot path then has no prologue at all).
+#[inline(always)]
 pub unsafe fn resume_iret(ctx: *const UserContext) -> ! {
     // SAFETY: the caller guarantees the context is complete and sanitized,
-    // so `iretq` lands in ring 3 with IF set and user selectors.
-    unsafe { __resume_iret(ctx) }
+    // so `iretq` lands in ring 3 with IF set and user selectors. The stub
+    // takes its context in RDI and never returns.
+    unsafe { core::arch::asm!("jmp {f}", f = sym __resume_iret, in("rdi") ctx, options(noreturn)) }
 }
 
 /// Return to user mode through `sysretq`: RIP from `ctx.rip` (into RCX),
@@ -376,9 +381,13 @@ pub unsafe fn resume_iret(ctx: *const UserContext) -> ! {
 /// As for [`resume_iret`]; in addition `ctx.rip` must be canonical, since
 /// `sysretq` to a non-canonical RIP faults in ring 0 on Intel CPUs with the
 /// user's stack pointer already loaded.
+/// A jump, as [`resume_iret`].
+#[inline(always)]
 pub unsafe fn resume_sysret(ctx: *const UserContext) -> ! {
     // SAFETY: as stated by the caller.
-    unsafe { __resume_sysret(ctx) }
+    unsafe {
+        core::arch::asm!("jmp {f}", f = sym __resume_sysret, in("rdi") ctx, options(noreturn))
+    }
 }
 
 // The entry code has saved the context in place, inside the running
