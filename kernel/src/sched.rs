@@ -246,20 +246,35 @@ pub fn switch_to(t: Tcb) -> ! {
 /// Pick the thread to run and leave the kernel into it. Never returns.
 ///
 /// The running thread keeps the CPU unless it stopped being runnable or a
-/// thread of higher priority is waiting.
+/// thread of higher priority is waiting. That common case is inline in
+/// every caller (no queue, no frame); the rest is [`schedule_queues`].
+#[inline(always)]
 pub fn schedule() -> ! {
+    let cur = running_runnable();
+    if let Some(c) = cur
+        && may_switch_to(c)
+    {
+        run(c);
+    }
+    schedule_queues(cur)
+}
+
+/// The running thread, if it is runnable and not queued: the one
+/// `schedule` keeps if nothing outranks it (`may_switch_to`). A running
+/// thread that a direct switch already queued (it gave way, then the
+/// thread it gave way to could not run) is the queue's to run, not the
+/// running thread's: never both at once.
+#[inline(always)]
+fn running_runnable() -> Option<Tcb> {
+    current().filter(|t| t.state() == State::Runnable && !is_queued(*t))
+}
+
+/// [`schedule`] past its common case: the queues decide. `cur` is
+/// [`running_runnable`], which something queued outranks, or which is not
+/// the window's.
+#[inline(never)]
+fn schedule_queues(mut cur: Option<Tcb>) -> ! {
     loop {
-        // A running thread that a direct switch already queued (it gave
-        // way, then the thread it gave way to could not run) is the
-        // queue's to run, not the running thread's: never both at once.
-        let cur = current().filter(|t| t.state() == State::Runnable && !is_queued(*t));
-        // The common case needs no queue at all: the running thread goes
-        // on when nothing queued outranks it.
-        if let Some(c) = cur
-            && may_switch_to(c)
-        {
-            run(c);
-        }
         let part = current_partition();
         let next = with_queues(|q| {
             if let Some(c) = cur {
@@ -281,6 +296,13 @@ pub fn schedule() -> ! {
                 CURRENT.store(0, Ordering::Relaxed);
                 crate::idle::wait_for_work();
             }
+        }
+        // Woken from idle, or the chosen thread could not run: again.
+        cur = running_runnable();
+        if let Some(c) = cur
+            && may_switch_to(c)
+        {
+            run(c);
         }
     }
 }
