@@ -61,6 +61,25 @@ impl ThreadLinks for Links {
 
 static QUEUES: spin::Mutex<[RunQueue<u64>; PARTITIONS]> =
     spin::Mutex::new([const { RunQueue::new() }; PARTITIONS]);
+
+type Queues = [RunQueue<u64>; PARTITIONS];
+
+/// Lock the run queues. One compare-exchange when the lock is free (on
+/// one CPU with interrupts off it always is); `spin`'s `lock` spends two
+/// more on the way into its retry loop.
+#[inline(always)]
+fn lock_queues() -> spin::MutexGuard<'static, Queues> {
+    match QUEUES.try_lock() {
+        Some(q) => q,
+        None => lock_queues_contended(),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn lock_queues_contended() -> spin::MutexGuard<'static, Queues> {
+    QUEUES.lock()
+}
 /// The partition whose window it is; 0 (which owns all time) until a
 /// schedule is set.
 static PARTITION: AtomicU8 = AtomicU8::new(0);
@@ -132,8 +151,8 @@ pub fn anything_queued() -> bool {
 
 /// Change the run queues, then publish the highest priority queued in the
 /// window's partition for the fast paths, which read it without the lock.
-fn with_queues<R>(f: impl FnOnce(&mut [RunQueue<u64>; PARTITIONS]) -> R) -> R {
-    let mut q = QUEUES.lock();
+fn with_queues<R>(f: impl FnOnce(&mut Queues) -> R) -> R {
+    let mut q = lock_queues();
     let r = f(&mut q);
     let highest = q[queue_of(current_partition())]
         .highest()
@@ -180,7 +199,9 @@ pub fn yield_to_next(t: Tcb) -> Option<Tcb> {
         return None;
     }
     t.set_slice(SLICE_TICKS);
-    let next = QUEUES.lock()[queue_of(t.partition())].rotate(&mut Links, t.0, prio);
+    // A queue lock that is taken (never, on one CPU) sends the yield down
+    // the general path, which waits for it.
+    let next = QUEUES.try_lock()?[queue_of(t.partition())].rotate(&mut Links, t.0, prio);
     next.ok().flatten().map(Tcb)
 }
 
