@@ -40,6 +40,7 @@ fn object(w0: u64) -> u64 {
 }
 
 /// Copy the four message registers and set the receiver's results.
+#[inline(always)]
 fn transfer(from: Tcb, to: Tcb, info: u64, badge: u64) {
     for r in [Reg::Rdx, Reg::R10, Reg::R8, Reg::R9] {
         to.set_reg(r, from.reg(r));

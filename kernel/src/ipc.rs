@@ -411,7 +411,7 @@ pub fn recv(receiver: Tcb, cap: &Cap, reply: u64, blocking: bool) -> Result<(), 
 /// other until it stops waiting ([`disarm`]) or the object is destroyed
 /// ([`reply_destroyed`] clears the thread's field), so a waiting receiver
 /// never holds a reply object that is gone.
-#[inline]
+#[inline(always)]
 pub(crate) fn arm(receiver: Tcb, reply: u64) {
     disarm(receiver);
     if reply != 0 {
