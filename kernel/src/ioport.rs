@@ -162,17 +162,10 @@ pub fn install(slot: Slot, vspace: Slot) -> Result<(), Error> {
     }
     drop(table);
     // The caller's own space may be the one: it may use the ports at once.
-    if current_pml4() == pml4 {
+    if crate::arch::paging::current_root() == pml4 {
         switch(pml4);
     }
     Ok(())
-}
-
-fn current_pml4() -> u64 {
-    x86_64::registers::control::Cr3::read_raw()
-        .0
-        .start_address()
-        .as_u64()
 }
 
 /// Remove the installations `which` selects, closing their ports if their
