@@ -89,7 +89,7 @@ pub const TIMER_SLOP: u64 = 32;
 
 /// Note `t` if it lies outside partition `p`'s window.
 #[inline(always)]
-fn check_window(p: usize, t: u64) {
+pub fn check_window(p: usize, t: u64) {
     let o = offset(t);
     let (start, end) = (WIN[p].0.load(Relaxed), WIN[p].1.load(Relaxed));
     let frame = FRAME.load(Relaxed);
