@@ -52,10 +52,17 @@ fn transfer(from: Tcb, to: Tcb, info: u64, badge: u64) {
 
 /// A register-only message info (no capabilities, at most four words, no
 /// reserved bits), or `None`.
+#[inline(always)]
 fn register_only(info: u64) -> Option<u64> {
-    // The notification label is the kernel's: the general path refuses it.
-    let kernel_label = info >> 12 == septum_abi::ipc::NOTIFICATION_LABEL;
-    (info & 0xfff <= 4 && !kernel_label).then_some(info)
+    // The notification label is the kernel's (the general path refuses
+    // it). It is the largest label, so the infos that carry it are those
+    // from its first one up: one compare, no shift.
+    const KERNEL_LABEL_INFO: u64 = septum_abi::ipc::NOTIFICATION_LABEL << 12;
+    const _: () = assert!(septum_abi::ipc::NOTIFICATION_LABEL == u64::MAX >> 12);
+    if info & 0xfff > 4 || info >= KERNEL_LABEL_INFO {
+        return None;
+    }
+    Some(info)
 }
 
 /// Try the fast paths for the running thread's `Call`: IPC through an
