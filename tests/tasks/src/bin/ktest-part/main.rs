@@ -344,9 +344,13 @@ fn yield_in_window(c: &mut Ctx) -> TestResult {
         y.store(0, Relaxed);
     }
     let mut threads = [None; 3];
-    for (i, (name, p)) in [("part-a-yield1", 1), ("part-a-yield2", 1), ("part-b-yield", 2)]
-        .into_iter()
-        .enumerate()
+    for (i, (name, p)) in [
+        ("part-a-yield1", 1),
+        ("part-a-yield2", 1),
+        ("part-b-yield", 2),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let t = c.configured_thread(name, 100, 0)?;
         c.ipc.tcb_set_partition(t.tcb, SCHED, p)?;
