@@ -13,7 +13,7 @@
 //! every other case it declines and the general path runs.
 
 use crate::arch::paging::{read_word, write_word};
-use crate::ipc::{self, Q_RECEIVERS, Q_SENDERS};
+use crate::ipc::{self, Q_RECEIVERS};
 use crate::object::Slot;
 use crate::object::tcb::{Reg, State, Tcb, flags};
 use crate::sched;
@@ -180,7 +180,7 @@ fn answer_and_wait(server: Tcb) -> Option<Tcb> {
         return None;
     }
     let q = ipc::ep_queue(object(e0));
-    if (q.tag() == Q_SENDERS && q.first().is_some()) || q.is_dying() {
+    if q.senders_or_dying() {
         return None;
     }
     let bound = server.bound_notification();

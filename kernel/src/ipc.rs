@@ -56,9 +56,21 @@ impl Queue {
         read_word(self.head) & 3
     }
 
+    /// A tag other than [`Q_DYING`] is kept only with a thread at the
+    /// head: an empty queue is idle (tag 0) or dying.
     fn set_head(self, t: u64, tag: u64) {
         let keep = if t != 0 || tag == Q_DYING { tag } else { 0 };
         write_word(self.head, t | keep);
+    }
+
+    /// Whether a receiver must not simply wait here: senders wait (a
+    /// sender tag is only ever kept with a thread in the queue, see
+    /// [`Queue::set_head`]) or the object is being destroyed. One bit of
+    /// the head word, which both tags have and the others lack.
+    #[inline(always)]
+    pub(crate) fn senders_or_dying(self) -> bool {
+        const _: () = assert!(Q_SENDERS & Q_DYING & 1 != 0 && Q_RECEIVERS & 1 == 0);
+        read_word(self.head) & 1 != 0
     }
 
     /// Whether the object is being destroyed ([`Q_DYING`]).
