@@ -116,10 +116,7 @@ fn call(caller: Tcb, info: u64, w0: u64, badge: u64) {
 #[inline(always)]
 fn deliver_call(caller: Tcb, info: u64, w0: u64, badge: u64) -> Option<Tcb> {
     let q = ipc::ep_queue(object(w0));
-    if q.tag() != Q_RECEIVERS {
-        return None;
-    }
-    let server = q.first()?;
+    let server = q.first_receiver()?;
     let reply = server.reply();
     if reply == 0 || read_word(reply) != 0 || !sched::may_switch_to(server) {
         return None;

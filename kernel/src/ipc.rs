@@ -73,6 +73,14 @@ impl Queue {
         read_word(self.head) & 1 != 0
     }
 
+    /// The first of the receivers waiting here, if receivers wait (the
+    /// receiver tag is only ever kept with a thread at the head).
+    #[inline(always)]
+    pub(crate) fn first_receiver(self) -> Option<Tcb> {
+        let w = read_word(self.head);
+        (w & 3 == Q_RECEIVERS).then_some(Tcb(w & !3))
+    }
+
     /// Whether the object is being destroyed ([`Q_DYING`]).
     pub(crate) fn is_dying(self) -> bool {
         self.tag() == Q_DYING
