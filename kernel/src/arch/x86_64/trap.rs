@@ -257,17 +257,46 @@ __resume_iret:
 
     .global __resume_sysret
 __resume_sysret:
-    mov %rdi, %rsp
-    RESTORE_GPRS
-    add $16, %rsp
-    pop %rcx                        /* rip */
-    add $8, %rsp                    /* cs */
-    pop %r11                        /* rflags */
+    /* Loads by offset from the context, not pops: RCX and R11 get RIP
+       and RFLAGS (sysretq's operands) instead of their saved values,
+       which are never loaded, and nothing skips over the vector, error
+       and CS words. RDI, the base, goes last. */
+    mov {r15}(%rdi), %r15
+    mov {r14}(%rdi), %r14
+    mov {r13}(%rdi), %r13
+    mov {r12}(%rdi), %r12
+    mov {r10}(%rdi), %r10
+    mov {r9}(%rdi), %r9
+    mov {r8}(%rdi), %r8
+    mov {rbp}(%rdi), %rbp
+    mov {rsi}(%rdi), %rsi
+    mov {rdx}(%rdi), %rdx
+    mov {rbx}(%rdi), %rbx
+    mov {rax}(%rdi), %rax
+    mov {rip}(%rdi), %rcx
+    mov {rflags}(%rdi), %r11
     swapgs
-    pop %rsp                        /* user rsp */
+    mov {rsp}(%rdi), %rsp
+    mov {rdi}(%rdi), %rdi
     sysretq
     "#,
     cs_off = const 8 * 3,
+    r15 = const offset_of!(UserContext, r15),
+    r14 = const offset_of!(UserContext, r14),
+    r13 = const offset_of!(UserContext, r13),
+    r12 = const offset_of!(UserContext, r12),
+    r10 = const offset_of!(UserContext, r10),
+    r9 = const offset_of!(UserContext, r9),
+    r8 = const offset_of!(UserContext, r8),
+    rbp = const offset_of!(UserContext, rbp),
+    rdi = const offset_of!(UserContext, rdi),
+    rsi = const offset_of!(UserContext, rsi),
+    rdx = const offset_of!(UserContext, rdx),
+    rbx = const offset_of!(UserContext, rbx),
+    rax = const offset_of!(UserContext, rax),
+    rip = const CTX_RIP,
+    rflags = const offset_of!(UserContext, rflags),
+    rsp = const offset_of!(UserContext, rsp),
     kernel_rsp = const PERCPU_KERNEL_RSP,
     context_end = const PERCPU_CONTEXT_END,
     user_rsp = const PERCPU_USER_RSP,
