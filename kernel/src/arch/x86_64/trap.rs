@@ -245,9 +245,24 @@ __syscall_entry:
 
     .global __resume_iret
 __resume_iret:
-    mov %rdi, %rsp
-    RESTORE_GPRS
-    add $16, %rsp
+    /* RSP at the interrupt frame (RIP..SS) that iretq pops; the general
+       registers by offset from the context, RDI, the base, last. */
+    lea {rip}(%rdi), %rsp
+    mov {r15}(%rdi), %r15
+    mov {r14}(%rdi), %r14
+    mov {r13}(%rdi), %r13
+    mov {r12}(%rdi), %r12
+    mov {r11}(%rdi), %r11
+    mov {r10}(%rdi), %r10
+    mov {r9}(%rdi), %r9
+    mov {r8}(%rdi), %r8
+    mov {rbp}(%rdi), %rbp
+    mov {rsi}(%rdi), %rsi
+    mov {rdx}(%rdi), %rdx
+    mov {rcx}(%rdi), %rcx
+    mov {rbx}(%rdi), %rbx
+    mov {rax}(%rdi), %rax
+    mov {rdi}(%rdi), %rdi
     /* Only `iretq` loads CS and SS from the context (`sysretq` takes
        them from STAR): forced to the user selectors here, where used. */
     movq ${user_cs}, 8(%rsp)
@@ -285,6 +300,7 @@ __resume_sysret:
     r14 = const offset_of!(UserContext, r14),
     r13 = const offset_of!(UserContext, r13),
     r12 = const offset_of!(UserContext, r12),
+    r11 = const offset_of!(UserContext, r11),
     r10 = const offset_of!(UserContext, r10),
     r9 = const offset_of!(UserContext, r9),
     r8 = const offset_of!(UserContext, r8),
@@ -292,6 +308,7 @@ __resume_sysret:
     rdi = const offset_of!(UserContext, rdi),
     rsi = const offset_of!(UserContext, rsi),
     rdx = const offset_of!(UserContext, rdx),
+    rcx = const offset_of!(UserContext, rcx),
     rbx = const offset_of!(UserContext, rbx),
     rax = const offset_of!(UserContext, rax),
     rip = const CTX_RIP,
@@ -311,6 +328,8 @@ __resume_sysret:
 );
 
 const _: () = assert!(CTX_CS_FROM_VECTOR == 8 * 3);
+const _: () = assert!(offset_of!(UserContext, cs) - CTX_RIP == 8);
+const _: () = assert!(offset_of!(UserContext, ss) - CTX_RIP == 32);
 const _: () = assert!(CTX_RIP == CTX_VECTOR + 16);
 
 unsafe extern "C" {
