@@ -280,6 +280,21 @@ pub fn schedule() -> ! {
     schedule_queues(cur)
 }
 
+/// Leave into the running thread `t` after a call of its own that changed
+/// nothing `schedule` decides by: not `t`'s state, not the queues, not the
+/// window (the kernel runs with interrupts off, so no window ends
+/// meanwhile). `t` is then runnable and not queued (a running thread
+/// never is), and what is left to ask is `schedule`'s last question,
+/// whether it may go on (`may_switch_to`); if not, `schedule` decides.
+#[inline(always)]
+pub fn go_on(t: Tcb) -> ! {
+    debug_assert_eq!(running_runnable(), Some(t));
+    if may_switch_to(t) {
+        run(t)
+    }
+    schedule()
+}
+
 /// The running thread, if it is runnable and not queued: the one
 /// `schedule` keeps if nothing outranks it (`may_switch_to`). A running
 /// thread that a direct switch already queued (it gave way, then the

@@ -46,12 +46,29 @@ pub fn syscall() -> ! {
 }
 
 /// `DebugWrite`, without the general dispatch and its frame: the same
-/// steps as `dispatch` takes for it.
+/// checks ([`debug_write`]) as `dispatch` makes for it. One of zero bytes
+/// (the null call) changes nothing the scheduler decides by, so the
+/// thread goes on (`sched::go_on`); one with bytes is [`write_bytes`].
 #[inline(never)]
 fn write(t: Tcb, number: u64) -> ! {
     if number != nr::DEBUG_WRITE {
         general()
     }
+    let ptr = t.reg(Reg::Rdi);
+    if t.reg(Reg::Rsi) != 0 {
+        write_bytes(t)
+    }
+    match debug_write(t, ptr, 0) {
+        Ok(n) => t.set_reg(Reg::Rax, n),
+        Err(e) => ipc::fail(t, e),
+    }
+    sched::go_on(t)
+}
+
+/// A `DebugWrite` with bytes to print, out of line (its frame is the
+/// printing's).
+#[inline(never)]
+fn write_bytes(t: Tcb) -> ! {
     t.set_reg(Reg::Rax, 0);
     let r = debug_write(t, t.reg(Reg::Rdi), t.reg(Reg::Rsi)).map(|n| t.set_reg(Reg::Rax, n));
     finish(t, nr::DEBUG_WRITE, r.map_err(Fail::from))
