@@ -80,6 +80,7 @@ fn lock_queues() -> spin::MutexGuard<'static, Queues> {
 fn lock_queues_contended() -> spin::MutexGuard<'static, Queues> {
     QUEUES.lock()
 }
+
 /// The partition whose window it is; 0 (which owns all time) until a
 /// schedule is set.
 static PARTITION: AtomicU8 = AtomicU8::new(0);
