@@ -425,7 +425,7 @@ fn enter(t: Tcb) -> ! {
         // FS base unknown, so it is written here.)
         cpu::set_tls(t.0, t.fs_base(), t.gs_base());
     }
-    fpu::switch_to(t.0 + tcb::XSAVE);
+    fpu::switch_to(t.0);
     let rip = t.sanitize_context();
     if !septum_abi::layout::is_canonical(rip) {
         noncanonical_rip(t)
