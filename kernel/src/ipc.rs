@@ -96,7 +96,9 @@ impl Queue {
         write_word(t.0 + crate::object::tcb::IPC_PREV, tail);
         write_word(t.0 + crate::object::tcb::IPC_NEXT, 0);
         if tail == 0 {
-            self.set_head(t.0, tag);
+            // A thread at the head keeps the tag (`set_head` with a
+            // thread, written out: `t` is never 0).
+            write_word(self.head, t.0 | tag);
         } else {
             write_word(tail + crate::object::tcb::IPC_NEXT, t.0);
         }
