@@ -121,7 +121,7 @@ fn deliver_call(caller: Tcb, info: u64, w0: u64, badge: u64) -> Option<Tcb> {
     if reply == 0 || read_word(reply) != 0 || !sched::may_switch_to(server) {
         return None;
     }
-    q.remove(server);
+    q.remove_first(server, Q_RECEIVERS);
     ipc::disarm(server);
     transfer(caller, server, info, badge);
     write_word(reply, caller.0);

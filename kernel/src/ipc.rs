@@ -105,6 +105,22 @@ impl Queue {
         write_word(self.tail, t.0);
     }
 
+    /// Take out `t`, the thread at the head of this queue, whose tag the
+    /// caller read as `tag` ([`Queue::first_receiver`] gives both):
+    /// [`Queue::remove`] without the cases a head cannot be in.
+    #[inline(always)]
+    pub(crate) fn remove_first(self, t: Tcb, tag: u64) {
+        debug_assert_eq!(read_word(t.0 + crate::object::tcb::IPC_PREV), 0);
+        let next = read_word(t.0 + crate::object::tcb::IPC_NEXT);
+        self.set_head(next, tag);
+        if next == 0 {
+            write_word(self.tail, 0);
+        } else {
+            write_word(next + crate::object::tcb::IPC_PREV, 0);
+        }
+        write_word(t.0 + crate::object::tcb::IPC_NEXT, 0);
+    }
+
     pub(crate) fn remove(self, t: Tcb) {
         let prev = read_word(t.0 + crate::object::tcb::IPC_PREV);
         let next = read_word(t.0 + crate::object::tcb::IPC_NEXT);
