@@ -455,12 +455,23 @@ pub(crate) fn arm(receiver: Tcb, reply: u64) {
     if reply != 0 {
         // One waiting receiver per reply object: a previous one loses it.
         let other = read_word(reply + 8);
-        if other != 0 && other != receiver.0 && Tcb(other).reply() == reply {
-            Tcb(other).set_reply(0);
+        if other != 0 {
+            displace(Tcb(other), receiver, reply);
         }
         write_word(reply + 8, receiver.0);
     }
     receiver.set_reply(reply);
+}
+
+/// [`arm`] found `other` named as the receiver waiting with `reply`: unless
+/// that is `receiver` itself, or `other` no longer waits with it, it loses
+/// it. Out of line and cold: the usual arm finds nobody.
+#[cold]
+#[inline(never)]
+fn displace(other: Tcb, receiver: Tcb, reply: u64) {
+    if other != receiver && other.reply() == reply {
+        other.set_reply(0);
+    }
 }
 
 /// `receiver` stops waiting in `Recv`: undo [`arm`]; returns the reply
