@@ -122,7 +122,7 @@ fn deliver_call(caller: Tcb, info: u64, w0: u64, badge: u64) -> Option<Tcb> {
         return None;
     }
     q.remove_first(server, Q_RECEIVERS);
-    ipc::disarm(server);
+    ipc::disarm_from(server, reply);
     transfer(caller, server, info, badge);
     write_word(reply, caller.0);
     caller.set_state(State::BlockedReply);

@@ -480,12 +480,19 @@ fn displace(other: Tcb, receiver: Tcb, reply: u64) {
 pub(crate) fn disarm(receiver: Tcb) -> u64 {
     let reply = receiver.reply();
     if reply != 0 {
-        if read_word(reply + 8) == receiver.0 {
-            write_word(reply + 8, 0);
-        }
-        receiver.set_reply(0);
+        disarm_from(receiver, reply);
     }
     reply
+}
+
+/// [`disarm`] for a caller that has just read `receiver`'s reply object,
+/// `reply` (not 0).
+#[inline(always)]
+pub(crate) fn disarm_from(receiver: Tcb, reply: u64) {
+    if read_word(reply + 8) == receiver.0 {
+        write_word(reply + 8, 0);
+    }
+    receiver.set_reply(0);
 }
 
 /// Complete a waiting sender's send (or fault) into `receiver`, which
