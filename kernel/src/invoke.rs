@@ -456,7 +456,7 @@ fn tcb_method(t: Tcb, invoked: Slot, target: Tcb, label: u64, a: &Args) -> KResu
             if from >= area_words {
                 return Err(Error::Range.into());
             }
-            fpu::flush(target.0 + tcb::XSAVE);
+            fpu::flush(target.0);
             let mut words = [0u64; 64];
             let n = (area_words - from).min(64) as usize;
             for (i, w) in words.iter_mut().take(n).enumerate() {
@@ -468,7 +468,7 @@ fn tcb_method(t: Tcb, invoked: Slot, target: Tcb, label: u64, a: &Args) -> KResu
             let from = a.get(0)?;
             let count = a.len.saturating_sub(1) as u64;
             // Our own state may be live in the FPU: flush makes the area current.
-            fpu::flush(target.0 + tcb::XSAVE);
+            fpu::flush(target.0);
             for i in 0..count {
                 let w = from.checked_add(i).ok_or(Error::Range)?;
                 // Words 64..72 are the XSAVE header, which the kernel owns.

@@ -523,7 +523,7 @@ fn deactivate(t: Tcb) {
     crate::ipc::cancel(t);
     crate::sched::dequeue(t);
     t.set_state(State::Dead);
-    crate::arch::fpu::flush(t.0 + super::tcb::XSAVE);
+    crate::arch::fpu::flush(t.0);
     if crate::sched::current() == Some(t) {
         crate::sched::yield_current();
     }

@@ -202,6 +202,10 @@ const PORTS: &[Test] = &[
         name: "ioport_revoked_from_another_space_closes_the_drivers",
         run: port_revoked_elsewhere,
     },
+    Test {
+        name: "ioport_follow_switches_that_clear_selectors",
+        run: port_space_with_selectors,
+    },
 ];
 
 /// Let every other thread run until none is runnable.
@@ -566,6 +570,46 @@ extern "C" fn scratch_elsewhere(_arg: u64, _buffer: u64) -> ! {
     let _ = inb(SCRATCH);
     WORDS[3].store(1, SeqCst);
     septum_user::syscall::thread_exit()
+}
+
+/// Load the user data selector into DS: a thread may, and the kernel
+/// then takes its other way into another address space (it clears the
+/// selectors out of line, and switches the ports there too).
+fn load_ds() {
+    // SAFETY: 0x1b is the ring-3 data selector (the one SS holds); 64-bit
+    // code ignores DS, so nothing this thread does changes meaning.
+    unsafe {
+        core::arch::asm!("mov ds, {0:x}", in(reg) 0x1bu16, options(nostack, preserves_flags))
+    };
+}
+
+extern "C" fn scratch_elsewhere_with_selector(_arg: u64, _buffer: u64) -> ! {
+    load_ds();
+    let _ = inb(SCRATCH);
+    WORDS[3].store(1, SeqCst);
+    septum_user::syscall::thread_exit()
+}
+
+/// As [`port_one_space`], but each switch of address space finds a
+/// selector loaded: the root's ports must still be closed in the other
+/// space and open again when the root runs.
+fn port_space_with_selectors(c: &mut Ctx) -> TestResult {
+    WORDS[3].store(0, SeqCst);
+    com1_ports(c)?;
+    let space = c.new_space()?;
+    c.spawn_in(
+        &space,
+        "kio-other-sel",
+        scratch_elsewhere_with_selector,
+        0,
+        PRIO,
+    )?;
+    load_ds();
+    settle(c)?;
+    check_eq!(WORDS[3].load(SeqCst), 0);
+    outb(SCRATCH, 0x5a);
+    check_eq!(inb(SCRATCH), 0x5a);
+    Ok(())
 }
 
 fn port_one_space(c: &mut Ctx) -> TestResult {
