@@ -99,7 +99,8 @@ pub mod attr {
     pub const EXECUTE: u64 = 2;
 }
 
-/// Prepare a new PML4: share the kernel's slots.
+/// Prepare a PML4 for use (at its ASID assignment): share the kernel's
+/// slots.
 pub fn init_pml4(pa: u64) {
     let kernel = crate::kernel_pml4();
     for slot in crate::arch::layout::KERNEL_SLOTS {
@@ -141,6 +142,10 @@ pub fn assign_asid(pool: &Cap, vspace: Slot) -> Result<u64, Error> {
     }
     let end = (u64::from(first) + u64::from(count)).min(ASIDS as u64);
     let asid = free_asid(u64::from(first).max(1), end).ok_or(Error::NotEnoughMemory)?;
+    // The kernel's slots go in now, not at retype: nothing uses a PML4
+    // before it has an ASID, and a retype of many PML4s would otherwise
+    // copy them all in one stretch with interrupts off.
+    init_pml4(object);
     take_asid(asid, object);
     let mapping = Some(Mapping {
         asid: asid as u16,

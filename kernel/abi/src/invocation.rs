@@ -27,8 +27,9 @@ pub const CNODE_REVOKE: u64 = 5;
 /// it is mapped at.
 pub const CNODE_IDENTIFY: u64 = 6;
 
-/// Untyped: retype (at most 32 MiB of objects other than untyped per call,
-/// since the kernel clears them) into `mr4 count` objects of type `mr0` (a
+/// Untyped: retype (1 to 256 objects per call, at most 32 of them threads:
+/// the kernel initialises them with interrupts off) into `mr4 count`
+/// objects of type `mr0` (a
 /// [`crate::object::object_type`] code) with `mr1 user bits` (untyped size, CNode radix, page
 /// table level), capabilities into slots `mr3 offset ..` of the CNode
 /// `mr2 cptr`.
