@@ -192,15 +192,12 @@ pub fn retype(
     // module notes): the objects need initialising, not clearing.
     for i in 0..count {
         let addr = plan.object(i).ok_or(Error::Range)?;
-        match t {
-            ObjectType::Tcb => {
-                // A thread starts in its maker's partition: a domain
-                // cannot give itself time outside its windows by making
-                // threads (moving one needs the schedule's capability).
-                Tcb(addr).init();
-                Tcb(addr).set_partition_word(crate::sched::current().map_or(0, |c| c.partition()));
-            }
-            _ => {}
+        if t == ObjectType::Tcb {
+            // A thread starts in its maker's partition: a domain cannot
+            // give itself time outside its windows by making threads
+            // (moving one needs the schedule's capability).
+            Tcb(addr).init();
+            Tcb(addr).set_partition_word(crate::sched::current().map_or(0, |c| c.partition()));
         }
         let slot = cnode.slot(offset + i).ok_or(Error::Range)?;
         cnode::insert(slot, &new_cap(t, addr, user_bits, is_device), Some(ut_slot))?;
