@@ -478,6 +478,15 @@ fn emit_server(w: &mut Writer, iface: &Interface) {
         }
         w.signature(&format!("fn {}", m.name), &params, "", ";");
     }
+    if !iface.methods.is_empty() {
+        w.line("");
+    }
+    w.line("/// The notification bound to the server's thread fired with `word` (the");
+    w.line("/// badges of its signals since the last time, ORed): a driver's interrupts");
+    w.line("/// arrive here. The default ignores it.");
+    w.open("fn notified(&mut self, ctx: &mut septum_idl::ServerCtx<'_>, word: u64) {");
+    w.line("let _ = (ctx, word);");
+    w.close("}");
     w.close("}");
     w.line("");
     w.line(&format!(
@@ -487,7 +496,8 @@ fn emit_server(w: &mut Writer, iface: &Interface) {
     w.line("///");
     w.line("/// Requests that cannot be decoded are answered with `Malformed`, unknown");
     w.line("/// methods with `UnknownMethod`, capability arguments of the wrong kind or");
-    w.line("/// without the declared rights with `BadCapability`.");
+    w.line("/// without the declared rights with `BadCapability`. A signal on the");
+    w.line("/// notification bound to the server's thread goes to `notified`.");
     w.signature(
         &format!("pub fn serve<S: {server}>"),
         &[
@@ -499,9 +509,13 @@ fn emit_server(w: &mut Writer, iface: &Interface) {
         " {",
     );
     w.open("loop {");
-    w.open("let (req, token): (septum_idl::Request, septum_idl::ReplyToken<(), ()>) =");
-    w.line("septum_idl::next_request(ctx, endpoint, &INTERFACE);");
-    w.indent -= 1;
+    w.open("let (req, token) = match septum_idl::next_event(ctx, endpoint, &INTERFACE) {");
+    w.line("septum_idl::Event::Request(req, token) => (req, token),");
+    w.open("septum_idl::Event::Notified(word) => {");
+    w.line("server.notified(ctx, word);");
+    w.line("continue;");
+    w.close("}");
+    w.close("};");
     w.open("match req.method {");
     for m in &iface.methods {
         emit_dispatch(w, m);

@@ -31,7 +31,9 @@ mod shared;
 pub mod wire;
 
 pub use client::{Client, interpret_reply};
-pub use server::{CapArg, ReplyToken, Request, ServerCtx, kind, next_request, rights, take_cap};
+pub use server::{
+    CapArg, Event, ReplyToken, Request, ServerCtx, kind, next_event, next_request, rights, take_cap,
+};
 pub use shared::Shared;
 
 /// Kernel label of every IDL message, request or reply.

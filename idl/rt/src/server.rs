@@ -185,12 +185,37 @@ fn refuse(ipc: &mut Ipc, reply: u64, status: Status, generation: u32, version: u
 /// the kernel releases that caller at once with `PeerGone`, and keeps
 /// receiving. A server that defers must give the pool enough reply objects.
 ///
-/// A notification bound to the server thread is consumed and ignored here.
+/// A notification bound to the server thread is consumed and ignored here;
+/// [`next_event`] hands it to the server instead.
 pub fn next_request(
     ctx: &mut ServerCtx<'_>,
     endpoint: u64,
     iface: &InterfaceId,
 ) -> (Request, ReplyToken<(), ()>) {
+    loop {
+        if let Event::Request(req, token) = next_event(ctx, endpoint, iface) {
+            return (req, token);
+        }
+    }
+}
+
+/// What a server's receive brought: a checked request, or the word of the
+/// notification bound to the server's thread (Microkit's `notified`).
+#[must_use]
+pub enum Event {
+    /// A request for the interface, with its reply token.
+    Request(Request, ReplyToken<(), ()>),
+    /// The bound notification fired: its word (the badges of every signal
+    /// since the last one, ORed). An IRQ notification of a driver arrives
+    /// this way, so one thread serves its clients and its device.
+    Notified(u64),
+}
+
+/// [`next_request`], but a signal on the notification bound to the
+/// server's thread ends the receive too and is returned as
+/// [`Event::Notified`]. The kernel delivers a pending signal before any
+/// caller, so a driver's interrupts are never starved by its clients.
+pub fn next_event(ctx: &mut ServerCtx<'_>, endpoint: u64, iface: &InterfaceId) -> Event {
     loop {
         clear_recv_slots(ctx);
         ctx.ipc.set_recv_slots(ctx.recv_cnode, ctx.recv_first);
@@ -234,21 +259,22 @@ pub fn next_request(
             ctx.recv_first,
             received.msg.caps.min(MAX_CAPS),
         );
+        if received.msg.label == NOTIFICATION_LABEL {
+            // A bound notification fired (the kernel refuses this label on
+            // tasks' messages). Its reply object is bound to no caller: an
+            // answer would go nowhere, so it just goes back to the pool.
+            if let Some(reply) = reply {
+                reply_pool::give(reply);
+            }
+            return Event::Notified(received.badge);
+        }
         let Some(reply) = reply else {
             continue;
         };
-        if received.msg.label == NOTIFICATION_LABEL {
-            // A bound notification fired. (The kernel refuses this label on
-            // tasks' messages; should a caller be bound anyway, it is
-            // answered rather than left holding the reply object.)
-            reply_header_only(reply, Status::Dropped, ctx.generation);
-            reply_pool::give(reply);
-            continue;
-        }
         match Request::from_message(received.badge, &received.msg, iface) {
             Ok(req) => {
                 CURRENT.store(reply, Ordering::Relaxed);
-                return (req, ReplyToken::new(reply, ctx.generation));
+                return Event::Request(req, ReplyToken::new(reply, ctx.generation));
             }
             Err(status) => {
                 refuse(ctx.ipc, reply, status, ctx.generation, iface.version);

@@ -589,21 +589,34 @@ pub trait EchoServer {
         tag: u8,
         reply: septum_idl::ReplyToken<u8, septum_idl::NoError>,
     );
+
+    /// The notification bound to the server's thread fired with `word` (the
+    /// badges of its signals since the last time, ORed): a driver's interrupts
+    /// arrive here. The default ignores it.
+    fn notified(&mut self, ctx: &mut septum_idl::ServerCtx<'_>, word: u64) {
+        let _ = (ctx, word);
+    }
 }
 
 /// Serves `Echo` requests on `endpoint` with `server`, forever.
 ///
 /// Requests that cannot be decoded are answered with `Malformed`, unknown
 /// methods with `UnknownMethod`, capability arguments of the wrong kind or
-/// without the declared rights with `BadCapability`.
+/// without the declared rights with `BadCapability`. A signal on the
+/// notification bound to the server's thread goes to `notified`.
 pub fn serve<S: EchoServer>(
     server: &mut S,
     ctx: &mut septum_idl::ServerCtx<'_>,
     endpoint: u64,
 ) -> ! {
     loop {
-        let (req, token): (septum_idl::Request, septum_idl::ReplyToken<(), ()>) =
-            septum_idl::next_request(ctx, endpoint, &INTERFACE);
+        let (req, token) = match septum_idl::next_event(ctx, endpoint, &INTERFACE) {
+            septum_idl::Event::Request(req, token) => (req, token),
+            septum_idl::Event::Notified(word) => {
+                server.notified(ctx, word);
+                continue;
+            }
+        };
         match req.method {
             METHOD_ECHO => {
                 let reply = token.cast::<heapless::String<64>, EchoError>();
