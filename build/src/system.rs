@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 
 /// The machine crates, built together.
 /// Crates built for the machine (and that `lint` checks for it).
-pub const MACHINE_PACKAGES: [&str; 4] = [
+pub const MACHINE_PACKAGES: [&str; 5] = [
     "septum-kernel",
     "septum-root-task",
     "septum-test-tasks",
     "septum-demo",
+    "septum-serial",
 ];
 
 /// The default system's root task binary.

@@ -16,7 +16,7 @@ use std::time::Duration;
 const TAIL_LINES: usize = 40;
 
 /// Host crates whose unit tests run first (and that `lint` checks for the host).
-pub const HOST_PACKAGES: [&str; 7] = [
+pub const HOST_PACKAGES: [&str; 8] = [
     "septum-abi",
     "septum-kcore",
     "septum-build",
@@ -24,6 +24,7 @@ pub const HOST_PACKAGES: [&str; 7] = [
     "septum-idl",
     "septum-idlgen",
     "septum-interfaces",
+    "septum-serial",
 ];
 
 /// Run the tests; `filter` keeps only scenarios whose name contains it (and
@@ -208,7 +209,19 @@ fn run_scenario(ws: &Workspace, name: &str, s: &Scenario, kernel: &Path) -> Scen
     };
     let boot = scenario_boot(s, kernel, &image);
     let args = qemu::captured_args(&boot);
-    let run = match qemu::run_captured(&args, Duration::from_secs(s.timeout_secs)) {
+    let input: Vec<qemu::Typing> = s
+        .input
+        .iter()
+        .map(|i| qemu::Typing {
+            after: i.after.clone(),
+            bytes: i.bytes(),
+        })
+        .collect();
+    let run = match qemu::run_captured_with_input(
+        &args,
+        Duration::from_secs(s.timeout_secs),
+        &input,
+    ) {
         Ok(run) => run,
         Err(e) => {
             let mut r = ScenarioResult::failed(format!("cannot start {}: {e}", qemu::QEMU));

@@ -274,6 +274,7 @@ pub fn next_event(ctx: &mut ServerCtx<'_>, endpoint: u64, iface: &InterfaceId) -
         match Request::from_message(received.badge, &received.msg, iface) {
             Ok(req) => {
                 CURRENT.store(reply, Ordering::Relaxed);
+                BADGE.store(req.badge, Ordering::Relaxed);
                 return Event::Request(req, ReplyToken::new(reply, ctx.generation));
             }
             Err(status) => {
@@ -323,6 +324,16 @@ struct Staged {
 static STAGED: spin::Mutex<Option<Staged>> = spin::Mutex::new(None);
 /// Reply object of the request the loop handed out last (0: none).
 static CURRENT: AtomicU64 = AtomicU64::new(0);
+/// Badge of the request the loop handed out last.
+static BADGE: AtomicU64 = AtomicU64::new(0);
+
+/// The badge of the request being handled: the one [`next_event`] (or
+/// [`next_request`]) returned last. A server method tells its callers
+/// apart by it (the description gives each caller its own badge), without
+/// the generated trait having to pass it to every method.
+pub fn current_badge() -> u64 {
+    BADGE.load(Ordering::Relaxed)
+}
 
 /// A register-only reply carrying just a header: needs no IPC buffer, so
 /// `Drop` and [`ReplyToken::status`] can send it.
