@@ -212,7 +212,11 @@ fn type_input(
                 }
                 thread::sleep(Duration::from_millis(20));
             }
-            if stdin.write_all(&step.bytes).and_then(|()| stdin.flush()).is_err() {
+            if stdin
+                .write_all(&step.bytes)
+                .and_then(|()| stdin.flush())
+                .is_err()
+            {
                 return; // QEMU is gone.
             }
         }

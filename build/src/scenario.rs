@@ -520,7 +520,10 @@ tests = 3
     fn the_pattern_is_printable_lines_of_64() {
         let p = pattern(64 * 1024);
         assert!(p.iter().all(|&b| b == b'\n' || (b'!'..=b'~').contains(&b)));
-        assert!(p.chunks(64).all(|l| l[63] == b'\n' && !l[..63].contains(&b'\n')));
+        assert!(
+            p.chunks(64)
+                .all(|l| l[63] == b'\n' && !l[..63].contains(&b'\n'))
+        );
         // Not one line repeated: a lost or doubled line changes the checksum.
         assert_ne!(p[..64], p[64..128]);
     }

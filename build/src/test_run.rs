@@ -217,18 +217,15 @@ fn run_scenario(ws: &Workspace, name: &str, s: &Scenario, kernel: &Path) -> Scen
             bytes: i.bytes(),
         })
         .collect();
-    let run = match qemu::run_captured_with_input(
-        &args,
-        Duration::from_secs(s.timeout_secs),
-        &input,
-    ) {
-        Ok(run) => run,
-        Err(e) => {
-            let mut r = ScenarioResult::failed(format!("cannot start {}: {e}", qemu::QEMU));
-            r.cases = judge::count_cases("", &trusted, s.tests);
-            return r;
-        }
-    };
+    let run =
+        match qemu::run_captured_with_input(&args, Duration::from_secs(s.timeout_secs), &input) {
+            Ok(run) => run,
+            Err(e) => {
+                let mut r = ScenarioResult::failed(format!("cannot start {}: {e}", qemu::QEMU));
+                r.cases = judge::count_cases("", &trusted, s.tests);
+                return r;
+            }
+        };
     let mut problems = Vec::new();
     if let Err(e) = judge::check_exit(s.verdict, run.outcome, &run.stderr) {
         problems.push(e);

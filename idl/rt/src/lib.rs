@@ -32,8 +32,8 @@ pub mod wire;
 
 pub use client::{Client, interpret_reply};
 pub use server::{
-    CapArg, Event, ReplyToken, Request, ServerCtx, current_badge, kind, next_event, next_request, rights,
-    take_cap,
+    CapArg, Event, ReplyToken, Request, ServerCtx, current_badge, kind, next_event, next_request,
+    rights, take_cap,
 };
 pub use shared::Shared;
 

@@ -202,6 +202,9 @@ pub fn next_request(
 /// What a server's receive brought: a checked request, or the word of the
 /// notification bound to the server's thread (Microkit's `notified`).
 #[must_use]
+// The request is as large as it is in `next_request`'s tuple, and there is
+// no allocator to box it: returned by value either way.
+#[allow(clippy::large_enum_variant)]
 pub enum Event {
     /// A request for the interface, with its reply token.
     Request(Request, ReplyToken<(), ()>),

@@ -87,7 +87,9 @@ impl<const N: usize> Ring<N> {
     /// How many bytes up to and including the first `b` among the first
     /// `limit`, if there is one.
     pub fn find(&self, b: u8, limit: usize) -> Option<usize> {
-        (0..self.len.min(limit)).find(|&i| self.get(i) == Some(b)).map(|i| i + 1)
+        (0..self.len.min(limit))
+            .find(|&i| self.get(i) == Some(b))
+            .map(|i| i + 1)
     }
 }
 
@@ -107,7 +109,10 @@ mod tests {
         assert_eq!(r.len(), 4);
         assert_eq!(r.pop(), Some(1));
         assert!(r.push(5));
-        assert_eq!((0..4).map(|i| r.get(i).unwrap()).collect::<Vec<_>>(), [2, 3, 4, 5]);
+        assert_eq!(
+            (0..4).map(|i| r.get(i).unwrap()).collect::<Vec<_>>(),
+            [2, 3, 4, 5]
+        );
         assert_eq!(r.pop_back(), Some(5));
         assert_eq!(r.last(), Some(4));
         assert_eq!(r.find(4, 10), Some(3));

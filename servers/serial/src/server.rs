@@ -137,7 +137,11 @@ impl SerialServer for Serial {
         Serial::read(self, ctx, Want::Line, reply);
     }
 
-    fn acquire_input(&mut self, ctx: &mut ServerCtx<'_>, reply: ReplyToken<(), septum_idl::NoError>) {
+    fn acquire_input(
+        &mut self,
+        ctx: &mut ServerCtx<'_>,
+        reply: ReplyToken<(), septum_idl::NoError>,
+    ) {
         let badge = septum_idl::current_badge();
         self.foreground = Some(badge);
         // Readers other than the new owner are answered: they may not read now.
@@ -155,14 +159,23 @@ impl SerialServer for Serial {
         self.progress(ctx.ipc);
     }
 
-    fn release_input(&mut self, ctx: &mut ServerCtx<'_>, reply: ReplyToken<(), septum_idl::NoError>) {
+    fn release_input(
+        &mut self,
+        ctx: &mut ServerCtx<'_>,
+        reply: ReplyToken<(), septum_idl::NoError>,
+    ) {
         if self.foreground == Some(septum_idl::current_badge()) {
             self.foreground = None;
         }
         reply.ok(ctx.ipc, ());
     }
 
-    fn set_cooked(&mut self, ctx: &mut ServerCtx<'_>, cooked: bool, reply: ReplyToken<(), septum_idl::NoError>) {
+    fn set_cooked(
+        &mut self,
+        ctx: &mut ServerCtx<'_>,
+        cooked: bool,
+        reply: ReplyToken<(), septum_idl::NoError>,
+    ) {
         self.console.set_cooked(cooked);
         reply.ok(ctx.ipc, ());
     }

@@ -41,7 +41,11 @@ fn lost<E>(e: CallError<E>) -> Lost {
     }
 }
 
-fn write(serial: &mut SerialClient, ipc: &mut septum_user::ipc::Ipc, text: &str) -> Result<(), Lost> {
+fn write(
+    serial: &mut SerialClient,
+    ipc: &mut septum_user::ipc::Ipc,
+    text: &str,
+) -> Result<(), Lost> {
     for chunk in text.as_bytes().chunks(512) {
         let data = heapless::Vec::from_slice(chunk).unwrap_or_default();
         serial.write(ipc, &data).map_err(lost)?;
@@ -49,14 +53,19 @@ fn write(serial: &mut SerialClient, ipc: &mut septum_user::ipc::Ipc, text: &str)
     Ok(())
 }
 
-fn answer(line: &str, serial: &mut SerialClient, ipc: &mut septum_user::ipc::Ipc) -> Result<Line, Lost> {
+fn answer(
+    line: &str,
+    serial: &mut SerialClient,
+    ipc: &mut septum_user::ipc::Ipc,
+) -> Result<Line, Lost> {
     let mut out = Line::new();
     let line = line.trim();
     if line.is_empty() {
         return Ok(out);
     }
     if line == "help" {
-        let _ = out.push_str("commands: help, stats, rev TEXT; any other line comes back in capitals\n");
+        let _ = out
+            .push_str("commands: help, stats, rev TEXT; any other line comes back in capitals\n");
     } else if line == "stats" {
         let s = serial.stats(ipc).map_err(lost)?;
         let _ = writeln!(
@@ -82,7 +91,11 @@ fn answer(line: &str, serial: &mut SerialClient, ipc: &mut septum_user::ipc::Ipc
 fn session(serial: &mut SerialClient, ipc: &mut septum_user::ipc::Ipc) -> Result<(), Lost> {
     serial.acquire_input(ipc).map_err(lost)?;
     serial.set_cooked(ipc, true).map_err(lost)?;
-    write(serial, ipc, "\nSeptum console, served by the user-level 16550 driver. Type `help`.\n")?;
+    write(
+        serial,
+        ipc,
+        "\nSeptum console, served by the user-level 16550 driver. Type `help`.\n",
+    )?;
     println!("ready: the console owns the serial input");
     loop {
         write(serial, ipc, "septum> ")?;

@@ -62,6 +62,8 @@ fn main() {
     if written == i && during > 0 {
         println!("septum-test: serial_writes_during_paste ok");
     } else {
-        println!("septum-test: serial_writes_during_paste FAILED {written} of {i} taken, {during} during the paste");
+        println!(
+            "septum-test: serial_writes_during_paste FAILED {written} of {i} taken, {during} during the paste"
+        );
     }
 }
