@@ -109,7 +109,7 @@ fn session(serial: &mut SerialClient, ipc: &mut septum_user::ipc::Ipc) -> Result
         };
         if input.dropped > 0 {
             let mut note = Line::new();
-            let _ = writeln!(note, "({} bytes were lost before this line)", input.dropped);
+            let _ = writeln!(note, "({} losses before this line)", input.dropped);
             write(serial, ipc, &note)?;
         }
         let text = core::str::from_utf8(&input.data).unwrap_or("(not UTF-8)");
