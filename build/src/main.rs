@@ -14,12 +14,15 @@
 mod bench;
 mod bench_run;
 mod description;
+mod gdb;
+mod guest;
 mod host_tests;
 mod image;
 mod judge;
 mod kernel_check;
 mod profile;
 mod qemu;
+mod scaffold;
 mod scenario;
 mod system;
 mod test_run;
@@ -62,7 +65,7 @@ enum Command {
     #[command(after_help = "Words after `--` are added to the kernel command line, \
         e.g. `cargo xtask run -- exit_on_idle log=debug`.")]
     Run {
-        /// The QEMU machine: q35, pc or microvm
+        /// The QEMU machine: q35, pc, microvm or microvm-noacpi
         #[arg(long, value_name = "M", default_value = "q35", value_parser = parse_machine)]
         machine: Machine,
         /// The system description to boot [default: build/systems/default.toml]
@@ -91,6 +94,50 @@ enum Command {
         #[arg(long, value_name = "ID")]
         profile: Option<String>,
     },
+    /// Build, boot the system stopped with QEMU's GDB stub, and start gdb
+    /// with the kernel's and every task's symbols loaded where they run
+    #[command(
+        after_help = "In gdb, `domains` lists the domains and `break-in DOMAIN LOCATION` \
+        stops at LOCATION only in that domain (every task is linked at 4 MiB); \
+        `console` shows the console's last lines; `quit` ends QEMU too. \
+        Words after `--` are added to the kernel command line. See docs/debugging.md."
+    )]
+    Gdb {
+        /// The system description to boot [default: build/systems/default.toml]
+        #[arg(long, value_name = "FILE")]
+        system: Option<PathBuf>,
+        /// The QEMU machine: q35, pc or microvm
+        #[arg(long, value_name = "M", default_value = "q35", value_parser = parse_machine)]
+        machine: Machine,
+        /// gdb commands to run once connected, before the prompt
+        #[arg(long, value_name = "FILE", conflicts_with = "batch")]
+        commands: Option<PathBuf>,
+        /// No terminal: run FILE's gdb commands once connected, print gdb's
+        /// output, end QEMU, and exit with gdb's status
+        #[arg(long, value_name = "FILE")]
+        batch: Option<PathBuf>,
+        /// With --batch: seconds before gdb and QEMU are killed
+        #[arg(long, value_name = "SECS", default_value_t = 300, requires = "batch")]
+        timeout: u64,
+        /// Words added to the kernel command line
+        #[arg(last = true, value_name = "WORDS")]
+        words: Vec<String>,
+    },
+    /// Scaffold a new server: its interface, a crate servers/NAME with the
+    /// server and a tiny client, the description entries and a scenario
+    #[command(
+        after_help = "`cargo xtask test server-NAME` then boots it and checks that it answers; \
+        docs/writing-a-driver.md goes on from there."
+    )]
+    NewServer {
+        /// The server's name: lowercase letters and digits in words joined by '-'
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// The description to add it to [default: build/systems/default.toml];
+        /// a file that does not exist is made as a copy of the default
+        #[arg(long, value_name = "FILE")]
+        system: Option<PathBuf>,
+    },
     /// rustfmt check and clippy (-D warnings) on the host and machine crates
     Lint,
     /// Check a system description and print what the system will be: each
@@ -112,7 +159,7 @@ enum Command {
 /// `--machine`'s value, refused with the names it takes.
 fn parse_machine(name: &str) -> std::result::Result<Machine, String> {
     Machine::from_name(name)
-        .ok_or_else(|| format!("unknown machine {name:?}; use q35, pc or microvm"))
+        .ok_or_else(|| format!("unknown machine {name:?}; use q35, pc, microvm or microvm-noacpi"))
 }
 
 fn main() -> ExitCode {
@@ -160,6 +207,26 @@ fn execute(ws: &Workspace, cmd: Command) -> Result<ExitCode> {
             tools::ensure_qemu()?;
             let (kernel, _) = build_system(ws, None)?;
             bench_run::bench(ws, &kernel)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Gdb {
+            system,
+            machine,
+            commands,
+            batch,
+            timeout,
+            words,
+        } => debug(
+            ws,
+            machine,
+            system.as_deref(),
+            commands,
+            batch,
+            timeout,
+            &words,
+        ),
+        Command::NewServer { name, system } => {
+            scaffold::new_server(ws, &name, system.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Lint => lint(ws),
@@ -243,6 +310,61 @@ fn run(
     Err(format!("cannot start `{}`: {err}", qemu::display(&args)))
 }
 
+/// `cargo xtask gdb`: build, then debug the system in gdb, interactively
+/// or (`batch`) with a script.
+fn debug(
+    ws: &Workspace,
+    machine: Machine,
+    system: Option<&Path>,
+    commands: Option<PathBuf>,
+    batch: Option<PathBuf>,
+    timeout: u64,
+    words: &[String],
+) -> Result<ExitCode> {
+    tools::ensure_qemu()?;
+    tools::ensure_gdb()?;
+    for file in commands.iter().chain(&batch) {
+        if !file.is_file() {
+            return Err(format!("no gdb command file at {}", file.display()));
+        }
+    }
+    let (kernel, image) = build_system(ws, system)?;
+    let loaded = description::load(ws, &description::path_or_default(ws, system))?;
+    let name = format!("gdb-{}", loaded.name());
+    let append = words.join(" ");
+    let boot = qemu::Boot {
+        machine,
+        kernel: &kernel,
+        image: &image,
+        append: &append,
+        memory: scenario::DEFAULT_MEMORY,
+        icount: false,
+    };
+    let Some(file) = batch else {
+        let console = ws.logs_dir().join(format!("{name}.log"));
+        let session = gdb::session(ws, &loaded, Some(console))?;
+        gdb::interactive(ws, &name, &boot, &session, commands.as_deref())?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let session = gdb::session(ws, &loaded, None)?;
+    let timeout = std::time::Duration::from_secs(timeout);
+    let run = gdb::batch(ws, &name, &boot, &session, &file, timeout, false)?;
+    print!("{}", run.gdb_output);
+    test_run::save_log(ws, &name, &run.args, &run.qemu)?;
+    println!(
+        "(the console is in {})",
+        ws.show(&ws.logs_dir().join(format!("{name}.log")))
+    );
+    match run.gdb_status {
+        Some(0) => Ok(ExitCode::SUCCESS),
+        Some(code) => Err(format!("gdb ended with status {code}")),
+        None => Err(format!(
+            "gdb was killed after the {} s timeout",
+            timeout.as_secs()
+        )),
+    }
+}
+
 fn lint(ws: &Workspace) -> Result<ExitCode> {
     tools::ensure_toolchain(ws, true)?;
     let target_dir = ws.target_dir();
@@ -269,11 +391,11 @@ fn lint(ws: &Workspace) -> Result<ExitCode> {
     let mut machine = ws.cargo();
     machine.args(["clippy", "--release", "--target", tools::MACHINE_TARGET]);
     // septum-sysdesc without features: the no_std part the root task will use.
-    for p in system::MACHINE_PACKAGES.into_iter().chain([
-        "septum-idl",
-        "septum-interfaces",
-        "septum-sysdesc",
-    ]) {
+    for p in system::machine_packages(ws)?
+        .iter()
+        .map(String::as_str)
+        .chain(["septum-idl", "septum-interfaces", "septum-sysdesc"])
+    {
         machine.args(["-p", p]);
     }
     machine
@@ -404,6 +526,67 @@ mod tests {
     }
 
     #[test]
+    fn debugging_and_scaffolding() {
+        assert_eq!(
+            parse(&["gdb"]),
+            Ok(Command::Gdb {
+                system: None,
+                machine: Machine::Q35,
+                commands: None,
+                batch: None,
+                timeout: 300,
+                words: vec![],
+            })
+        );
+        assert_eq!(
+            parse(&[
+                "gdb",
+                "--system",
+                "s.toml",
+                "--batch",
+                "b.gdb",
+                "--timeout",
+                "60",
+                "--",
+                "exit_on_idle",
+            ]),
+            Ok(Command::Gdb {
+                system: Some("s.toml".into()),
+                machine: Machine::Q35,
+                commands: None,
+                batch: Some("b.gdb".into()),
+                timeout: 60,
+                words: vec!["exit_on_idle".into()],
+            })
+        );
+        assert_eq!(
+            parse(&["new-server", "rtc"]),
+            Ok(Command::NewServer {
+                name: "rtc".into(),
+                system: None
+            })
+        );
+        assert_eq!(
+            parse(&["new-server", "rtc", "--system", "x.toml"]),
+            Ok(Command::NewServer {
+                name: "rtc".into(),
+                system: Some("x.toml".into())
+            })
+        );
+        for (args, needle) in [
+            (
+                &["gdb", "--commands", "a", "--batch", "b"][..],
+                "cannot be used with",
+            ),
+            (&["gdb", "--timeout", "5"][..], "--batch <FILE>"),
+            (&["new-server"][..], "<NAME>"),
+        ] {
+            let err = parse(args).unwrap_err();
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
     fn mistakes_are_explained() {
         for (args, needle) in [
             (&[][..], "Usage: cargo xtask <COMMAND>"),
@@ -416,7 +599,7 @@ mod tests {
             ),
             (
                 &["run", "--machine", "isapc"][..],
-                "unknown machine \"isapc\"; use q35, pc or microvm",
+                "unknown machine \"isapc\"; use q35, pc, microvm or microvm-noacpi",
             ),
             (&["run", "quiet"][..], "unexpected argument 'quiet'"),
             (&["test", "a", "b"][..], "unexpected argument 'b'"),
@@ -436,7 +619,17 @@ mod tests {
     fn every_command_has_help() {
         let mut cli = Cli::command();
         let help = cli.render_help().to_string();
-        for cmd in ["build", "run", "test", "bench", "lint", "describe", "help"] {
+        for cmd in [
+            "build",
+            "run",
+            "test",
+            "bench",
+            "gdb",
+            "new-server",
+            "lint",
+            "describe",
+            "help",
+        ] {
             assert!(
                 help.contains(&format!("  {cmd} ")),
                 "{cmd} missing from\n{help}"
@@ -447,7 +640,7 @@ mod tests {
             assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp, "{cmd}");
             err.to_string()
         };
-        for cmd in ["build", "run", "test", "bench", "lint", "describe"] {
+        for cmd in ["build", "run", "test", "bench", "gdb", "lint", "describe"] {
             let text = help_of(cmd);
             assert!(
                 text.contains(&format!("Usage: cargo xtask {cmd}")),

@@ -164,7 +164,14 @@ pub struct Typing {
     pub bytes: Vec<u8>,
 }
 
-fn drain(
+/// Everything `from` gives until its end, read on a thread of its own.
+pub fn drain(from: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+    drain_into(from, Arc::new(Mutex::new(Vec::new())))
+}
+
+/// [`drain`], with what has come so far in `seen` as it comes (the typist
+/// watches it for its cues).
+fn drain_into(
     mut from: impl Read + Send + 'static,
     seen: Arc<Mutex<Vec<u8>>>,
 ) -> thread::JoinHandle<Vec<u8>> {
@@ -258,11 +265,8 @@ pub fn run_captured_with_input(
         .spawn()?;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let finished = Arc::new(AtomicBool::new(false));
-    let stdout = drain(child.stdout.take().expect("stdout was piped"), seen.clone());
-    let stderr = drain(
-        child.stderr.take().expect("stderr was piped"),
-        Arc::new(Mutex::new(Vec::new())),
-    );
+    let stdout = drain_into(child.stdout.take().expect("stdout was piped"), seen.clone());
+    let stderr = drain(child.stderr.take().expect("stderr was piped"));
     let typist = child
         .stdin
         .take()
@@ -283,7 +287,8 @@ pub fn run_captured_with_input(
     })
 }
 
-fn wait_with_timeout(child: &mut Child, timeout: Duration) -> io::Result<Outcome> {
+/// Wait for `child` to end, killing it after `timeout`.
+pub fn wait_with_timeout(child: &mut Child, timeout: Duration) -> io::Result<Outcome> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait()? {

@@ -30,6 +30,10 @@ pub enum Machine {
     Pc,
     /// QEMU's minimal virtio-mmio machine without PCI or firmware.
     Microvm,
+    /// The same with its ACPI tables turned off (`acpi=off`): the kernel
+    /// finds no RSDP and falls back to the legacy IOAPIC.
+    #[serde(rename = "microvm-noacpi")]
+    MicrovmNoAcpi,
 }
 
 impl Machine {
@@ -39,6 +43,7 @@ impl Machine {
             Machine::Q35 => "q35",
             Machine::Pc => "pc",
             Machine::Microvm => "microvm",
+            Machine::MicrovmNoAcpi => "microvm,acpi=off",
         }
     }
 
@@ -48,6 +53,7 @@ impl Machine {
             "q35" => Some(Machine::Q35),
             "pc" => Some(Machine::Pc),
             "microvm" => Some(Machine::Microvm),
+            "microvm-noacpi" => Some(Machine::MicrovmNoAcpi),
             _ => None,
         }
     }
@@ -139,6 +145,17 @@ pub struct Scenario {
     /// What to type into the serial port, and when.
     #[serde(default)]
     pub input: Vec<Input>,
+    /// A file of gdb commands (path from the workspace root): boot stopped
+    /// with QEMU's GDB stub and run them in gdb without a terminal, after
+    /// the setup `cargo xtask gdb` does (symbols, `break-in`).
+    #[serde(default)]
+    pub gdb: Option<String>,
+    /// Substrings gdb's output must show, in this order (needs `gdb`).
+    #[serde(default)]
+    pub gdb_expect: Vec<String>,
+    /// Substrings gdb's output must not show (needs `gdb`).
+    #[serde(default)]
+    pub gdb_reject: Vec<String>,
 }
 
 /// One step of typing into the serial port: once the console shows
@@ -271,10 +288,22 @@ fn check(file: &str, s: &Scenario) -> Result<(), String> {
             ));
         }
     }
-    if let Some(e) = s.expect.iter().chain(&s.reject).find(|e| e.is_empty()) {
+    if let Some(e) = s
+        .expect
+        .iter()
+        .chain(&s.reject)
+        .chain(&s.gdb_expect)
+        .chain(&s.gdb_reject)
+        .find(|e| e.is_empty())
+    {
         return bad(format!(
             "empty string {e:?} in `expect` or `reject` would match anything"
         ));
+    }
+    if s.gdb.is_none() && !(s.gdb_expect.is_empty() && s.gdb_reject.is_empty()) {
+        return bad(
+            "`gdb_expect` and `gdb_reject` check gdb's output: give `gdb` a command file".into(),
+        );
     }
     Ok(())
 }
@@ -322,6 +351,9 @@ mod tests {
                 verdict: Verdict::Pass,
                 tests: 0,
                 input: vec![],
+                gdb: None,
+                gdb_expect: vec![],
+                gdb_reject: vec![],
             }
         );
     }
@@ -359,6 +391,22 @@ tests = 3
         );
         assert_eq!(s.verdict, Verdict::Fail);
         assert_eq!(s.tests, 3);
+    }
+
+    #[test]
+    fn gdb_fields() {
+        let text = "description = \"d\"\nverdict = \"pass\"\ngdb = \"tests/gdb/x.gdb\"\n\
+                    gdb_expect = [\"Breakpoint 1,\"]\ngdb_reject = [\"Breakpoint 2,\"]\n";
+        let s = parse("t.toml", text).unwrap();
+        assert_eq!(s.gdb.as_deref(), Some("tests/gdb/x.gdb"));
+        assert_eq!(s.gdb_expect, ["Breakpoint 1,"]);
+        assert_eq!(s.gdb_reject, ["Breakpoint 2,"]);
+        let e = parse(
+            "t.toml",
+            "description = \"d\"\nverdict = \"pass\"\ngdb_expect = [\"x\"]\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("give `gdb` a command file"), "{e}");
     }
 
     #[test]

@@ -9,13 +9,63 @@ use std::path::{Path, PathBuf};
 
 /// The machine crates, built together.
 /// Crates built for the machine (and that `lint` checks for it).
-pub const MACHINE_PACKAGES: [&str; 5] = [
+pub const MACHINE_PACKAGES: [&str; 8] = [
     "septum-kernel",
     "septum-root-task",
     "septum-test-tasks",
     "septum-demo",
     "septum-serial",
+    "septum-timer",
+    "septum-linux-probe",
+    "septum-l4linux-shim",
 ];
+
+/// Every crate `build` builds for the machine: [`MACHINE_PACKAGES`] and
+/// every workspace member under `servers/` (a server `cargo xtask
+/// new-server` made is built without more ado).
+pub fn machine_packages(ws: &Workspace) -> Result<Vec<String>> {
+    let mut packages: Vec<String> = MACHINE_PACKAGES.iter().map(|p| p.to_string()).collect();
+    let manifest = ws.root.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .map_err(|e| format!("cannot read {}: {e}", ws.show(&manifest)))?;
+    for member in server_members(&text) {
+        let path = ws.root.join(&member).join("Cargo.toml");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", ws.show(&path)))?;
+        let name = package_name(&text)
+            .ok_or_else(|| format!("{} has no [package] name", ws.show(&path)))?;
+        if !packages.contains(&name) {
+            packages.push(name);
+        }
+    }
+    Ok(packages)
+}
+
+/// The workspace members under `servers/` in a root `Cargo.toml`.
+fn server_members(cargo_toml: &str) -> Vec<String> {
+    let Ok(value) = cargo_toml.parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    value
+        .get("workspace")
+        .and_then(|w| w.get("members"))
+        .and_then(|m| m.as_array())
+        .map(|members| {
+            members
+                .iter()
+                .filter_map(|m| m.as_str())
+                .filter(|m| m.starts_with("servers/"))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A crate manifest's package name.
+fn package_name(cargo_toml: &str) -> Option<String> {
+    let value = cargo_toml.parse::<toml::Table>().ok()?;
+    Some(value.get("package")?.get("name")?.as_str()?.to_string())
+}
 
 /// The default system's root task binary.
 pub const DEFAULT_ROOT: &str = "root-task";
@@ -39,12 +89,15 @@ pub fn build(ws: &Workspace) -> Result<Built> {
 /// shell must not turn `cargo xtask bench` into a profile run.
 pub fn build_with_env(ws: &Workspace, env: &[(&str, &str)]) -> Result<Built> {
     tools::ensure_toolchain(ws, false)?;
+    // The guest's root filesystem first: the shim's build embeds it.
+    let rootfs = crate::guest::rootfs(ws)?;
     let mut cargo = ws.cargo();
+    cargo.env("SEPTUM_GUEST_CPIO", &rootfs);
     cargo.env_remove(crate::profile::ENV);
     cargo.envs(env.iter().copied());
     cargo.args(["build", "--release", "--target", MACHINE_TARGET]);
-    for p in MACHINE_PACKAGES {
-        cargo.args(["-p", p]);
+    for p in machine_packages(ws)? {
+        cargo.args(["-p", &p]);
     }
     cargo.arg("--target-dir").arg(ws.target_dir());
     tools::run(&mut cargo)?;
@@ -205,4 +258,23 @@ pub fn pack_scenario(ws: &Workspace, name: &str, s: &Scenario) -> Result<PathBuf
     let path = ws.out_dir().join(format!("{name}.img"));
     write(ws, &path, &img)?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_are_found_among_the_members() {
+        let cargo = "[workspace]\nmembers = [\n    \"build\",\n    \"servers/demo\",\n    \"servers/rtc\",\n]\n";
+        assert_eq!(server_members(cargo), ["servers/demo", "servers/rtc"]);
+        assert_eq!(
+            package_name("[package]\nname = \"septum-rtc\"\n").as_deref(),
+            Some("septum-rtc")
+        );
+        let here =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"))
+                .unwrap();
+        assert!(server_members(&here).contains(&"servers/demo".to_string()));
+    }
 }

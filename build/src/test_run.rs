@@ -16,7 +16,7 @@ use std::time::Duration;
 const TAIL_LINES: usize = 40;
 
 /// Host crates whose unit tests run first (and that `lint` checks for the host).
-pub const HOST_PACKAGES: [&str; 8] = [
+pub const HOST_PACKAGES: [&str; 9] = [
     "septum-abi",
     "septum-kcore",
     "septum-build",
@@ -25,6 +25,7 @@ pub const HOST_PACKAGES: [&str; 8] = [
     "septum-idlgen",
     "septum-interfaces",
     "septum-serial",
+    "septum-timer",
 ];
 
 /// Run the tests; `filter` keeps only scenarios whose name contains it (and
@@ -32,7 +33,12 @@ pub const HOST_PACKAGES: [&str; 8] = [
 pub fn test(ws: &Workspace, filter: Option<&str>) -> Result<Counts> {
     tools::ensure_toolchain(ws, false)?;
     tools::ensure_qemu()?;
-    let scenarios = load_scenarios(ws, filter)?;
+    // The new-server check runs in a full run, and when the filter names it.
+    let check_scaffold = filter.is_none_or(|f| crate::scaffold::CHECK.contains(f));
+    let scenarios = match load_scenarios(ws, filter) {
+        Err(_) if check_scaffold => Vec::new(),
+        other => other?,
+    };
 
     let mut total = Counts::default();
     if filter.is_none() {
@@ -82,6 +88,31 @@ pub fn test(ws: &Workspace, filter: Option<&str>) -> Result<Counts> {
         total.passed += result.cases.passed;
         total.failed += result.cases.failed();
         total.skipped += result.cases.skipped.len();
+    }
+    if check_scaffold {
+        print!(
+            "tool {} (scaffold a server in a copy of the workspace, boot it there) ... ",
+            crate::scaffold::CHECK
+        );
+        let _ = std::io::stdout().flush();
+        let problems = match &built {
+            None => vec!["not run, the build failed".to_string()],
+            Some(_) => crate::scaffold::check_in_copy(ws).unwrap_or_else(|e| vec![e]),
+        };
+        if problems.is_empty() {
+            println!("ok");
+            total.passed += 1;
+        } else {
+            println!(
+                "FAILED: {} (all it printed: {})",
+                problems.join("; "),
+                ws.show(
+                    &ws.logs_dir()
+                        .join(format!("{}.log", crate::scaffold::CHECK))
+                )
+            );
+            total.failed += 1;
+        }
     }
     Ok(total)
 }
@@ -208,25 +239,35 @@ fn run_scenario(ws: &Workspace, name: &str, s: &Scenario, kernel: &Path) -> Scen
         }
     };
     let boot = scenario_boot(s, kernel, &image);
-    let args = qemu::captured_args(&boot);
-    let input: Vec<qemu::Typing> = s
-        .input
-        .iter()
-        .map(|i| qemu::Typing {
-            after: i.after.clone(),
-            bytes: i.bytes(),
-        })
-        .collect();
-    let run =
-        match qemu::run_captured_with_input(&args, Duration::from_secs(s.timeout_secs), &input) {
-            Ok(run) => run,
-            Err(e) => {
-                let mut r = ScenarioResult::failed(format!("cannot start {}: {e}", qemu::QEMU));
-                r.cases = judge::count_cases("", &trusted, s.tests);
-                return r;
-            }
-        };
     let mut problems = Vec::new();
+    let started = match &s.gdb {
+        None => {
+            let args = qemu::captured_args(&boot);
+            let input: Vec<qemu::Typing> = s
+                .input
+                .iter()
+                .map(|i| qemu::Typing {
+                    after: i.after.clone(),
+                    bytes: i.bytes(),
+                })
+                .collect();
+            qemu::run_captured_with_input(&args, Duration::from_secs(s.timeout_secs), &input)
+                .map(|run| (args, run))
+                .map_err(|e| format!("cannot start {}: {e}", qemu::QEMU))
+        }
+        Some(commands) => under_gdb(ws, name, s, &boot, commands).map(|(run, found)| {
+            problems.extend(found);
+            (run.args, run.qemu)
+        }),
+    };
+    let (args, run) = match started {
+        Ok(r) => r,
+        Err(e) => {
+            let mut r = ScenarioResult::failed(e);
+            r.cases = judge::count_cases("", &trusted, s.tests);
+            return r;
+        }
+    };
     if let Err(e) = judge::check_exit(s.verdict, run.outcome, &run.stderr) {
         problems.push(e);
     }
@@ -241,6 +282,53 @@ fn run_scenario(ws: &Workspace, name: &str, s: &Scenario, kernel: &Path) -> Scen
         console: run.console,
         cases,
     }
+}
+
+/// Run scenario `s` under gdb with the command file `commands`; returns
+/// the run and what is wrong with gdb's output (its `gdb_expect` and
+/// `gdb_reject`; gdb killed at the timeout). gdb's output is saved in
+/// `target/septum/logs/<name>.gdb.log`.
+fn under_gdb(
+    ws: &Workspace,
+    name: &str,
+    s: &Scenario,
+    boot: &Boot<'_>,
+    commands: &str,
+) -> Result<(crate::gdb::BatchRun, Vec<String>)> {
+    tools::ensure_gdb()?;
+    let mut programs: Vec<String> = s.tasks.clone();
+    let mut domains = Vec::new();
+    if let Some(file) = &s.system {
+        let loaded = crate::description::load(ws, &ws.root.join(file))?;
+        for d in &loaded.system.domains {
+            programs.push(d.program.clone());
+            domains.push((d.name.clone(), d.program.clone()));
+        }
+    }
+    let session = crate::gdb::session_of(ws, name, &s.root, &programs, domains, None)?;
+    let timeout = Duration::from_secs(s.timeout_secs);
+    let run = crate::gdb::batch(
+        ws,
+        name,
+        boot,
+        &session,
+        &ws.root.join(commands),
+        timeout,
+        true,
+    )?;
+    let mut problems = Vec::new();
+    if run.gdb_status.is_none() {
+        problems.push(format!(
+            "timeout: gdb was killed after {} s",
+            s.timeout_secs
+        ));
+    }
+    problems.extend(
+        judge::check_console(&run.gdb_output, &s.gdb_expect, &s.gdb_reject)
+            .into_iter()
+            .map(|p| format!("gdb: {p} (gdb's output: target/septum/logs/{name}.gdb.log)")),
+    );
+    Ok((run, problems))
 }
 
 /// How scenario `s` boots `kernel` with `image`: its machine, command line

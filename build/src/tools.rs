@@ -3,7 +3,7 @@
 //! A fresh Debian machine with only rustup has neither the pinned machine
 //! target (rustup does not add a pinned target to a toolchain that is already
 //! installed) nor QEMU. These functions install what is missing where that is
-//! possible without asking (the target always; QEMU when running as root) and
+//! possible without asking (the target always; QEMU and gdb when running as root) and
 //! otherwise say the one command to run.
 
 use crate::qemu::QEMU;
@@ -196,26 +196,40 @@ pub const QEMU_MISSING: &str =
 /// Make sure QEMU is installed: through apt-get when running as root,
 /// otherwise print the command to run and exit with status 1.
 pub fn ensure_qemu() -> Result<()> {
-    if on_path(QEMU) {
+    ensure_installed(QEMU, "qemu-system-x86", QEMU_MISSING)
+}
+
+/// The message printed when gdb is missing and cannot be installed here.
+pub const GDB_MISSING: &str = "gdb is missing; install it with: sudo apt-get install -y gdb";
+
+/// Make sure gdb is installed, as [`ensure_qemu`] does QEMU.
+pub fn ensure_gdb() -> Result<()> {
+    ensure_installed(crate::gdb::GDB, "gdb", GDB_MISSING)
+}
+
+/// Make sure `binary` is on PATH: install Debian's `package` with apt-get
+/// when running as root, otherwise print `missing` and exit with status 1.
+fn ensure_installed(binary: &str, package: &str, missing: &str) -> Result<()> {
+    if on_path(binary) {
         return Ok(());
     }
     if !is_root() {
-        eprintln!("{QEMU_MISSING}");
+        eprintln!("{missing}");
         std::process::exit(1);
     }
-    println!("septum-build: {QEMU} is missing; installing qemu-system-x86 with apt-get");
+    println!("septum-build: {binary} is missing; installing {package} with apt-get");
     let apt = |args: &[&str]| {
         let mut cmd = Command::new("apt-get");
         cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
         cmd
     };
     run(&mut apt(&["update"]))?;
-    run(&mut apt(&["install", "-y", "qemu-system-x86"]))?;
-    if on_path(QEMU) {
+    run(&mut apt(&["install", "-y", package]))?;
+    if on_path(binary) {
         Ok(())
     } else {
         Err(format!(
-            "apt-get installed qemu-system-x86 but {QEMU} is still not on PATH"
+            "apt-get installed {package} but {binary} is still not on PATH"
         ))
     }
 }

@@ -13,7 +13,7 @@
 //! every other case it declines and the general path runs.
 
 use crate::arch::paging::{read_word, write_word};
-use crate::ipc::{self, Q_RECEIVERS, Q_SENDERS};
+use crate::ipc::{self, Q_RECEIVERS};
 use crate::object::Slot;
 use crate::object::tcb::{Reg, State, Tcb, flags};
 use crate::sched;
@@ -40,6 +40,7 @@ fn object(w0: u64) -> u64 {
 }
 
 /// Copy the four message registers and set the receiver's results.
+#[inline(always)]
 fn transfer(from: Tcb, to: Tcb, info: u64, badge: u64) {
     for r in [Reg::Rdx, Reg::R10, Reg::R8, Reg::R9] {
         to.set_reg(r, from.reg(r));
@@ -51,10 +52,17 @@ fn transfer(from: Tcb, to: Tcb, info: u64, badge: u64) {
 
 /// A register-only message info (no capabilities, at most four words, no
 /// reserved bits), or `None`.
+#[inline(always)]
 fn register_only(info: u64) -> Option<u64> {
-    // The notification label is the kernel's: the general path refuses it.
-    let kernel_label = info >> 12 == septum_abi::ipc::NOTIFICATION_LABEL;
-    (info & 0xfff <= 4 && !kernel_label).then_some(info)
+    // The notification label is the kernel's (the general path refuses
+    // it). It is the largest label, so the infos that carry it are those
+    // from its first one up: one compare, no shift.
+    const KERNEL_LABEL_INFO: u64 = septum_abi::ipc::NOTIFICATION_LABEL << 12;
+    const _: () = assert!(septum_abi::ipc::NOTIFICATION_LABEL == u64::MAX >> 12);
+    if info & 0xfff > 4 || info >= KERNEL_LABEL_INFO {
+        return None;
+    }
+    Some(info)
 }
 
 /// Try the fast paths for the running thread's `Call`: IPC through an
@@ -108,16 +116,13 @@ fn call(caller: Tcb, info: u64, w0: u64, badge: u64) {
 #[inline(always)]
 fn deliver_call(caller: Tcb, info: u64, w0: u64, badge: u64) -> Option<Tcb> {
     let q = ipc::ep_queue(object(w0));
-    if q.tag() != Q_RECEIVERS {
-        return None;
-    }
-    let server = q.first()?;
+    let server = q.first_receiver()?;
     let reply = server.reply();
     if reply == 0 || read_word(reply) != 0 || !sched::may_switch_to(server) {
         return None;
     }
-    q.remove(server);
-    ipc::disarm(server);
+    q.remove_first(server, Q_RECEIVERS);
+    ipc::disarm_from(server, reply);
     transfer(caller, server, info, badge);
     write_word(reply, caller.0);
     caller.set_state(State::BlockedReply);
@@ -172,7 +177,7 @@ fn answer_and_wait(server: Tcb) -> Option<Tcb> {
         return None;
     }
     let q = ipc::ep_queue(object(e0));
-    if (q.tag() == Q_SENDERS && q.first().is_some()) || q.is_dying() {
+    if q.senders_or_dying() {
         return None;
     }
     let bound = server.bound_notification();

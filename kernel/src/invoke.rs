@@ -98,13 +98,18 @@ pub fn invoke(t: Tcb, slot: Slot, cap: &Cap, info: MessageInfo) -> KResult<()> {
             }
             _ => Err(Error::IllegalOperation.into()),
         },
-        Cap::AsidPool { .. } => {
-            if label != inv::ASID_ASSIGN {
-                return Err(Error::IllegalOperation.into());
+        Cap::AsidPool { .. } => match label {
+            inv::ASID_ASSIGN => {
+                let vs = lookup(t, a.get(0)?)?;
+                done(t, &[vspace::assign_asid(cap, vs)?])
             }
-            let vs = lookup(t, a.get(0)?)?;
-            done(t, &[vspace::assign_asid(cap, vs)?])
-        }
+            inv::ASID_POOL_ISSUE => {
+                let dst = cnode::lookup_slot(&lookup(t, a.get(2)?)?.cap(), a.get(3)?, a.get(4)?)?;
+                vspace::issue_pool(slot, a.get(0)?, a.get(1)?, dst)?;
+                done(t, &[])
+            }
+            _ => Err(Error::IllegalOperation.into()),
+        },
         Cap::SchedControl => {
             if label != inv::SCHED_CONFIGURE {
                 return Err(Error::IllegalOperation.into());
@@ -264,6 +269,7 @@ fn tcb_method(t: Tcb, invoked: Slot, target: Tcb, label: u64, a: &Args) -> KResu
                     let Cap::Frame {
                         huge: false,
                         rights,
+                        object,
                         ..
                     } = s.cap()
                     else {
@@ -273,6 +279,12 @@ fn tcb_method(t: Tcb, invoked: Slot, target: Tcb, label: u64, a: &Args) -> KResu
                     // and writes what it receives into it: both rights.
                     if !rights.contains(ipc::BUFFER_RIGHTS) {
                         return Err(Error::MissingRight.into());
+                    }
+                    // Through its direct map, which holds only RAM: a device
+                    // frame there would be a page fault in the kernel (and
+                    // would be device registers, not memory). As in seL4.
+                    if !crate::mem::is_ram(object) {
+                        return Err(Error::IllegalOperation.into());
                     }
                     if !buf_va.is_multiple_of(4096) {
                         return Err(Error::Alignment.into());
@@ -444,7 +456,7 @@ fn tcb_method(t: Tcb, invoked: Slot, target: Tcb, label: u64, a: &Args) -> KResu
             if from >= area_words {
                 return Err(Error::Range.into());
             }
-            fpu::flush(target.0 + tcb::XSAVE);
+            fpu::flush(target.0);
             let mut words = [0u64; 64];
             let n = (area_words - from).min(64) as usize;
             for (i, w) in words.iter_mut().take(n).enumerate() {
@@ -456,7 +468,7 @@ fn tcb_method(t: Tcb, invoked: Slot, target: Tcb, label: u64, a: &Args) -> KResu
             let from = a.get(0)?;
             let count = a.len.saturating_sub(1) as u64;
             // Our own state may be live in the FPU: flush makes the area current.
-            fpu::flush(target.0 + tcb::XSAVE);
+            fpu::flush(target.0);
             for i in 0..count {
                 let w = from.checked_add(i).ok_or(Error::Range)?;
                 // Words 64..72 are the XSAVE header, which the kernel owns.

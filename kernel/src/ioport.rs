@@ -20,8 +20,11 @@
 //! what it was derived from) removes its installation and closes its
 //! ports at once if its space is loaded, so the next `in` faults. Moving
 //! the capability moves the record with it; destroying the address space
-//! removes every installation in it. The table is boot-time and bounded;
-//! only holders of `IoPortControl` (the root task) can fill it.
+//! removes every installation in it. The table is boot-time and bounded,
+//! and a range is installed in a space at most once (a copy of an
+//! installed capability is refused there), so a domain takes at most one
+//! entry per range and space it was granted; only the holder of
+//! `IoPortControl`, which makes ranges, can fill it.
 
 use crate::arch::cpu;
 use crate::object::Slot;
@@ -78,29 +81,42 @@ fn set_all(table: &Table, pml4: u64, open: bool) -> bool {
 /// make the bitmap show its ports and no others.
 #[inline]
 pub fn switch(pml4: u64) {
+    if let Some(open) = must_switch(pml4) {
+        switch_slow(open, pml4);
+    }
+}
+
+/// Whether the bitmap must change for `pml4` to run, and if so the space
+/// whose ports are open now (0: none): the one test [`switch`] makes, for a
+/// scheduler that goes on to [`switch_slow`] only when it says so.
+#[inline(always)]
+pub fn must_switch(pml4: u64) -> Option<u64> {
     // No installation anywhere (the common case: one load and a branch;
     // then nothing is open either, see `remove`).
     let may = MAY_HAVE.load(Ordering::Relaxed);
     if may == 0 {
-        return;
+        return None;
     }
     // This space's ports are open already, or it has none and none are open.
     let open = OPEN_FOR.load(Ordering::Relaxed);
     if open == pml4 || (open == 0 && may & filter_bit(pml4) == 0) {
-        return;
+        return None;
     }
-    switch_slow(open, pml4);
+    Some(open)
 }
 
-/// Close the open space's ranges, then open the next one's (two passes:
-/// their ranges may overlap).
+/// Close the ranges of `open` (the space [`must_switch`] found open), then
+/// open `pml4`'s (two passes: their ranges may overlap; the second only if
+/// the filter does not rule out that `pml4` has any).
 #[inline(never)]
-fn switch_slow(open: u64, pml4: u64) {
+pub fn switch_slow(open: u64, pml4: u64) {
     let table = TABLE.lock();
     if open != 0 {
         set_all(&table, open, false);
     }
-    let has = set_all(&table, pml4, true);
+    // Read under the lock, which every change of the table holds.
+    let has =
+        MAY_HAVE.load(Ordering::Relaxed) & filter_bit(pml4) != 0 && set_all(&table, pml4, true);
     OPEN_FOR.store(if has { pml4 } else { 0 }, Ordering::Relaxed);
 }
 
@@ -132,7 +148,14 @@ pub fn install(slot: Slot, vspace: Slot) -> Result<(), Error> {
         _ => return Err(Error::WrongType),
     };
     let mut table = TABLE.lock();
-    if table.iter().any(|e| e.slot == slot.0) {
+    // One entry per capability, and one per (space, range): the table is
+    // shared by every domain, and copies of one capability installed in
+    // one space would otherwise let its holder fill it. What a domain can
+    // take is then bounded by the ranges and spaces it was granted.
+    if table
+        .iter()
+        .any(|e| e.slot == slot.0 || (e.pml4 == pml4 && e.first == first && e.last == last))
+    {
         return Err(Error::IllegalOperation);
     }
     table
@@ -149,17 +172,10 @@ pub fn install(slot: Slot, vspace: Slot) -> Result<(), Error> {
     }
     drop(table);
     // The caller's own space may be the one: it may use the ports at once.
-    if current_pml4() == pml4 {
+    if crate::arch::paging::current_root() == pml4 {
         switch(pml4);
     }
     Ok(())
-}
-
-fn current_pml4() -> u64 {
-    x86_64::registers::control::Cr3::read_raw()
-        .0
-        .start_address()
-        .as_u64()
 }
 
 /// Remove the installations `which` selects, closing their ports if their

@@ -56,9 +56,29 @@ impl Queue {
         read_word(self.head) & 3
     }
 
+    /// A tag other than [`Q_DYING`] is kept only with a thread at the
+    /// head: an empty queue is idle (tag 0) or dying.
     fn set_head(self, t: u64, tag: u64) {
         let keep = if t != 0 || tag == Q_DYING { tag } else { 0 };
         write_word(self.head, t | keep);
+    }
+
+    /// Whether a receiver must not simply wait here: senders wait (a
+    /// sender tag is only ever kept with a thread in the queue, see
+    /// [`Queue::set_head`]) or the object is being destroyed. One bit of
+    /// the head word, which both tags have and the others lack.
+    #[inline(always)]
+    pub(crate) fn senders_or_dying(self) -> bool {
+        const _: () = assert!(Q_SENDERS & Q_DYING & 1 != 0 && Q_RECEIVERS & 1 == 0);
+        read_word(self.head) & 1 != 0
+    }
+
+    /// The first of the receivers waiting here, if receivers wait (the
+    /// receiver tag is only ever kept with a thread at the head).
+    #[inline(always)]
+    pub(crate) fn first_receiver(self) -> Option<Tcb> {
+        let w = read_word(self.head);
+        (w & 3 == Q_RECEIVERS).then_some(Tcb(w & !3))
     }
 
     /// Whether the object is being destroyed ([`Q_DYING`]).
@@ -76,11 +96,29 @@ impl Queue {
         write_word(t.0 + crate::object::tcb::IPC_PREV, tail);
         write_word(t.0 + crate::object::tcb::IPC_NEXT, 0);
         if tail == 0 {
-            self.set_head(t.0, tag);
+            // A thread at the head keeps the tag (`set_head` with a
+            // thread, written out: `t` is never 0).
+            write_word(self.head, t.0 | tag);
         } else {
             write_word(tail + crate::object::tcb::IPC_NEXT, t.0);
         }
         write_word(self.tail, t.0);
+    }
+
+    /// Take out `t`, the thread at the head of this queue, whose tag the
+    /// caller read as `tag` ([`Queue::first_receiver`] gives both):
+    /// [`Queue::remove`] without the cases a head cannot be in.
+    #[inline(always)]
+    pub(crate) fn remove_first(self, t: Tcb, tag: u64) {
+        debug_assert_eq!(read_word(t.0 + crate::object::tcb::IPC_PREV), 0);
+        let next = read_word(t.0 + crate::object::tcb::IPC_NEXT);
+        self.set_head(next, tag);
+        if next == 0 {
+            write_word(self.tail, 0);
+        } else {
+            write_word(next + crate::object::tcb::IPC_PREV, 0);
+        }
+        write_word(t.0 + crate::object::tcb::IPC_NEXT, 0);
     }
 
     pub(crate) fn remove(self, t: Tcb) {
@@ -411,18 +449,29 @@ pub fn recv(receiver: Tcb, cap: &Cap, reply: u64, blocking: bool) -> Result<(), 
 /// other until it stops waiting ([`disarm`]) or the object is destroyed
 /// ([`reply_destroyed`] clears the thread's field), so a waiting receiver
 /// never holds a reply object that is gone.
-#[inline]
+#[inline(always)]
 pub(crate) fn arm(receiver: Tcb, reply: u64) {
     disarm(receiver);
     if reply != 0 {
         // One waiting receiver per reply object: a previous one loses it.
         let other = read_word(reply + 8);
-        if other != 0 && other != receiver.0 && Tcb(other).reply() == reply {
-            Tcb(other).set_reply(0);
+        if other != 0 {
+            displace(Tcb(other), receiver, reply);
         }
         write_word(reply + 8, receiver.0);
     }
     receiver.set_reply(reply);
+}
+
+/// [`arm`] found `other` named as the receiver waiting with `reply`: unless
+/// that is `receiver` itself, or `other` no longer waits with it, it loses
+/// it. Out of line and cold: the usual arm finds nobody.
+#[cold]
+#[inline(never)]
+fn displace(other: Tcb, receiver: Tcb, reply: u64) {
+    if other != receiver && other.reply() == reply {
+        other.set_reply(0);
+    }
 }
 
 /// `receiver` stops waiting in `Recv`: undo [`arm`]; returns the reply
@@ -431,12 +480,19 @@ pub(crate) fn arm(receiver: Tcb, reply: u64) {
 pub(crate) fn disarm(receiver: Tcb) -> u64 {
     let reply = receiver.reply();
     if reply != 0 {
-        if read_word(reply + 8) == receiver.0 {
-            write_word(reply + 8, 0);
-        }
-        receiver.set_reply(0);
+        disarm_from(receiver, reply);
     }
     reply
+}
+
+/// [`disarm`] for a caller that has just read `receiver`'s reply object,
+/// `reply` (not 0).
+#[inline(always)]
+pub(crate) fn disarm_from(receiver: Tcb, reply: u64) {
+    if read_word(reply + 8) == receiver.0 {
+        write_word(reply + 8, 0);
+    }
+    receiver.set_reply(0);
 }
 
 /// Complete a waiting sender's send (or fault) into `receiver`, which

@@ -54,7 +54,18 @@ struct Schedule {
     end: u64,
     /// TSC value of the next tick.
     next_tick: u64,
+    /// How long before a window's end its interrupt is taken
+    /// ([`SLACK_NS`] in TSC cycles).
+    slack: u64,
 }
+
+/// A window's end is taken this early, and the kernel waits for the exact
+/// end before it switches: whatever the partition ending did (a long
+/// kernel operation runs at most some 5,500 instructions between two
+/// looks for a pending interrupt), the next one starts at the same
+/// instruction offset of its window. The price: each window loses this
+/// much at its end.
+pub const SLACK_NS: u64 = 10_000;
 
 impl Schedule {
     /// End of segment `i`, from the frame's start.
@@ -81,7 +92,7 @@ impl Schedule {
     }
 
     fn arm(&self) {
-        apic::arm_at(self.end.min(self.next_tick));
+        apic::arm_at(self.end.saturating_sub(self.slack).min(self.next_tick));
     }
 }
 
@@ -160,6 +171,7 @@ pub fn configure(frame_ns: u64, windows: &[(u64, u64, u64)]) -> Result<Started, 
         at: 0,
         end: 0,
         next_tick: epoch + tsc_per_tick,
+        slack: cycles(SLACK_NS, tsc_per_tick),
     };
     s.end = epoch + s.end_of(0);
     apic::one_shot_mode();
@@ -206,9 +218,14 @@ pub fn timer() -> bool {
             s.next_tick = now + s.tick;
         }
     }
-    let switch = now >= s.end;
+    let switch = now + s.slack >= s.end;
     if switch {
-        s.advance(now);
+        // Early, by design: wait for the exact end, so the next window's
+        // start does not depend on how late this interrupt was taken.
+        while apic::now() < s.end {
+            core::hint::spin_loop();
+        }
+        s.advance(apic::now());
     }
     let partition = s.segments[s.at].partition;
     s.arm();

@@ -61,6 +61,26 @@ impl ThreadLinks for Links {
 
 static QUEUES: spin::Mutex<[RunQueue<u64>; PARTITIONS]> =
     spin::Mutex::new([const { RunQueue::new() }; PARTITIONS]);
+
+type Queues = [RunQueue<u64>; PARTITIONS];
+
+/// Lock the run queues. One compare-exchange when the lock is free (on
+/// one CPU with interrupts off it always is); `spin`'s `lock` spends two
+/// more on the way into its retry loop.
+#[inline(always)]
+fn lock_queues() -> spin::MutexGuard<'static, Queues> {
+    match QUEUES.try_lock() {
+        Some(q) => q,
+        None => lock_queues_contended(),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn lock_queues_contended() -> spin::MutexGuard<'static, Queues> {
+    QUEUES.lock()
+}
+
 /// The partition whose window it is; 0 (which owns all time) until a
 /// schedule is set.
 static PARTITION: AtomicU8 = AtomicU8::new(0);
@@ -132,8 +152,8 @@ pub fn anything_queued() -> bool {
 
 /// Change the run queues, then publish the highest priority queued in the
 /// window's partition for the fast paths, which read it without the lock.
-fn with_queues<R>(f: impl FnOnce(&mut [RunQueue<u64>; PARTITIONS]) -> R) -> R {
-    let mut q = QUEUES.lock();
+fn with_queues<R>(f: impl FnOnce(&mut Queues) -> R) -> R {
+    let mut q = lock_queues();
     let r = f(&mut q);
     let highest = q[queue_of(current_partition())]
         .highest()
@@ -180,7 +200,9 @@ pub fn yield_to_next(t: Tcb) -> Option<Tcb> {
         return None;
     }
     t.set_slice(SLICE_TICKS);
-    let next = QUEUES.lock()[queue_of(t.partition())].rotate(&mut Links, t.0, prio);
+    // A queue lock that is taken (never, on one CPU) sends the yield down
+    // the general path, which waits for it.
+    let next = QUEUES.try_lock()?[queue_of(t.partition())].rotate(&mut Links, t.0, prio);
     next.ok().flatten().map(Tcb)
 }
 
@@ -238,6 +260,7 @@ pub fn preempt_for(cur: Tcb, t: Tcb) -> ! {
 
 /// Leave the kernel into `t`, which the fast path made runnable and which
 /// outranks every queued thread. The previous thread is blocked.
+#[inline(always)]
 pub fn switch_to(t: Tcb) -> ! {
     run(t)
 }
@@ -245,20 +268,50 @@ pub fn switch_to(t: Tcb) -> ! {
 /// Pick the thread to run and leave the kernel into it. Never returns.
 ///
 /// The running thread keeps the CPU unless it stopped being runnable or a
-/// thread of higher priority is waiting.
+/// thread of higher priority is waiting. That common case is inline in
+/// every caller (no queue, no frame); the rest is [`schedule_queues`].
+#[inline(always)]
 pub fn schedule() -> ! {
+    let cur = running_runnable();
+    if let Some(c) = cur
+        && may_switch_to(c)
+    {
+        run(c);
+    }
+    schedule_queues(cur)
+}
+
+/// Leave into the running thread `t` after a call of its own that changed
+/// nothing `schedule` decides by: not `t`'s state, not the queues, not the
+/// window (the kernel runs with interrupts off, so no window ends
+/// meanwhile). `t` is then runnable and not queued (a running thread
+/// never is), and what is left to ask is `schedule`'s last question,
+/// whether it may go on (`may_switch_to`); if not, `schedule` decides.
+#[inline(always)]
+pub fn go_on(t: Tcb) -> ! {
+    debug_assert_eq!(running_runnable(), Some(t));
+    if may_switch_to(t) {
+        run(t)
+    }
+    schedule()
+}
+
+/// The running thread, if it is runnable and not queued: the one
+/// `schedule` keeps if nothing outranks it (`may_switch_to`). A running
+/// thread that a direct switch already queued (it gave way, then the
+/// thread it gave way to could not run) is the queue's to run, not the
+/// running thread's: never both at once.
+#[inline(always)]
+fn running_runnable() -> Option<Tcb> {
+    current().filter(|t| t.state() == State::Runnable && !is_queued(*t))
+}
+
+/// [`schedule`] past its common case: the queues decide. `cur` is
+/// [`running_runnable`], which something queued outranks, or which is not
+/// the window's.
+#[inline(never)]
+fn schedule_queues(mut cur: Option<Tcb>) -> ! {
     loop {
-        // A running thread that a direct switch already queued (it gave
-        // way, then the thread it gave way to could not run) is the
-        // queue's to run, not the running thread's: never both at once.
-        let cur = current().filter(|t| t.state() == State::Runnable && !is_queued(*t));
-        // The common case needs no queue at all: the running thread goes
-        // on when nothing queued outranks it.
-        if let Some(c) = cur
-            && may_switch_to(c)
-        {
-            run(c);
-        }
         let part = current_partition();
         let next = with_queues(|q| {
             if let Some(c) = cur {
@@ -281,6 +334,13 @@ pub fn schedule() -> ! {
                 crate::idle::wait_for_work();
             }
         }
+        // Woken from idle, or the chosen thread could not run: again.
+        cur = running_runnable();
+        if let Some(c) = cur
+            && may_switch_to(c)
+        {
+            run(c);
+        }
     }
 }
 
@@ -295,22 +355,63 @@ fn stop_without_space(t: Tcb) {
     }
 }
 
+/// Leave the kernel into `t`. Every exit to a thread comes here, so each
+/// rule about the state a thread runs with is kept in one place. A switch
+/// of address space loads CR3, clears the segment selectors if any is
+/// loaded (no selector a thread loaded survives into another space;
+/// threads of one space share everything anyway) and makes the I/O bitmap
+/// show the new space's ports and no others; the last two, when needed,
+/// out of line ([`run_clearing_selectors`], [`run_switching_ports`]).
+/// Then [`enter`] (context end, FS/GS bases, FPU owner; RFLAGS, canonical
+/// RIP, full restore), which all three end in. The usual paths make no
+/// call before their jump to user mode, so they need no stack frame.
 fn run(t: Tcb) -> ! {
     let Some(pml4) = t.pml4() else {
         // Reached from the fast path; `schedule` filters these itself, so
         // this recurses at most once.
-        stop_without_space(t);
-        schedule()
+        stop_and_schedule(t)
     };
     if paging::current_root() != pml4 {
-        // Another address space: it must not read the segment selectors
-        // this one left (threads of one space share everything anyway).
         if cpu::user_selectors_loaded() {
-            cpu::clear_user_selectors();
+            run_clearing_selectors(t, pml4)
+        }
+        if let Some(open) = crate::ioport::must_switch(pml4) {
+            run_switching_ports(t, pml4, open)
         }
         paging::switch_to(pml4);
-        crate::ioport::switch(pml4);
     }
+    enter(t)
+}
+
+/// [`run`] for a thread without an address space.
+#[cold]
+#[inline(never)]
+fn stop_and_schedule(t: Tcb) -> ! {
+    stop_without_space(t);
+    schedule()
+}
+
+/// [`run`] into the address space `pml4`, with a selector loaded.
+#[inline(never)]
+fn run_clearing_selectors(t: Tcb, pml4: u64) -> ! {
+    cpu::clear_user_selectors();
+    paging::switch_to(pml4);
+    crate::ioport::switch(pml4);
+    enter(t)
+}
+
+/// [`run`] into the address space `pml4`, no selector loaded, when the I/O
+/// bitmap must change (`open`: what `ioport::must_switch` found open).
+#[inline(never)]
+fn run_switching_ports(t: Tcb, pml4: u64, open: u64) -> ! {
+    paging::switch_to(pml4);
+    crate::ioport::switch_slow(open, pml4);
+    enter(t)
+}
+
+/// The rest of [`run`], once `t`'s address space is loaded.
+#[inline(always)]
+fn enter(t: Tcb) -> ! {
     if CURRENT.load(Ordering::Relaxed) != t.0 {
         // Its slice is never 0 here: a thread starts with a full one
         // (`Tcb::init`), and one that used it up got a new one then.
@@ -320,21 +421,14 @@ fn run(t: Tcb) -> ! {
         cpu::set_context_end(paging::object_va(t.0) + tcb::CONTEXT_BYTES);
         // The same thread going on keeps what it has: the kernel changes a
         // running thread's bases only through `cpu::reload_tls`. (After
-        // the selectors were cleared above: that marks the FS base
-        // unknown, so it is written here.)
+        // the selectors were cleared in `run_clearing_selectors`: that marks the
+        // FS base unknown, so it is written here.)
         cpu::set_tls(t.0, t.fs_base(), t.gs_base());
     }
-    fpu::switch_to(t.0 + tcb::XSAVE);
+    fpu::switch_to(t.0);
     let rip = t.sanitize_context();
     if !septum_abi::layout::is_canonical(rip) {
-        // Unreachable by construction: entries from user mode save
-        // canonical RIPs (the page below the hole is never mapped) and
-        // every RIP the kernel is handed is checked. Should one get here
-        // anyway, it is the thread's fault, never a return that faults in
-        // ring 0: a #GP as the CPU would give it, to its handler.
-        t.set_reg(tcb::Reg::Vector, 13);
-        t.set_reg(tcb::Reg::Error, 0);
-        crate::trap::after_fault(crate::trap::fault(t, septum_abi::fault::Kind::Exception, 0))
+        noncanonical_rip(t)
     }
     let full = t.has_flag(flags::FULL_RESTORE);
     if full {
@@ -352,4 +446,17 @@ fn run(t: Tcb) -> ! {
             trap::resume_sysret(ctx)
         }
     }
+}
+
+/// Unreachable by construction: entries from user mode save canonical
+/// RIPs (the page below the hole is never mapped) and every RIP the kernel
+/// is handed is checked. Should one get to [`enter`] anyway, it is the
+/// thread's fault, never a return that faults in ring 0: a #GP as the CPU
+/// would give it, to its handler.
+#[cold]
+#[inline(never)]
+fn noncanonical_rip(t: Tcb) -> ! {
+    t.set_reg(tcb::Reg::Vector, 13);
+    t.set_reg(tcb::Reg::Error, 0);
+    crate::trap::after_fault(crate::trap::fault(t, septum_abi::fault::Kind::Exception, 0))
 }

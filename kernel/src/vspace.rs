@@ -4,7 +4,8 @@
 //! A PML4 must be given an ASID (from an `AsidPool` capability) before
 //! anything is mapped into it. Frame and page-table capabilities record
 //! (ASID, address) of their one mapping; the kernel reaches the PML4 only
-//! through the ASID table it owns. Destroying a PML4 clears its ASID entry,
+//! through the ASID table it owns (and each PML4 records its own ASID in
+//! ignored bits of a kernel-slot entry). Destroying a PML4 clears its ASID entry,
 //! so a capability that outlives it can never lead the kernel into freed
 //! memory; an unmap also checks that the entry still points at the object.
 //! The kernel's slots 257–271 are never touched by user mappings.
@@ -29,6 +30,61 @@ const ADDR: u64 = 0x000f_ffff_ffff_f000;
 /// (every map and unmap reads one, so a lock here was pure cost).
 static ASID_TABLE: [AtomicU64; ASIDS] = [const { AtomicU64::new(0) }; ASIDS];
 
+/// One bit per ASID, set while it is taken: finding a free one in a pool
+/// looks at 64 words, not 4,096 entries.
+static ASID_USED: [AtomicU64; ASIDS / 64] = [const { AtomicU64::new(0) }; ASIDS / 64];
+
+/// The PML4 entry that records the ASID a PML4 holds: the last of the
+/// kernel's slots, present in every PML4 and never reachable by a user
+/// mapping. Every slot outside the kernel's may be mapped by the task
+/// (the upper half too: slot 511 holds a Linux kernel's text), so no
+/// entry there can carry kernel data: until a review found it, the ASID
+/// sat in slot 511's non-present entry, where a page table mapped at
+/// `0xffff_ff80_0000_0000` erased it. The ASID goes in bits the CPU
+/// ignores in a present PML4 entry: ASID bits 0–10 in entry bits 52–62,
+/// bit 11 in entry bit 9. Destroying a PML4 finds its ASID in one read
+/// instead of a scan of the table.
+const ASID_TAG_SLOT: u64 = *crate::arch::layout::KERNEL_SLOTS.end() as u64;
+/// Entry bits that hold ASID bits 0–10, and the one for ASID bit 11.
+const TAG_LOW_SHIFT: u64 = 52;
+const TAG_HIGH_BIT: u64 = 1 << 9;
+const TAG_MASK: u64 = (0x7ff << TAG_LOW_SHIFT) | TAG_HIGH_BIT;
+const _: () = assert!(ASIDS <= 1 << 12);
+
+/// The ASID recorded in PML4 `pml4` (0: none).
+fn asid_tag(pml4: u64) -> u64 {
+    let e = read_word(pml4 + ASID_TAG_SLOT * 8);
+    ((e >> TAG_LOW_SHIFT) & 0x7ff) | u64::from(e & TAG_HIGH_BIT != 0) << 11
+}
+
+fn set_asid_tag(pml4: u64, asid: u64) {
+    // The rest of the entry (the kernel's table for the slot) is kept.
+    let at = pml4 + ASID_TAG_SLOT * 8;
+    let e = read_word(at) & !TAG_MASK;
+    let high = if asid & (1 << 11) != 0 {
+        TAG_HIGH_BIT
+    } else {
+        0
+    };
+    write_word(at, e | (asid & 0x7ff) << TAG_LOW_SHIFT | high);
+}
+
+fn take_asid(asid: u64, pml4: u64) {
+    ASID_TABLE[asid as usize].store(pml4, Ordering::Relaxed);
+    ASID_USED[asid as usize / 64].fetch_or(1 << (asid % 64), Ordering::Relaxed);
+    set_asid_tag(pml4, asid);
+}
+
+/// The lowest free ASID in `from..to` (cut to ASIDS).
+fn free_asid(from: u64, to: u64) -> Option<u64> {
+    septum_kcore::asid::lowest_free(
+        ASID_USED.len(),
+        |w| ASID_USED[w].load(Ordering::Relaxed),
+        from,
+        to,
+    )
+}
+
 fn asid_entry(asid: usize) -> u64 {
     ASID_TABLE
         .get(asid)
@@ -43,7 +99,8 @@ pub mod attr {
     pub const EXECUTE: u64 = 2;
 }
 
-/// Prepare a new PML4: share the kernel's slots.
+/// Prepare a PML4 for use (at its ASID assignment): share the kernel's
+/// slots.
 pub fn init_pml4(pa: u64) {
     let kernel = crate::kernel_pml4();
     for slot in crate::arch::layout::KERNEL_SLOTS {
@@ -59,7 +116,7 @@ pub fn pml4_of(asid: u16) -> Option<u64> {
 
 /// Register the root task's address space under ASID 1 at boot.
 pub fn register_boot(asid: u16, pml4: u64) {
-    ASID_TABLE[asid as usize].store(pml4, Ordering::Relaxed);
+    take_asid(asid.into(), pml4);
 }
 
 /// Give the PML4 in `vspace` an ASID from `pool`; returns it.
@@ -79,18 +136,17 @@ pub fn assign_asid(pool: &Cap, vspace: Slot) -> Result<u64, Error> {
         };
     };
     // A copy of the capability made before an assignment does not know
-    // about it: look in the table itself, so one PML4 never holds two ASIDs.
-    if ASID_TABLE
-        .iter()
-        .any(|e| e.load(Ordering::Relaxed) == object)
-    {
+    // about it: the PML4 itself says, so one PML4 never holds two ASIDs.
+    if asid_tag(object) != 0 {
         return Err(Error::IllegalOperation);
     }
-    let end = (u32::from(first) + count).min(ASIDS as u32);
-    let asid = (u32::from(first).max(1)..end)
-        .find(|&a| asid_entry(a as usize) == 0)
-        .ok_or(Error::NotEnoughMemory)?;
-    ASID_TABLE[asid as usize].store(object, Ordering::Relaxed);
+    let end = (u64::from(first) + u64::from(count)).min(ASIDS as u64);
+    let asid = free_asid(u64::from(first).max(1), end).ok_or(Error::NotEnoughMemory)?;
+    // The kernel's slots go in now, not at retype: nothing uses a PML4
+    // before it has an ASID, and a retype of many PML4s would otherwise
+    // copy them all in one stretch with interrupts off.
+    init_pml4(object);
+    take_asid(asid, object);
     let mapping = Some(Mapping {
         asid: asid as u16,
         vaddr: 0,
@@ -100,7 +156,29 @@ pub fn assign_asid(pool: &Cap, vspace: Slot) -> Result<u64, Error> {
         level: 4,
         mapping,
     });
-    Ok(asid.into())
+    Ok(asid)
+}
+
+/// `AsidPool.issue`: a capability to ids `first..first + count`, a
+/// sub-range of the pool in `pool`, derived from it into empty `dst`.
+pub fn issue_pool(pool: Slot, first: u64, count: u64, dst: Slot) -> Result<(), Error> {
+    let Cap::AsidPool {
+        first: pf,
+        count: pc,
+    } = pool.cap()
+    else {
+        return Err(Error::WrongType);
+    };
+    let (pf, pc) = (u64::from(pf), u64::from(pc));
+    let end = first.checked_add(count).ok_or(Error::Range)?;
+    if count == 0 || first < pf || end > pf + pc || end > ASIDS as u64 {
+        return Err(Error::Range);
+    }
+    let sub = Cap::AsidPool {
+        first: first as u16,
+        count: count as u32,
+    };
+    crate::object::cnode::insert(dst, &sub, Some(pool))
 }
 
 fn index(va: u64, level: u32) -> u64 {
@@ -339,10 +417,10 @@ pub fn finalise(cap: &Cap) -> KResult<()> {
         // PML4 got its ASID. No entry may outlive the PML4.
         let _ = mapping;
         crate::ioport::vspace_destroyed(object);
-        for entry in ASID_TABLE.iter() {
-            if entry.load(Ordering::Relaxed) == object {
-                entry.store(0, Ordering::Relaxed);
-            }
+        let asid = asid_tag(object);
+        if asid != 0 && asid_entry(asid as usize) == object {
+            ASID_TABLE[asid as usize].store(0, Ordering::Relaxed);
+            ASID_USED[asid as usize / 64].fetch_and(!(1 << (asid % 64)), Ordering::Relaxed);
         }
         // If it is the loaded address space, leave it for the kernel's own.
         if paging::current_root() == object {

@@ -452,7 +452,10 @@ fn rebuild(ipc: &mut Ipc, sys: &Sys, w: &mut World, i: usize, d: &Domain<'_>) ->
     };
     let scratch_slot = w.scratch_slot;
     let World {
-        doms, region_first, ..
+        doms,
+        region_first,
+        device,
+        ..
     } = w;
     let Some(dom) = doms.get_mut(i) else {
         return Err(system::failure(format_args!("{}: no record", d.name)));
@@ -473,6 +476,7 @@ fn rebuild(ipc: &mut Ipc, sys: &Sys, w: &mut World, i: usize, d: &Domain<'_>) ->
         fault_ep,
         dom.generation,
         region_first,
+        device,
     )?;
     let made = b.objects;
     dom.cnode = cnode;
@@ -521,6 +525,12 @@ fn log_fault(sys: &Sys, d: &Domain<'_>, msg: &Message) {
         "reading"
     };
     let page = matches!(Kind::from_label(msg.label), Some(Kind::PageFault));
+    // The user runtime stops a panicking task with `ud2` in this function
+    // (after printing where it panicked).
+    if symbol.is_some_and(|s| s.name == "septum_task_panicked") && !page {
+        println!("{}: panicked (its last line says where)", d.name);
+        return;
+    }
     match (symbol, page) {
         (Some(s), true) => println!(
             "{}: {kind} at {rip:#x} ({:#}+{:#x}), {access} {addr:#x}",

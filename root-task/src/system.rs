@@ -122,6 +122,94 @@ pub struct World {
     pub scratch_slot: u64,
     /// Partition `p`'s fault endpoint (root slot).
     pub fault_eps: heapless::Vec<u64, MAX_PARTITIONS>,
+    /// Device memory the description maps, carved into frames at boot.
+    pub device: DeviceFrames,
+}
+
+/// Most device-memory mappings one description may have here.
+pub const MAX_DEVICE_MAPS: usize = 16;
+
+/// The frames of each device-memory mapping: `(phys, first)`, the frame
+/// of page `i` of the range that starts at `phys` in root slot `first + i`.
+/// A physical range is granted once only (the checker refuses it twice),
+/// so `phys` names the mapping. The root task keeps these frames for the
+/// system's lifetime: a domain gets copies, which its teardown deletes.
+pub type DeviceFrames = heapless::Vec<(u64, u64), MAX_DEVICE_MAPS>;
+
+/// Free pieces of the device untypeds: `(slot, base, size_bits)`.
+type Pieces = heapless::Vec<(u64, u64, u64), 128>;
+
+/// Carve the frame of the device page at `phys` out of the device
+/// untypeds into root slot `into`: halve the piece that holds it until one
+/// page is left, keeping the other halves for later pages. Device untypeds
+/// hold only frames and are never cleared, so this is the one way to reach
+/// a device's registers, and only the root task holds them.
+fn device_frame(b: &mut Builder<'_>, pieces: &mut Pieces, phys: u64, into: u64) -> Result<()> {
+    let Some(at) = pieces
+        .iter()
+        .position(|&(_, base, bits)| base <= phys && phys - base < 1 << bits)
+    else {
+        bail!(
+            "device memory at {phys:#x}: no device untyped covers it (RAM, firmware tables, \
+             a page the kernel drives, or already given out)"
+        );
+    };
+    let (mut cur, mut base, mut bits) = pieces.swap_remove(at);
+    while bits > 12 {
+        let two = b.slots(2)?;
+        b.ipc
+            .retype(cur, ty::UNTYPED, bits - 1, CNODE, two, 2)
+            .ctx("device memory", "halving a device untyped")?;
+        bits -= 1;
+        let half = 1u64 << bits;
+        let upper = phys >= base + half;
+        let (keep, other, other_base) = if upper {
+            (two + 1, two, base)
+        } else {
+            (two, two + 1, base + half)
+        };
+        if upper {
+            base += half;
+        }
+        if pieces.push((other, other_base, bits)).is_err() {
+            bail!("device memory at {phys:#x}: too many pieces of device untypeds to track");
+        }
+        cur = keep;
+    }
+    b.ipc
+        .retype(cur, ty::FRAME, 0, CNODE, into, 1)
+        .ctx("device memory", "a device frame")
+}
+
+/// Carve every device-memory mapping's frames (see [`DeviceFrames`]).
+fn device_frames(b: &mut Builder<'_>, system: &System<'_>) -> Result<DeviceFrames> {
+    let info = septum_user::ipc::boot_info();
+    let mut pieces = Pieces::new();
+    for (i, u) in info.untypeds().iter().enumerate() {
+        if u.is_device != 0 {
+            let _ = pieces.push((info.untyped_first + i as u64, u.base, u.size_bits));
+        }
+    }
+    let mut frames = DeviceFrames::new();
+    for d in system.domains.iter() {
+        for m in d.maps.iter() {
+            let Mapped::Device { phys } = m.what else {
+                continue;
+            };
+            if m.rights == MapRights::ReadExecute {
+                bail!("{}: device memory at {phys:#x} is never executable", d.name);
+            }
+            let pages = m.size / PAGE;
+            let first = b.slots(pages)?;
+            for i in 0..pages {
+                device_frame(b, &mut pieces, phys + i * PAGE, first + i)?;
+            }
+            if frames.push((phys, first)).is_err() {
+                bail!("more than {MAX_DEVICE_MAPS} device-memory mappings");
+            }
+        }
+    }
+    Ok(frames)
 }
 
 /// The badge of domain `index`'s fault endpoint in `generation`: the
@@ -136,6 +224,27 @@ pub fn from_fault_badge(badge: u64) -> Option<(usize, u32)> {
     let index = (badge & 0xff).checked_sub(1)? as usize;
     let generation = u32::try_from(badge >> 8).ok()?;
     Some((index, generation))
+}
+
+/// The root slot of the ASID pool the root task gives its domains' own
+/// address spaces ids from: a boot slot the kernel leaves empty (between
+/// the fixed capabilities and the untypeds).
+pub const OWN_ASID_POOL: u64 = 9;
+
+/// Issue the root task's own ASID pool, ids `1..ASIDS - MAX_GRANTED_ASIDS`:
+/// the ids the description may grant to domains (`asids`, from the top
+/// down) are never in it, so no domain's id can be taken by the root
+/// task, however many restarts it makes.
+fn own_asid_pool(ipc: &mut Ipc) -> Result<()> {
+    use septum_sysdesc::layout::{ASIDS, MAX_GRANTED_ASIDS};
+    ipc.asid_pool_issue(
+        bi::SLOT_ASID_POOL,
+        1,
+        u64::from(ASIDS - MAX_GRANTED_ASIDS - 1),
+        CNODE,
+        (OWN_ASID_POOL, DEPTH),
+    )
+    .ctx("root-task", "its own ASID pool")
 }
 
 pub struct Builder<'a> {
@@ -289,6 +398,7 @@ pub fn build(image: BootImage<'static>, system: System<'static>) -> Result<usize
         objects: 0,
     };
     b.scratch_slot = b.slot()?;
+    own_asid_pool(b.ipc)?;
 
     // The root task's own pool: its scratch page's tables, the regions,
     // and the supervisor: a fault endpoint and a thread per partition.
@@ -332,6 +442,7 @@ pub fn build(image: BootImage<'static>, system: System<'static>) -> Result<usize
         let _ = fault_eps.push(ep);
     }
     let threads = supervisor::make_threads(&mut b, own, &system)?;
+    let device = device_frames(&mut b, &system)?;
 
     let mut doms: heapless::Vec<Dom, MAX_DOMAINS> = heapless::Vec::new();
     for (index, d) in system.domains.iter().enumerate() {
@@ -342,8 +453,17 @@ pub fn build(image: BootImage<'static>, system: System<'static>) -> Result<usize
         };
         let first_slot = b.next_slot;
         b.objects = 0;
-        let (cnode, guarded, tcb) =
-            populate(&mut b, &d, &elf, index, pool, fault_ep, 1, &region_first)?;
+        let (cnode, guarded, tcb) = populate(
+            &mut b,
+            &d,
+            &elf,
+            index,
+            pool,
+            fault_ep,
+            1,
+            &region_first,
+            &device,
+        )?;
         // Cannot fail: checked against MAX_DOMAINS above.
         let _ = doms.push(Dom {
             pool,
@@ -375,6 +495,7 @@ pub fn build(image: BootImage<'static>, system: System<'static>) -> Result<usize
         chan_first,
         scratch_slot,
         fault_eps,
+        device,
     };
     let tcbs: heapless::Vec<u64, MAX_DOMAINS> = world.doms.iter().map(|d| d.tcb).collect();
     supervisor::install(image, system, world);
@@ -653,6 +774,7 @@ pub fn populate(
     fault_ep: u64,
     generation: u32,
     region_first: &[u64],
+    device: &[(u64, u64)],
 ) -> Result<(u64, u64, u64)> {
     let who = d.name;
     let fault = b.slot()?;
@@ -699,7 +821,7 @@ pub fn populate(
     let tcb = b.make(who, pool, ty::TCB, 0, "its thread")?;
     let vspace = b.make(who, pool, ty::PAGE_TABLE, 4, "its address space")?;
     b.ipc
-        .asid_assign(bi::SLOT_ASID_POOL, vspace)
+        .asid_assign(OWN_ASID_POOL, vspace)
         .ctx(who, "an address-space id")?;
     let mut tables = Tables::new();
 
@@ -749,24 +871,30 @@ pub fn populate(
     b.ipc
         .frame_map(buffer, vspace, d.ipc_buffer, 1)
         .ctx(who, "mapping its IPC buffer")?;
-    // Regions and device memory, where the table says.
+    // Regions and device memory, where the table says: copies of the
+    // root's frames (a device frame that is not RAM is mapped uncached by
+    // the kernel).
     for m in d.maps.iter() {
-        let Mapped::Region { region } = m.what else {
-            bail!("{who}: device memory is not supported by this root task yet");
-        };
-        let Some(&first) = region_first.get(usize::from(region)) else {
-            bail!("{who}: a mapping names no region");
+        let (first, what) = match m.what {
+            Mapped::Region { region } => match region_first.get(usize::from(region)) {
+                Some(&first) => (first, "a region page"),
+                None => bail!("{who}: a mapping names no region"),
+            },
+            Mapped::Device { phys } => match device.iter().find(|&&(p, _)| p == phys) {
+                Some(&(_, first)) => (first, "a device page"),
+                None => bail!("{who}: device memory at {phys:#x} was not carved"),
+            },
         };
         for i in 0..m.size / PAGE {
             let copy = b.slot()?;
             b.ipc
                 .cnode_copy(CNODE, (copy, DEPTH), CNODE, (first + i, DEPTH), rights::ALL)
-                .ctx(who, "a region page")?;
+                .ctx(who, what)?;
             let va = m.vaddr + i * PAGE;
             b.tables_for(who, pool, vspace, &mut tables, va)?;
             b.ipc
                 .frame_map(copy, vspace, va, attrs(m.rights))
-                .ctx(who, "mapping a region page")?;
+                .ctx(who, what)?;
         }
     }
 
@@ -795,6 +923,19 @@ pub fn populate(
                 .ipc
                 .retype(pool, ty::REPLY, 0, cnode, cap.slot.into(), 1)
                 .ctx(who, "a reply object")?,
+            // Ids of its own, derived from the kernel's whole pool (never
+            // from the root's own range), so a restart's revoke of the
+            // domain takes them back with its CNode.
+            Object::AsidPool { first, count } => b
+                .ipc
+                .asid_pool_issue(
+                    bi::SLOT_ASID_POOL,
+                    first.into(),
+                    count.into(),
+                    guarded,
+                    slot,
+                )
+                .ctx(who, "its ASID pool")?,
             // Made with the quota above; channel ends come with the channels.
             Object::Untyped { .. } | Object::Endpoint { .. } | Object::Notification { .. } => {}
             Object::IrqNotification | Object::IrqHandler { .. } | Object::IoPort { .. } => {
@@ -823,6 +964,9 @@ pub fn populate(
     r[regs::W_RDI] = d.ipc_buffer;
     // The domain's generation, which `septum_user::start_arg` reads.
     r[regs::W_RSI] = generation.into();
+    // The TSC's frequency, which `septum_user::start_tsc_hz` reads: a
+    // domain has no boot-info page, and a guest kernel needs a clock.
+    r[regs::W_RDX] = septum_user::ipc::boot_info().tsc_hz;
     r[regs::W_RFLAGS] = 0x202;
     b.ipc
         .tcb_write_registers(tcb, &r)

@@ -27,7 +27,7 @@
 
 mod gdb;
 mod report;
-mod symbols;
+pub mod symbols;
 mod trace;
 
 use crate::bench::{self, REQUIRED};

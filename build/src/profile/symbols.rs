@@ -115,6 +115,14 @@ impl Binary {
             .any(|s| pc >= s.address && pc - s.address < s.size)
     }
 
+    /// The executable segment holding `pc`: its address and bytes.
+    pub fn segment_at(&self, pc: u64) -> Option<(u64, &[u8])> {
+        self.segments
+            .iter()
+            .find(|s| pc >= s.address && pc - s.address < s.size)
+            .map(|s| (s.address, &s.bytes[..]))
+    }
+
     /// The `n` bytes of code at `pc`, if the file holds them all.
     pub fn bytes(&self, pc: u64, n: usize) -> Option<&[u8]> {
         let s = self

@@ -126,6 +126,8 @@ struct Dom {
     restart: Restart,
     group: Option<String>,
     replies: Option<(u32, Span)>,
+    asids: Option<(u32, Span)>,
+    slots: Option<(u32, Span)>,
     irqs: Vec<(u8, Span)>,
     ports: Vec<(PortRange, Span)>,
     devices: Vec<Device>,
@@ -522,8 +524,10 @@ impl Checker<'_> {
 
         // The address space and capability space of each domain.
         let mut domains = Vec::new();
+        let mut asid_top = layout::ASIDS;
         for (index, dom) in doms.iter().enumerate() {
-            if let Some(d) = self.layout(index, dom, &chans, &regs) {
+            let asids = self.asid_range(dom, &mut asid_top);
+            if let Some(d) = self.layout(index, dom, asids, &chans, &regs) {
                 domains.push(d);
             }
         }
@@ -861,6 +865,15 @@ impl Checker<'_> {
                 .map(|v| (v as u32, r.span()))
         });
 
+        let asids = d.asids.as_ref().and_then(|r| {
+            self.int_in(r, 1, i64::from(layout::MAX_DOMAIN_ASIDS), "ASID count")
+                .map(|v| (v as u32, r.span()))
+        });
+        let slots = d.slots.as_ref().and_then(|r| {
+            self.int_in(r, 0, i64::from(layout::MAX_FREE_SLOTS), "free slot count")
+                .map(|v| (v as u32, r.span()))
+        });
+
         let mut irqs = Vec::new();
         for irq in &d.irqs {
             if let Some(line) = self.int_in(irq, 0, 255, "IRQ") {
@@ -944,6 +957,8 @@ impl Checker<'_> {
             restart,
             group,
             replies,
+            asids,
+            slots,
             irqs,
             ports,
             devices,
@@ -1674,11 +1689,36 @@ impl Checker<'_> {
         }
     }
 
+    /// The ids of `d`'s ASID pool, if it asks for one: ranges are given
+    /// from the top of the id space down, one after another, so no two
+    /// domains share an id, and the ids from 1 up stay the root task's.
+    fn asid_range(&mut self, d: &Dom, top: &mut u32) -> Option<(u16, u16)> {
+        let (count, span) = d.asids.as_ref()?;
+        let first = *top - count;
+        if first < layout::ASIDS - layout::MAX_GRANTED_ASIDS {
+            self.push(
+                Diagnostic::error(
+                    format!(
+                        "the domains' `asids` add up to more than {}",
+                        layout::MAX_GRANTED_ASIDS
+                    ),
+                    span.clone(),
+                    "this one goes past the limit",
+                )
+                .with_help("the other ids are the root task's, for the domains' address spaces; ask for fewer"),
+            );
+            return None;
+        }
+        *top = first;
+        Some((first as u16, *count as u16))
+    }
+
     /// The domain's capability space and address space.
     fn layout(
         &mut self,
         index: usize,
         d: &Dom,
+        asids: Option<(u16, u16)>,
         chans: &[Chan],
         regs: &[Reg],
     ) -> Option<model::Domain> {
@@ -1699,6 +1739,14 @@ impl Checker<'_> {
                 layout::SLOT_IRQ_NOTIFICATION,
                 Object::IrqNotification,
                 Rights::READ,
+                0,
+            ));
+        }
+        if let Some((first, count)) = asids {
+            caps.push(cap(
+                layout::SLOT_ASID_POOL,
+                Object::AsidPool { first, count },
+                Rights::NONE,
                 0,
             ));
         }
@@ -1760,7 +1808,8 @@ impl Checker<'_> {
             next(&mut caps, Object::Untyped { size_bits }, Rights::NONE, 0);
         }
         let first_free_slot = slot;
-        let cnode_radix = layout::cnode_radix_for(first_free_slot);
+        let wanted = d.slots.as_ref().map_or(0, |s| s.0);
+        let cnode_radix = layout::cnode_radix_for(first_free_slot.saturating_add(wanted));
         if cnode_radix > layout::MAX_CNODE_RADIX {
             self.push(Diagnostic::error(
                 format!(

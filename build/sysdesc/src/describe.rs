@@ -176,6 +176,10 @@ fn object(sys: &System, o: &Object, rights: Rights) -> String {
         Object::IoPort { first, last } => format!("I/O ports {first:#x}..={last:#x}"),
         Object::Reply => "reply object".into(),
         Object::Untyped { size_bits } => format!("untyped {}", units::size(1 << size_bits)),
+        Object::AsidPool { first, count } => format!(
+            "ASID pool: ids {first}..{}",
+            u32::from(*first) + u32::from(*count)
+        ),
     }
 }
 

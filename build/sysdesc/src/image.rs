@@ -133,6 +133,11 @@ pub enum Object {
     Reply,
     /// Untyped memory of 2^`size_bits` bytes, part of the domain's quota.
     Untyped { size_bits: u8 },
+    /// The right to give address spaces the ids `first..first + count`
+    /// (a pool issued from the root task's, `asids` in the description):
+    /// what a guest kernel needs to make its processes' address spaces.
+    /// The compiler gives each domain a range no other domain's overlaps.
+    AsidPool { first: u16, count: u16 },
 }
 
 /// One capability a domain starts with.
@@ -1065,6 +1070,17 @@ fn check_domain(
             }
             Object::IoPort { first, last } => {
                 require(first <= last, T, i, "an I/O-port range is empty")?;
+            }
+            Object::AsidPool { first, count } => {
+                require(
+                    first >= 1
+                        && count >= 1
+                        && u32::from(first) + u32::from(count) <= layout::ASIDS
+                        && cap.slot == layout::SLOT_ASID_POOL,
+                    T,
+                    i,
+                    "an ASID pool's range is empty, outside 1..4096, or not in its slot",
+                )?;
             }
             Object::Untyped { size_bits } => {
                 require(

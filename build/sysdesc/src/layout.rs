@@ -19,7 +19,8 @@
 //! | 3 | its address space (PML4) |
 //! | 4 | its IPC buffer frame |
 //! | 5 | the notification its IRQs signal (empty without IRQs) |
-//! | 6, 7 | reserved |
+//! | 6 | its ASID pool (`asids`; empty without) |
+//! | 7 | reserved |
 //! | 8.. | channel ends, in the order the channels appear in the file |
 //! | then | an IRQ handler per `irqs` entry, in order |
 //! | then | an I/O-port capability per `io_ports` entry, in order |
@@ -41,6 +42,17 @@ pub const SLOT_VSPACE: u32 = 3;
 pub const SLOT_IPC_BUFFER: u32 = 4;
 /// The notification every IRQ of the domain signals, each with its own bit.
 pub const SLOT_IRQ_NOTIFICATION: u32 = 5;
+/// The domain's ASID pool, when the description gives it `asids`.
+pub const SLOT_ASID_POOL: u32 = 6;
+/// Address-space ids the kernel has (0 is never assigned).
+pub const ASIDS: u32 = 4096;
+/// Most ids all domains together may be given: the rest (from 1) stay
+/// the root task's, for the domains' own address spaces.
+pub const MAX_GRANTED_ASIDS: u32 = 2048;
+/// Most ids one domain may be given.
+pub const MAX_DOMAIN_ASIDS: u32 = 1024;
+/// Most free slots a domain may ask for (`slots`).
+pub const MAX_FREE_SLOTS: u32 = 1 << 15;
 /// First slot of the granted capabilities.
 pub const SLOT_FIRST_GRANT: u32 = 8;
 

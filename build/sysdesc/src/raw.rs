@@ -102,6 +102,8 @@ pub struct Domain {
     pub restart: Option<Spanned<RestartSpec>>,
     pub group: Option<Spanned<String>>,
     pub replies: Option<Spanned<i64>>,
+    pub asids: Option<Spanned<i64>>,
+    pub slots: Option<Spanned<i64>>,
     #[serde(default)]
     pub irqs: Vec<Spanned<i64>>,
     #[serde(default)]

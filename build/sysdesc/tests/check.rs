@@ -872,3 +872,69 @@ fn huge_numbers_are_errors_not_overflows() {
     );
     assert!(!errors(&text).is_empty());
 }
+
+#[test]
+fn asid_pools_are_disjoint_and_bounded() {
+    use septum_sysdesc::image::Object;
+    let text = r#"schema = 1
+[time]
+major_frame = "10ms"
+windows = [{ partition = "A", length = "10ms" }]
+[partitions.A]
+[domains.a]
+program = "a"
+partition = "A"
+priority = 10
+asids = 64
+slots = 5000
+[domains.b]
+program = "b"
+partition = "A"
+priority = 10
+asids = 1000
+"#;
+    let r = run(text);
+    assert!(r.diagnostics.is_empty(), "{:#?}", r.diagnostics);
+    let sys = r.system.expect("a system");
+    let pool = |d: usize| {
+        sys.domains[d]
+            .caps
+            .iter()
+            .find(|c| matches!(c.object, Object::AsidPool { .. }))
+            .map(|c| (c.slot, c.object))
+    };
+    assert_eq!(
+        pool(0),
+        Some((
+            6,
+            Object::AsidPool {
+                first: 4032,
+                count: 64
+            }
+        ))
+    );
+    assert_eq!(
+        pool(1),
+        Some((
+            6,
+            Object::AsidPool {
+                first: 3032,
+                count: 1000
+            }
+        ))
+    );
+    assert!(1u64 << sys.domains[0].cnode_radix >= 5000 + 8);
+    assert_eq!(sys.domains[1].cnode_radix, 8, "no `slots`: the default");
+    // The decoder takes what the checker made.
+    let bytes = sys.encode().expect("encodes");
+    assert!(septum_sysdesc::image::System::decode(&bytes).is_ok());
+
+    let over = text.replace("asids = 1000", "asids = 1000\n[domains.c]\nprogram = \"c\"\npartition = \"A\"\npriority = 10\nasids = 1000");
+    one_error(&over, "`asids` add up to more than 2048", 21, 9);
+    one_error(
+        &VALID.replace("priority = 10", "priority = 10\nasids = 0"),
+        "ASID count 0 is out of range",
+        10,
+        9,
+    );
+}

@@ -478,12 +478,10 @@ fn emit_server(w: &mut Writer, iface: &Interface) {
         }
         w.signature(&format!("fn {}", m.name), &params, "", ";");
     }
-    if !iface.methods.is_empty() {
-        w.line("");
-    }
-    w.line("/// The notification bound to the server's thread fired with `word` (the");
-    w.line("/// badges of its signals since the last time, ORed): a driver's interrupts");
-    w.line("/// arrive here. The default ignores it.");
+    w.line("");
+    w.line("/// The notification bound to the server's thread fired with `word` (its");
+    w.line("/// badges ORed together): an interrupt, or another task's signal. The");
+    w.line("/// default ignores it.");
     w.open("fn notified(&mut self, ctx: &mut septum_idl::ServerCtx<'_>, word: u64) {");
     w.line("let _ = (ctx, word);");
     w.close("}");
@@ -496,8 +494,8 @@ fn emit_server(w: &mut Writer, iface: &Interface) {
     w.line("///");
     w.line("/// Requests that cannot be decoded are answered with `Malformed`, unknown");
     w.line("/// methods with `UnknownMethod`, capability arguments of the wrong kind or");
-    w.line("/// without the declared rights with `BadCapability`. A signal on the");
-    w.line("/// notification bound to the server's thread goes to `notified`.");
+    w.line("/// without the declared rights with `BadCapability`. A notification bound");
+    w.line("/// to the server's thread goes to `notified`.");
     w.signature(
         &format!("pub fn serve<S: {server}>"),
         &[

@@ -17,6 +17,16 @@ pub mod crash {
     include!(concat!(env!("OUT_DIR"), "/crash.rs"));
 }
 
+/// The timer scenario's judge (`idl/sleep_test.idl`), a test interface.
+pub mod sleep_test {
+    include!(concat!(env!("OUT_DIR"), "/sleep_test.rs"));
+}
+
+/// The timer server's clock and sleeps (`idl/timer.idl`).
+pub mod timer {
+    include!(concat!(env!("OUT_DIR"), "/timer.rs"));
+}
+
 /// What each `Echo` method answers, as pure functions: the reference
 /// semantics every Echo server implements (the demo's, the on-target
 /// suite's), kept in one place so they cannot drift apart.

@@ -32,7 +32,7 @@ pub mod wire;
 
 pub use client::{Client, interpret_reply};
 pub use server::{
-    CapArg, Event, ReplyToken, Request, ServerCtx, current_badge, kind, next_event, next_request,
+    CapArg, Event, ReplyToken, Request, ServerCtx, caller_badge, kind, next_event, next_request,
     rights, take_cap,
 };
 pub use shared::Shared;

@@ -186,7 +186,7 @@ fn refuse(ipc: &mut Ipc, reply: u64, status: Status, generation: u32, version: u
 /// receiving. A server that defers must give the pool enough reply objects.
 ///
 /// A notification bound to the server thread is consumed and ignored here;
-/// [`next_event`] hands it to the server instead.
+/// [`next_event`] returns it instead.
 pub fn next_request(
     ctx: &mut ServerCtx<'_>,
     endpoint: u64,
@@ -199,25 +199,22 @@ pub fn next_request(
     }
 }
 
-/// What a server's receive brought: a checked request, or the word of the
-/// notification bound to the server's thread (Microkit's `notified`).
-#[must_use]
-// The request is as large as it is in `next_request`'s tuple, and there is
-// no allocator to box it: returned by value either way.
+/// What a server loop receives: a request, or the word of the
+/// notification bound to its thread (its badges ORed together: an
+/// interrupt, or a signal from another task).
+// No heap to box into; the value is matched and moved at once, as the
+// `(Request, ReplyToken)` pair `next_request` returns always was.
 #[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
 pub enum Event {
-    /// A request for the interface, with its reply token.
     Request(Request, ReplyToken<(), ()>),
-    /// The bound notification fired: its word (the badges of every signal
-    /// since the last one, ORed). An IRQ notification of a driver arrives
-    /// this way, so one thread serves its clients and its device.
     Notified(u64),
 }
 
-/// [`next_request`], but a signal on the notification bound to the
-/// server's thread ends the receive too and is returned as
-/// [`Event::Notified`]. The kernel delivers a pending signal before any
-/// caller, so a driver's interrupts are never starved by its clients.
+/// As [`next_request`], but a notification bound to the server thread is
+/// returned as [`Event::Notified`] rather than ignored: a driver waits for
+/// its interrupts and its clients' calls in one receive (seL4's bound
+/// notifications; Microkit's `notified`).
 pub fn next_event(ctx: &mut ServerCtx<'_>, endpoint: u64, iface: &InterfaceId) -> Event {
     loop {
         clear_recv_slots(ctx);
@@ -263,10 +260,14 @@ pub fn next_event(ctx: &mut ServerCtx<'_>, endpoint: u64, iface: &InterfaceId) -
             received.msg.caps.min(MAX_CAPS),
         );
         if received.msg.label == NOTIFICATION_LABEL {
-            // A bound notification fired (the kernel refuses this label on
-            // tasks' messages). Its reply object is bound to no caller: an
-            // answer would go nowhere, so it just goes back to the pool.
+            // A bound notification fired. (The kernel refuses this label on
+            // tasks' messages; should a caller be bound anyway, it is
+            // answered rather than left holding the reply object.) Checked
+            // before the reply object: with every object held by kept
+            // tokens the loop receives without one, and the signal must
+            // still reach the server (a driver's interrupt would be lost).
             if let Some(reply) = reply {
+                reply_header_only(reply, Status::Dropped, ctx.generation);
                 reply_pool::give(reply);
             }
             return Event::Notified(received.badge);
@@ -277,7 +278,7 @@ pub fn next_event(ctx: &mut ServerCtx<'_>, endpoint: u64, iface: &InterfaceId) -
         match Request::from_message(received.badge, &received.msg, iface) {
             Ok(req) => {
                 CURRENT.store(reply, Ordering::Relaxed);
-                BADGE.store(req.badge, Ordering::Relaxed);
+                CALLER_BADGE.store(req.badge, Ordering::Relaxed);
                 return Event::Request(req, ReplyToken::new(reply, ctx.generation));
             }
             Err(status) => {
@@ -328,14 +329,13 @@ static STAGED: spin::Mutex<Option<Staged>> = spin::Mutex::new(None);
 /// Reply object of the request the loop handed out last (0: none).
 static CURRENT: AtomicU64 = AtomicU64::new(0);
 /// Badge of the request the loop handed out last.
-static BADGE: AtomicU64 = AtomicU64::new(0);
+static CALLER_BADGE: AtomicU64 = AtomicU64::new(0);
 
-/// The badge of the request being handled: the one [`next_event`] (or
-/// [`next_request`]) returned last. A server method tells its callers
-/// apart by it (the description gives each caller its own badge), without
-/// the generated trait having to pass it to every method.
-pub fn current_badge() -> u64 {
-    BADGE.load(Ordering::Relaxed)
+/// The badge of the request handed out last: who is calling, for a server
+/// method that keeps state per client (the generated trait's methods get
+/// their arguments, not the badge).
+pub fn caller_badge() -> u64 {
+    CALLER_BADGE.load(Ordering::Relaxed)
 }
 
 /// A register-only reply carrying just a header: needs no IPC buffer, so

@@ -27,8 +27,9 @@ pub const CNODE_REVOKE: u64 = 5;
 /// it is mapped at.
 pub const CNODE_IDENTIFY: u64 = 6;
 
-/// Untyped: retype (at most 32 MiB of objects other than untyped per call,
-/// since the kernel clears them) into `mr4 count` objects of type `mr0` (a
+/// Untyped: retype (1 to 256 objects per call, at most 32 of them threads:
+/// the kernel initialises them with interrupts off) into `mr4 count`
+/// objects of type `mr0` (a
 /// [`crate::object::object_type`] code) with `mr1 user bits` (untyped size, CNode radix, page
 /// table level), capabilities into slots `mr3 offset ..` of the CNode
 /// `mr2 cptr`.
@@ -82,6 +83,16 @@ pub const FRAME_UNMAP: u64 = 57;
 pub const FRAME_ADDRESS: u64 = 58;
 /// ASID pool: assign an ASID to the PML4 `mr0 cptr`. Reply: `mr0` the ASID.
 pub const ASID_ASSIGN: u64 = 64;
+/// ASID pool: make a capability to the sub-range `mr0 first` ..
+/// `mr0 + mr1 count` of the invoked pool's ids, in slot (`mr3 index`,
+/// `mr4 depth`) of the CNode `mr2 cptr`. The new capability is *derived*
+/// from the invoked one (revoking the parent removes it), and its range
+/// lies inside the parent's by construction: `Range` if it does not, or if
+/// `count` is 0 or the range reaches past id 4095. A pool assigns only
+/// free ids, so ranges that overlap never give one id to two address
+/// spaces; a holder that hands out disjoint ranges (the root task, from
+/// the system description) gives each domain ids nobody else uses.
+pub const ASID_POOL_ISSUE: u64 = 65;
 
 /// Schedule control: replace the time-partition schedule
 /// ([`crate::sched`]). `mr0` the major frame in nanoseconds, `mr1` the

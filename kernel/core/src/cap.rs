@@ -579,6 +579,7 @@ impl RawCap {
     /// reserved bits are not. For slots only the kernel writes, on paths
     /// every call takes; the invariant check (`DebugCheck`) and the host
     /// tests use the full [`RawCap::decode`], so an encoding bug still shows.
+    #[inline]
     pub fn decode_trusted(self) -> Result<Cap, DecodeError> {
         self.decode_fields()
     }

@@ -11,6 +11,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod asid;
 pub mod bootimage;
 pub mod cap;
 pub mod cdt;

@@ -35,6 +35,7 @@ const WORD_BITS: usize = u64::BITS as usize;
 const WORDS: usize = PRIORITIES / WORD_BITS;
 // The summary is a u8.
 const _: () = assert!(WORDS <= u8::BITS as usize);
+const _: () = assert!(WORDS.is_power_of_two());
 
 /// A thread's place in a run queue, stored in the thread itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -318,14 +319,24 @@ impl<Id: Copy + Eq> RunQueue<Id> {
     }
 
     /// The highest priority with a ready thread, in constant time.
+    #[inline]
     pub fn highest(&self) -> Option<u8> {
-        let word_index = (u8::BITS - 1).checked_sub(self.summary.leading_zeros())?;
-        let word = *self.words.get(usize::try_from(word_index).ok()?)?;
-        // A summary bit over an empty word would be a bug here; checked
-        // subtraction turns it into "nothing ready" rather than a panic.
-        let bit = (u64::BITS - 1).checked_sub(word.leading_zeros())?;
-        let prio = word_index.checked_mul(u64::BITS)?.checked_add(bit)?;
-        u8::try_from(prio).ok()
+        if self.summary == 0 {
+            return None;
+        }
+        // Only bits below `WORDS` are ever set in the summary; the mask
+        // keeps even a corrupted one inside the bitmap (a wrong answer,
+        // not a panic).
+        let word_index = (u8::BITS - 1 - self.summary.leading_zeros()) as usize & (WORDS - 1);
+        let word = self.words[word_index];
+        // A summary bit over an empty word would be a bug here: "nothing
+        // ready" rather than a panic.
+        if word == 0 {
+            return None;
+        }
+        let bit = (u64::BITS - 1 - word.leading_zeros()) as usize;
+        // At most 3 · 64 + 63 = 255.
+        Some((word_index * WORD_BITS + bit) as u8)
     }
 
     /// The thread that would run next and its priority, without removing it:

@@ -214,12 +214,19 @@ pub fn delete(slot: Slot) -> KResult<()> {
         return Ok(());
     }
     let mut top = slot;
+    // Steps since the last look for a pending interrupt (or since the call
+    // began), a look every `DELETE_CHUNK`. Every step is bounded: destroying an
+    // address space, once a 4,096-entry scan of the ASID table, reads its
+    // ASID from the PML4 (`vspace::finalise`).
     let mut work = 0u32;
     loop {
-        work += 1;
-        if work.is_multiple_of(32) && crate::preempt::pending() {
-            return Err(Fail::Restart);
+        if work >= DELETE_CHUNK {
+            work = 0;
+            if crate::preempt::pending() {
+                return Err(Fail::Restart);
+            }
         }
+        work += 1;
         match top.cap() {
             Cap::Null => return Ok(()),
             Cap::Zombie {
@@ -295,6 +302,7 @@ pub fn delete(slot: Slot) -> KResult<()> {
                     });
                     top.set_cap(&wait_for(nested, inner));
                 } else {
+                    // The zombie above already keeps the progress.
                     delete_one(inner)?;
                 }
             }
@@ -444,9 +452,14 @@ enum Scan {
     Preempted(u64),
 }
 
+/// Deletes (in a destruction or a revoke) between two looks for a pending
+/// interrupt: each costs a few hundred instructions, so a chunk stays
+/// under some 6,000.
+const DELETE_CHUNK: u32 = 8;
+
 /// Slots a zombie's scan looks at between two looks for a pending
-/// interrupt (about 8,000 instructions).
-const SCAN_CHUNK: u64 = 512;
+/// interrupt (about 4,000 instructions).
+const SCAN_CHUNK: u64 = 256;
 
 /// The last occupied slot among the first `count` of the object, other
 /// than `skip` (where its own zombie may sit). Stops for a pending
@@ -510,7 +523,7 @@ fn deactivate(t: Tcb) {
     crate::ipc::cancel(t);
     crate::sched::dequeue(t);
     t.set_state(State::Dead);
-    crate::arch::fpu::flush(t.0 + super::tcb::XSAVE);
+    crate::arch::fpu::flush(t.0);
     if crate::sched::current() == Some(t) {
         crate::sched::yield_current();
     }
@@ -572,15 +585,9 @@ pub fn revoke(slot: Slot) -> KResult<()> {
             }
             continue;
         }
-        // Destroying an address space scans the ASID table (4,096
-        // entries, some 12,000 instructions): it counts as a whole chunk.
-        let heavy = matches!(next.cap(), Cap::PageTable { level: 4, .. });
-        if heavy && work > 0 && crate::preempt::pending() {
-            return Err(Fail::Restart);
-        }
         delete(next)?;
-        work += if heavy { 16 } else { 1 };
-        if work >= 16 {
+        work += 1;
+        if work >= DELETE_CHUNK {
             work = 0;
             if crate::preempt::pending() {
                 return Err(Fail::Restart);

@@ -58,6 +58,7 @@ const SLOT_FAULT_EP: u64 = 0x1e0;
 pub const XSAVE: u64 = 0x400;
 /// Size of the XSAVE area.
 pub const XSAVE_SIZE: u64 = 0x400;
+const _: () = assert!(XSAVE == crate::arch::fpu::AREA_OFFSET);
 
 const _: () = assert!(CTX_WORDS * 8 <= STATE);
 /// Bytes of the saved context at the start of a TCB.
@@ -199,7 +200,7 @@ impl Tcb {
         // A thread that lived at this address before may still be what the
         // CPU's FPU and FS/GS caches name; this one must start from its own
         // (fresh) state, never from what the old one left in the CPU.
-        crate::arch::fpu::forget(self.0 + XSAVE);
+        crate::arch::fpu::forget(self.0);
         crate::arch::cpu::forget_tls(self.0);
     }
 

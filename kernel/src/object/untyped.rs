@@ -32,6 +32,9 @@ fn ut_err(e: ut::Error) -> Error {
     }
 }
 
+/// Most threads one retype makes (other objects: `MAX_RETYPE_COUNT`).
+pub const MAX_RETYPE_TCBS: u64 = 32;
+
 /// Bytes a reset clears between two looks for a pending interrupt (about
 /// 4,000 instructions).
 const RESET_CHUNK: u64 = 32 << 10;
@@ -145,7 +148,15 @@ pub fn retype(
     let cnode = CNodeRef::from_cap(dest).ok_or(Error::WrongType)?;
     let end = offset.checked_add(count).ok_or(Error::Range)?;
     // Bounded before the slots are looked at, so the check below is too.
-    if count == 0 || count > ut::MAX_RETYPE_COUNT || end > cnode.slots() {
+    // Objects are initialised with interrupts off: threads (their context
+    // and FPU area) cost some hundred instructions each, so fewer of them
+    // per call keep the call under the kernel's longest stretch.
+    let max = if t == ObjectType::Tcb {
+        MAX_RETYPE_TCBS
+    } else {
+        ut::MAX_RETYPE_COUNT
+    };
+    if count == 0 || count > max || end > cnode.slots() {
         return Err(Error::Range.into());
     }
     for i in offset..end {
@@ -181,16 +192,12 @@ pub fn retype(
     // module notes): the objects need initialising, not clearing.
     for i in 0..count {
         let addr = plan.object(i).ok_or(Error::Range)?;
-        match t {
-            ObjectType::Tcb => {
-                // A thread starts in its maker's partition: a domain
-                // cannot give itself time outside its windows by making
-                // threads (moving one needs the schedule's capability).
-                Tcb(addr).init();
-                Tcb(addr).set_partition_word(crate::sched::current().map_or(0, |c| c.partition()));
-            }
-            ObjectType::PageTable if user_bits == 4 => crate::vspace::init_pml4(addr),
-            _ => {}
+        if t == ObjectType::Tcb {
+            // A thread starts in its maker's partition: a domain cannot
+            // give itself time outside its windows by making threads
+            // (moving one needs the schedule's capability).
+            Tcb(addr).init();
+            Tcb(addr).set_partition_word(crate::sched::current().map_or(0, |c| c.partition()));
         }
         let slot = cnode.slot(offset + i).ok_or(Error::Range)?;
         cnode::insert(slot, &new_cap(t, addr, user_bits, is_device), Some(ut_slot))?;

@@ -525,6 +525,24 @@ impl Ipc {
             .map(|m| m.word(0))
     }
 
+    /// Make a capability to ids `first..first + count` of `pool` at
+    /// `slot` of `cnode`, derived from `pool`.
+    pub fn asid_pool_issue(
+        &mut self,
+        pool: u64,
+        first: u64,
+        count: u64,
+        cnode: u64,
+        slot: (u64, u64),
+    ) -> Result<(), Error> {
+        self.invoke(
+            pool,
+            inv::ASID_POOL_ISSUE,
+            &[first, count, cnode, slot.0, slot.1],
+        )
+        .map(|_| ())
+    }
+
     /// Set the time-partition schedule: a major frame of `frame_ns`
     /// nanoseconds and `windows` of (partition, start ns, length ns) in
     /// order of start. The first frame starts at once.

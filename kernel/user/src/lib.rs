@@ -24,6 +24,7 @@ core::arch::global_asm!(
     .global _start
 _start:
     mov %rsi, {start_arg}(%rip)
+    mov %rdx, {tsc_hz}(%rip)
     xor %ebp, %ebp
     and $-16, %rsp
     call __septum_task_main
@@ -33,6 +34,7 @@ _start:
     "#,
     exit = const septum_abi::syscall::THREAD_EXIT,
     start_arg = sym START_ARG,
+    tsc_hz = sym START_TSC_HZ,
     options(att_syntax)
 );
 
@@ -40,6 +42,24 @@ _start:
 /// anything else runs).
 #[cfg(target_os = "none")]
 static START_ARG: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// What the task's starter put in `rdx`.
+#[cfg(target_os = "none")]
+static START_TSC_HZ: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The word the task's starter passed in `rdx`: for a domain the root
+/// task builds, the TSC's frequency in Hz as the kernel measured it
+/// (`BootInfo::tsc_hz`; 0 if unknown). 0 for the root task and on the host.
+pub fn start_tsc_hz() -> u64 {
+    #[cfg(target_os = "none")]
+    {
+        START_TSC_HZ.load(core::sync::atomic::Ordering::Relaxed)
+    }
+    #[cfg(not(target_os = "none"))]
+    {
+        0
+    }
+}
 
 /// The word the task's starter passed in `rsi` when it started the first
 /// thread: for a domain the supervisor builds, its generation (1 at boot,
@@ -72,8 +92,6 @@ macro_rules! entry {
 #[cfg(target_os = "none")]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    // The supervisor learns of it from the log for now; with the kernel-core
-    // issue the thread's fault endpoint will be told.
     match info.location() {
         Some(l) => println!(
             "task panicked at {}:{}: {}",
@@ -83,5 +101,19 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         ),
         None => println!("task panicked: {}", info.message()),
     }
-    syscall::thread_exit()
+    septum_task_panicked()
+}
+
+/// Where a panicking task stops: a `ud2` in this function, which its
+/// supervisor receives as a fault (and names from the task's symbols, so
+/// it can say "panicked"), so the domain's restart policy applies to a
+/// panic as to any other fault. A thread with no fault handler is stopped
+/// and logged by the kernel.
+#[inline(never)]
+#[unsafe(no_mangle)]
+pub extern "C" fn septum_task_panicked() -> ! {
+    // SAFETY: `ud2` raises #UD; the kernel never resumes a thread at an
+    // invalid opcode on its own, and a handler that does resumes it here
+    // again. It reads and writes nothing.
+    unsafe { core::arch::asm!("ud2", options(noreturn, nomem, nostack)) }
 }

@@ -100,7 +100,7 @@ impl Serial {
     }
 
     fn read(&mut self, ctx: &mut ServerCtx<'_>, want: Want, token: ReplyToken<Input, SerialError>) {
-        let badge = septum_idl::current_badge();
+        let badge = septum_idl::caller_badge();
         if !self.may_read(badge) {
             return token.err(ctx.ipc, SerialError::NotForeground);
         }
@@ -142,7 +142,7 @@ impl SerialServer for Serial {
         ctx: &mut ServerCtx<'_>,
         reply: ReplyToken<(), septum_idl::NoError>,
     ) {
-        let badge = septum_idl::current_badge();
+        let badge = septum_idl::caller_badge();
         self.foreground = Some(badge);
         // Readers other than the new owner are answered: they may not read now.
         for _ in 0..self.readers.len() {
@@ -164,7 +164,7 @@ impl SerialServer for Serial {
         ctx: &mut ServerCtx<'_>,
         reply: ReplyToken<(), septum_idl::NoError>,
     ) {
-        if self.foreground == Some(septum_idl::current_badge()) {
+        if self.foreground == Some(septum_idl::caller_badge()) {
             self.foreground = None;
         }
         reply.ok(ctx.ipc, ());

@@ -259,6 +259,29 @@ impl Ctx {
         self.ipc.tcb_resume(t.tcb)
     }
 
+    /// A fresh untyped of 2^`bits` bytes of RAM, carved from whichever boot
+    /// untyped still has room (not from the case's own).
+    pub fn untyped_from_boot(&mut self, bits: u64) -> Result<u64, Error> {
+        let info = self.info;
+        let ut = self.slot();
+        let made = info
+            .untypeds()
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.is_device == 0 && u.size_bits >= bits)
+            .any(|(i, _)| {
+                let big = info.untyped_first + i as u64;
+                self.ipc
+                    .retype(big, ty::UNTYPED, bits, CNODE, ut, 1)
+                    .is_ok()
+            });
+        if made {
+            Ok(ut)
+        } else {
+            Err(Error::NotEnoughMemory)
+        }
+    }
+
     /// Identify a root-CNode slot.
     pub fn identify(&mut self, slot: u64) -> Result<septum_user::ipc::Identity, Error> {
         self.ipc.cnode_identify(CNODE, (slot, DEPTH))
@@ -397,6 +420,11 @@ impl Ctx {
     /// A new address space sharing the root task's code.
     pub fn new_space(&mut self) -> Result<Space, Error> {
         let vspace = self.make(ty::PAGE_TABLE, 4)?;
+        self.space_in(vspace)
+    }
+
+    /// [`Ctx::new_space`] in the PML4 `vspace` (without an ASID yet).
+    pub fn space_in(&mut self, vspace: u64) -> Result<Space, Error> {
         self.ipc.asid_assign(ASID_POOL, vspace)?;
         // One PDPT covers the first 512 GiB: the image (4 MiB up) and the
         // scratch region (1 GiB up) both.
@@ -449,6 +477,19 @@ impl Ctx {
         arg: u64,
         prio: u64,
     ) -> Result<Thread, Error> {
+        self.spawn_in_with_fault_ep(space, name, entry, arg, prio, 0)
+    }
+
+    /// [`Ctx::spawn_in`] with faults going to `fault_ep` (0: none).
+    pub fn spawn_in_with_fault_ep(
+        &mut self,
+        space: &Space,
+        name: &str,
+        entry: extern "C" fn(u64, u64) -> !,
+        arg: u64,
+        prio: u64,
+        fault_ep: u64,
+    ) -> Result<Thread, Error> {
         let tcb = self.make(ty::TCB, 0)?;
         let (frame, buffer) = self.frame_in(space)?;
         let mut top = 0;
@@ -456,7 +497,7 @@ impl Ctx {
             top = self.frame_in(space)?.1 + 4096;
         }
         self.ipc
-            .tcb_configure(tcb, CNODE, space.vspace, frame, buffer, 0)?;
+            .tcb_configure(tcb, CNODE, space.vspace, frame, buffer, fault_ep)?;
         self.ipc.tcb_set_name(tcb, name)?;
         self.ipc.tcb_set_priority(tcb, SELF_TCB, prio)?;
         let mut regs = [0u64; 18];

@@ -89,7 +89,7 @@ pub const TIMER_SLOP: u64 = 32;
 
 /// Note `t` if it lies outside partition `p`'s window.
 #[inline(always)]
-fn check_window(p: usize, t: u64) {
+pub fn check_window(p: usize, t: u64) {
     let o = offset(t);
     let (start, end) = (WIN[p].0.load(Relaxed), WIN[p].1.load(Relaxed));
     let frame = FRAME.load(Relaxed);
@@ -205,7 +205,12 @@ extern "C" fn attacker(_: u64, buffer: u64) -> ! {
         // (65,536 slots) made, destroyed by revoking its untyped, and
         // the memory reset by the next retype; or 64 address spaces with
         // ASIDs, whose destruction scans the ASID table each.
-        if round.is_multiple_of(2) {
+        let kind = STORM.load(Relaxed);
+        if kind == STORM_CNODE_OF_SPACES {
+            storm_cnode_of_spaces(&mut ipc, &slots);
+        } else if kind == STORM_NESTED_REVOKE {
+            storm_nested_revoke(&mut ipc, &slots);
+        } else if round.is_multiple_of(2) {
             let _ = ipc.retype(slots.ut, ty::CNODE, 16, CNODE, slots.cnode, 1);
         } else {
             let _ = ipc.retype(slots.ut, ty::PAGE_TABLE, 4, CNODE, slots.spaces, SPACES);
@@ -220,6 +225,54 @@ extern "C" fn attacker(_: u64, buffer: u64) -> ! {
         unsafe { core::arch::asm!("ud2", options(nomem, nostack)) };
         check_window(1, rdtsc());
         STORMS.fetch_add(1, Relaxed);
+    }
+}
+
+/// What the attacker's storm does: the default mix (a big CNode, or
+/// address spaces revoked from their untyped), or one of the review's
+/// shapes that hide long work inside a single capability's destruction.
+pub static STORM: AtomicU64 = AtomicU64::new(STORM_MIX);
+pub const STORM_MIX: u64 = 0;
+/// [`SPACES`] address spaces with ASIDs moved into a CNode of their own,
+/// whose last capability is then deleted: each destroyed PML4 scans the
+/// ASID table, inside one `CNODE_DELETE`.
+pub const STORM_CNODE_OF_SPACES: u64 = 1;
+/// [`NESTED`] small CNodes, each full of capability copies, revoked from
+/// their untyped: one revoke step destroys a whole CNode.
+pub const STORM_NESTED_REVOKE: u64 = 2;
+
+/// Radix of the CNode the spaces are moved into (it holds [`SPACES`]).
+const SPACES_RADIX: u64 = 6;
+const _: () = assert!(1 << SPACES_RADIX == SPACES);
+/// CNodes of the nested revoke, and their radix (all slots filled).
+const NESTED: u64 = 32;
+const NESTED_RADIX: u64 = 5;
+
+fn storm_cnode_of_spaces(ipc: &mut septum_user::ipc::Ipc, slots: &AttackSlots) {
+    let _ = ipc.retype(slots.ut, ty::CNODE, SPACES_RADIX, CNODE, slots.cnode, 1);
+    let _ = ipc.retype(slots.ut, ty::PAGE_TABLE, 4, CNODE, slots.spaces, SPACES);
+    for i in 0..SPACES {
+        let s = slots.spaces + i;
+        let _ = ipc.asid_assign(crate::ktest::ASID_POOL, s);
+        let _ = ipc.cnode_move(slots.cnode, (i, SPACES_RADIX), CNODE, (s, DEPTH));
+    }
+    let _ = ipc.cnode_delete(CNODE, (slots.cnode, DEPTH));
+}
+
+fn storm_nested_revoke(ipc: &mut septum_user::ipc::Ipc, slots: &AttackSlots) {
+    let _ = ipc.retype(
+        slots.ut,
+        ty::CNODE,
+        NESTED_RADIX,
+        CNODE,
+        slots.spaces,
+        NESTED,
+    );
+    for n in slots.spaces..slots.spaces + NESTED {
+        for i in 0..1 << NESTED_RADIX {
+            let all = septum_user::abi::object::rights::ALL;
+            let _ = ipc.cnode_copy(n, (i, NESTED_RADIX), CNODE, (slots.noise, DEPTH), all);
+        }
     }
 }
 

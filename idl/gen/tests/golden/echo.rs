@@ -590,9 +590,9 @@ pub trait EchoServer {
         reply: septum_idl::ReplyToken<u8, septum_idl::NoError>,
     );
 
-    /// The notification bound to the server's thread fired with `word` (the
-    /// badges of its signals since the last time, ORed): a driver's interrupts
-    /// arrive here. The default ignores it.
+    /// The notification bound to the server's thread fired with `word` (its
+    /// badges ORed together): an interrupt, or another task's signal. The
+    /// default ignores it.
     fn notified(&mut self, ctx: &mut septum_idl::ServerCtx<'_>, word: u64) {
         let _ = (ctx, word);
     }
@@ -602,8 +602,8 @@ pub trait EchoServer {
 ///
 /// Requests that cannot be decoded are answered with `Malformed`, unknown
 /// methods with `UnknownMethod`, capability arguments of the wrong kind or
-/// without the declared rights with `BadCapability`. A signal on the
-/// notification bound to the server's thread goes to `notified`.
+/// without the declared rights with `BadCapability`. A notification bound
+/// to the server's thread goes to `notified`.
 pub fn serve<S: EchoServer>(
     server: &mut S,
     ctx: &mut septum_idl::ServerCtx<'_>,

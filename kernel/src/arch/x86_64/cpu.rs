@@ -287,7 +287,7 @@ pub fn init(f: &Features, syscall_entry: u64) -> u64 {
 pub fn set_tls(owner: u64, fs: u64, gs: u64) {
     // Most threads have neither base: with both MSRs known to hold 0,
     // nothing is to be written and whose they were does not matter.
-    if fs | gs | LOADED_FS.load(Ordering::Relaxed) | LOADED_GS.load(Ordering::Relaxed) == 0 {
+    if fs | gs | LOADED_ANY.load(Ordering::Relaxed) == 0 {
         return;
     }
     let same = LOADED_FOR.load(Ordering::Relaxed) == owner;
@@ -295,11 +295,11 @@ pub fn set_tls(owner: u64, fs: u64, gs: u64) {
     // otherwise. The kernel's own GS base is untouched.
     if fs != LOADED_FS.load(Ordering::Relaxed) || (fs != 0 && !same) {
         x86_64::registers::model_specific::FsBase::write(VirtAddr::new_truncate(fs));
-        LOADED_FS.store(fs, Ordering::Relaxed);
+        note_loaded_fs(fs);
     }
     if gs != LOADED_GS.load(Ordering::Relaxed) || (gs != 0 && !same) {
         KernelGsBase::write(VirtAddr::new_truncate(gs));
-        LOADED_GS.store(gs, Ordering::Relaxed);
+        note_loaded_gs(gs);
     }
     if !same {
         LOADED_FOR.store(owner, Ordering::Relaxed);
@@ -311,8 +311,8 @@ pub fn set_tls(owner: u64, fs: u64, gs: u64) {
 /// written.
 pub fn reload_tls(owner: u64, fs: u64, gs: u64) {
     forget_tls(owner);
-    LOADED_FS.store(UNKNOWN_BASE, Ordering::Relaxed);
-    LOADED_GS.store(UNKNOWN_BASE, Ordering::Relaxed);
+    note_loaded_fs(UNKNOWN_BASE);
+    note_loaded_gs(UNKNOWN_BASE);
     set_tls(owner, fs, gs);
 }
 
@@ -369,7 +369,7 @@ pub fn clear_user_selectors() {
         );
         GsBase::write(VirtAddr::new(percpu));
     }
-    LOADED_FS.store(UNKNOWN_BASE, Ordering::Relaxed);
+    note_loaded_fs(UNKNOWN_BASE);
 }
 
 /// A value no canonical base has: what `LOADED_FS` holds when the live FS
@@ -389,6 +389,20 @@ pub fn forget_tls(owner: u64) {
 static LOADED_FOR: AtomicU64 = AtomicU64::new(0);
 static LOADED_FS: AtomicU64 = AtomicU64::new(0);
 static LOADED_GS: AtomicU64 = AtomicU64::new(0);
+/// `LOADED_FS | LOADED_GS`, so that the test every switch makes ("both
+/// known to be 0") reads one word. Written only with them, by the two
+/// functions below, which are the only writers of either.
+static LOADED_ANY: AtomicU64 = AtomicU64::new(0);
+
+fn note_loaded_fs(v: u64) {
+    LOADED_FS.store(v, Ordering::Relaxed);
+    LOADED_ANY.store(v | LOADED_GS.load(Ordering::Relaxed), Ordering::Relaxed);
+}
+
+fn note_loaded_gs(v: u64) {
+    LOADED_GS.store(v, Ordering::Relaxed);
+    LOADED_ANY.store(LOADED_FS.load(Ordering::Relaxed) | v, Ordering::Relaxed);
+}
 
 /// Make `context_end` the place where the CPU saves the running thread's
 /// state on its next entry from user mode (interrupt, exception or syscall).

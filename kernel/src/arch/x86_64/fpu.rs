@@ -14,11 +14,15 @@ use core::sync::atomic::{AtomicU64, Ordering};
 /// and FXSAVE's legacy area is used instead. One word, so the switch reads
 /// one value to choose both the mechanism and its mask.
 static XCR0: AtomicU64 = AtomicU64::new(0);
-/// Physical address of the TCB area whose state the FPU now holds (0: none).
+/// Physical address of the thread (its TCB) whose state the FPU now holds
+/// (0: none). The owner, not its area: the check every switch makes is
+/// then a compare with the thread itself.
 static OWNER: AtomicU64 = AtomicU64::new(0);
 
 /// Bytes available for one thread's state.
 pub const AREA_SIZE: u64 = 1024;
+/// Where an owner's area lies in it (`object::tcb` lays its TCB out so).
+pub const AREA_OFFSET: u64 = 0x400;
 
 /// Choose the mechanism. `xcr0` is what `cpu::init` enabled (0 without XSAVE).
 /// Returns the components saved.
@@ -59,14 +63,16 @@ fn va(pa: u64) -> *mut u8 {
     v as *mut u8
 }
 
-/// Make the FPU hold the state saved at `pa` (a TCB's area), saving the
-/// previous owner's first.
+/// Make the FPU hold the state of the thread `owner` (its area
+/// [`AREA_OFFSET`] bytes in), saving the previous owner's first.
 #[inline(always)]
-pub fn switch_to(pa: u64) {
+pub fn switch_to(owner: u64) {
     let old = OWNER.load(Ordering::Relaxed);
-    if old == pa {
+    if old == owner {
         return;
     }
+    let pa = owner + AREA_OFFSET;
+    let old_pa = old + AREA_OFFSET;
     let mask = XCR0.load(Ordering::Relaxed);
     // Components 0-2 at most (`cpu::init`): the upper half is 0.
     let (lo, hi) = (mask as u32, 0u32);
@@ -76,7 +82,7 @@ pub fn switch_to(pa: u64) {
         // components, whose state fits the area (checked in `init`).
         unsafe {
             if old != 0 {
-                core::arch::asm!("xsave64 [{0}]", in(reg) va(old), in("eax") lo, in("edx") hi);
+                core::arch::asm!("xsave64 [{0}]", in(reg) va(old_pa), in("eax") lo, in("edx") hi);
             }
             core::arch::asm!("xrstor64 [{0}]", in(reg) va(pa), in("eax") lo, in("edx") hi);
         }
@@ -84,21 +90,23 @@ pub fn switch_to(pa: u64) {
         // SAFETY: as above, with FXSAVE's 512-byte, 16-byte aligned area.
         unsafe {
             if old != 0 {
-                core::arch::asm!("fxsave64 [{0}]", in(reg) va(old));
+                core::arch::asm!("fxsave64 [{0}]", in(reg) va(old_pa));
             }
             core::arch::asm!("fxrstor64 [{0}]", in(reg) va(pa));
         }
     }
-    OWNER.store(pa, Ordering::Relaxed);
+    OWNER.store(owner, Ordering::Relaxed);
 }
 
-/// Write the FPU's live state back to its owner's area, so the area can be
-/// read (a TCB invocation reading another thread's FPU state) or is about
-/// to be freed. Afterwards the FPU has no owner.
-pub fn flush(pa: u64) {
-    if OWNER.load(Ordering::Relaxed) != pa || pa == 0 {
+/// Write the FPU's live state back to the area of `owner` if it is the
+/// owner, so the area can be read (a TCB invocation reading another
+/// thread's FPU state) or is about to be freed. Afterwards the FPU has no
+/// owner.
+pub fn flush(owner: u64) {
+    if OWNER.load(Ordering::Relaxed) != owner || owner == 0 {
         return;
     }
+    let pa = owner + AREA_OFFSET;
     let mask = XCR0.load(Ordering::Relaxed);
     // SAFETY: as in `switch_to`.
     unsafe {
@@ -111,11 +119,11 @@ pub fn flush(pa: u64) {
     OWNER.store(0, Ordering::Relaxed);
 }
 
-/// A new thread's area is at `pa`: if the FPU still holds the state of a
+/// A new thread is made at `owner`: if the FPU still holds the state of a
 /// thread that lived there before, drop it without saving, so the new one
 /// is loaded from its own area.
-pub fn forget(pa: u64) {
-    if OWNER.load(Ordering::Relaxed) == pa {
+pub fn forget(owner: u64) {
+    if OWNER.load(Ordering::Relaxed) == owner {
         OWNER.store(0, Ordering::Relaxed);
     }
 }

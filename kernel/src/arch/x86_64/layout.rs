@@ -11,6 +11,9 @@
 //!
 //! The entries for all fifteen slots are created at boot and copied into
 //! every address space, so kernel mappings made later show up everywhere.
+//! A task's copy of the slot-271 entry also carries its PML4's ASID, in
+//! bits the CPU ignores (`vspace::ASID_TAG_SLOT`): mask entries with the
+//! address bits before following them.
 
 use septum_abi::layout::{KERNEL_PML4_FIRST, KERNEL_PML4_LAST, KERNEL_SPACE_START};
 

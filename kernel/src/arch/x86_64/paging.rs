@@ -236,6 +236,7 @@ pub fn init_kernel_space(
     // linked at (the running code, stack and data stay reachable) and all
     // RAM in the direct map; the boot mapping is no longer used after this.
     unsafe { Cr3::write(frame, Cr3Flags::empty()) };
+    LOADED_ROOT.store(pml4, Ordering::Relaxed);
     PHYS_OFFSET.store(PHYS_MAP_BASE, Ordering::Relaxed);
     PHYS_LIMIT.store(limit, Ordering::Relaxed);
     Ok(pml4)
@@ -258,15 +259,24 @@ pub fn new_address_space(
 /// CR3's address bits (no PCID, no PWT/PCD: the flag bits stay 0).
 const CR3_ADDRESS: u64 = 0x000f_ffff_ffff_f000;
 
+/// The PML4 in CR3, as last written: the kernel writes CR3 only here and
+/// in `switch_to`, so a load of this word answers what reading CR3 and
+/// masking its flags would (two instructions fewer on every switch).
+static LOADED_ROOT: AtomicU64 = AtomicU64::new(0);
+
 /// The physical address of the loaded PML4.
 #[inline(always)]
 pub fn current_root() -> u64 {
-    let cr3: u64;
-    // SAFETY: reading CR3 has no side effects.
-    unsafe {
-        core::arch::asm!("mov {}, cr3", out(reg) cr3, options(nomem, nostack, preserves_flags))
-    };
-    cr3 & CR3_ADDRESS
+    let root = LOADED_ROOT.load(Ordering::Relaxed);
+    debug_assert_eq!(root, {
+        let cr3: u64;
+        // SAFETY: reading CR3 has no side effects.
+        unsafe {
+            core::arch::asm!("mov {}, cr3", out(reg) cr3, options(nomem, nostack, preserves_flags))
+        };
+        cr3 & CR3_ADDRESS
+    });
+    root
 }
 
 /// Make `pml4` the current address space. `pml4` is a PML4 (a page table
@@ -281,6 +291,7 @@ pub fn switch_to(pml4: u64) {
     // SAFETY: every address space made by `new_address_space` maps the
     // kernel identically, so the running kernel code is unaffected.
     unsafe { core::arch::asm!("mov cr3, {}", in(reg) pml4, options(nostack, preserves_flags)) };
+    LOADED_ROOT.store(pml4, Ordering::Relaxed);
 }
 
 /// Copy `dst.len()` bytes into the frame at physical `pa`, `offset` bytes in.

@@ -245,9 +245,24 @@ __syscall_entry:
 
     .global __resume_iret
 __resume_iret:
-    mov %rdi, %rsp
-    RESTORE_GPRS
-    add $16, %rsp
+    /* RSP at the interrupt frame (RIP..SS) that iretq pops; the general
+       registers by offset from the context, RDI, the base, last. */
+    lea {rip}(%rdi), %rsp
+    mov {r15}(%rdi), %r15
+    mov {r14}(%rdi), %r14
+    mov {r13}(%rdi), %r13
+    mov {r12}(%rdi), %r12
+    mov {r11}(%rdi), %r11
+    mov {r10}(%rdi), %r10
+    mov {r9}(%rdi), %r9
+    mov {r8}(%rdi), %r8
+    mov {rbp}(%rdi), %rbp
+    mov {rsi}(%rdi), %rsi
+    mov {rdx}(%rdi), %rdx
+    mov {rcx}(%rdi), %rcx
+    mov {rbx}(%rdi), %rbx
+    mov {rax}(%rdi), %rax
+    mov {rdi}(%rdi), %rdi
     /* Only `iretq` loads CS and SS from the context (`sysretq` takes
        them from STAR): forced to the user selectors here, where used. */
     movq ${user_cs}, 8(%rsp)
@@ -257,17 +272,48 @@ __resume_iret:
 
     .global __resume_sysret
 __resume_sysret:
-    mov %rdi, %rsp
-    RESTORE_GPRS
-    add $16, %rsp
-    pop %rcx                        /* rip */
-    add $8, %rsp                    /* cs */
-    pop %r11                        /* rflags */
+    /* Loads by offset from the context, not pops: RCX and R11 get RIP
+       and RFLAGS (sysretq's operands) instead of their saved values,
+       which are never loaded, and nothing skips over the vector, error
+       and CS words. RDI, the base, goes last. */
+    mov {r15}(%rdi), %r15
+    mov {r14}(%rdi), %r14
+    mov {r13}(%rdi), %r13
+    mov {r12}(%rdi), %r12
+    mov {r10}(%rdi), %r10
+    mov {r9}(%rdi), %r9
+    mov {r8}(%rdi), %r8
+    mov {rbp}(%rdi), %rbp
+    mov {rsi}(%rdi), %rsi
+    mov {rdx}(%rdi), %rdx
+    mov {rbx}(%rdi), %rbx
+    mov {rax}(%rdi), %rax
+    mov {rip}(%rdi), %rcx
+    mov {rflags}(%rdi), %r11
     swapgs
-    pop %rsp                        /* user rsp */
+    mov {rsp}(%rdi), %rsp
+    mov {rdi}(%rdi), %rdi
     sysretq
     "#,
     cs_off = const 8 * 3,
+    r15 = const offset_of!(UserContext, r15),
+    r14 = const offset_of!(UserContext, r14),
+    r13 = const offset_of!(UserContext, r13),
+    r12 = const offset_of!(UserContext, r12),
+    r11 = const offset_of!(UserContext, r11),
+    r10 = const offset_of!(UserContext, r10),
+    r9 = const offset_of!(UserContext, r9),
+    r8 = const offset_of!(UserContext, r8),
+    rbp = const offset_of!(UserContext, rbp),
+    rdi = const offset_of!(UserContext, rdi),
+    rsi = const offset_of!(UserContext, rsi),
+    rdx = const offset_of!(UserContext, rdx),
+    rcx = const offset_of!(UserContext, rcx),
+    rbx = const offset_of!(UserContext, rbx),
+    rax = const offset_of!(UserContext, rax),
+    rip = const CTX_RIP,
+    rflags = const offset_of!(UserContext, rflags),
+    rsp = const offset_of!(UserContext, rsp),
     kernel_rsp = const PERCPU_KERNEL_RSP,
     context_end = const PERCPU_CONTEXT_END,
     user_rsp = const PERCPU_USER_RSP,
@@ -282,6 +328,8 @@ __resume_sysret:
 );
 
 const _: () = assert!(CTX_CS_FROM_VECTOR == 8 * 3);
+const _: () = assert!(offset_of!(UserContext, cs) - CTX_RIP == 8);
+const _: () = assert!(offset_of!(UserContext, ss) - CTX_RIP == 32);
 const _: () = assert!(CTX_RIP == CTX_VECTOR + 16);
 
 unsafe extern "C" {
@@ -363,10 +411,15 @@ pub fn init_idt() {
 /// the thread's address space must be the one loaded in CR3. Its RFLAGS
 /// must have been sanitized ([`UserContext::user_rflags`]) and its RIP and
 /// RSP be canonical; CS and SS are forced here.
+///
+/// A jump, not a call: nothing comes back, so the caller needs no stack
+/// frame for it (its hot path then has no prologue at all).
+#[inline(always)]
 pub unsafe fn resume_iret(ctx: *const UserContext) -> ! {
     // SAFETY: the caller guarantees the context is complete and sanitized,
-    // so `iretq` lands in ring 3 with IF set and user selectors.
-    unsafe { __resume_iret(ctx) }
+    // so `iretq` lands in ring 3 with IF set and user selectors. The stub
+    // takes its context in RDI and never returns.
+    unsafe { core::arch::asm!("jmp {f}", f = sym __resume_iret, in("rdi") ctx, options(noreturn)) }
 }
 
 /// Return to user mode through `sysretq`: RIP from `ctx.rip` (into RCX),
@@ -376,9 +429,13 @@ pub unsafe fn resume_iret(ctx: *const UserContext) -> ! {
 /// As for [`resume_iret`]; in addition `ctx.rip` must be canonical, since
 /// `sysretq` to a non-canonical RIP faults in ring 0 on Intel CPUs with the
 /// user's stack pointer already loaded.
+/// A jump, as [`resume_iret`].
+#[inline(always)]
 pub unsafe fn resume_sysret(ctx: *const UserContext) -> ! {
     // SAFETY: as stated by the caller.
-    unsafe { __resume_sysret(ctx) }
+    unsafe {
+        core::arch::asm!("jmp {f}", f = sym __resume_sysret, in("rdi") ctx, options(noreturn))
+    }
 }
 
 // The entry code has saved the context in place, inside the running

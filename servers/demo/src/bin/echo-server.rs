@@ -23,6 +23,9 @@ struct Echo {
 }
 
 impl EchoServer for Echo {
+    // Kept out of line so a debugger can break on it by name
+    // (`break-in server echo_server::{impl#0}::echo`, docs/debugging.md).
+    #[inline(never)]
     fn echo(
         &mut self,
         ctx: &mut ServerCtx<'_>,

@@ -371,20 +371,7 @@ fn fault_syscall_roundtrip(c: &mut Ctx) -> Result<(), Error> {
 /// one endpoint, itself revoked, so the measured retype finds 16 bytes to
 /// clear.
 fn retype_32mib(c: &mut Ctx) -> Result<(), Error> {
-    let info = c.info;
-    let ut = c.slot();
-    let made = info
-        .untypeds()
-        .iter()
-        .enumerate()
-        .filter(|(_, u)| u.is_device == 0 && u.size_bits >= 25)
-        .any(|(i, _)| {
-            let big = info.untyped_first + i as u64;
-            c.ipc.retype(big, ty::UNTYPED, 25, CNODE, ut, 1).is_ok()
-        });
-    if !made {
-        return Err(Error::NotEnoughMemory);
-    }
+    let ut = c.untyped_from_boot(25)?;
     // A profile build takes one sample and ends the trace before the
     // revoke: clearing 32 MiB takes some hundred million instructions.
     let mut s = [0u64; if PROFILE.is_some() { 1 } else { 5 }];
@@ -419,21 +406,7 @@ const PART_WINDOWS: usize = 24;
 /// it spins (the best quiet start subtracted).
 fn partitions(c: &mut Ctx) -> Result<(), Error> {
     use septum_test_tasks::partition as part;
-    let info = c.info;
-    let ut = c.slot();
-    let made = info
-        .untypeds()
-        .iter()
-        .enumerate()
-        .filter(|(_, u)| u.is_device == 0 && u.size_bits >= 22)
-        .any(|(i, _)| {
-            let big = info.untyped_first + i as u64;
-            c.ipc.retype(big, ty::UNTYPED, 22, CNODE, ut, 1).is_ok()
-        });
-    if !made {
-        return Err(Error::NotEnoughMemory);
-    }
-    c.ut = ut;
+    c.ut = c.untyped_from_boot(22)?;
     let setup = part::setup(c)?;
     part::configure(c)?;
     part::wait_for_b(c, PART_WINDOWS);

@@ -52,9 +52,29 @@ fn main() {
         write(hello.as_ptr() as u64, hello.len() as u64),
         Ok(hello.len() as u64),
     );
+    // Zero bytes (the null call, which the entry sends its own way) are
+    // still checked like any write.
+    check(
+        "debug_write_empty_kernel_pointer",
+        write(layout::KERNEL_SPACE_START, 0),
+        Err(Error::InvalidAddress),
+    );
+    check(
+        "debug_write_empty_noncanonical",
+        write(0x8000_0000_0000, 0),
+        Err(Error::InvalidAddress),
+    );
+    check("debug_write_empty", write(0x1000, 0), Ok(0));
     check(
         "unknown_septum_call",
         raw2(nr::BASE + 0x7f, 0, 0),
+        Err(Error::UnknownSyscall),
+    );
+    // Between DebugWrite and Call, and just below Septum's range: the
+    // entry's range test for DebugWrite must send these on.
+    check(
+        "unknown_septum_call_low",
+        raw2(nr::BASE + 3, 0, 0),
         Err(Error::UnknownSyscall),
     );
     println!("making Linux system call 60 (exit)");

@@ -27,6 +27,10 @@ pub const TESTS: &[Test] = &[
         name: "attack_tcb_memory_reused_as_frame_reads_zero",
         run: reused_frame,
     },
+    Test {
+        name: "attack_fpu_state_back_in_its_initial_configuration_stays_so",
+        run: back_to_init,
+    },
 ];
 
 /// 16 vector registers, 256 bits each (only the low 128 without AVX).
@@ -416,6 +420,92 @@ fn reused_frame(c: &mut Ctx) -> TestResult {
             "a frame made from a destroyed TCB's memory holds {:#x} at byte {}",
             read(va + i * 8),
             i * 8
+        );
+    }
+    Ok(())
+}
+
+/// How [`init_blocker`] puts its state back into its initial
+/// configuration after filling it: `vzeroupper` (the AVX upper halves
+/// only), or `xrstor` from an area whose header asks for every component
+/// in its initial configuration.
+const BY_VZEROUPPER: u64 = 1;
+const BY_XRSTOR: u64 = 2;
+
+/// An XSAVE area with an all-zero header: `xrstor` from it puts every
+/// component it is asked for in its initial configuration (and loads
+/// MXCSR, 0 here, from the legacy area).
+#[repr(C, align(64))]
+struct InitArea([u8; 1024]);
+static INIT_AREA: InitArea = InitArea([0; 1024]);
+
+fn osxsave() -> bool {
+    core::arch::x86_64::__cpuid(1).ecx & (1 << 27) != 0
+}
+
+/// Thread A: fills its state, puts (part of) it back into its initial
+/// configuration as `how` says, blocks on `ntfn`, and when woken compares
+/// (mismatches to V0); sets V1. A kernel that skipped saving or restoring
+/// state the processor reports as initial (XINUSE) would hand A what B
+/// left in those registers.
+extern "C" fn init_blocker(arg: u64, _buffer: u64) -> ! {
+    let (ntfn, how) = (arg >> 8, arg & 0xff);
+    let avx = avx();
+    fill(0x0123_4567_89ab_cdef, avx);
+    // SAFETY: `vzeroupper` only zeroes the upper halves of the vector
+    // registers, which no compiled code uses (no SSE or AVX in it);
+    // `xrstor` reads the 64-byte aligned static area (1 KiB, enough for
+    // every component XCR0 can enable here) and only loads FPU/vector
+    // state.
+    unsafe {
+        if how == BY_VZEROUPPER {
+            core::arch::asm!("vzeroupper", options(nomem, nostack));
+        } else {
+            core::arch::asm!(
+                "xrstor64 [{0}]",
+                in(reg) INIT_AREA.0.as_ptr(),
+                in("eax") u32::MAX,
+                in("edx") u32::MAX,
+                options(nostack),
+            );
+        }
+    }
+    let before = snapshot(avx);
+    let _ = wait(ntfn);
+    let after = snapshot(avx);
+    set(V0, after.diff(&before));
+    set(V1, 1);
+    thread_exit()
+}
+
+fn back_to_init(c: &mut Ctx) -> TestResult {
+    if !osxsave() {
+        septum_user::println!("ktest: no XSAVE on this CPU; nothing to check");
+        return Ok(());
+    }
+    let ways: &[u64] = if avx() {
+        &[BY_VZEROUPPER, BY_XRSTOR]
+    } else {
+        &[BY_XRSTOR]
+    };
+    for &how in ways {
+        reset();
+        let n = c.notification()?;
+        c.spawn("ka-fpu-init", init_blocker, n << 8 | how, PRIO)?;
+        c.spawn("ka-fpu-spinner", spinner, n, PRIO)?;
+        settle(c)?;
+        check_eq!(get(DONE), 1);
+        check!(
+            get(V0) == 0,
+            "state put back to its initial configuration (way {how}) came back with its {} changed (mask {:#x})",
+            parts(get(V0)),
+            get(V0)
+        );
+        check!(
+            get(V3) == 0,
+            "after being preempted, a thread's {} changed (mask {:#x})",
+            parts(get(V3)),
+            get(V3)
         );
     }
     Ok(())

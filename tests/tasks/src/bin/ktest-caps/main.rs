@@ -4,6 +4,7 @@
 #![no_std]
 #![no_main]
 
+mod asid;
 mod cnode;
 mod destroy;
 mod isolation;
@@ -17,5 +18,6 @@ fn main() {
         cnode::TESTS,
         destroy::TESTS,
         isolation::TESTS,
+        asid::TESTS,
     ]);
 }

@@ -46,6 +46,10 @@ pub const TESTS: &[Test] = &[
         run: zero_count,
     },
     Test {
+        name: "retype_counts_bounded_per_kind",
+        run: counts_bounded,
+    },
+    Test {
         name: "retype_of_34_mib_at_once_needs_no_clearing",
         run: large_retype,
     },
@@ -220,6 +224,32 @@ fn zero_count(c: &mut Ctx) -> TestResult {
         c.ipc.retype(c.ut, ty::ENDPOINT, 0, CNODE, s, 0),
         Err(Error::Range)
     );
+    Ok(())
+}
+
+/// At most 256 objects per retype, and 32 threads (a thread's
+/// initialisation runs with interrupts off; the kernel keeps each call
+/// short): 33 threads or 257 endpoints are refused with nothing made, 32
+/// threads and 256 endpoints are made.
+fn counts_bounded(c: &mut Ctx) -> TestResult {
+    let first = c.slots(257);
+    check_eq!(
+        c.ipc.retype(c.ut, ty::TCB, 0, CNODE, first, 33),
+        Err(Error::Range)
+    );
+    check_eq!(c.identify(first)?.cap_type, 0);
+    check_eq!(
+        c.ipc.retype(c.ut, ty::ENDPOINT, 0, CNODE, first, 257),
+        Err(Error::Range)
+    );
+    check_eq!(c.identify(first)?.cap_type, 0);
+    c.ipc.retype(c.ut, ty::TCB, 0, CNODE, first, 32)?;
+    check_eq!(c.identify(first + 31)?.cap_type, cap::TCB);
+    for s in first..first + 32 {
+        c.ipc.cnode_delete(CNODE, (s, DEPTH))?;
+    }
+    c.ipc.retype(c.ut, ty::ENDPOINT, 0, CNODE, first, 256)?;
+    check_eq!(c.identify(first + 255)?.cap_type, cap::ENDPOINT);
     Ok(())
 }
 

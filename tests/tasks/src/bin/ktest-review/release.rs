@@ -39,7 +39,7 @@ const SPIN: u64 = 2_000;
 /// Waiters: 2 KiB each.
 const WAITERS: u64 = 8192;
 const SUB_RADIX: u64 = 13;
-const BATCH: u64 = 128;
+const BATCH: u64 = 32;
 
 // A waiter that needs no stack. `rbx` names the endpoint, `rbp` a sink
 // endpoint nobody sends to, `r12` the gate notification, `r13` points at

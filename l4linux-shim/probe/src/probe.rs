@@ -1,0 +1,548 @@
+//! A static Linux x86_64 program that speaks only the Linux system-call
+//! ABI (raw `syscall`, no libc), run by the guest kernel: it says hello,
+//! checks its stack and auxiliary vector, then passes bad pointers
+//! (null, kernel-half, non-canonical, the unmappable top page), huge
+//! lengths, bad descriptors and bad flags to each call the shim
+//! implements, and checks that each gets the errno Linux gives. Each
+//! group of checks prints one `septum-test: <case> ok|FAILED ...` line,
+//! which the scenario counts (the shim writes it on the console as the
+//! guest's). `linux-probe segv` instead writes through a null pointer,
+//! which must end it with SIGSEGV and leave the shim serving.
+
+#![allow(clippy::missing_safety_doc)]
+
+use core::fmt::Write;
+
+const EPERM: i64 = 1;
+const ENOENT: i64 = 2;
+const ESRCH: i64 = 3;
+const EBADF: i64 = 9;
+const ENOMEM: i64 = 12;
+const EFAULT: i64 = 14;
+const ENOTDIR: i64 = 20;
+const EINVAL: i64 = 22;
+const ENOTTY: i64 = 25;
+const ESPIPE: i64 = 29;
+const ENAMETOOLONG: i64 = 36;
+const ENOSYS: i64 = 38;
+
+/// A kernel-half address (Septum's kernel slots), one past the lower
+/// half (non-canonical), and the top page of the lower half.
+const KERNEL: u64 = 0xffff_8080_0000_0000;
+const NONCANON: u64 = 0x8000_0000_0000;
+const TOP_PAGE: u64 = 0x7fff_ffff_f000;
+
+fn syscall(nr: u64, a: [u64; 6]) -> i64 {
+    let r: i64;
+    // SAFETY: a Linux system call; the guest kernel answers it. The
+    // arguments are numbers: a bad pointer is the point of the test, and
+    // the kernel must refuse it rather than touch it.
+    unsafe {
+        core::arch::asm!("syscall", inlateout("rax") nr => r, in("rdi") a[0], in("rsi") a[1],
+            in("rdx") a[2], in("r10") a[3], in("r8") a[4], in("r9") a[5],
+            lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+    r
+}
+
+fn sys(nr: u64, args: &[u64]) -> i64 {
+    let mut a = [0u64; 6];
+    a[..args.len()].copy_from_slice(args);
+    syscall(nr, a)
+}
+
+fn write_all(fd: u64, s: &[u8]) {
+    sys(1, &[fd, s.as_ptr() as u64, s.len() as u64]);
+}
+
+/// A line buffer, written with one `write`.
+struct Line {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl Write for Line {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+macro_rules! say {
+    ($($t:tt)*) => {{
+        let mut l = Line { buf: [0; 256], len: 0 };
+        let _ = writeln!(l, $($t)*);
+        write_all(1, &l.buf[..l.len]);
+    }};
+}
+
+/// One group's checks: the first mismatch is kept.
+struct Case {
+    failed: Option<(&'static str, i64, i64)>,
+}
+
+impl Case {
+    fn new() -> Self {
+        Case { failed: None }
+    }
+
+    fn eq(&mut self, what: &'static str, got: i64, want: i64) {
+        if got != want && self.failed.is_none() {
+            self.failed = Some((what, got, want));
+        }
+    }
+
+    fn ok(&mut self, what: &'static str, cond: bool) {
+        self.eq(what, cond as i64, 1);
+    }
+
+    fn report(self, name: &str) {
+        match self.failed {
+            None => say!("septum-test: {name} ok"),
+            Some((what, got, want)) => {
+                say!("septum-test: {name} FAILED {what}: got {got}, want {want}")
+            }
+        }
+    }
+}
+
+fn cstr(p: *const u8) -> &'static [u8] {
+    let mut n = 0;
+    // SAFETY: `p` is a string the kernel put on the initial stack,
+    // NUL-terminated.
+    unsafe {
+        while p.add(n).read() != 0 {
+            n += 1;
+        }
+        core::slice::from_raw_parts(p, n)
+    }
+}
+
+/// A static that holds a pointer: in the static-PIE build it is right
+/// only if the relocations were applied.
+static GREETING: &str = "hello from a static Linux program";
+
+pub fn run(sp: *const u64, pie: bool) -> ! {
+    // SAFETY: the kernel's initial stack: argc, argv[], NULL, envp[],
+    // NULL, auxv pairs up to AT_NULL.
+    let (argc, argv, auxv) = unsafe {
+        let argc = sp.read() as usize;
+        let argv = sp.add(1);
+        let mut e = argv.add(argc + 1);
+        while e.read() != 0 {
+            e = e.add(1);
+        }
+        (argc, argv, e.add(1))
+    };
+    let aux = |key: u64| -> u64 {
+        let mut p = auxv;
+        // SAFETY: the auxiliary vector ends with AT_NULL.
+        unsafe {
+            while p.read() != 0 {
+                if p.read() == key {
+                    return p.add(1).read();
+                }
+                p = p.add(2);
+            }
+        }
+        0
+    };
+    // SAFETY: argv has argc entries.
+    let arg = |i: usize| unsafe { cstr(argv.add(i).read() as *const u8) };
+    say!(
+        "{GREETING} ({})",
+        if pie { "static-PIE" } else { "ET_EXEC" }
+    );
+
+    if argc > 1 && arg(1) == b"bench" {
+        bench();
+    }
+    if argc > 1 && arg(1) == b"segv" {
+        say!("writing through a null pointer");
+        // SAFETY: deliberately not: the write faults and the guest
+        // kernel must end this process with SIGSEGV.
+        unsafe { core::ptr::null_mut::<u64>().write_volatile(1) };
+        say!("still alive after writing through a null pointer");
+        exit(1);
+    }
+
+    let mut c = Case::new();
+    c.ok("argc", argc >= 1);
+    c.eq("AT_PAGESZ", aux(6) as i64, 4096);
+    c.ok("AT_ENTRY", aux(9) != 0);
+    let phdr = aux(3) as *const u32;
+    // SAFETY: AT_PHDR points at the program headers the loader mapped.
+    c.ok(
+        "AT_PHDR",
+        !phdr.is_null() && unsafe { matches!(phdr.read(), 1 | 6) },
+    );
+    c.ok("AT_PHNUM", aux(5) >= 1);
+    let random = aux(25) as *const u8;
+    c.ok("AT_RANDOM", !random.is_null());
+    // SAFETY: AT_RANDOM points at 16 bytes on the stack.
+    c.ok("AT_RANDOM bytes", unsafe {
+        (0..16).any(|i| random.add(i).read() != 0)
+    });
+    c.ok(
+        "AT_EXECFN",
+        aux(31) != 0 && cstr(aux(31) as *const u8) == arg(0),
+    );
+    c.ok("the stack is aligned", (sp as u64).is_multiple_of(16));
+    c.report(if pie {
+        "linux_static_pie_starts"
+    } else {
+        "linux_exec_stack_and_auxv"
+    });
+    if pie {
+        exit(0);
+    }
+
+    let buf = [0u8; 64];
+    let b = buf.as_ptr() as u64;
+    let mut c = Case::new();
+    c.eq("write null", sys(1, &[1, 0, 5]), -EFAULT);
+    c.eq("write kernel", sys(1, &[1, KERNEL, 5]), -EFAULT);
+    c.eq("write noncanonical", sys(1, &[1, NONCANON, 5]), -EFAULT);
+    c.eq("write top page", sys(1, &[1, TOP_PAGE, 5]), -EFAULT);
+    c.eq(
+        "write across the top",
+        sys(1, &[1, TOP_PAGE - 2, 5]),
+        -EFAULT,
+    );
+    c.eq("write huge", sys(1, &[1, b, 1 << 62]), -EFAULT);
+    c.eq("write wrapping", sys(1, &[1, b, u64::MAX]), -EFAULT);
+    c.eq("write bad fd", sys(1, &[99, b, 1]), -EBADF);
+    c.eq("write fd -1", sys(1, &[u64::MAX, b, 1]), -EBADF);
+    c.eq("write 0 bytes", sys(1, &[1, 0, 0]), 0);
+    c.eq("writev 1025", sys(20, &[1, b, 1025]), -EINVAL);
+    c.eq("writev null", sys(20, &[1, 0, 1]), -EFAULT);
+    let iov = [KERNEL, 4u64];
+    c.eq(
+        "writev kernel base",
+        sys(20, &[1, iov.as_ptr() as u64, 1]),
+        -EFAULT,
+    );
+    c.eq("read into kernel", sys(0, &[0, KERNEL, 5]), -EFAULT);
+    c.eq("read bad fd", sys(0, &[99, b, 5]), -EBADF);
+    c.report("linux_write_read_bad_pointers_and_fds");
+
+    let mut c = Case::new();
+    c.eq("open null", sys(2, &[0, 0]), -EFAULT);
+    c.eq("open kernel", sys(2, &[KERNEL, 0]), -EFAULT);
+    c.eq(
+        "open missing",
+        sys(2, &[c"/nonexistent".as_ptr() as u64, 0]),
+        -ENOENT,
+    );
+    c.eq(
+        "open through a file",
+        sys(2, &[c"/etc/passwd/x".as_ptr() as u64, 0]),
+        -ENOTDIR,
+    );
+    c.eq(
+        "open file as dir",
+        sys(2, &[c"/etc/passwd".as_ptr() as u64, 0o200000]),
+        -ENOTDIR,
+    );
+    c.eq(
+        "openat bad dirfd",
+        sys(257, &[77, c"x".as_ptr() as u64, 0]),
+        -EBADF,
+    );
+    let long = [b'a'; 5000];
+    c.eq(
+        "open long path",
+        sys(2, &[long.as_ptr() as u64, 0]),
+        -ENAMETOOLONG,
+    );
+    c.eq("stat empty", sys(4, &[c"".as_ptr() as u64, b]), -ENOENT);
+    c.eq("fstat bad fd", sys(5, &[1000, b]), -EBADF);
+    c.eq("fstat null", sys(5, &[1, 0]), -EFAULT);
+    c.eq(
+        "newfstatat bad flags",
+        sys(
+            262,
+            &[(-100i64) as u64, c"/".as_ptr() as u64, b, 0x8000_0000],
+        ),
+        -EINVAL,
+    );
+    c.eq("close bad fd", sys(3, &[1000]), -EBADF);
+    c.eq("close -1", sys(3, &[u64::MAX]), -EBADF);
+    c.report("linux_open_stat_close_errors");
+
+    let mut c = Case::new();
+    let fd = sys(2, &[c"/etc/passwd".as_ptr() as u64, 0]);
+    c.ok("open /etc/passwd", fd >= 3);
+    let fd = fd as u64;
+    let mut data = [0u8; 64];
+    let n = sys(0, &[fd, data.as_mut_ptr() as u64, 64]);
+    c.ok("read /etc/passwd", n > 5 && &data[..5] == b"root:");
+    c.eq("read into kernel", sys(0, &[fd, KERNEL, 8]), -EFAULT);
+    c.eq("lseek whence 99", sys(8, &[fd, 0, 99]), -EINVAL);
+    c.eq("lseek before 0", sys(8, &[fd, (-10i64) as u64, 0]), -EINVAL);
+    c.eq("lseek console", sys(8, &[1, 0, 0]), -ESPIPE);
+    c.eq("lseek to 0", sys(8, &[fd, 0, 0]), 0);
+    c.eq("getdents64 on a file", sys(217, &[fd, b, 64]), -ENOTDIR);
+    c.eq("ioctl TCGETS on a file", sys(16, &[fd, 0x5401, b]), -ENOTTY);
+    c.eq("sendfile bad fd", sys(40, &[1, 99, 0, 10]), -EBADF);
+    let dir = sys(2, &[c"/".as_ptr() as u64, 0o200000]) as u64;
+    c.eq("getdents64 count 1", sys(217, &[dir, b, 1]), -EINVAL);
+    c.eq("getdents64 null", sys(217, &[dir, 0, 4096]), -EFAULT);
+    c.eq("read a directory", sys(0, &[dir, b, 8]), -21);
+    c.eq("close", sys(3, &[fd]), 0);
+    c.eq("read closed", sys(0, &[fd, b, 8]), -EBADF);
+    c.report("linux_files_and_directories");
+
+    let mut c = Case::new();
+    c.eq("mmap len 0", sys(9, &[0, 0, 3, 0x22, u64::MAX, 0]), -EINVAL);
+    c.eq(
+        "mmap no type",
+        sys(9, &[0, 4096, 3, 0x20, u64::MAX, 0]),
+        -EINVAL,
+    );
+    c.eq(
+        "mmap huge",
+        sys(9, &[0, 1 << 62, 3, 0x22, u64::MAX, 0]),
+        -ENOMEM,
+    );
+    c.eq(
+        "mmap bad prot",
+        sys(9, &[0, 4096, 0x80, 0x22, u64::MAX, 0]),
+        -EINVAL,
+    );
+    c.eq("mmap bad fd", sys(9, &[0, 4096, 1, 2, 55, 0]), -EBADF);
+    c.eq(
+        "mmap fixed unaligned",
+        sys(9, &[0x1234, 4096, 3, 0x32, u64::MAX, 0]),
+        -EINVAL,
+    );
+    let m = sys(9, &[0, 8192, 3, 0x22, u64::MAX, 0]);
+    c.ok("mmap anonymous", m > 0 && (m as u64).is_multiple_of(4096));
+    // SAFETY: the page was just mapped read-write.
+    let v = unsafe {
+        (m as *mut u64).add(600).write_volatile(0x5e97);
+        (m as *const u64).add(600).read_volatile()
+    };
+    c.eq("anonymous memory", v as i64, 0x5e97);
+    c.eq("read into it", sys(0, &[0, m as u64 + 4000, 200]), 0);
+    c.eq(
+        "mprotect unaligned",
+        sys(10, &[m as u64 + 1, 4096, 1]),
+        -EINVAL,
+    );
+    c.eq("mprotect read-only", sys(10, &[m as u64, 8192, 1]), 0);
+    let f = sys(2, &[c"/etc/passwd".as_ptr() as u64, 0]) as u64;
+    c.eq(
+        "read into read-only memory",
+        sys(0, &[f, m as u64, 10]),
+        -EFAULT,
+    );
+    c.eq(
+        "write from read-only memory",
+        sys(1, &[1, m as u64 + 4800, 0]),
+        0,
+    );
+    sys(3, &[f]);
+    c.eq("mprotect unmapped", sys(10, &[0x10_0000, 4096, 1]), -ENOMEM);
+    c.eq("munmap unaligned", sys(11, &[m as u64 + 8, 4096]), -EINVAL);
+    c.eq("munmap len 0", sys(11, &[m as u64, 0]), -EINVAL);
+    c.eq("munmap", sys(11, &[m as u64, 8192]), 0);
+    c.eq("write from unmapped", sys(1, &[1, m as u64, 4]), -EFAULT);
+    // Areas are bounded (Linux's vm.max_map_count): mapping page after
+    // page ends with ENOMEM, not with the guest kernel out of memory, and
+    // unmapping them all works.
+    let first = sys(9, &[0, 4096, 0, 0x22, u64::MAX, 0]);
+    let mut last = first;
+    let mut n = 1;
+    let err = loop {
+        let r = sys(9, &[0, 4096, 0, 0x22, u64::MAX, 0]);
+        if r < 0 {
+            break r;
+        }
+        last = r;
+        n += 1;
+        if n > 100_000 {
+            break 0;
+        }
+    };
+    c.eq("mmap past the area limit", err, -ENOMEM);
+    c.ok("many areas first", n > 1000);
+    c.eq(
+        "munmap them all",
+        sys(11, &[last as u64, (first - last) as u64 + 4096]),
+        0,
+    );
+    c.ok("mmap again", sys(9, &[0, 4096, 3, 0x22, u64::MAX, 0]) > 0);
+    // A path that runs off the end of mapped memory without its NUL.
+    let two = sys(9, &[0, 8192, 3, 0x22, u64::MAX, 0]);
+    c.eq(
+        "unmap the second page",
+        sys(11, &[two as u64 + 4096, 4096]),
+        0,
+    );
+    // SAFETY: the first page is mapped read-write.
+    unsafe { core::ptr::write_bytes(two as *mut u8, b'a', 4096) };
+    // Linux reads at most PATH_MAX bytes of a path: 4096 without a NUL
+    // are too long; fewer that run into the hole are a bad address.
+    c.eq(
+        "open a path of 4096 bytes",
+        sys(2, &[two as u64, 0]),
+        -ENAMETOOLONG,
+    );
+    c.eq(
+        "open an unterminated path",
+        sys(2, &[two as u64 + 100, 0]),
+        -EFAULT,
+    );
+    c.eq("stat one", sys(4, &[two as u64 + 4000, b]), -EFAULT);
+    let brk = sys(12, &[0]);
+    c.ok("brk(0)", brk > 0);
+    c.eq("brk huge", sys(12, &[1 << 62]), brk);
+    c.report("linux_memory_calls");
+
+    let mut c = Case::new();
+    let mut ts = [0u64; 2];
+    c.eq("ioctl TCGETS null", sys(16, &[1, 0x5401, 0]), -EFAULT);
+    c.eq("ioctl unknown", sys(16, &[1, 0xdead, b]), -ENOTTY);
+    c.eq("ioctl bad fd", sys(16, &[99, 0x5401, b]), -EBADF);
+    c.eq(
+        "clock_gettime 99",
+        sys(228, &[99, ts.as_mut_ptr() as u64]),
+        -EINVAL,
+    );
+    c.eq("clock_gettime null", sys(228, &[1, 0]), -EFAULT);
+    c.eq("clock_gettime", sys(228, &[1, ts.as_mut_ptr() as u64]), 0);
+    c.ok("nanoseconds in range", ts[1] < 1_000_000_000);
+    c.eq("uname null", sys(63, &[0]), -EFAULT);
+    c.eq("uname kernel", sys(63, &[KERNEL]), -EFAULT);
+    c.eq("getrandom bad flags", sys(318, &[b, 16, 0x100]), -EINVAL);
+    c.eq("getrandom null", sys(318, &[0, 16, 0]), -EFAULT);
+    c.eq("arch_prctl unknown", sys(158, &[0x9999, 0]), -EINVAL);
+    c.eq(
+        "arch_prctl FS noncanonical",
+        sys(158, &[0x1002, NONCANON]),
+        -EPERM,
+    );
+    c.eq("arch_prctl GET_FS null", sys(158, &[0x1003, 0]), -EFAULT);
+    c.eq("rt_sigaction SIGKILL", sys(13, &[9, b, 0, 8]), -EINVAL);
+    c.eq("rt_sigaction size", sys(13, &[2, 0, 0, 4]), -EINVAL);
+    c.eq("rt_sigprocmask size", sys(14, &[0, 0, 0, 4]), -EINVAL);
+    c.eq("rt_sigprocmask how", sys(14, &[7, b, 0, 8]), -EINVAL);
+    c.eq("prlimit64 other pid", sys(302, &[12345, 3, 0, b]), -ESRCH);
+    c.eq("prlimit64 bad resource", sys(302, &[0, 99, 0, b]), -EINVAL);
+    c.eq("getcwd small", sys(79, &[b, 1]), -34);
+    // execve that must fail, leaving this program running.
+    c.eq("execve null", sys(59, &[0, 0, 0]), -EFAULT);
+    c.eq(
+        "execve missing",
+        sys(59, &[c"/nonexistent".as_ptr() as u64, 0, 0]),
+        -ENOENT,
+    );
+    c.eq(
+        "execve a text file",
+        sys(59, &[c"/etc/passwd".as_ptr() as u64, 0, 0]),
+        -13,
+    );
+    c.eq(
+        "execve a directory",
+        sys(59, &[c"/etc".as_ptr() as u64, 0, 0]),
+        -13,
+    );
+    let bb = c"/bin/busybox".as_ptr() as u64;
+    c.eq("execve argv kernel", sys(59, &[bb, KERNEL, 0]), -EFAULT);
+    let bad = [KERNEL, 0u64];
+    c.eq(
+        "execve argv[0] kernel",
+        sys(59, &[bb, bad.as_ptr() as u64, 0]),
+        -EFAULT,
+    );
+    c.eq(
+        "execve envp unterminated",
+        sys(59, &[bb, 0, TOP_PAGE - 8]),
+        -EFAULT,
+    );
+    c.eq("wait4 without children", sys(61, &[u64::MAX, b, 0, 0]), -10);
+    c.eq(
+        "wait4 bad options",
+        sys(61, &[u64::MAX, b, 0x4, 0]),
+        -EINVAL,
+    );
+    c.eq("clone a thread", sys(56, &[0x10900, 0, 0, 0, 0]), -EINVAL);
+    c.eq(
+        "clone sharing memory",
+        sys(56, &[0x100 | 17, 0, 0, 0, 0]),
+        -EINVAL,
+    );
+    c.eq("unknown call", sys(999, &[]), -ENOSYS);
+    // Septum's own numbers are just more unknown Linux calls here: a
+    // process in syscall-fault mode cannot reach the kernel's calls
+    // (DebugWrite, Call, ThreadExit...), only its guest kernel.
+    let msg = b"forged\n";
+    for nr in 0x5e00..0x5e10 {
+        c.eq(
+            "a Septum number",
+            sys(nr, &[msg.as_ptr() as u64, msg.len() as u64]),
+            -ENOSYS,
+        );
+    }
+    c.eq("the largest number", sys(u64::MAX, &[]), -ENOSYS);
+    c.ok("getpid", sys(39, &[]) > 0);
+    c.report("linux_other_calls_bad_arguments");
+    exit(0)
+}
+
+fn rdtsc() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: `rdtsc` only reads the time-stamp counter.
+    unsafe { core::arch::asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack)) };
+    u64::from(hi) << 32 | u64::from(lo)
+}
+
+const RUNS: usize = 1001;
+
+fn report(id: &str, s: &mut [u64; RUNS]) {
+    s.sort_unstable();
+    say!("bench: {id} {} {} {}", s[0], s[RUNS / 2], s[RUNS - 1]);
+}
+
+/// `linux-probe bench`: what a guest's system call and first touch of a
+/// page cost, from `rdtsc` to `rdtsc`: instructions under `-icount`
+/// (the `guest-icount` scenario), cycles otherwise.
+fn bench() -> ! {
+    let mut s = [0u64; RUNS];
+    for x in s.iter_mut() {
+        let t0 = rdtsc();
+        sys(39, &[]);
+        *x = rdtsc() - t0;
+    }
+    report("guest.getpid", &mut s);
+    let area = sys(9, &[0, RUNS as u64 * 4096, 3, 0x22, u64::MAX, 0]);
+    if area < 0 {
+        say!("bench: mmap failed: {area}");
+        exit(1);
+    }
+    for (i, x) in s.iter_mut().enumerate() {
+        let p = (area as u64 + i as u64 * 4096) as *mut u8;
+        let t0 = rdtsc();
+        // SAFETY: a page of the anonymous area just mapped, first touch.
+        unsafe { p.write_volatile(1) };
+        *x = rdtsc() - t0;
+    }
+    report("guest.page_fault", &mut s);
+    exit(0)
+}
+
+fn exit(code: u64) -> ! {
+    sys(231, &[code]);
+    loop {
+        sys(60, &[code]);
+    }
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    write_all(2, b"linux-probe: panicked\n");
+    exit(99)
+}

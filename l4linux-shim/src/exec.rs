@@ -1,0 +1,457 @@
+//! Making a process from a static ELF: its Septum objects, its memory
+//! areas, and the initial stack Linux's `execve` builds (argc, argv,
+//! envp, the auxiliary vector, the strings and AT_RANDOM's bytes), then
+//! taking it apart again when it exits.
+//!
+//! ```text
+//!  STACK_TOP ->  +-----------------------------+
+//!                | "x86_64", 16 random bytes,  |
+//!                | execfn, argv and envp text  |
+//!                +-----------------------------+ (16-byte aligned)
+//!                | auxv pairs ... AT_NULL, 0   |
+//!                | envp[0..n], NULL            |
+//!                | argv[0..n], NULL            |
+//!  rsp at entry->| argc                        |
+//!                +-----------------------------+
+//! ```
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use septum_user::abi::fault as fk;
+use septum_user::abi::object::{object_type as ty, rights};
+
+use crate::Shim;
+use crate::elf::{self, ET_DYN};
+use crate::fd::{Fd, FdKind};
+use crate::fs::Kind;
+use crate::linux::{PROT_EXEC, PROT_READ, PROT_WRITE, errno::*};
+use crate::process::{Backing, PAGE_U64, PIE_BASE, Process, STACK_MAX, STACK_TOP, Vma};
+use crate::sys::{ASID_POOL, CNODE, DEPTH, SELF_TCB};
+
+/// Priority of process threads: below the shim's, so the shim answers
+/// a fault before the next process runs.
+const PROCESS_PRIORITY: u64 = 80;
+
+const AT_NULL: u64 = 0;
+const AT_PHDR: u64 = 3;
+const AT_PHENT: u64 = 4;
+const AT_PHNUM: u64 = 5;
+const AT_PAGESZ: u64 = 6;
+const AT_BASE: u64 = 7;
+const AT_FLAGS: u64 = 8;
+const AT_ENTRY: u64 = 9;
+const AT_UID: u64 = 11;
+const AT_EUID: u64 = 12;
+const AT_GID: u64 = 13;
+const AT_EGID: u64 = 14;
+const AT_PLATFORM: u64 = 15;
+const AT_HWCAP: u64 = 16;
+const AT_CLKTCK: u64 = 17;
+const AT_SECURE: u64 = 23;
+const AT_RANDOM: u64 = 25;
+const AT_EXECFN: u64 = 31;
+
+fn page_down(x: u64) -> u64 {
+    x & !(PAGE_U64 - 1)
+}
+fn page_up(x: u64) -> u64 {
+    x.div_ceil(PAGE_U64) * PAGE_U64
+}
+
+impl Shim {
+    /// The executable at `path` (from directory `cwd`): its node, bytes
+    /// and headers, or the errno `execve` gives.
+    fn executable(&self, cwd: usize, path: &[u8]) -> Result<(usize, &'static [u8], elf::Elf), i64> {
+        let node = self.fs.lookup(cwd, path, true)?;
+        let data = match self.fs.nodes[node].kind {
+            Kind::File(d) => d,
+            _ => return Err(EACCES),
+        };
+        if self.fs.nodes[node].mode & 0o111 == 0 {
+            return Err(EACCES);
+        }
+        Ok((node, data, elf::parse(data)?))
+    }
+
+    /// A new process `pid` running `path`, started; not yet in the table.
+    fn build(
+        &mut self,
+        pid: u64,
+        cwd: usize,
+        path: &[u8],
+        argv: &[Vec<u8>],
+        envp: &[Vec<u8>],
+    ) -> Result<Process, i64> {
+        let (node, data, image) = self.executable(cwd, path)?;
+        let mut p = self.make_process(pid).map_err(|_| ENOMEM)?;
+        p.exe = self.fs.path_of(node);
+        p.cwd = cwd;
+        let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+        let n = name.len().min(15);
+        p.comm[..n].copy_from_slice(&name[..n]);
+        match self.load(&mut p, data, &image, path, argv, envp) {
+            Ok(()) => Ok(p),
+            Err(e) => {
+                self.destroy(p);
+                Err(e)
+            }
+        }
+    }
+
+    /// `execve` from process `p`: a new address space and thread running
+    /// `path`, which take `p`'s place (pid, parent, working directory,
+    /// umask, signal mask and the descriptors not marked close-on-exec);
+    /// the old ones are taken apart. On an error `p` goes on as it was.
+    /// The old thread waited for an answer it will never get: the caller
+    /// must not reply ([`Process::replaced`]).
+    pub fn exec(
+        &mut self,
+        p: &mut Process,
+        path: &[u8],
+        argv: &[Vec<u8>],
+        envp: &[Vec<u8>],
+    ) -> Result<(), i64> {
+        let mut new = self.build(p.pid, p.cwd, path, argv, envp)?;
+        new.ppid = p.ppid;
+        new.umask = p.umask;
+        new.sigmask = p.sigmask;
+        new.fds = p.fds.iter().map(|f| f.filter(|f| !f.cloexec)).collect();
+        let old = core::mem::replace(p, new);
+        self.destroy(old);
+        p.replaced = true;
+        Ok(())
+    }
+
+    /// fork, vfork and clone of a process: a new process whose memory is
+    /// a copy of `p`'s (every present page copied now; copy-on-write is
+    /// a later step), with its areas, descriptors, working directory,
+    /// signal state and registers, returning 0 where `p` gets the child's
+    /// pid. The registers are the call's (`Shim::regs`).
+    pub fn fork(
+        &mut self,
+        p: &mut Process,
+        flags: u64,
+        stack: u64,
+        parent_tid: u64,
+        child_tid: u64,
+        tls: u64,
+    ) -> Result<u64, i64> {
+        let pid = self.next_pid;
+        let mut c = self.make_process(pid).map_err(|_| ENOMEM)?;
+        self.next_pid += 1;
+        c.ppid = p.pid;
+        c.vmas = p.vmas.clone();
+        c.brk_start = p.brk_start;
+        c.brk = p.brk;
+        c.mmap_next = p.mmap_next;
+        c.fds = p.fds.clone();
+        c.cwd = p.cwd;
+        c.umask = p.umask;
+        c.exe = p.exe.clone();
+        c.comm = p.comm;
+        c.sigmask = p.sigmask;
+        c.sigactions = p.sigactions.clone();
+        c.fs_base = if flags & 0x80000 != 0 { tls } else { p.fs_base };
+        c.gs_base = p.gs_base;
+        let r = (|| {
+            for (&va, page) in &p.pages {
+                c.copy_page(&mut self.sys, &mut self.arena, va, page.attrs, page.frame)?;
+            }
+            if flags & 0x0100_0000 != 0 {
+                // CLONE_CHILD_SETTID
+                c.copy_out(
+                    &mut self.sys,
+                    &mut self.arena,
+                    child_tid,
+                    &(pid as u32).to_le_bytes(),
+                )?;
+            }
+            if flags & 0x0020_0000 != 0 {
+                c.tid_address = child_tid;
+            }
+            let mut r = self.regs;
+            r[fk::W_RAX] = 0;
+            if stack != 0 {
+                r[fk::W_RSP] = stack;
+            }
+            let ipc = &mut self.sys.ipc;
+            ipc.tcb_write_registers(c.tcb, &r).map_err(|_| ENOMEM)?;
+            ipc.tcb_set_tls(c.tcb, c.fs_base, c.gs_base)
+                .map_err(|_| ENOMEM)?;
+            Ok(())
+        })();
+        if let Err(e) = r {
+            self.destroy(c);
+            return Err(e);
+        }
+        if flags & 0x0010_0000 != 0 {
+            // CLONE_PARENT_SETTID
+            if let Err(e) = self.put(p, parent_tid, &(pid as u32)) {
+                self.destroy(c);
+                return Err(e);
+            }
+        }
+        if self.sys.ipc.tcb_resume(c.tcb).is_err() {
+            self.destroy(c);
+            return Err(ENOMEM);
+        }
+        p.children.push(pid);
+        self.insert(c);
+        Ok(pid)
+    }
+
+    /// Put a new process in the table: in a free entry, but never the
+    /// one of the process whose call is being handled (it is out of the
+    /// table meanwhile, and goes back there).
+    fn insert(&mut self, p: Process) {
+        let p = Some(alloc::boxed::Box::new(p));
+        let busy = self.busy;
+        match self
+            .procs
+            .iter_mut()
+            .enumerate()
+            .find(|(i, s)| s.is_none() && Some(*i) != busy)
+        {
+            Some((_, free)) => *free = p,
+            None => self.procs.push(p),
+        }
+    }
+
+    /// Start `path` as a new process with `argv` and `envp`.
+    pub fn spawn(&mut self, path: &[u8], argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<u64, i64> {
+        self.executable(0, path)?;
+        let pid = self.next_pid;
+        self.next_pid += 1;
+        match self.build(pid, 0, path, argv, envp) {
+            Ok(mut p) => {
+                // Started by the shim itself: no parent to tell.
+                p.ppid = 0;
+                self.insert(p);
+                Ok(pid)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The Septum objects of a new process: its untyped (a free slab of
+    /// the shim's process memory), an empty CNode (its thread makes no Septum calls:
+    /// every `syscall` is a fault), a PML4 with an ASID from the shim's
+    /// pool, and a thread in syscall-fault mode whose fault endpoint is
+    /// the shim's, badged with the pid.
+    fn make_process(&mut self, pid: u64) -> Result<Process, septum_user::abi::Error> {
+        let ut = self
+            .sys
+            .free_slabs
+            .pop()
+            .ok_or(septum_user::abi::Error::NotEnoughMemory)?;
+        let ep_slot = match self.sys.slot() {
+            Ok(s) => s,
+            Err(e) => {
+                self.sys.free_slabs.push(ut);
+                return Err(e);
+            }
+        };
+        let mut p = Process::new(pid, 1, ut, 0, 0, 0, ep_slot);
+        let r = (|| {
+            self.sys.ipc.cnode_mint(
+                CNODE,
+                (ep_slot, DEPTH),
+                CNODE,
+                (self.ep, DEPTH),
+                rights::WRITE | rights::GRANT_REPLY,
+                pid,
+            )?;
+            p.cnode = self.sys.make_from(ut, ty::CNODE, 1)?;
+            p.slots.push(p.cnode);
+            p.pml4 = self.sys.make_from(ut, ty::PAGE_TABLE, 4)?;
+            p.slots.push(p.pml4);
+            self.sys.ipc.asid_assign(ASID_POOL, p.pml4)?;
+            p.tcb = self.sys.make_from(ut, ty::TCB, 0)?;
+            p.slots.push(p.tcb);
+            let ipc = &mut self.sys.ipc;
+            ipc.tcb_configure(p.tcb, p.cnode, p.pml4, 0, 0, ep_slot)?;
+            ipc.tcb_set_syscall_faults(p.tcb, true)?;
+            ipc.tcb_set_mcp(p.tcb, SELF_TCB, PROCESS_PRIORITY)?;
+            ipc.tcb_set_priority(p.tcb, SELF_TCB, PROCESS_PRIORITY)?;
+            let mut name = heapless_name(pid);
+            name.truncate(31);
+            ipc.tcb_set_name(p.tcb, &name)
+        })();
+        match r {
+            Ok(()) => Ok(p),
+            Err(e) => {
+                self.destroy(p);
+                Err(e)
+            }
+        }
+    }
+
+    /// Set up `p`'s memory from `image` and its stack, and start it.
+    fn load(
+        &mut self,
+        p: &mut Process,
+        data: &'static [u8],
+        image: &elf::Elf,
+        path: &[u8],
+        argv: &[Vec<u8>],
+        envp: &[Vec<u8>],
+    ) -> Result<(), i64> {
+        let bias = if image.etype == ET_DYN {
+            let lowest = image.loads.iter().map(|l| l.vaddr).min().unwrap_or(0);
+            PIE_BASE.checked_sub(page_down(lowest)).ok_or(ENOEXEC)?
+        } else {
+            0
+        };
+        let mut top = 0u64;
+        for l in &image.loads {
+            let mut prot = 0;
+            if l.flags & 4 != 0 {
+                prot |= PROT_READ;
+            }
+            if l.flags & 2 != 0 {
+                prot |= PROT_WRITE;
+            }
+            if l.flags & 1 != 0 {
+                prot |= PROT_EXEC;
+            }
+            let vaddr = l.vaddr.checked_add(bias).ok_or(ENOEXEC)?;
+            let start = page_down(vaddr);
+            let end = page_up(vaddr + l.memsz);
+            if end > STACK_TOP - STACK_MAX || p.overlaps(start, end) {
+                return Err(ENOEXEC);
+            }
+            let file = &data[l.offset as usize..(l.offset + l.filesz) as usize];
+            p.add_vma(Vma {
+                start,
+                end,
+                prot,
+                backing: Backing::File { data: file, vaddr },
+            })?;
+            top = top.max(end);
+        }
+        p.brk_start = top;
+        p.brk = top;
+        p.add_vma(Vma {
+            start: STACK_TOP - STACK_MAX,
+            end: STACK_TOP,
+            prot: PROT_READ | PROT_WRITE,
+            backing: Backing::Anon,
+        })?;
+        for _ in 0..3 {
+            p.fds.push(Some(Fd {
+                kind: FdKind::Console,
+                flags: 2,
+                cloexec: false,
+            }));
+        }
+
+        // The strings at the top, then the vectors below them.
+        let mut strings: Vec<u8> = Vec::new();
+        let at = |s: &[u8], strings: &mut Vec<u8>| {
+            strings.extend_from_slice(s);
+            strings.push(0);
+            strings.len() as u64
+        };
+        let platform = at(b"x86_64", &mut strings);
+        let execfn = at(path, &mut strings);
+        let argv_ends: Vec<u64> = argv.iter().map(|a| at(a, &mut strings)).collect();
+        let envp_ends: Vec<u64> = envp.iter().map(|e| at(e, &mut strings)).collect();
+        let mut random = [0u8; 16];
+        self.random(&mut random);
+        strings.extend_from_slice(&random);
+        let random_end = strings.len() as u64;
+        let base = (STACK_TOP - strings.len() as u64) & !15;
+        // A string ending at offset `end` (after its NUL) of length `len`.
+        let addr = |end: u64, len: usize| base + end - len as u64 - 1;
+        let phdr = image.phdr_vaddr + bias;
+        let auxv: [(u64, u64); 17] = [
+            (AT_PHDR, phdr),
+            (AT_PHENT, 56),
+            (AT_PHNUM, image.phnum),
+            (AT_PAGESZ, PAGE_U64),
+            (AT_BASE, 0),
+            (AT_FLAGS, 0),
+            (AT_ENTRY, image.entry + bias),
+            (AT_UID, 0),
+            (AT_EUID, 0),
+            (AT_GID, 0),
+            (AT_EGID, 0),
+            (AT_PLATFORM, addr(platform, 6)),
+            (AT_HWCAP, 0),
+            (AT_CLKTCK, 100),
+            (AT_SECURE, 0),
+            (AT_RANDOM, base + random_end - 16),
+            (AT_EXECFN, addr(execfn, path.len())),
+        ];
+        let mut words: Vec<u64> = Vec::new();
+        words.push(argv.len() as u64);
+        for (a, &end) in argv.iter().zip(&argv_ends) {
+            words.push(addr(end, a.len()));
+        }
+        words.push(0);
+        for (e, &end) in envp.iter().zip(&envp_ends) {
+            words.push(addr(end, e.len()));
+        }
+        words.push(0);
+        for (k, v) in auxv {
+            words.push(k);
+            words.push(v);
+        }
+        words.push(AT_NULL);
+        words.push(0);
+        let rsp = (base - words.len() as u64 * 8) & !15;
+        let mut block: Vec<u8> = Vec::new();
+        for w in &words {
+            block.extend_from_slice(&w.to_le_bytes());
+        }
+        p.copy_out(&mut self.sys, &mut self.arena, base, &strings)?;
+        p.copy_out(&mut self.sys, &mut self.arena, rsp, &block)?;
+
+        let mut r = [0u64; 18];
+        r[fk::W_RIP] = image.entry + bias;
+        r[fk::W_RSP] = rsp;
+        r[fk::W_RFLAGS] = 0x202;
+        let ipc = &mut self.sys.ipc;
+        ipc.tcb_write_registers(p.tcb, &r).map_err(|_| ENOMEM)?;
+        ipc.tcb_resume(p.tcb).map_err(|_| ENOMEM)?;
+        Ok(())
+    }
+
+    /// Take `p` apart: stop its thread, revoke its untyped (its thread,
+    /// address space, page tables and frames go, and with the frames their
+    /// copies in the shim's arena), and free every slot it used.
+    pub fn destroy(&mut self, p: Process) {
+        for page in p.pages.values() {
+            self.arena.unmapped(page.frame);
+        }
+        if p.tcb != 0 {
+            let _ = self.sys.ipc.tcb_suspend(p.tcb);
+        }
+        let _ = self.sys.ipc.cnode_revoke(CNODE, (p.ut, DEPTH));
+        for &s in &p.slots {
+            self.sys.release(s);
+        }
+        // The slab stays; with nothing made from it left, its next retype
+        // finds it whole (the kernel resets it).
+        self.sys.free_slabs.push(p.ut);
+        self.sys.delete(p.fault_ep);
+    }
+}
+
+/// A process thread's name for the kernel's logs: `pid<N>`.
+fn heapless_name(pid: u64) -> String {
+    let mut s = String::from("pid");
+    let mut digits = [0u8; 20];
+    let mut n = pid;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.push_str(core::str::from_utf8(&digits[i..]).unwrap_or("?"));
+    s
+}

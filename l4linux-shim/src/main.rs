@@ -1,0 +1,527 @@
+//! l4linux-shim: the paravirtualized guest kernel. It runs as one Septum
+//! domain (one thread, its own address space and partition) and runs
+//! unmodified static Linux x86_64 programs as its processes: each is an
+//! address space and a thread the shim makes from its memory quota, in
+//! syscall-fault mode, whose fault endpoint is the shim's, badged with
+//! the process id. So every `syscall` a process makes and every page
+//! fault it takes arrives here as a fault message, and the shim answers
+//! with Linux's result in RAX (`RESUME_SYSCALL_RESULT`), or by mapping the
+//! page and resuming the faulting instruction (`RESUME`), or by ending
+//! the process (SIGSEGV and friends, for now: there are no handlers yet).
+//!
+//! `docs/guest.md` describes the design, the picture of a system call's
+//! way through the kernel, what is supported and what comes next. Step
+//! 1 runs the programs `/etc/septum-init` lists, one after another, from
+//! the RAM filesystem the build packs in (Debian's busybox-static and the
+//! guest's test programs).
+#![no_std]
+#![no_main]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+#[allow(unsafe_code)]
+mod arena;
+mod console;
+mod elf;
+mod exec;
+mod fd;
+mod fs;
+#[allow(unsafe_code)]
+mod heap;
+mod linux;
+mod process;
+mod sys;
+mod syscall;
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeSet;
+use alloc::vec::Vec;
+use bytemuck::{Pod, Zeroable};
+use septum_user::abi::fault::{self as fk, Kind};
+use septum_user::abi::object::object_type as ty;
+use septum_user::ipc::{self, Ipc, Message, Short};
+use septum_user::println;
+
+use arena::Arena;
+use console::Console;
+use process::Process;
+use sys::Sys;
+
+septum_user::entry!(main);
+
+/// The guest's root filesystem, a cpio (newc) archive (`build.rs`).
+static ROOTFS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rootfs.cpio"));
+
+/// Each process's slab: 8 MiB for its page tables, frames and thread.
+pub const PROCESS_BITS: u64 = 23;
+
+/// The guest kernel's state.
+pub struct Shim {
+    pub sys: Sys,
+    pub arena: Arena,
+    pub fs: fs::Fs,
+    pub console: Box<dyn Console>,
+    /// The processes, boxed so that taking one out for a call moves a
+    /// pointer; a short table searched by pid (at most one per ASID).
+    pub procs: Vec<Option<Box<Process>>>,
+    pub next_pid: u64,
+    /// The endpoint every process's faults arrive on, and the reply
+    /// object the shim answers them with.
+    pub ep: u64,
+    pub reply: u64,
+    /// Calls already logged as ENOSYS.
+    pub enosys_logged: BTreeSet<u64>,
+    /// The 18 registers of the call being handled, read only for the
+    /// calls that need them all (fork and clone copy them to the child).
+    pub regs: [u64; 18],
+    /// Reply objects not bound to a blocked call, for the next receive.
+    spare_replies: Vec<u64>,
+    /// The table entry of the process whose call is being handled.
+    pub busy: Option<usize>,
+    tsc_hz: u64,
+    tsc0: u64,
+    rng: u64,
+}
+
+fn rdtsc() -> u64 {
+    // `rdtsc` is a plain instruction (the kernel leaves CR4.TSD clear);
+    // core::arch's intrinsic is safe to call on x86_64.
+    #[allow(unsafe_code)]
+    // SAFETY: `_rdtsc` only reads the time-stamp counter.
+    unsafe {
+        core::arch::x86_64::_rdtsc()
+    }
+}
+
+impl Shim {
+    pub fn copy_in(&mut self, p: &mut Process, addr: u64, out: &mut [u8]) -> Result<(), i64> {
+        p.copy_in(&mut self.sys, &mut self.arena, addr, out)
+    }
+
+    pub fn copy_out(&mut self, p: &mut Process, addr: u64, data: &[u8]) -> Result<(), i64> {
+        p.copy_out(&mut self.sys, &mut self.arena, addr, data)
+    }
+
+    /// A `T` from process memory.
+    pub fn get<T: Pod + Zeroable>(&mut self, p: &mut Process, addr: u64) -> Result<T, i64> {
+        let mut v = T::zeroed();
+        self.copy_in(p, addr, bytemuck::bytes_of_mut(&mut v))?;
+        Ok(v)
+    }
+
+    /// `v` into process memory.
+    pub fn put<T: Pod>(&mut self, p: &mut Process, addr: u64, v: &T) -> Result<(), i64> {
+        self.copy_out(p, addr, bytemuck::bytes_of(v))
+    }
+
+    pub fn cstr(&mut self, p: &mut Process, addr: u64, max: usize) -> Result<Vec<u8>, i64> {
+        p.read_cstr(&mut self.sys, &mut self.arena, addr, max)
+    }
+
+    /// Nanoseconds since the shim started.
+    pub fn nanos(&self) -> u64 {
+        let d = u128::from(rdtsc().wrapping_sub(self.tsc0));
+        (d * 1_000_000_000 / u128::from(self.tsc_hz.max(1))) as u64
+    }
+
+    /// Bytes from a xorshift generator seeded from the TSC: unpredictable
+    /// enough for AT_RANDOM's stack canary in step 1, not cryptographic.
+    pub fn random(&mut self, out: &mut [u8]) {
+        for b in out {
+            self.rng ^= self.rng << 13;
+            self.rng ^= self.rng >> 7;
+            self.rng ^= self.rng << 17;
+            *b = (self.rng >> 24) as u8;
+        }
+    }
+
+    /// Answer one fault message of process `pid` (label and words): the
+    /// reply to send, or `None` if the process is gone.
+    fn handle(&mut self, pid: u64, label: u64, regs: &[u64; 4]) -> Option<Short> {
+        let Some(at) = self
+            .procs
+            .iter()
+            .position(|p| p.as_ref().is_some_and(|p| p.pid == pid))
+        else {
+            println!("[shim] a fault from {pid:#x}, which is no process of mine");
+            return None;
+        };
+        let mut p = self.procs[at].take()?;
+        self.busy = Some(at);
+        let reply = self.answer(&mut p, label, regs);
+        self.busy = None;
+        self.settle(at, p, reply)
+    }
+
+    /// Handle one fault of `p`: the answer, if it gets one now.
+    fn answer(&mut self, p: &mut Process, label: u64, regs: &[u64; 4]) -> Option<Short> {
+        // Words 0-3 came in registers; the rest are read from the IPC
+        // buffer, only those the fault's kind needs.
+        let ipc = &self.sys.ipc;
+        let w = |i: usize| {
+            if i < 4 { regs[i] } else { ipc.buffer_word(i) }
+        };
+        match Kind::from_label(label) {
+            Some(Kind::Syscall | Kind::UnknownSyscall) => {
+                let args = [
+                    w(fk::W_RDI),
+                    w(fk::W_RSI),
+                    w(fk::W_RDX),
+                    w(fk::W_R10),
+                    w(fk::W_R8),
+                    w(fk::W_R9),
+                ];
+                let nr = w(fk::W_RAX);
+                if syscall::needs_registers(nr) {
+                    for (i, r) in self.regs.iter_mut().enumerate() {
+                        *r = w(i);
+                    }
+                }
+                let r = self.syscall(p, nr, &args);
+                let rax = match r {
+                    Ok(v) => v,
+                    Err(e) => (-e) as u64,
+                };
+                Some(Short {
+                    label: fk::RESUME_SYSCALL_RESULT,
+                    len: 1,
+                    words: [rax, 0, 0, 0],
+                })
+            }
+            Some(Kind::PageFault) => {
+                let (addr, error, rip) = (w(fk::W_ADDR), w(fk::W_ERROR), w(fk::W_RIP));
+                if p.fault(&mut self.sys, &mut self.arena, addr, error) {
+                    Some(Short::default())
+                } else {
+                    println!(
+                        "[shim] pid {} ({}): SIGSEGV: {} {:#x} at rip {:#x}; killed",
+                        p.pid,
+                        p.exe,
+                        if error & 2 != 0 { "writing" } else { "reading" },
+                        addr,
+                        rip
+                    );
+                    p.exit = Some(128 + 11);
+                    p.wait_status = 11;
+                    None
+                }
+            }
+            Some(Kind::Exception) => {
+                let (sig, name) = match w(fk::W_VECTOR) {
+                    0 | 16 | 19 => (8, "SIGFPE"),
+                    1 | 3 => (5, "SIGTRAP"),
+                    6 => (4, "SIGILL"),
+                    7 => (7, "SIGBUS"),
+                    _ => (11, "SIGSEGV"),
+                };
+                println!(
+                    "[shim] pid {} ({}): {name}: exception {} at rip {:#x}; killed",
+                    p.pid,
+                    p.exe,
+                    w(fk::W_VECTOR),
+                    w(fk::W_RIP)
+                );
+                p.exit = Some(128 + sig);
+                p.wait_status = sig as u32;
+                None
+            }
+            None => {
+                println!(
+                    "[shim] pid {}: a message of unknown kind {:#x}",
+                    p.pid, label
+                );
+                None
+            }
+        }
+    }
+
+    /// Put `p` back in entry `at` after a fault, or take it apart if it
+    /// exited; `reply` is the answer, sent only if the call did not block.
+    fn settle(&mut self, at: usize, mut p: Box<Process>, reply: Option<Short>) -> Option<Short> {
+        if p.replaced {
+            p.replaced = false;
+            self.procs[at] = Some(p);
+            return None;
+        }
+        if p.exit.is_some() {
+            self.finish(p);
+            return None;
+        }
+        if p.blocks {
+            // Not answered now: the call keeps this reply object, and the
+            // next fault is received with another.
+            p.blocks = false;
+            if let Some(w) = p.waiting.as_mut() {
+                w.reply = self.reply;
+            }
+            self.reply = match self.spare_replies.pop() {
+                Some(r) => r,
+                None => match self.sys.make(ty::REPLY, 0) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        println!("[shim] out of reply objects: {}", e.name());
+                        self.reply
+                    }
+                },
+            };
+            self.procs[at] = Some(p);
+            return None;
+        }
+        self.procs[at] = Some(p);
+        reply
+    }
+
+    /// The process with `pid`, taken out of the table (put it back!).
+    fn take(&mut self, pid: u64) -> Option<(usize, Box<Process>)> {
+        let at = self
+            .procs
+            .iter()
+            .position(|p| p.as_ref().is_some_and(|p| p.pid == pid))?;
+        Some((at, self.procs[at].take()?))
+    }
+
+    /// `p` has exited: take it apart and tell its parent, answering the
+    /// parent's `wait4` if it waits for it.
+    fn finish(&mut self, p: Box<Process>) {
+        self.console.flush();
+        println!(
+            "[shim] pid {} ({}) exited with status {}",
+            p.pid,
+            p.exe,
+            p.exit.unwrap_or(0)
+        );
+        let (pid, ppid, status) = (p.pid, p.ppid, p.wait_status);
+        self.destroy(*p);
+        let Some((at, mut parent)) = self.take(ppid) else {
+            return;
+        };
+        parent.children.retain(|&c| c != pid);
+        parent.zombies.push((pid, status));
+        if let Some(w) = parent.waiting
+            && let Some((child, st)) = parent.reap(w.pid)
+        {
+            parent.waiting = None;
+            let r = syscall::wait_result(self, &mut parent, &w, child, st);
+            let rax = match r {
+                Ok(v) => v,
+                Err(e) => (-e) as u64,
+            };
+            let m = Message::new(fk::RESUME_SYSCALL_RESULT, &[rax]);
+            if let Err(e) = self.sys.ipc.reply(w.reply, &m) {
+                println!("[shim] answering pid {ppid}'s wait4 failed: {}", e.name());
+            }
+            self.spare_replies.push(w.reply);
+        }
+        self.procs[at] = Some(parent);
+    }
+
+    /// Serve faults until no process is left. Faults are received and
+    /// answered with register-only messages (the kernel's fault fast path
+    /// both ways): words 0–3 of a fault arrive in registers, the rest are
+    /// read from the IPC buffer, and every answer fits in four words.
+    fn serve(&mut self) {
+        let mut reply: Option<Short> = None;
+        while self.procs.iter().any(Option::is_some) {
+            let got = match reply.take() {
+                Some(m) => ipc::reply_recv_short(self.ep, self.reply, &m),
+                None => ipc::recv_short(self.ep, self.reply),
+            };
+            match got {
+                Ok(r) => reply = self.handle(r.badge, r.msg.label, &r.msg.words),
+                Err(e) => {
+                    println!("[shim] receiving a fault failed: {}", e.name());
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A line split at spaces, except inside double quotes (which go).
+fn words(line: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut word: Option<Vec<u8>> = None;
+    let mut quoted = false;
+    for &b in line {
+        match b {
+            b'"' => {
+                quoted = !quoted;
+                word.get_or_insert_with(Vec::new);
+            }
+            b' ' if !quoted => out.extend(word.take()),
+            _ => word.get_or_insert_with(Vec::new).push(b),
+        }
+    }
+    out.extend(word);
+    out
+}
+
+/// The programs step 1 runs, one after another: each line of
+/// `/etc/septum-init` is a path and its arguments, split at spaces
+/// (double quotes keep spaces in an argument).
+fn init_commands(fs: &fs::Fs) -> Vec<Vec<Vec<u8>>> {
+    let Ok(node) = fs.lookup(0, b"/etc/septum-init", true) else {
+        return Vec::new();
+    };
+    let fs::Kind::File(text) = fs.nodes[node].kind else {
+        return Vec::new();
+    };
+    text.split(|&b| b == b'\n')
+        .filter(|l| l.first() != Some(&b'#'))
+        .map(words)
+        .filter(|argv| !argv.is_empty())
+        .collect()
+}
+
+fn main() {
+    #[allow(unsafe_code)]
+    // SAFETY: the root task maps this thread's IPC buffer at
+    // USER_IPC_BUFFER; this is the only `Ipc` the shim makes.
+    let ipc = unsafe { Ipc::new(septum_user::abi::layout::USER_IPC_BUFFER) };
+    let mut sys = match Sys::discover(ipc) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("[shim] cannot start: {}: {}", e.0, e.1.name());
+            return;
+        }
+    };
+    match sys.map_heap() {
+        Ok(bytes) => heap::init(bytes),
+        Err(e) => {
+            println!("[shim] cannot map its heap: {}", e.name());
+            return;
+        }
+    }
+    // The arena's page tables, for every slot there is: made once, so a
+    // process's pages never need the shim's own memory, and every
+    // program gives back exactly the slots it took.
+    if let Err(e) = sys.arena_tables() {
+        println!("[shim] cannot make the arena's page tables: {}", e.name());
+        return;
+    }
+    // Reply objects for calls that block (wait4), made now so the slot
+    // accounting below sees them from the start.
+    let mut spare_replies = Vec::new();
+    for _ in 0..4 {
+        match sys.make(ty::REPLY, 0) {
+            Ok(r) => spare_replies.push(r),
+            Err(e) => {
+                println!("[shim] cannot make its reply objects: {}", e.name());
+                return;
+            }
+        }
+    }
+    if let Err(e) = sys.make_slabs(PROCESS_BITS) {
+        println!("[shim] cannot cut its process memory: {}", e.name());
+        return;
+    }
+    let (ep, reply) = match (sys.make(ty::ENDPOINT, 0), sys.make(ty::REPLY, 0)) {
+        (Ok(e), Ok(r)) => (e, r),
+        _ => {
+            println!("[shim] cannot make its fault endpoint");
+            return;
+        }
+    };
+    let fs = fs::Fs::from_cpio(ROOTFS);
+    let tsc_hz = septum_user::start_tsc_hz();
+    let t = rdtsc();
+    let mut shim = Shim {
+        sys,
+        arena: Arena::default(),
+        fs,
+        console: Box::new(console::DebugConsole::default()),
+        procs: Vec::new(),
+        next_pid: 1,
+        ep,
+        reply,
+        enosys_logged: BTreeSet::new(),
+        regs: [0; 18],
+        spare_replies,
+        busy: None,
+        tsc_hz: if tsc_hz == 0 { 1_000_000_000 } else { tsc_hz },
+        tsc0: t,
+        rng: t | 1,
+    };
+    println!(
+        "[shim] l4linux-shim: root filesystem of {} bytes, {} files; {} system calls in the table",
+        ROOTFS.len(),
+        shim.fs.nodes.len(),
+        syscall::TABLE
+            .iter()
+            .filter(|e| e.handler.is_some())
+            .count()
+    );
+    let commands = init_commands(&shim.fs);
+    if commands.is_empty() {
+        println!("[shim] /etc/septum-init lists nothing to run (was the root filesystem packed?)");
+    }
+    // Every program must give back exactly the slots it took.
+    let baseline = shim.sys.slots_in_use();
+    let mut leaked = false;
+    let envp: Vec<Vec<u8>> = [
+        &b"HOME=/"[..],
+        b"PATH=/bin:/sbin:/usr/bin:/usr/sbin",
+        b"TERM=dumb",
+    ]
+    .iter()
+    .map(|e| e.to_vec())
+    .collect();
+    let mut ran = 0;
+    for argv in &commands {
+        let path = argv[0].clone();
+        match shim.spawn(&path, argv, &envp) {
+            Ok(pid) => {
+                ran += 1;
+                println!(
+                    "[shim] pid {pid}: {}",
+                    core::str::from_utf8(&argv.join(&b' ')).unwrap_or("?")
+                );
+                shim.serve();
+                let now = shim.sys.slots_in_use();
+                if now != baseline {
+                    println!(
+                        "[shim] SLOTS LEAKED: {now} in use after pid {pid}, {baseline} before"
+                    );
+                    leaked = true;
+                }
+            }
+            Err(e) => println!(
+                "[shim] cannot run {}: errno {e}",
+                core::str::from_utf8(&path).unwrap_or("?")
+            ),
+        }
+    }
+    if !leaked {
+        println!(
+            "[shim] {ran} programs ran; each one's capability slots came back ({} in use after each)",
+            baseline
+        );
+    }
+    // Nothing made from any slab is left: each retypes whole.
+    let bits = PROCESS_BITS.min(shim.sys.procs_bits);
+    let slabs = shim.sys.slabs.clone();
+    let whole = slabs
+        .iter()
+        .filter(|&&slab| match shim.sys.make_from(slab, ty::UNTYPED, bits) {
+            Ok(s) => {
+                shim.sys.delete(s);
+                true
+            }
+            Err(_) => false,
+        })
+        .count();
+    if whole == slabs.len() {
+        println!(
+            "[shim] and the process memory retypes whole again ({} slabs of {} MiB)",
+            whole,
+            (1u64 << bits) >> 20
+        );
+    } else {
+        println!(
+            "[shim] MEMORY LEAKED: {} of {} process slabs do not retype whole",
+            slabs.len() - whole,
+            slabs.len()
+        );
+    }
+}

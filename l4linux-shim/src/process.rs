@@ -1,0 +1,565 @@
+//! A Linux process: its address space (a PML4, page tables and frames the
+//! shim made from the process's own untyped), its memory areas, its
+//! thread and its file descriptors.
+//!
+//! Pages are made when first touched: a page fault, or the shim itself
+//! reaching a user pointer, finds the area that covers the address and
+//! fills a fresh frame (zeroes, or the ELF file's bytes). Every user
+//! pointer is checked against the areas and their protection: a pointer
+//! that names nothing the process may touch gets EFAULT, and the shim
+//! never touches memory through the process's own mapping.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::string::String;
+use alloc::vec::Vec;
+use septum_user::abi::object::object_type as ty;
+
+use crate::arena::{Arena, PAGE};
+use crate::fd::Fd;
+use crate::linux::{PROT_EXEC, PROT_READ, PROT_WRITE, errno::*};
+use crate::sys::Sys;
+
+pub const PAGE_U64: u64 = PAGE as u64;
+/// One past the highest address a process may map (the top page of the
+/// lower half is never mapped: `septum_abi::layout::USER_LOWER_TOP_PAGE`).
+pub const USER_TOP: u64 = 0x7fff_ffff_f000;
+/// The top of the initial stack, and how far it may grow down.
+pub const STACK_TOP: u64 = 0x7fff_ffff_e000;
+pub const STACK_MAX: u64 = 8 << 20;
+/// Where `mmap` without an address starts looking, downwards.
+pub const MMAP_TOP: u64 = 0x7fff_f000_0000 - STACK_MAX;
+/// Most memory areas a process may have.
+pub const MAX_VMAS: usize = 4096;
+/// Where a static-PIE is loaded (Linux's `ELF_ET_DYN_BASE` without
+/// randomization).
+pub const PIE_BASE: u64 = 0x5555_5555_4000;
+
+/// What backs an area's pages.
+#[derive(Clone, Copy, Debug)]
+pub enum Backing {
+    /// Zero-filled on first touch.
+    Anon,
+    /// An ELF segment: `data` is its file bytes, mapped at `vaddr`; the
+    /// rest of the area is zeroes (bss).
+    File { data: &'static [u8], vaddr: u64 },
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Vma {
+    pub start: u64,
+    pub end: u64,
+    pub prot: u64,
+    pub backing: Backing,
+}
+
+/// One page of the process: the frame mapped in the process (its slot
+/// also names its place in the shim's arena) and the copy mapped there.
+#[derive(Clone, Copy, Debug)]
+pub struct Page {
+    pub frame: u64,
+    pub copy: u64,
+    /// Attributes it is mapped with in the process (`None`: unmapped,
+    /// e.g. `PROT_NONE`).
+    pub attrs: Option<u64>,
+}
+
+/// A `wait4` that is waiting for a child.
+#[derive(Clone, Copy, Debug)]
+pub struct Waiting {
+    /// Which child: -1 (or 0, or a group) any, else that pid.
+    pub pid: i64,
+    pub status: u64,
+    pub rusage: u64,
+    /// The reply object its call is bound to.
+    pub reply: u64,
+}
+
+impl Process {
+    /// Take a zombie child `wait4(pid, ...)` may report.
+    pub fn reap(&mut self, pid: i64) -> Option<(u64, u32)> {
+        let i = self
+            .zombies
+            .iter()
+            .position(|&(z, _)| pid <= 0 || z == pid as u64)?;
+        Some(self.zombies.remove(i))
+    }
+
+    /// Whether `wait4(pid, ...)` has a child to wait for at all.
+    pub fn has_child(&self, pid: i64) -> bool {
+        let matches = |c: u64| pid <= 0 || c == pid as u64;
+        self.children.iter().any(|&c| matches(c)) || self.zombies.iter().any(|&(z, _)| matches(z))
+    }
+
+    /// A copy of page `src` (an arena slot) at `va`, mapped with `attrs`:
+    /// what fork gives the child for each page of its parent.
+    pub fn copy_page(
+        &mut self,
+        sys: &mut Sys,
+        arena: &mut Arena,
+        va: u64,
+        attrs: Option<u64>,
+        src: u64,
+    ) -> Result<(), i64> {
+        let vma = Vma {
+            start: va,
+            end: va + PAGE_U64,
+            prot: 0,
+            backing: Backing::Anon,
+        };
+        // Made unmapped (prot 0), filled, then mapped as the parent's is.
+        let page = self.new_page(sys, arena, va, vma)?;
+        let mut buf = [0u8; PAGE];
+        if !arena.read(src, 0, &mut buf) || !arena.write(page.frame, 0, &buf) {
+            return Err(ENOMEM);
+        }
+        if let Some(a) = attrs {
+            sys.ipc
+                .frame_map(page.frame, self.pml4, va, a)
+                .map_err(|_| ENOMEM)?;
+            if let Some(p) = self.pages.get_mut(&va) {
+                p.attrs = Some(a);
+            }
+        }
+        Ok(())
+    }
+}
+
+pub struct Process {
+    pub pid: u64,
+    pub ppid: u64,
+    /// Its untyped: every object of the process is made from it, and
+    /// revoking it takes the whole process away.
+    pub ut: u64,
+    pub cnode: u64,
+    pub pml4: u64,
+    pub tcb: u64,
+    /// The shim's endpoint, badged with the pid: its fault endpoint.
+    pub fault_ep: u64,
+    /// Every slot the process's objects occupy (freed after the revoke).
+    pub slots: Vec<u64>,
+    tables: BTreeSet<(u8, u64)>,
+    pub pages: BTreeMap<u64, Page>,
+    pub vmas: Vec<Vma>,
+    pub brk_start: u64,
+    pub brk: u64,
+    pub mmap_next: u64,
+    pub fds: Vec<Option<Fd>>,
+    pub cwd: usize,
+    pub umask: u64,
+    pub exe: String,
+    pub comm: [u8; 16],
+    pub tid_address: u64,
+    /// The FS and GS bases it set (arch_prctl), as the kernel holds them.
+    pub fs_base: u64,
+    pub gs_base: u64,
+    pub sigmask: u64,
+    pub sigactions: BTreeMap<u64, [u8; 32]>,
+    /// Set by exit and exit_group: the status it ends with.
+    pub exit: Option<u64>,
+    /// Set by a successful execve: the thread that made the call is gone,
+    /// so the call gets no answer (the new thread is already running).
+    pub replaced: bool,
+    /// The status `wait4` reports once it has exited: `code << 8`, or
+    /// the signal that killed it.
+    pub wait_status: u32,
+    /// Children alive, and those exited but not yet waited for.
+    pub children: Vec<u64>,
+    pub zombies: Vec<(u64, u32)>,
+    /// A `wait4` it is blocked in, if any (not answered until a child
+    /// exits: the shim keeps the reply object of that call).
+    pub waiting: Option<Waiting>,
+    /// Set by a call that blocks: the shim keeps its reply object and
+    /// receives the next fault with another.
+    pub blocks: bool,
+}
+
+/// Memory attributes for a protection: writable, else executable, else
+/// read-only. The kernel maps nothing both writable and executable (W^X);
+/// an area that asks for both starts writable and is flipped on an
+/// instruction fetch ([`Process::fault`]).
+pub fn attrs_for(prot: u64) -> u64 {
+    if prot & PROT_WRITE != 0 {
+        1
+    } else if prot & PROT_EXEC != 0 {
+        2
+    } else {
+        0
+    }
+}
+
+impl Process {
+    pub fn new(pid: u64, ppid: u64, ut: u64, cnode: u64, pml4: u64, tcb: u64, ep: u64) -> Self {
+        Process {
+            pid,
+            ppid,
+            ut,
+            cnode,
+            pml4,
+            tcb,
+            fault_ep: ep,
+            slots: Vec::new(),
+            tables: BTreeSet::new(),
+            pages: BTreeMap::new(),
+            vmas: Vec::new(),
+            brk_start: 0,
+            brk: 0,
+            mmap_next: MMAP_TOP,
+            fds: Vec::new(),
+            cwd: 0,
+            umask: 0o022,
+            exe: String::new(),
+            comm: [0; 16],
+            tid_address: 0,
+            fs_base: 0,
+            gs_base: 0,
+            sigmask: 0,
+            sigactions: BTreeMap::new(),
+            exit: None,
+            replaced: false,
+            wait_status: 0,
+            children: Vec::new(),
+            zombies: Vec::new(),
+            waiting: None,
+            blocks: false,
+        }
+    }
+
+    pub fn vma(&self, va: u64) -> Option<&Vma> {
+        self.vmas.iter().find(|v| v.start <= va && va < v.end)
+    }
+
+    /// Whether any area overlaps `[start, end)`.
+    pub fn overlaps(&self, start: u64, end: u64) -> bool {
+        self.vmas.iter().any(|v| v.start < end && start < v.end)
+    }
+
+    /// Add an area: ENOMEM past [`MAX_VMAS`] (Linux's
+    /// `vm.max_map_count` does the same), so no process can grow the
+    /// shim's heap without bound.
+    pub fn add_vma(&mut self, v: Vma) -> Result<(), i64> {
+        if self.vmas.len() >= MAX_VMAS {
+            return Err(ENOMEM);
+        }
+        self.vmas.push(v);
+        self.vmas.sort_by_key(|v| v.start);
+        Ok(())
+    }
+
+    /// Cut `[start, end)` out of the areas (splitting those it crosses).
+    pub fn remove_range(&mut self, start: u64, end: u64) {
+        let mut out = Vec::new();
+        for v in self.vmas.drain(..) {
+            if v.end <= start || end <= v.start {
+                out.push(v);
+                continue;
+            }
+            if v.start < start {
+                out.push(Vma { end: start, ..v });
+            }
+            if end < v.end {
+                out.push(Vma { start: end, ..v });
+            }
+        }
+        self.vmas = out;
+    }
+
+    /// Whether cutting `[start, end)` out of the areas (`keep` false) or
+    /// changing its protection (`keep` true) leaves at most [`MAX_VMAS`]
+    /// areas: an area the range splits becomes two or three.
+    pub fn fits_after(&self, start: u64, end: u64, keep: bool) -> bool {
+        let mut n = self.vmas.len();
+        for v in self.vmas.iter().filter(|v| v.start < end && start < v.end) {
+            let pieces =
+                usize::from(keep) + usize::from(v.start < start) + usize::from(end < v.end);
+            n = n + pieces - 1;
+        }
+        n <= MAX_VMAS
+    }
+
+    /// Set the protection of `[start, end)`, splitting areas.
+    pub fn protect_range(&mut self, start: u64, end: u64, prot: u64) {
+        let mut out = Vec::new();
+        for v in self.vmas.drain(..) {
+            if v.end <= start || end <= v.start {
+                out.push(v);
+                continue;
+            }
+            if v.start < start {
+                out.push(Vma { end: start, ..v });
+            }
+            out.push(Vma {
+                start: v.start.max(start),
+                end: v.end.min(end),
+                prot,
+                ..v
+            });
+            if end < v.end {
+                out.push(Vma { start: end, ..v });
+            }
+        }
+        out.sort_by_key(|v| v.start);
+        self.vmas = out;
+    }
+
+    /// Make the page tables for `va` in the process's space.
+    fn tables_for(&mut self, sys: &mut Sys, va: u64) -> Result<(), i64> {
+        for level in (1..=3u8).rev() {
+            let key = (level, va >> (12 + 9 * u64::from(level)));
+            if self.tables.contains(&key) {
+                continue;
+            }
+            let t = sys
+                .make_from(self.ut, ty::PAGE_TABLE, u64::from(level))
+                .map_err(|_| ENOMEM)?;
+            self.slots.push(t);
+            sys.ipc
+                .page_table_map(t, self.pml4, va)
+                .map_err(|_| ENOMEM)?;
+            self.tables.insert(key);
+        }
+        Ok(())
+    }
+
+    /// A fresh page at `va` (page-aligned, not present), filled from its
+    /// area and mapped with `attrs`.
+    fn new_page(
+        &mut self,
+        sys: &mut Sys,
+        arena: &mut Arena,
+        va: u64,
+        vma: Vma,
+    ) -> Result<Page, i64> {
+        self.tables_for(sys, va)?;
+        let frame = sys.make_from(self.ut, ty::FRAME, 0).map_err(|_| ENOMEM)?;
+        self.slots.push(frame);
+        let copy = sys.copy(frame).map_err(|_| ENOMEM)?;
+        self.slots.push(copy);
+        sys.map_own(copy, Arena::address(frame), 1, false)
+            .map_err(|_| ENOMEM)?;
+        arena.mapped(frame);
+        if let Backing::File { data, vaddr } = vma.backing {
+            // The part of this page the segment's file bytes cover.
+            let lo = va.max(vaddr);
+            let hi = (va + PAGE_U64).min(vaddr.saturating_add(data.len() as u64));
+            if lo < hi {
+                let from = (lo - vaddr) as usize;
+                let bytes = &data[from..from + (hi - lo) as usize];
+                arena.write(frame, (lo - va) as usize, bytes);
+            }
+        }
+        let attrs =
+            (vma.prot & (PROT_READ | PROT_WRITE | PROT_EXEC) != 0).then(|| attrs_for(vma.prot));
+        if let Some(a) = attrs
+            && sys.ipc.frame_map(frame, self.pml4, va, a).is_err()
+        {
+            // The slots go with the process; the arena forgets the page.
+            arena.unmapped(frame);
+            let _ = sys.ipc.frame_unmap(copy);
+            return Err(ENOMEM);
+        }
+        let page = Page { frame, copy, attrs };
+        self.pages.insert(va, page);
+        Ok(page)
+    }
+
+    /// Map (or remap) `page` at `va` with `attrs`.
+    fn remap(&mut self, sys: &mut Sys, va: u64, attrs: Option<u64>) -> Result<(), i64> {
+        let Some(page) = self.pages.get_mut(&va) else {
+            return Ok(());
+        };
+        if page.attrs == attrs {
+            return Ok(());
+        }
+        if page.attrs.is_some() {
+            let _ = sys.ipc.frame_unmap(page.frame);
+        }
+        page.attrs = None;
+        if let Some(a) = attrs {
+            sys.ipc
+                .frame_map(page.frame, self.pml4, va, a)
+                .map_err(|_| ENOMEM)?;
+            page.attrs = Some(a);
+        }
+        Ok(())
+    }
+
+    /// A page fault at `addr` with the CPU's error code: true if it was
+    /// resolved (map a page, or flip a W+X page), false for SIGSEGV.
+    pub fn fault(&mut self, sys: &mut Sys, arena: &mut Arena, addr: u64, error: u64) -> bool {
+        let (write, fetch) = (error & 2 != 0, error & 16 != 0);
+        let va = addr & !(PAGE_U64 - 1);
+        let Some(&vma) = self.vma(addr) else {
+            return false;
+        };
+        let allowed = if write {
+            vma.prot & PROT_WRITE != 0
+        } else if fetch {
+            vma.prot & PROT_EXEC != 0
+        } else {
+            vma.prot & (PROT_READ | PROT_WRITE | PROT_EXEC) != 0
+        };
+        if !allowed {
+            return false;
+        }
+        match self.pages.get(&va) {
+            None => self.new_page(sys, arena, va, vma).is_ok(),
+            Some(p) => {
+                let want = if fetch {
+                    2
+                } else if write {
+                    1
+                } else {
+                    attrs_for(vma.prot)
+                };
+                if p.attrs == Some(want) {
+                    // Present with these rights and still faulting:
+                    // nothing the shim can give.
+                    return false;
+                }
+                self.remap(sys, va, Some(want)).is_ok()
+            }
+        }
+    }
+
+    /// Drop the pages in `[start, end)` (unmap; the frames go back with
+    /// the process's untyped when it exits).
+    pub fn drop_pages(&mut self, sys: &mut Sys, arena: &mut Arena, start: u64, end: u64) {
+        let vas: Vec<u64> = self.pages.range(start..end).map(|(&va, _)| va).collect();
+        for va in vas {
+            if let Some(p) = self.pages.remove(&va) {
+                arena.unmapped(p.frame);
+                let _ = sys.ipc.frame_unmap(p.copy);
+                let _ = sys.ipc.frame_unmap(p.frame);
+            }
+        }
+    }
+
+    /// Apply the areas' protection to the present pages of `[start, end)`.
+    pub fn reprotect(&mut self, sys: &mut Sys, start: u64, end: u64) -> Result<(), i64> {
+        let vas: Vec<u64> = self.pages.range(start..end).map(|(&va, _)| va).collect();
+        for va in vas {
+            let prot = self.vma(va).map_or(0, |v| v.prot);
+            let attrs = (prot != 0).then(|| attrs_for(prot));
+            self.remap(sys, va, attrs)?;
+        }
+        Ok(())
+    }
+
+    /// The arena slot of the page holding `va`, made present if an area
+    /// allows the access (`write`), else EFAULT.
+    fn user_page(
+        &mut self,
+        sys: &mut Sys,
+        arena: &mut Arena,
+        va: u64,
+        write: bool,
+    ) -> Result<u64, i64> {
+        let page_va = va & !(PAGE_U64 - 1);
+        let vma = *self.vma(va).ok_or(EFAULT)?;
+        let ok = if write {
+            vma.prot & PROT_WRITE != 0
+        } else {
+            vma.prot & (PROT_READ | PROT_WRITE) != 0
+        };
+        if !ok {
+            return Err(EFAULT);
+        }
+        match self.pages.get(&page_va) {
+            Some(p) => Ok(p.frame),
+            None => self.new_page(sys, arena, page_va, vma).map(|p| p.frame),
+        }
+    }
+
+    /// Check that `[addr, addr + len)` is process memory at all.
+    pub fn range_ok(addr: u64, len: u64) -> bool {
+        addr.checked_add(len).is_some_and(|end| end <= USER_TOP)
+    }
+
+    /// Copy `out.len()` bytes of process memory at `addr` into `out`.
+    pub fn copy_in(
+        &mut self,
+        sys: &mut Sys,
+        arena: &mut Arena,
+        addr: u64,
+        out: &mut [u8],
+    ) -> Result<(), i64> {
+        if !Self::range_ok(addr, out.len() as u64) {
+            return Err(EFAULT);
+        }
+        let mut done = 0usize;
+        while done < out.len() {
+            let va = addr + done as u64;
+            let off = (va % PAGE_U64) as usize;
+            let n = (PAGE - off).min(out.len() - done);
+            let slot = self.user_page(sys, arena, va, false)?;
+            if !arena.read(slot, off, &mut out[done..done + n]) {
+                return Err(EFAULT);
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Copy `data` into process memory at `addr`.
+    pub fn copy_out(
+        &mut self,
+        sys: &mut Sys,
+        arena: &mut Arena,
+        addr: u64,
+        data: &[u8],
+    ) -> Result<(), i64> {
+        if !Self::range_ok(addr, data.len() as u64) {
+            return Err(EFAULT);
+        }
+        let mut done = 0usize;
+        while done < data.len() {
+            let va = addr + done as u64;
+            let off = (va % PAGE_U64) as usize;
+            let n = (PAGE - off).min(data.len() - done);
+            let slot = self.user_page(sys, arena, va, true)?;
+            if !arena.write(slot, off, &data[done..done + n]) {
+                return Err(EFAULT);
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// A NUL-terminated string at `addr`, at most `max` bytes before the
+    /// NUL (ENAMETOOLONG past that).
+    pub fn read_cstr(
+        &mut self,
+        sys: &mut Sys,
+        arena: &mut Arena,
+        addr: u64,
+        max: usize,
+    ) -> Result<Vec<u8>, i64> {
+        let mut s = Vec::new();
+        let mut va = addr;
+        loop {
+            if !Self::range_ok(va, 1) {
+                return Err(EFAULT);
+            }
+            let off = (va % PAGE_U64) as usize;
+            let slot = self.user_page(sys, arena, va, false)?;
+            let mut chunk = [0u8; PAGE];
+            let n = PAGE - off;
+            if !arena.read(slot, off, &mut chunk[..n]) {
+                return Err(EFAULT);
+            }
+            if let Some(z) = chunk[..n].iter().position(|&b| b == 0) {
+                s.extend_from_slice(&chunk[..z]);
+                return if s.len() > max {
+                    Err(ENAMETOOLONG)
+                } else {
+                    Ok(s)
+                };
+            }
+            s.extend_from_slice(&chunk[..n]);
+            if s.len() > max {
+                return Err(ENAMETOOLONG);
+            }
+            va += n as u64;
+        }
+    }
+}

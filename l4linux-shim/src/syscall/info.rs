@@ -1,0 +1,97 @@
+//! What the system tells a process about itself: uname, the clocks
+//! (from the TSC, whose frequency the root task passes the shim) and
+//! random bytes.
+
+use super::Args;
+use crate::Shim;
+use crate::linux::errno::*;
+use crate::linux::*;
+use crate::process::Process;
+
+/// 2026-01-01T00:00:00Z: what CLOCK_REALTIME reads at boot, until the
+/// guest has a real-time clock to read.
+const EPOCH_AT_BOOT: u64 = 1_767_225_600;
+
+fn field(s: &str) -> [u8; 65] {
+    let mut f = [0u8; 65];
+    let n = s.len().min(64);
+    f[..n].copy_from_slice(&s.as_bytes()[..n]);
+    f
+}
+
+pub fn uname(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let u = Utsname {
+        fields: [
+            field("Linux"),
+            field("septum"),
+            field("6.1.0-septum"),
+            field("#1 Septum l4linux-shim"),
+            field("x86_64"),
+            field("(none)"),
+        ],
+    };
+    s.put(p, a[0], &u)?;
+    Ok(0)
+}
+
+pub fn clock_gettime(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let ns = s.nanos();
+    let ts = match a[0] {
+        // REALTIME, REALTIME_COARSE, REALTIME_ALARM, TAI
+        0 | 5 | 8 | 11 => Timespec {
+            tv_sec: (EPOCH_AT_BOOT + ns / 1_000_000_000) as i64,
+            tv_nsec: (ns % 1_000_000_000) as i64,
+        },
+        // MONOTONIC, the CPU-time clocks, MONOTONIC_RAW/COARSE, BOOTTIME(_ALARM)
+        1 | 2 | 3 | 4 | 6 | 7 | 9 => Timespec {
+            tv_sec: (ns / 1_000_000_000) as i64,
+            tv_nsec: (ns % 1_000_000_000) as i64,
+        },
+        _ => return Err(EINVAL),
+    };
+    s.put(p, a[1], &ts)?;
+    Ok(0)
+}
+
+pub fn gettimeofday(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let ns = s.nanos();
+    if a[0] != 0 {
+        let tv = Timeval {
+            tv_sec: (EPOCH_AT_BOOT + ns / 1_000_000_000) as i64,
+            tv_usec: (ns % 1_000_000_000 / 1000) as i64,
+        };
+        s.put(p, a[0], &tv)?;
+    }
+    if a[1] != 0 {
+        s.put(p, a[1], &[0u32; 2])?;
+    }
+    Ok(0)
+}
+
+pub fn time(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let t = EPOCH_AT_BOOT + s.nanos() / 1_000_000_000;
+    if a[0] != 0 {
+        s.put(p, a[0], &t)?;
+    }
+    Ok(t)
+}
+
+pub fn getrandom(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    // GRND_NONBLOCK, GRND_RANDOM, GRND_INSECURE
+    if a[2] & !7 != 0 {
+        return Err(EINVAL);
+    }
+    let len = a[1].min(33_554_431);
+    if !Process::range_ok(a[0], len) {
+        return Err(EFAULT);
+    }
+    let mut done = 0;
+    let mut chunk = [0u8; 256];
+    while done < len {
+        let n = (len - done).min(256) as usize;
+        s.random(&mut chunk[..n]);
+        s.copy_out(p, a[0] + done, &chunk[..n])?;
+        done += n as u64;
+    }
+    Ok(len)
+}

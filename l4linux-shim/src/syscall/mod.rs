@@ -1,0 +1,208 @@
+//! The Linux system-call table: one entry per x86_64 number with its
+//! name (from [`names`]), its handler and how well it is supported, as
+//! gVisor keeps it. An unknown or unimplemented call returns ENOSYS and
+//! is logged once, by number and name; `docs/guest.md`'s table of
+//! supported calls is this table. Handlers live one family per file.
+
+mod fs;
+mod info;
+mod mm;
+pub mod names;
+mod process;
+
+use crate::Shim;
+use crate::linux::{SysResult, errno::ENOSYS};
+use crate::process::Process;
+
+/// A call's arguments: rdi, rsi, rdx, r10, r8, r9.
+pub type Args = [u64; 6];
+pub type Handler = fn(&mut Shim, &mut Process, &Args) -> SysResult;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Not implemented: ENOSYS, logged once.
+    Missing,
+    /// Implemented as Linux does it, for what the guest has.
+    Full,
+    /// Implemented in part; the note says what is missing.
+    Partial(&'static str),
+    /// Answered with ENOSYS on purpose (glibc and musl carry on without
+    /// it), still logged once.
+    Tolerated(&'static str),
+}
+
+#[derive(Clone, Copy)]
+pub struct Entry {
+    pub handler: Option<Handler>,
+    pub status: Status,
+}
+
+const MISSING: Entry = Entry {
+    handler: None,
+    status: Status::Missing,
+};
+
+const fn full(h: Handler) -> Entry {
+    Entry {
+        handler: Some(h),
+        status: Status::Full,
+    }
+}
+
+const fn partial(h: Handler, note: &'static str) -> Entry {
+    Entry {
+        handler: Some(h),
+        status: Status::Partial(note),
+    }
+}
+
+const fn tolerated(note: &'static str) -> Entry {
+    Entry {
+        handler: None,
+        status: Status::Tolerated(note),
+    }
+}
+
+/// Every call, by number.
+pub static TABLE: [Entry; names::COUNT] = table();
+
+const fn table() -> [Entry; names::COUNT] {
+    let mut t = [MISSING; names::COUNT];
+    t[0] = full(fs::read);
+    t[1] = full(fs::write);
+    t[2] = partial(
+        fs::open,
+        "read-only filesystem: creating or writing gives EROFS",
+    );
+    t[3] = full(fs::close);
+    t[4] = full(fs::stat);
+    t[5] = full(fs::fstat);
+    t[6] = full(fs::lstat);
+    t[8] = full(fs::lseek);
+    t[9] = partial(mm::mmap, "file mappings are private copies");
+    t[10] = full(mm::mprotect);
+    t[11] = full(mm::munmap);
+    t[12] = full(mm::brk);
+    t[13] = partial(
+        process::rt_sigaction,
+        "recorded; no signal is delivered yet",
+    );
+    t[14] = partial(
+        process::rt_sigprocmask,
+        "recorded; no signal is delivered yet",
+    );
+    t[16] = partial(
+        fs::ioctl,
+        "console: TCGETS, TCSETS*, TIOCGWINSZ, TIOCGPGRP, FIONREAD",
+    );
+    t[17] = full(fs::pread64);
+    t[19] = full(fs::readv);
+    t[20] = full(fs::writev);
+    t[21] = full(fs::access);
+    t[28] = partial(mm::madvise, "advice is ignored");
+    t[39] = full(process::getpid);
+    t[40] = partial(fs::sendfile, "from a file to the console or /dev/null");
+    t[56] = partial(
+        process::clone,
+        "processes only (no CLONE_THREAD); CLONE_VM with CLONE_VFORK copies",
+    );
+    t[57] = full(process::fork);
+    t[58] = partial(process::fork, "a copy, as fork: the parent does not wait");
+    t[59] = partial(
+        process::execve,
+        "static ELF only; no #! scripts; no set-user-ID",
+    );
+    t[60] = full(process::exit);
+    t[61] = partial(
+        process::wait4,
+        "no rusage figures (zeroes); no stopped or continued children",
+    );
+    t[63] = full(info::uname);
+    t[72] = partial(
+        fs::fcntl,
+        "F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD(_CLOEXEC)",
+    );
+    t[79] = full(fs::getcwd);
+    t[80] = full(fs::chdir);
+    t[89] = full(fs::readlink);
+    t[95] = full(process::umask);
+    t[96] = full(info::gettimeofday);
+    t[102] = full(process::getuid);
+    t[104] = full(process::getuid);
+    t[107] = full(process::getuid);
+    t[108] = full(process::getuid);
+    t[110] = full(process::getppid);
+    t[131] = partial(process::sigaltstack, "accepted; no signal is delivered yet");
+    t[157] = partial(process::prctl, "PR_SET_NAME, PR_GET_NAME");
+    t[158] = full(process::arch_prctl);
+    t[186] = full(process::getpid);
+    t[201] = full(info::time);
+    t[217] = full(fs::getdents64);
+    t[218] = full(process::set_tid_address);
+    t[228] = full(info::clock_gettime);
+    t[231] = full(process::exit);
+    t[257] = partial(
+        fs::openat,
+        "read-only filesystem: creating or writing gives EROFS",
+    );
+    t[262] = full(fs::newfstatat);
+    t[267] = full(fs::readlinkat);
+    t[269] = full(fs::faccessat);
+    t[273] = tolerated("no robust futexes (one thread per process)");
+    t[302] = partial(
+        process::prlimit64,
+        "reports fixed limits; setting them is accepted and ignored",
+    );
+    t[318] = partial(
+        info::getrandom,
+        "a TSC-seeded generator, not a cryptographic one",
+    );
+    t[334] = tolerated("no restartable sequences");
+    t
+}
+
+/// Whether call `nr` needs all 18 registers of the caller (fork and
+/// clone start the child with them).
+pub fn needs_registers(nr: u64) -> bool {
+    matches!(nr, 56..=58)
+}
+
+pub use process::wait_result;
+
+/// The name of call `nr` for logs ("?" if Linux assigns none).
+pub fn name(nr: u64) -> &'static str {
+    match names::NAMES.get(nr as usize) {
+        Some(n) if !n.is_empty() => n,
+        _ => "?",
+    }
+}
+
+impl Shim {
+    /// Run system call `nr` of `p`.
+    pub fn syscall(&mut self, p: &mut Process, nr: u64, args: &Args) -> SysResult {
+        let entry = TABLE.get(nr as usize).copied().unwrap_or(MISSING);
+        match entry.handler {
+            Some(h) => h(self, p, args),
+            None => {
+                // Numbers past the table share one log line, so a process
+                // cannot grow the set without bound.
+                if self.enosys_logged.insert(nr.min(names::COUNT as u64)) {
+                    // Three kinds, told apart so a scenario can refuse the
+                    // first: a Linux call the shim lacks, one it leaves out
+                    // on purpose, a number Linux does not assign.
+                    let (what, shown) = match (entry.status, name(nr)) {
+                        (Status::Tolerated(_), n) => ("ENOSYS (tolerated)", n),
+                        (_, "?") => ("ENOSYS for a number Linux does not assign", "?"),
+                        (_, n) => ("ENOSYS", n),
+                    };
+                    septum_user::println!(
+                        "[shim] {what}: {shown} ({nr}), from pid {} ({})",
+                        p.pid,
+                        p.exe
+                    );
+                }
+                Err(ENOSYS)
+            }
+        }
+    }
+}

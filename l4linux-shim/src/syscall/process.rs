@@ -1,0 +1,324 @@
+//! The process's own state: exit, ids, thread-local storage, the
+//! signal bookkeeping glibc does at start, limits and its name.
+
+use super::Args;
+use crate::Shim;
+use crate::linux::errno::*;
+use crate::linux::*;
+use crate::process::{Process, USER_TOP, Waiting};
+use alloc::vec::Vec;
+
+pub fn exit(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    p.exit = Some(a[0] & 0xff);
+    p.wait_status = ((a[0] & 0xff) << 8) as u32;
+    Ok(0)
+}
+
+const CSIGNAL: u64 = 0xff;
+const CLONE_VM: u64 = 0x100;
+const CLONE_VFORK: u64 = 0x4000;
+const CLONE_SETTLS: u64 = 0x80000;
+const CLONE_PARENT_SETTID: u64 = 0x100000;
+const CLONE_CHILD_CLEARTID: u64 = 0x200000;
+const CLONE_CHILD_SETTID: u64 = 0x1000000;
+const SIGCHLD: u64 = 17;
+
+/// fork and vfork: a copy of the process.
+pub fn fork(s: &mut Shim, p: &mut Process, _: &Args) -> SysResult {
+    s.fork(p, SIGCHLD, 0, 0, 0, 0)
+}
+
+/// clone(flags, stack, parent_tid, child_tid, tls) for a new process.
+pub fn clone(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let flags = a[0];
+    let allowed = CSIGNAL
+        | CLONE_VM
+        | CLONE_VFORK
+        | CLONE_SETTLS
+        | CLONE_PARENT_SETTID
+        | CLONE_CHILD_CLEARTID
+        | CLONE_CHILD_SETTID;
+    // A shared address space without vfork is a thread: not yet.
+    if flags & !allowed != 0 || (flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0) {
+        return Err(EINVAL);
+    }
+    s.fork(p, flags, a[1], a[2], a[3], a[4])
+}
+
+/// What `wait4` answers for child `child` with `status`: the status and
+/// rusage written (if asked for), then its pid.
+pub fn wait_result(
+    s: &mut Shim,
+    p: &mut Process,
+    w: &Waiting,
+    child: u64,
+    status: u32,
+) -> SysResult {
+    if w.status != 0 {
+        s.put(p, w.status, &status)?;
+    }
+    if w.rusage != 0 {
+        s.copy_out(p, w.rusage, &[0u8; 144])?;
+    }
+    Ok(child)
+}
+
+const WNOHANG: u64 = 1;
+
+pub fn wait4(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let pid = a[0] as i32 as i64;
+    // WNOHANG, WUNTRACED, WCONTINUED, __WNOTHREAD, __WALL, __WCLONE
+    if a[2] & !(1 | 2 | 8 | 0x2000_0000 | 0x4000_0000 | 0x8000_0000) != 0 {
+        return Err(EINVAL);
+    }
+    let w = Waiting {
+        pid,
+        status: a[1],
+        rusage: a[3],
+        reply: 0,
+    };
+    if let Some((child, st)) = p.reap(pid) {
+        return wait_result(s, p, &w, child, st);
+    }
+    if !p.has_child(pid) {
+        return Err(ECHILD);
+    }
+    if a[2] & WNOHANG != 0 {
+        return Ok(0);
+    }
+    // Answered when a child exits (`Shim::finish`).
+    p.waiting = Some(w);
+    p.blocks = true;
+    Ok(0)
+}
+
+pub fn getpid(_: &mut Shim, p: &mut Process, _: &Args) -> SysResult {
+    Ok(p.pid)
+}
+
+pub fn getppid(_: &mut Shim, p: &mut Process, _: &Args) -> SysResult {
+    Ok(p.ppid)
+}
+
+/// getuid, getgid, geteuid, getegid: every process runs as root.
+pub fn getuid(_: &mut Shim, _: &mut Process, _: &Args) -> SysResult {
+    Ok(0)
+}
+
+pub fn umask(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let old = p.umask;
+    p.umask = a[0] & 0o777;
+    Ok(old)
+}
+
+pub fn set_tid_address(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    p.tid_address = a[0];
+    Ok(p.pid)
+}
+
+const ARCH_SET_GS: u64 = 0x1001;
+const ARCH_SET_FS: u64 = 0x1002;
+const ARCH_GET_FS: u64 = 0x1003;
+const ARCH_GET_GS: u64 = 0x1004;
+
+/// The FS base goes to the kernel through the thread's TCB
+/// (`TCB_SET_TLS`), as Linux writes the MSR.
+pub fn arch_prctl(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    match a[0] {
+        ARCH_SET_FS | ARCH_SET_GS => {
+            if a[1] >= USER_TOP {
+                return Err(EPERM);
+            }
+            let (fs, gs) = if a[0] == ARCH_SET_FS {
+                (a[1], p.gs_base)
+            } else {
+                (p.fs_base, a[1])
+            };
+            s.sys.ipc.tcb_set_tls(p.tcb, fs, gs).map_err(|_| EPERM)?;
+            (p.fs_base, p.gs_base) = (fs, gs);
+            Ok(0)
+        }
+        ARCH_GET_FS | ARCH_GET_GS => {
+            let v = if a[0] == ARCH_GET_FS {
+                p.fs_base
+            } else {
+                p.gs_base
+            };
+            s.put(p, a[1], &v)?;
+            Ok(0)
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+const SIGKILL: u64 = 9;
+const SIGSTOP: u64 = 19;
+
+pub fn rt_sigaction(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let (sig, act, oact, size) = (a[0], a[1], a[2], a[3]);
+    if size != 8 || !(1..=64).contains(&sig) || (act != 0 && (sig == SIGKILL || sig == SIGSTOP)) {
+        return Err(EINVAL);
+    }
+    let new = if act != 0 {
+        let mut b = [0u8; 32];
+        s.copy_in(p, act, &mut b)?;
+        Some(b)
+    } else {
+        None
+    };
+    if oact != 0 {
+        let old = p.sigactions.get(&sig).copied().unwrap_or([0; 32]);
+        s.copy_out(p, oact, &old)?;
+    }
+    if let Some(b) = new {
+        p.sigactions.insert(sig, b);
+    }
+    Ok(0)
+}
+
+pub fn rt_sigprocmask(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let (how, set, oset, size) = (a[0], a[1], a[2], a[3]);
+    if size != 8 {
+        return Err(EINVAL);
+    }
+    let new = if set != 0 {
+        if how > 2 {
+            return Err(EINVAL);
+        }
+        let v: u64 = s.get(p, set)?;
+        Some(v)
+    } else {
+        None
+    };
+    if oset != 0 {
+        let old = p.sigmask;
+        s.put(p, oset, &old)?;
+    }
+    if let Some(v) = new {
+        let unblockable = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1));
+        p.sigmask = match how {
+            0 => p.sigmask | v,
+            1 => p.sigmask & !v,
+            _ => v,
+        } & !unblockable;
+    }
+    Ok(0)
+}
+
+pub fn sigaltstack(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    if a[1] != 0 {
+        // stack_t: ss_sp, ss_flags (int, then padding), ss_size.
+        let old: [u64; 3] = [0, 2, 0]; // SS_DISABLE
+        s.put(p, a[1], &old)?;
+    }
+    if a[0] != 0 {
+        let _: [u64; 3] = s.get(p, a[0])?;
+    }
+    Ok(0)
+}
+
+const RLIMIT_STACK: u64 = 3;
+const RLIMIT_NOFILE: u64 = 7;
+const RLIM_INFINITY: u64 = u64::MAX;
+
+pub fn prlimit64(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let (pid, resource, new, old) = (a[0], a[1], a[2], a[3]);
+    if pid != 0 && pid != p.pid {
+        return Err(ESRCH);
+    }
+    if resource >= 16 {
+        return Err(EINVAL);
+    }
+    if new != 0 {
+        let r: Rlimit = s.get(p, new)?;
+        if r.cur > r.max {
+            return Err(EINVAL);
+        }
+    }
+    if old != 0 {
+        let r = match resource {
+            RLIMIT_STACK => Rlimit {
+                cur: crate::process::STACK_MAX,
+                max: RLIM_INFINITY,
+            },
+            RLIMIT_NOFILE => Rlimit {
+                cur: crate::fd::MAX_FDS as u64,
+                max: crate::fd::MAX_FDS as u64,
+            },
+            _ => Rlimit {
+                cur: RLIM_INFINITY,
+                max: RLIM_INFINITY,
+            },
+        };
+        s.put(p, old, &r)?;
+    }
+    Ok(0)
+}
+
+const PR_SET_NAME: u64 = 15;
+const PR_GET_NAME: u64 = 16;
+
+pub fn prctl(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    match a[0] {
+        PR_SET_NAME => {
+            let mut name = [0u8; 16];
+            // Up to 16 bytes, stopping at a NUL or the first unreadable page.
+            for (i, b) in name.iter_mut().enumerate().take(15) {
+                let mut c = [0u8; 1];
+                s.copy_in(p, a[1].checked_add(i as u64).ok_or(EFAULT)?, &mut c)?;
+                if c[0] == 0 {
+                    break;
+                }
+                *b = c[0];
+            }
+            p.comm = name;
+            Ok(0)
+        }
+        PR_GET_NAME => {
+            let name = p.comm;
+            s.copy_out(p, a[1], &name)?;
+            Ok(0)
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+/// Most argument and environment strings together, and their bytes
+/// (Linux bounds them by a quarter of the stack limit: 2 MiB).
+const MAX_ARGS: usize = 4096;
+const MAX_ARG_BYTES: usize = 256 << 10;
+const E2BIG: i64 = 7;
+
+/// The NULL-terminated array of strings at `at` (NULL itself: none).
+fn strings(s: &mut Shim, p: &mut Process, at: u64, total: &mut usize) -> Result<Vec<Vec<u8>>, i64> {
+    let mut out = Vec::new();
+    if at == 0 {
+        return Ok(out);
+    }
+    loop {
+        let ptr: u64 = s.get(p, at.checked_add(out.len() as u64 * 8).ok_or(EFAULT)?)?;
+        if ptr == 0 {
+            return Ok(out);
+        }
+        if out.len() >= MAX_ARGS {
+            return Err(E2BIG);
+        }
+        let arg = s
+            .cstr(p, ptr, MAX_ARG_BYTES)
+            .map_err(|e| if e == ENAMETOOLONG { E2BIG } else { e })?;
+        *total += arg.len() + 1;
+        if *total > MAX_ARG_BYTES {
+            return Err(E2BIG);
+        }
+        out.push(arg);
+    }
+}
+
+pub fn execve(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let path = s.cstr(p, a[0], crate::fs::PATH_MAX - 1)?;
+    let mut total = 0;
+    let argv = strings(s, p, a[1], &mut total)?;
+    let envp = strings(s, p, a[2], &mut total)?;
+    s.exec(p, &path, &argv, &envp)?;
+    Ok(0)
+}
