@@ -27,7 +27,7 @@ pub const MARKER: &str = "bench: ";
 pub const UNIT: &str = "instructions";
 
 /// Figures a complete run must report: the kernel paths whose cost matters.
-pub const REQUIRED: [&str; 17] = [
+pub const REQUIRED: [&str; 19] = [
     "syscall.null",
     "ipc.roundtrip.inter_as.0w",
     "ipc.roundtrip.inter_as.4w",
@@ -37,6 +37,8 @@ pub const REQUIRED: [&str; 17] = [
     "fault.syscall_roundtrip",
     "vspace.map_page",
     "sched.yield",
+    "serial.rx_per_byte",
+    "serial.rx_irqs_per_64k",
     "irq.to_driver",
     "ioport.inter_as.0w",
     "ipc.roundtrip.inter_as.0w.tasks2",

@@ -18,6 +18,9 @@ use std::time::Duration;
 /// The benchmark task binary, packed as the only (root) task.
 pub const BENCH_ROOT: &str = "bench";
 
+/// What the benchmark's `serial.rx` spinner prints when it waits for the paste.
+const SERIAL_READY: &str = "serial-rx: ready for the paste";
+
 /// Name of the image and of the console log.
 const NAME: &str = "bench";
 
@@ -48,7 +51,13 @@ pub fn bench(ws: &Workspace, kernel: &Path) -> Result<()> {
     let args = qemu::captured_args(&boot);
     print!("qemu {NAME} (under -icount, up to {TIMEOUT_SECS} s) ... ");
     let _ = std::io::stdout().flush();
-    let run = qemu::run_captured(&args, Duration::from_secs(TIMEOUT_SECS))
+    // `serial.rx_*` measure a paste into COM1: typed once the benchmark's
+    // spinner thread says it is ready (tests/tasks/src/bin/bench.rs).
+    let paste = [qemu::Typing {
+        after: SERIAL_READY.into(),
+        bytes: crate::scenario::pattern(64 * 1024),
+    }];
+    let run = qemu::run_captured_with_input(&args, Duration::from_secs(TIMEOUT_SECS), &paste)
         .map_err(|e| format!("cannot start {}: {e}", qemu::QEMU))?;
     let log = ws.show(&ws.logs_dir().join(format!("{NAME}.log")));
     test_run::save_log(ws, NAME, &args, &run)?;

@@ -14,6 +14,8 @@ use std::ffi::OsString;
 use std::io::{self, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -79,13 +81,21 @@ fn closing_args(boot: &Boot<'_>) -> Vec<OsString> {
 /// (the user-level serial driver's) and the debug console at port 0xE9
 /// (the kernel's log, and tasks' `DebugWrite` lines) share, so both appear
 /// on one terminal, interleaved in the order they were written.
-const CONSOLE: [&str; 6] = [
+///
+/// What is typed goes to the multiplexer's focused device, which is the
+/// one attached last: so COM1 is made with `-device isa-serial` (port
+/// 0x3f8, IRQ 4) after the debug console, not with `-serial`, which the
+/// machine attaches first. Otherwise input would go to the debug console,
+/// which drops it.
+const CONSOLE: [&str; 8] = [
     "-chardev",
     "stdio,id=console,mux=on",
     "-serial",
-    "chardev:console",
+    "none",
     "-device",
     "isa-debugcon,iobase=0xe9,chardev=console",
+    "-device",
+    "isa-serial,chardev=console",
 ];
 
 /// Arguments for an interactive boot: the console and QEMU's monitor share
@@ -144,27 +154,129 @@ pub struct Captured {
     pub outcome: Outcome,
 }
 
+/// Bytes to type into the console (QEMU's stdin, which the multiplexer
+/// hands to the UART) once the console has shown `after`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Typing {
+    /// Console text to wait for, searched after the previous step's match.
+    pub after: String,
+    /// What to send.
+    pub bytes: Vec<u8>,
+}
+
 /// Everything `from` gives until its end, read on a thread of its own.
-pub fn drain(mut from: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+pub fn drain(from: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+    drain_into(from, Arc::new(Mutex::new(Vec::new())))
+}
+
+/// [`drain`], with what has come so far in `seen` as it comes (the typist
+/// watches it for its cues).
+fn drain_into(
+    mut from: impl Read + Send + 'static,
+    seen: Arc<Mutex<Vec<u8>>>,
+) -> thread::JoinHandle<Vec<u8>> {
     thread::spawn(move || {
-        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
         // A read error ends the capture early; what was read is still kept.
-        let _ = from.read_to_end(&mut buf);
-        buf
+        while let Ok(n) = from.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            seen.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(&chunk[..n]);
+        }
+        std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()))
     })
+}
+
+/// Type each step's bytes once the console shows its text. A write blocks
+/// while QEMU does not read, and QEMU reads only what the UART's receive
+/// FIFO has room for: a paste goes at the pace the driver takes it, and
+/// nothing is dropped on the way. Stops when QEMU has ended (`finished`).
+fn type_input(
+    mut stdin: std::process::ChildStdin,
+    steps: Vec<Typing>,
+    seen: Arc<Mutex<Vec<u8>>>,
+    finished: Arc<AtomicBool>,
+) -> thread::JoinHandle<()> {
+    use std::io::Write;
+    thread::spawn(move || {
+        let mut from = 0;
+        for step in steps {
+            loop {
+                if finished.load(Ordering::Relaxed) {
+                    return;
+                }
+                let found = {
+                    let seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                    find(&seen[from.min(seen.len())..], step.after.as_bytes())
+                        .map(|at| from + at + step.after.len())
+                };
+                if let Some(end) = found {
+                    from = end;
+                    break;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+            if stdin
+                .write_all(&step.bytes)
+                .and_then(|()| stdin.flush())
+                .is_err()
+            {
+                return; // QEMU is gone.
+            }
+        }
+        // Keep stdin open until QEMU ends: an end of file is an event the
+        // UART's character device would pass on.
+        while !finished.load(Ordering::Relaxed) {
+            thread::sleep(Duration::from_millis(20));
+        }
+    })
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Run QEMU with `args`, capturing its console, and kill it after `timeout`.
 pub fn run_captured(args: &[OsString], timeout: Duration) -> io::Result<Captured> {
+    run_captured_with_input(args, timeout, &[])
+}
+
+/// [`run_captured`], typing `input` into the console as it asks.
+pub fn run_captured_with_input(
+    args: &[OsString],
+    timeout: Duration,
+    input: &[Typing],
+) -> io::Result<Captured> {
     let mut child = Command::new(QEMU)
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(if input.is_empty() {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    let stdout = drain(child.stdout.take().expect("stdout was piped"));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let finished = Arc::new(AtomicBool::new(false));
+    let stdout = drain_into(child.stdout.take().expect("stdout was piped"), seen.clone());
     let stderr = drain(child.stderr.take().expect("stderr was piped"));
-    let outcome = wait_with_timeout(&mut child, timeout)?;
+    let typist = child
+        .stdin
+        .take()
+        .map(|stdin| type_input(stdin, input.to_vec(), seen, finished.clone()));
+    let outcome = wait_with_timeout(&mut child, timeout);
+    finished.store(true, Ordering::Relaxed);
+    if let Some(t) = typist {
+        let _ = t.join();
+    }
+    let outcome = outcome?;
     let join = |h: thread::JoinHandle<Vec<u8>>| {
         String::from_utf8_lossy(&h.join().unwrap_or_default()).into_owned()
     };
@@ -242,7 +354,7 @@ mod tests {
         assert_eq!(
             display(&captured_args(&boot())),
             "qemu-system-x86_64 -machine microvm -cpu max -m 256M -smp 1 -kernel /k -initrd /i.img \
-             -append 'exit_on_idle x=1' -display none -chardev stdio,id=console,mux=on -serial chardev:console -device isa-debugcon,iobase=0xe9,chardev=console -monitor none -no-reboot \
+             -append 'exit_on_idle x=1' -display none -chardev stdio,id=console,mux=on -serial none -device isa-debugcon,iobase=0xe9,chardev=console -device isa-serial,chardev=console -monitor none -no-reboot \
              -device isa-debug-exit,iobase=0xf4,iosize=0x04"
         );
     }
@@ -256,7 +368,7 @@ mod tests {
         assert_eq!(
             display(&captured_args(&b)),
             "qemu-system-x86_64 -machine q35 -cpu max -m 256M -smp 1 -kernel /k -initrd /i.img \
-             -append exit_on_idle -display none -chardev stdio,id=console,mux=on -serial chardev:console -device isa-debugcon,iobase=0xe9,chardev=console -monitor none -no-reboot \
+             -append exit_on_idle -display none -chardev stdio,id=console,mux=on -serial none -device isa-debugcon,iobase=0xe9,chardev=console -device isa-serial,chardev=console -monitor none -no-reboot \
              -device isa-debug-exit,iobase=0xf4,iosize=0x04 -icount shift=0,align=off,sleep=off"
         );
     }
@@ -278,7 +390,7 @@ mod tests {
         assert_eq!(
             display(&interactive_args(&b)),
             "qemu-system-x86_64 -machine q35 -cpu max -m 256M -smp 1 -kernel /k -initrd /i.img \
-             -append '' -display none -chardev stdio,id=console,mux=on -serial chardev:console -device isa-debugcon,iobase=0xe9,chardev=console -mon chardev=console -no-reboot \
+             -append '' -display none -chardev stdio,id=console,mux=on -serial none -device isa-debugcon,iobase=0xe9,chardev=console -device isa-serial,chardev=console -mon chardev=console -no-reboot \
              -device isa-debug-exit,iobase=0xf4,iosize=0x04"
         );
     }

@@ -142,6 +142,9 @@ pub struct Scenario {
     /// How many distinct on-target test cases must report (`septum-test:` lines).
     #[serde(default)]
     pub tests: usize,
+    /// What to type into the serial port, and when.
+    #[serde(default)]
+    pub input: Vec<Input>,
     /// A file of gdb commands (path from the workspace root): boot stopped
     /// with QEMU's GDB stub and run them in gdb without a terminal, after
     /// the setup `cargo xtask gdb` does (symbols, `break-in`).
@@ -154,6 +157,52 @@ pub struct Scenario {
     #[serde(default)]
     pub gdb_reject: Vec<String>,
 }
+
+/// One step of typing into the serial port: once the console shows
+/// `after` (searched after the previous step's match), send `text` or
+/// `pattern` bytes of the test pattern ([`pattern`]).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Input {
+    /// Console text to wait for.
+    pub after: String,
+    /// Text to type.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// How many bytes of the test pattern to paste.
+    #[serde(default)]
+    pub pattern: Option<usize>,
+}
+
+impl Input {
+    /// The bytes this step sends.
+    pub fn bytes(&self) -> Vec<u8> {
+        match (&self.text, self.pattern) {
+            (Some(t), _) => t.as_bytes().to_vec(),
+            (None, Some(n)) => pattern(n),
+            (None, None) => Vec::new(),
+        }
+    }
+}
+
+/// Byte `i` of the paste pattern: printable ASCII with a `\n` ending every
+/// 64th byte. A guest that checks a paste computes the same bytes
+/// (`tests/tasks/src/bin/serial-paste.rs`): keep the two in step.
+pub fn pattern_byte(i: usize) -> u8 {
+    if i % 64 == 63 {
+        b'\n'
+    } else {
+        b'!' + ((i * 7 + i / 64 * 13) % 94) as u8
+    }
+}
+
+/// The first `n` bytes of the paste pattern.
+pub fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(pattern_byte).collect()
+}
+
+/// The largest paste a scenario may ask for.
+pub const MAX_PATTERN: usize = 16 << 20;
 
 fn default_root() -> String {
     DEFAULT_ROOT.to_string()
@@ -215,6 +264,29 @@ fn check(file: &str, s: &Scenario) -> Result<(), String> {
         return bad(format!(
             "binary {dup:?} is packed twice; name each binary once"
         ));
+    }
+    for (i, step) in s.input.iter().enumerate() {
+        let n = i + 1;
+        if step.text.is_some() == step.pattern.is_some() {
+            return bad(format!(
+                "input step {n}: give either `text` or `pattern` (a byte count), not both or neither"
+            ));
+        }
+        if step.after.is_empty() {
+            return bad(format!(
+                "input step {n}: `after` is empty; name the console text to wait for"
+            ));
+        }
+        if step.text.as_deref().is_some_and(|t| t.contains('\u{1}')) {
+            return bad(format!(
+                "input step {n}: Ctrl-A (\\u0001) is QEMU's console escape and would not reach the guest"
+            ));
+        }
+        if step.pattern.is_some_and(|p| p == 0 || p > MAX_PATTERN) {
+            return bad(format!(
+                "input step {n}: `pattern` must be 1 to {MAX_PATTERN} bytes"
+            ));
+        }
     }
     if let Some(e) = s
         .expect
@@ -278,6 +350,7 @@ mod tests {
                 reject: vec!["PANIC".into()],
                 verdict: Verdict::Pass,
                 tests: 0,
+                input: vec![],
                 gdb: None,
                 gdb_expect: vec![],
                 gdb_reject: vec![],
@@ -466,6 +539,41 @@ tests = 3
             }
         }
         assert!(n > 0, "no scenario files in {}", dir.display());
+    }
+
+    #[test]
+    fn input_steps() {
+        let base = "description = \"d\"\nverdict = \"pass\"\n";
+        let text = format!(
+            "{base}[[input]]\nafter = \"ready\"\ntext = \"hi\\n\"\n[[input]]\nafter = \"more\"\npattern = 100\n"
+        );
+        let s = parse("t.toml", &text).unwrap();
+        assert_eq!(s.input.len(), 2);
+        assert_eq!(s.input[0].bytes(), b"hi\n");
+        assert_eq!(s.input[1].bytes(), pattern(100));
+        for (step, needle) in [
+            ("after = \"a\"", "either"),
+            ("after = \"a\"\ntext = \"x\"\npattern = 3", "either"),
+            ("after = \"\"\ntext = \"x\"", "`after` is empty"),
+            ("after = \"a\"\ntext = \"\\u0001x\"", "Ctrl-A"),
+            ("after = \"a\"\npattern = 0", "`pattern`"),
+            ("after = \"a\"\ntxt = \"x\"", "txt"),
+        ] {
+            let err = parse("x.toml", &format!("{base}[[input]]\n{step}\n")).unwrap_err();
+            assert!(err.contains(needle), "{step}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_pattern_is_printable_lines_of_64() {
+        let p = pattern(64 * 1024);
+        assert!(p.iter().all(|&b| b == b'\n' || (b'!'..=b'~').contains(&b)));
+        assert!(
+            p.chunks(64)
+                .all(|l| l[63] == b'\n' && !l[..63].contains(&b'\n'))
+        );
+        // Not one line repeated: a lost or doubled line changes the checksum.
+        assert_ne!(p[..64], p[64..128]);
     }
 
     #[test]

@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 
 /// The machine crates, built together.
 /// Crates built for the machine (and that `lint` checks for it).
-pub const MACHINE_PACKAGES: [&str; 7] = [
+pub const MACHINE_PACKAGES: [&str; 8] = [
     "septum-kernel",
     "septum-root-task",
     "septum-test-tasks",
     "septum-demo",
+    "septum-serial",
     "septum-timer",
     "septum-linux-probe",
     "septum-l4linux-shim",

@@ -16,7 +16,7 @@ use std::time::Duration;
 const TAIL_LINES: usize = 40;
 
 /// Host crates whose unit tests run first (and that `lint` checks for the host).
-pub const HOST_PACKAGES: [&str; 8] = [
+pub const HOST_PACKAGES: [&str; 9] = [
     "septum-abi",
     "septum-kcore",
     "septum-build",
@@ -24,6 +24,7 @@ pub const HOST_PACKAGES: [&str; 8] = [
     "septum-idl",
     "septum-idlgen",
     "septum-interfaces",
+    "septum-serial",
     "septum-timer",
 ];
 
@@ -242,7 +243,15 @@ fn run_scenario(ws: &Workspace, name: &str, s: &Scenario, kernel: &Path) -> Scen
     let started = match &s.gdb {
         None => {
             let args = qemu::captured_args(&boot);
-            qemu::run_captured(&args, Duration::from_secs(s.timeout_secs))
+            let input: Vec<qemu::Typing> = s
+                .input
+                .iter()
+                .map(|i| qemu::Typing {
+                    after: i.after.clone(),
+                    bytes: i.bytes(),
+                })
+                .collect();
+            qemu::run_captured_with_input(&args, Duration::from_secs(s.timeout_secs), &input)
                 .map(|run| (args, run))
                 .map_err(|e| format!("cannot start {}: {e}", qemu::QEMU))
         }

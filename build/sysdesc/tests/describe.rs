@@ -56,9 +56,9 @@ fn describe_shows_domains_caps_layout_channels_and_schedule() {
     let text = describe::text(&default_system(), "build/systems/default.toml");
     for line in [
         "system build/systems/default.toml (schema 1)",
-        "  3 domains, 2 channels, 1 region, 2 partitions, 0 guests; checked against 256MiB of machine memory",
+        "  5 domains, 3 channels, 1 region, 2 partitions, 0 guests; checked against 256MiB of machine memory",
         "time partitions: major frame 10ms, repeating",
-        "  A               0ms .. 6ms      (6ms)  server, client1",
+        "  A               0ms .. 6ms      (6ms)  server, client1, serial, console",
         "  B               6ms .. 10ms     (4ms)  client2",
         "domain server: program `echo-server`, partition A, priority 100 (max 100)",
         "  memory 64KiB, stack 16KiB; restarted up to 3 times within 1s, backoff 10ms..1s, then hold",

@@ -18,11 +18,18 @@ fn default_text() -> String {
 
 fn options() -> Options {
     Options {
-        interfaces: vec![KnownInterface {
-            name: "Echo".into(),
-            ordinal: 0x0101,
-            version: 1,
-        }],
+        interfaces: vec![
+            KnownInterface {
+                name: "Echo".into(),
+                ordinal: 0x0101,
+                version: 1,
+            },
+            KnownInterface {
+                name: "Serial".into(),
+                ordinal: 0x0501,
+                version: 1,
+            },
+        ],
         ..Options::default()
     }
 }

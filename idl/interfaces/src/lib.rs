@@ -111,3 +111,8 @@ pub mod echo_semantics {
         Ok(out)
     }
 }
+
+/// The console (`idl/serial.idl`): the 16550 driver's interface.
+pub mod serial {
+    include!(concat!(env!("OUT_DIR"), "/serial.rs"));
+}

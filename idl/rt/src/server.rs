@@ -259,17 +259,22 @@ pub fn next_event(ctx: &mut ServerCtx<'_>, endpoint: u64, iface: &InterfaceId) -
             ctx.recv_first,
             received.msg.caps.min(MAX_CAPS),
         );
-        let Some(reply) = reply else {
-            continue;
-        };
         if received.msg.label == NOTIFICATION_LABEL {
             // A bound notification fired. (The kernel refuses this label on
             // tasks' messages; should a caller be bound anyway, it is
-            // answered rather than left holding the reply object.)
-            reply_header_only(reply, Status::Dropped, ctx.generation);
-            reply_pool::give(reply);
+            // answered rather than left holding the reply object.) Checked
+            // before the reply object: with every object held by kept
+            // tokens the loop receives without one, and the signal must
+            // still reach the server (a driver's interrupt would be lost).
+            if let Some(reply) = reply {
+                reply_header_only(reply, Status::Dropped, ctx.generation);
+                reply_pool::give(reply);
+            }
             return Event::Notified(received.badge);
         }
+        let Some(reply) = reply else {
+            continue;
+        };
         match Request::from_message(received.badge, &received.msg, iface) {
             Ok(req) => {
                 CURRENT.store(reply, Ordering::Relaxed);

@@ -143,7 +143,7 @@ fn main() {
             return;
         }
     };
-    let figures: [(&str, Figure); 12] = [
+    let figures: [(&str, Figure); 13] = [
         ("syscall.null", null_syscall),
         ("ipc.roundtrip.intra_as.0w", intra_as),
         ("ipc.roundtrip.inter_as", inter_as),
@@ -152,6 +152,7 @@ fn main() {
         ("fault.syscall_roundtrip", fault_syscall_roundtrip),
         ("vspace.map_page", map_page),
         ("sched.yield", sched_yield),
+        ("serial.rx", serial_rx),
         ("irq.to_driver", irq_to_driver),
         ("ipc.roundtrip.inter_as.0w.tasksN", with_tasks),
         ("untyped.retype_32mib", retype_32mib),
@@ -480,6 +481,114 @@ fn sched_yield(c: &mut Ctx) -> Result<(), Error> {
     wait(done)?;
     report_shared("sched.yield");
     Ok(())
+}
+
+/// The paste `cargo xtask bench` types once the spinner of
+/// `serial.rx` says it is ready.
+const PASTE: u64 = 64 * 1024;
+/// The spinner's last `rdtsc`.
+static SPIN_LAST: AtomicU64 = AtomicU64::new(0);
+/// The spinner's last `rdtsc` before the interrupt the driver handled last.
+static RX_GAP_START: AtomicU64 = AtomicU64::new(0);
+/// Bytes the driver took in the interrupt it just handled (0: none): the
+/// spinner's next gap is that interrupt's whole receive path.
+static RX_PENDING: AtomicU64 = AtomicU64::new(0);
+/// Set when the paste is in: the spinner stops, and signals.
+static RX_DONE: AtomicBool = AtomicBool::new(false);
+static RX_SAMPLES: [AtomicU64; RUNS] = [const { AtomicU64::new(0) }; RUNS];
+
+/// The low-priority thread of `serial.rx`: says it is ready (the bench
+/// harness pastes then), then reads the TSC in a loop. An interrupt and
+/// everything it sets off runs in a gap between two of its readings; when
+/// the driver has noted the bytes it took, the gap divided by them is one
+/// sample (the driver notes where the gap began: the spinner's last
+/// reading before it woke). It also keeps the machine from idling while it waits for the
+/// paste (`exit_on_idle` would end the run).
+extern "C" fn serial_spinner(done: u64, _: u64) -> ! {
+    println!("ready for the paste");
+    let mut n = 0usize;
+    while !RX_DONE.load(Relaxed) {
+        // Taken before the time: an interrupt between the two leaves the
+        // bytes for the next round, whose time is after the gap too.
+        let bytes = RX_PENDING.swap(0, Relaxed);
+        let t = rdtsc();
+        if bytes != 0 && n < RUNS {
+            let gap = t.saturating_sub(RX_GAP_START.load(Relaxed));
+            RX_SAMPLES[n].store(gap / bytes, Relaxed);
+            n += 1;
+        }
+        SPIN_LAST.store(t, Relaxed);
+    }
+    COUNT.store(n as u64, Relaxed);
+    let _ = signal(done);
+    thread_exit()
+}
+
+/// `serial.rx_per_byte` and `serial.rx_irqs_per_64k`: the serial driver's
+/// core (`septum_serial::console`, as `servers/serial` runs it) takes a
+/// 64 KiB paste that `cargo xtask bench` types into COM1. This thread is
+/// the driver: it waits on the IRQ 4 notification, services the UART
+/// (drains the receive FIFO into the ring), acknowledges the line, copies
+/// the input out as a client's read would, and waits again. A spinner
+/// below it measures each interrupt's whole receive path: interrupt
+/// entry, delivery, both switches, the driver's work and its two system
+/// calls, per byte that interrupt brought. Profile builds skip it (the
+/// harness pastes only for `cargo xtask bench`).
+fn serial_rx(c: &mut Ctx) -> Result<(), Error> {
+    use septum_serial::console::Console;
+    use septum_serial::uart::Ports;
+    const IRQ_CONTROL: u64 = septum_user::abi::bootinfo::SLOT_IRQ_CONTROL;
+    const IO_PORT_CONTROL: u64 = septum_user::abi::bootinfo::SLOT_IO_PORT_CONTROL;
+    static CONSOLE: spin::Mutex<Option<Console<Ports>>> = spin::Mutex::new(None);
+    if PROFILE.is_some() {
+        return Ok(());
+    }
+    let d = ktest::DEPTH;
+    let ports = c.slot();
+    c.ipc
+        .io_port_issue(IO_PORT_CONTROL, 0x3f8, 0x3ff, CNODE, (ports, d))?;
+    c.ipc.io_port_install(ports, SELF_VSPACE)?;
+    let handler = c.slot();
+    c.ipc.irq_control_get(IRQ_CONTROL, 4, CNODE, (handler, d))?;
+    let n = c.notification()?;
+    c.ipc.irq_handler_set_notification(handler, n)?;
+    let mut console = CONSOLE.lock();
+    let console = console.insert(Console::new(Ports(0x3f8)));
+    let done = c.notification()?;
+    c.spawn("serial-rx", serial_spinner, done, 254)?;
+    let mut irqs = 0u64;
+    while console.counters.rx_bytes < PASTE {
+        wait(n)?;
+        let gap_start = SPIN_LAST.load(Relaxed);
+        let before = console.counters.rx_bytes;
+        console.service();
+        c.ipc.irq_handler_ack(handler)?;
+        console.service();
+        while console.read(512).is_some() {}
+        irqs += 1;
+        RX_GAP_START.store(gap_start, Relaxed);
+        RX_PENDING.store(console.counters.rx_bytes - before, Relaxed);
+    }
+    RX_DONE.store(true, Relaxed);
+    wait(done)?;
+    let taken = COUNT.load(Relaxed) as usize;
+    let mut s = [0u64; RUNS];
+    for (d, a) in s.iter_mut().zip(RX_SAMPLES.iter()).take(taken) {
+        *d = a.load(Relaxed);
+    }
+    if taken == 0 || console.counters.rx_bytes != PASTE || console.counters.dropped != 0 {
+        println!(
+            "error serial.rx: {} bytes in, {} lost, {taken} samples",
+            console.counters.rx_bytes, console.counters.dropped
+        );
+    } else {
+        report("serial.rx_per_byte", &mut s[..taken]);
+        report("serial.rx_irqs_per_64k", &mut [irqs]);
+    }
+    c.ipc.irq_handler_clear(handler)?;
+    c.ipc.cnode_delete(CNODE, (handler, d))?;
+    c.ipc.io_port_uninstall(ports)?;
+    c.ipc.cnode_delete(CNODE, (ports, d))
 }
 
 /// COM1's interrupt enable register, and the register whose read clears
