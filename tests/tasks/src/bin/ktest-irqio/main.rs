@@ -302,6 +302,19 @@ fn com1_ports(c: &mut Ctx) -> Result<u64, Error> {
 /// Make the UART raise its transmitter-empty interrupt (again): clear what
 /// it has pending, then enable the interrupt with the holding register
 /// empty, which raises it at once.
+/// What reaches notification `n` once the line may deliver again: the
+/// interrupt still pending in the IOAPIC, or, if the chip lost the edge,
+/// the one a fresh `raise_thre` makes.
+fn pending_or_raised(n: u64) -> Result<u64, Error> {
+    spin();
+    let got = septum_user::syscall::poll(n)?;
+    if got != 0 {
+        return Ok(got);
+    }
+    raise_thre();
+    septum_user::syscall::wait(n)
+}
+
 fn raise_thre() {
     outb(IER, 0);
     let _ = inb(IIR);
@@ -352,13 +365,7 @@ fn irq_fires(c: &mut Ctx) -> TestResult {
     // pending in the IOAPIC arrives; if the chip lost the edge, raising
     // it again must reach the notification now.
     c.ipc.irq_handler_ack(h)?;
-    spin();
-    let mut got = septum_user::syscall::poll(n)?;
-    if got == 0 {
-        raise_thre();
-        got = septum_user::syscall::wait(n)?;
-    }
-    check_eq!(got, 0x10);
+    check_eq!(pending_or_raised(n)?, 0x10);
     // And once more after the second acknowledgement.
     c.ipc.irq_handler_ack(h)?;
     raise_thre();
@@ -713,13 +720,7 @@ fn irq_reget(c: &mut Ctx) -> TestResult {
         2,
     )?;
     c.ipc.irq_handler_set_notification(h2, badged)?;
-    spin();
-    let mut got = septum_user::syscall::poll(n2)?;
-    if got == 0 {
-        raise_thre();
-        got = septum_user::syscall::wait(n2)?;
-    }
-    check_eq!(got, 2);
+    check_eq!(pending_or_raised(n2)?, 2);
     check_eq!(septum_user::syscall::poll(n1), Ok(0));
     outb(IER, 0);
     Ok(())
@@ -746,13 +747,7 @@ fn irq_ack_other(c: &mut Ctx) -> TestResult {
     spin();
     check_eq!(septum_user::syscall::poll(n), Ok(0));
     c.ipc.irq_handler_ack(h)?;
-    spin();
-    let mut got = septum_user::syscall::poll(n)?;
-    if got == 0 {
-        raise_thre();
-        got = septum_user::syscall::wait(n)?;
-    }
-    check_eq!(got, 0x10);
+    check_eq!(pending_or_raised(n)?, 0x10);
     outb(IER, 0);
     Ok(())
 }
@@ -800,13 +795,7 @@ fn irq_ntfn_destroyed(c: &mut Ctx) -> TestResult {
     check_eq!(c.ipc.irq_handler_ack(h), Err(Error::IllegalOperation));
     let n2 = c.notification()?;
     c.ipc.irq_handler_set_notification(h, n2)?;
-    spin();
-    let mut got = septum_user::syscall::poll(n2)?;
-    if got == 0 {
-        raise_thre();
-        got = septum_user::syscall::wait(n2)?;
-    }
-    check_eq!(got, 1);
+    check_eq!(pending_or_raised(n2)?, 1);
     outb(IER, 0);
     Ok(())
 }
