@@ -475,6 +475,36 @@ impl Process {
         addr.checked_add(len).is_some_and(|end| end <= USER_TOP)
     }
 
+    /// Walk `[addr, addr + len)` page by page, faulting each page in as
+    /// `user_page` does (for writing if `write`), and hand `step` the
+    /// page's arena slot, the offset in it and the range of the copy it
+    /// covers; `step` says whether the arena access worked.
+    fn each_page(
+        &mut self,
+        sys: &mut Sys,
+        arena: &mut Arena,
+        addr: u64,
+        len: usize,
+        write: bool,
+        mut step: impl FnMut(&mut Arena, u64, usize, core::ops::Range<usize>) -> bool,
+    ) -> Result<(), i64> {
+        if !Self::range_ok(addr, len as u64) {
+            return Err(EFAULT);
+        }
+        let mut done = 0usize;
+        while done < len {
+            let va = addr + done as u64;
+            let off = (va % PAGE_U64) as usize;
+            let n = (PAGE - off).min(len - done);
+            let slot = self.user_page(sys, arena, va, write)?;
+            if !step(arena, slot, off, done..done + n) {
+                return Err(EFAULT);
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
     /// Copy `out.len()` bytes of process memory at `addr` into `out`.
     pub fn copy_in(
         &mut self,
@@ -483,21 +513,10 @@ impl Process {
         addr: u64,
         out: &mut [u8],
     ) -> Result<(), i64> {
-        if !Self::range_ok(addr, out.len() as u64) {
-            return Err(EFAULT);
-        }
-        let mut done = 0usize;
-        while done < out.len() {
-            let va = addr + done as u64;
-            let off = (va % PAGE_U64) as usize;
-            let n = (PAGE - off).min(out.len() - done);
-            let slot = self.user_page(sys, arena, va, false)?;
-            if !arena.read(slot, off, &mut out[done..done + n]) {
-                return Err(EFAULT);
-            }
-            done += n;
-        }
-        Ok(())
+        let len = out.len();
+        self.each_page(sys, arena, addr, len, false, |arena, slot, off, r| {
+            arena.read(slot, off, &mut out[r])
+        })
     }
 
     /// Copy `data` into process memory at `addr`.
@@ -508,21 +527,9 @@ impl Process {
         addr: u64,
         data: &[u8],
     ) -> Result<(), i64> {
-        if !Self::range_ok(addr, data.len() as u64) {
-            return Err(EFAULT);
-        }
-        let mut done = 0usize;
-        while done < data.len() {
-            let va = addr + done as u64;
-            let off = (va % PAGE_U64) as usize;
-            let n = (PAGE - off).min(data.len() - done);
-            let slot = self.user_page(sys, arena, va, true)?;
-            if !arena.write(slot, off, &data[done..done + n]) {
-                return Err(EFAULT);
-            }
-            done += n;
-        }
-        Ok(())
+        self.each_page(sys, arena, addr, data.len(), true, |arena, slot, off, r| {
+            arena.write(slot, off, &data[r])
+        })
     }
 
     /// A NUL-terminated string at `addr`, at most `max` bytes before the
