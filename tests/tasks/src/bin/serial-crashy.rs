@@ -29,13 +29,7 @@ fn die_mid_transfer(c: &Counters, generation: u32) {
 
 fn main() {
     septum_serial::server::run(septum_serial::server::Config {
-        base: 0x3f8,
-        endpoint: 8,
-        tcb: 2,
-        irq_notification: 5,
-        irq_handler: 9,
-        first_reply: 11,
-        replies: 8,
         after_interrupt: Some(die_mid_transfer),
+        ..septum_serial::server::Config::COM1
     })
 }
