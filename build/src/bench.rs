@@ -23,8 +23,19 @@ use std::fmt::Write as _;
 /// The marker that starts every report line.
 pub const MARKER: &str = "bench: ";
 
-/// The unit of every figure.
+/// The unit of most figures.
 pub const UNIT: &str = "instructions";
+
+/// The unit of figure `id`: instructions, except for the counts of
+/// events (an id ending in `irqs_per_…`, such as
+/// `serial.rx_irqs_per_64k`, counts interrupts).
+pub fn unit_of(id: &str) -> &'static str {
+    if id.contains("_irqs_per_") {
+        "interrupts"
+    } else {
+        UNIT
+    }
+}
 
 /// Figures a complete run must report: the kernel paths whose cost matters.
 pub const REQUIRED: [&str; 19] = [
@@ -230,7 +241,7 @@ pub fn table(figures: &[Figure]) -> String {
                 f.min.to_string(),
                 f.median.to_string(),
                 f.max.to_string(),
-                UNIT.to_string(),
+                unit_of(&f.id).to_string(),
             ]
         })
         .collect();
@@ -260,7 +271,8 @@ pub fn table(figures: &[Figure]) -> String {
 }
 
 /// One line of `results.jsonl` (without the newline):
-/// `{"id": "...", "min": N, "median": N, "max": N, "unit": "instructions"}`.
+/// `{"id": "...", "min": N, "median": N, "max": N, "unit": "instructions"}`
+/// (or another unit, [`unit_of`]).
 pub fn json_line(f: &Figure) -> String {
     format!(
         "{{\"id\": {}, \"min\": {}, \"median\": {}, \"max\": {}, \"unit\": {}}}",
@@ -268,7 +280,7 @@ pub fn json_line(f: &Figure) -> String {
         f.min,
         f.median,
         f.max,
-        json_string(UNIT)
+        json_string(unit_of(&f.id))
     )
 }
 
@@ -302,6 +314,13 @@ fn json_string(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interrupt_counts_say_so() {
+        assert_eq!(unit_of("serial.rx_irqs_per_64k"), "interrupts");
+        assert_eq!(unit_of("serial.rx_per_byte"), "instructions");
+        assert_eq!(unit_of("irq.to_driver"), "instructions");
+    }
 
     fn fig(id: &str, min: u64, median: u64, max: u64) -> Figure {
         Figure {
