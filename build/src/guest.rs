@@ -27,7 +27,9 @@ pub const PROGRAMS: [&str; 2] = ["linux-probe", "linux-probe-pie"];
 
 /// Busybox applets linked in `/bin` (step 1: the ones its scenario runs
 /// by name).
-const APPLETS: [&str; 7] = ["sh", "echo", "cat", "ls", "uname", "true", "false"];
+const APPLETS: [&str; 9] = [
+    "sh", "echo", "cat", "ls", "uname", "true", "false", "wc", "grep",
+];
 
 /// What step 1's init runs, one program a line (`/etc/septum-init`).
 pub const INIT: &str = "\
@@ -45,6 +47,10 @@ pub const INIT: &str = "\
 /bin/sh -c \"cat /etc/hostname\"
 /bin/sh -c \"ls /etc; echo sh forked ls and waited for it\"
 /bin/sh -c \"/bin/false; echo false gave $?\"
+/bin/sh -c \"echo one two | cat\"
+/bin/sh -c \"cat /etc/passwd | grep root\"
+/bin/sh -c \"ls /bin | wc -l\"
+/bin/sh -c \"echo to stderr through dup2 >&2\"
 /bin/linux-probe bench
 ";
 

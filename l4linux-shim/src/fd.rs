@@ -17,6 +17,10 @@ pub enum FdKind {
         node: usize,
         pos: u64,
     },
+    /// One end of pipe `id` (`Shim::pipes`); which end is the access mode.
+    Pipe {
+        id: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -25,9 +25,11 @@ pub mod errno {
     pub const ENOTDIR: i64 = 20;
     pub const EISDIR: i64 = 21;
     pub const EINVAL: i64 = 22;
+    pub const ENFILE: i64 = 23;
     pub const EMFILE: i64 = 24;
     pub const ENOTTY: i64 = 25;
     pub const ESPIPE: i64 = 29;
+    pub const EPIPE: i64 = 32;
     pub const EROFS: i64 = 30;
     pub const ERANGE: i64 = 34;
     pub const ENAMETOOLONG: i64 = 36;
@@ -40,6 +42,7 @@ pub mod errno {
 pub type SysResult = Result<u64, i64>;
 
 pub const O_ACCMODE: u64 = 3;
+pub const O_RDONLY: u64 = 0;
 pub const O_WRONLY: u64 = 1;
 pub const O_RDWR: u64 = 2;
 pub const O_CREAT: u64 = 0o100;
@@ -47,6 +50,7 @@ pub const O_TRUNC: u64 = 0o1000;
 pub const O_DIRECTORY: u64 = 0o200000;
 pub const O_NOFOLLOW: u64 = 0o400000;
 pub const O_CLOEXEC: u64 = 0o2000000;
+pub const O_NONBLOCK: u64 = 0o4000;
 
 pub const AT_FDCWD: i64 = -100;
 pub const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
@@ -57,6 +61,7 @@ pub const S_IFDIR: u32 = 0o040000;
 pub const S_IFREG: u32 = 0o100000;
 pub const S_IFLNK: u32 = 0o120000;
 pub const S_IFCHR: u32 = 0o020000;
+pub const S_IFIFO: u32 = 0o010000;
 
 pub const PROT_READ: u64 = 1;
 pub const PROT_WRITE: u64 = 2;

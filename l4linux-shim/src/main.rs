@@ -30,6 +30,7 @@ mod fs;
 #[allow(unsafe_code)]
 mod heap;
 mod linux;
+mod pipe;
 mod process;
 mod sys;
 mod syscall;
@@ -79,6 +80,8 @@ pub struct Shim {
     spare_replies: Vec<u64>,
     /// The table entry of the process whose call is being handled.
     pub busy: Option<usize>,
+    /// The pipes, by id (`pipe.rs`).
+    pub pipes: Vec<Option<pipe::Pipe>>,
     tsc_hz: u64,
     tsc0: u64,
     rng: u64,
@@ -151,7 +154,13 @@ impl Shim {
         self.busy = Some(at);
         let reply = self.answer(&mut p, label, regs);
         self.busy = None;
-        self.settle(at, p, reply)
+        let reply = self.settle(at, p, reply);
+        if !self.pipes.is_empty() {
+            // The call may have written, read or closed a pipe end (or
+            // exited): blocked pipe calls may go on.
+            self.wake_pipes();
+        }
+        reply
     }
 
     /// Handle one fault of `p`: the answer, if it gets one now.
@@ -253,6 +262,9 @@ impl Shim {
             // next fault is received with another.
             p.blocks = false;
             if let Some(w) = p.waiting.as_mut() {
+                w.reply = self.reply;
+            }
+            if let Some(w) = p.pipe_wait.as_mut() {
                 w.reply = self.reply;
             }
             self.reply = match self.spare_replies.pop() {
@@ -439,6 +451,7 @@ fn main() {
         regs: [0; 18],
         spare_replies,
         busy: None,
+        pipes: Vec::new(),
         tsc_hz: if tsc_hz == 0 { 1_000_000_000 } else { tsc_hz },
         tsc0: t,
         rng: t | 1,

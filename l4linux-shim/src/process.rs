@@ -74,6 +74,18 @@ pub struct Waiting {
     pub reply: u64,
 }
 
+/// A read or write on a pipe that is waiting for data, room, or the
+/// other end to close (`crate::pipe`).
+#[derive(Clone, Copy, Debug)]
+pub struct PipeWait {
+    pub id: usize,
+    pub write: bool,
+    pub buf: u64,
+    pub len: u64,
+    /// The reply object its call is bound to.
+    pub reply: u64,
+}
+
 impl Process {
     /// Take a zombie child `wait4(pid, ...)` may report.
     pub fn reap(&mut self, pid: i64) -> Option<(u64, u32)> {
@@ -171,6 +183,8 @@ pub struct Process {
     /// Set by a call that blocks: the shim keeps its reply object and
     /// receives the next fault with another.
     pub blocks: bool,
+    /// A pipe read or write it is blocked in, if any.
+    pub pipe_wait: Option<PipeWait>,
 }
 
 /// Memory attributes for a protection: writable, else executable, else
@@ -221,6 +235,7 @@ impl Process {
             zombies: Vec::new(),
             waiting: None,
             blocks: false,
+            pipe_wait: None,
         }
     }
 

@@ -71,6 +71,8 @@ fn write_to(s: &mut Shim, p: &mut Process, f: Fd, buf: u64, len: u64) -> SysResu
         }
         FdKind::File { .. } => Err(EROFS),
         FdKind::Dir { .. } => Err(EISDIR),
+        // From writev: as if O_NONBLOCK (only `write` blocks).
+        FdKind::Pipe { id } => s.pipe_call(p, id, true, O_NONBLOCK, buf, len),
     }
 }
 
@@ -116,11 +118,23 @@ fn read_from(
             Ok((n, 0))
         }
         FdKind::Dir { .. } => Err(EISDIR),
+        // From readv: as if O_NONBLOCK (only `read` blocks).
+        FdKind::Pipe { id } => s
+            .pipe_call(p, id, false, O_NONBLOCK, buf, len)
+            .map(|n| (n, 0)),
     }
 }
 
 pub fn read(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let f = fd_of(p, a[0])?;
+    if let FdKind::Pipe { id } = f.kind
+        && readable(&f)
+    {
+        if !Process::range_ok(a[1], a[2]) {
+            return Err(EFAULT);
+        }
+        return s.pipe_call(p, id, false, f.flags, a[1], a[2].min(MAX_RW));
+    }
     if at_dir(&f) {
         return Err(EISDIR);
     }
@@ -135,6 +149,14 @@ fn at_dir(f: &Fd) -> bool {
 
 pub fn write(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let f = fd_of(p, a[0])?;
+    if let FdKind::Pipe { id } = f.kind
+        && writable(&f)
+    {
+        if !Process::range_ok(a[1], a[2]) {
+            return Err(EFAULT);
+        }
+        return s.pipe_call(p, id, true, f.flags, a[1], a[2].min(MAX_RW));
+    }
     write_to(s, p, f, a[1], a[2])
 }
 
@@ -300,7 +322,7 @@ pub fn lseek(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         FdKind::File { node, pos } => (pos, s.fs.size(node)),
         FdKind::Dir { pos, .. } => (pos, 0),
         FdKind::Null | FdKind::Zero => return Ok(0),
-        FdKind::Console => return Err(ESPIPE),
+        FdKind::Console | FdKind::Pipe { .. } => return Err(ESPIPE),
     };
     let new = match whence {
         0 => Some(off),
@@ -339,6 +361,14 @@ fn stat_of(s: &Shim, node: usize) -> Stat {
 fn stat_of_fd(s: &Shim, f: &Fd) -> Stat {
     match f.kind {
         FdKind::File { node, .. } | FdKind::Dir { node, .. } => stat_of(s, node),
+        FdKind::Pipe { id } => Stat {
+            st_dev: 2,
+            st_ino: id as u64 + 1,
+            st_mode: S_IFIFO | 0o600,
+            st_blksize: 4096,
+            st_nlink: 1,
+            ..Stat::default()
+        },
         FdKind::Console => Stat {
             st_dev: 1,
             st_mode: S_IFCHR | 0o620,
@@ -694,4 +724,73 @@ pub fn sendfile(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         set_pos(p, a[1], from + n as u64);
     }
     Ok(n as u64)
+}
+
+pub fn pipe(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    pipe2(s, p, &[a[0], 0, 0, 0, 0, 0])
+}
+
+pub fn pipe2(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    if a[1] & !(O_CLOEXEC | O_NONBLOCK) != 0 {
+        return Err(EINVAL);
+    }
+    // Check the pointer before anything is made (Linux: EFAULT, no fds).
+    let fds_at = a[0];
+    s.put(p, fds_at, &[0i32; 2])?;
+    let id = s.new_pipe(p)?;
+    let end = |mode| Fd {
+        kind: FdKind::Pipe { id },
+        flags: mode | (a[1] & O_NONBLOCK),
+        cloexec: a[1] & O_CLOEXEC != 0,
+    };
+    let r = install(p, end(O_RDONLY), 0)?;
+    let w = match install(p, end(O_WRONLY), 0) {
+        Ok(w) => w,
+        Err(e) => {
+            p.fds[r as usize] = None;
+            return Err(e);
+        }
+    };
+    s.put(p, fds_at, &[r as i32, w as i32])?;
+    Ok(0)
+}
+
+pub fn dup(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let f = fd_of(p, a[0])?;
+    install(
+        p,
+        Fd {
+            cloexec: false,
+            ..f
+        },
+        0,
+    )
+}
+
+fn dup_to(p: &mut Process, old: u64, new: u64, cloexec: bool) -> SysResult {
+    let f = fd_of(p, old)?;
+    if new >= MAX_FDS as u64 {
+        return Err(EBADF);
+    }
+    let i = new as usize;
+    if p.fds.len() <= i {
+        p.fds.resize(i + 1, None);
+    }
+    p.fds[i] = Some(Fd { cloexec, ..f });
+    Ok(new)
+}
+
+pub fn dup2(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    if a[0] == a[1] {
+        // Linux: the same descriptor back if it is open, else EBADF.
+        return fd_of(p, a[0]).map(|_| a[1]);
+    }
+    dup_to(p, a[0], a[1], false)
+}
+
+pub fn dup3(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    if a[2] & !O_CLOEXEC != 0 || a[0] == a[1] {
+        return Err(EINVAL);
+    }
+    dup_to(p, a[0], a[1], a[2] & O_CLOEXEC != 0)
 }

@@ -99,7 +99,13 @@ const fn table() -> [Entry; names::COUNT] {
     t[19] = full(fs::readv);
     t[20] = full(fs::writev);
     t[21] = full(fs::access);
+    t[22] = partial(
+        fs::pipe,
+        "no SIGPIPE yet: a write with no reader gives EPIPE only",
+    );
     t[28] = partial(mm::madvise, "advice is ignored");
+    t[32] = full(fs::dup);
+    t[33] = full(fs::dup2);
     t[39] = full(process::getpid);
     t[40] = partial(fs::sendfile, "from a file to the console or /dev/null");
     t[56] = partial(
@@ -146,6 +152,11 @@ const fn table() -> [Entry; names::COUNT] {
         "read-only filesystem: creating or writing gives EROFS",
     );
     t[262] = full(fs::newfstatat);
+    t[292] = full(fs::dup3);
+    t[293] = partial(
+        fs::pipe2,
+        "no SIGPIPE yet: a write with no reader gives EPIPE only; no O_DIRECT",
+    );
     t[267] = full(fs::readlinkat);
     t[269] = full(fs::faccessat);
     t[273] = tolerated("no robust futexes (one thread per process)");

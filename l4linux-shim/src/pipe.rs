@@ -1,0 +1,189 @@
+//! Pipes: a bounded ring buffer in the shim per pipe. A read of an empty
+//! pipe with a writer left, or a write to a full one with a reader left,
+//! blocks: the shim keeps the call's reply object (`PipeWait`) and retries
+//! it after every call it handles while a pipe exists (`Shim::wake_pipes`).
+//! How many ends are open is counted from the descriptors of every process
+//! (descriptors are copied by fork, dup and execve, so no count to keep in
+//! step); a pipe no descriptor names is dropped.
+
+use alloc::collections::VecDeque;
+use alloc::vec;
+
+use septum_user::ipc::Message;
+use septum_user::println;
+
+use crate::Shim;
+use crate::fd::FdKind;
+use crate::linux::errno::*;
+use crate::linux::{O_ACCMODE, O_NONBLOCK, O_WRONLY, SysResult};
+use crate::process::{PipeWait, Process};
+use septum_user::abi::fault as fk;
+
+/// A pipe's capacity (Linux's is 64 KiB; `PIPE_BUF` atomicity holds
+/// below it, since a write that fits is never split).
+pub const PIPE_SIZE: usize = 4096;
+/// Most pipes alive at once, so a process cannot exhaust the shim's heap.
+pub const MAX_PIPES: usize = 256;
+
+#[derive(Default)]
+pub struct Pipe {
+    pub buf: VecDeque<u8>,
+}
+
+impl Shim {
+    /// How many read and write ends of pipe `id` are open, in every
+    /// process and in `extra` (the one taken out of the table).
+    fn ends(&self, id: usize, extra: &Process) -> (usize, usize) {
+        let mut n = (0, 0);
+        let procs = self.procs.iter().flatten().map(|p| &**p);
+        for p in procs.chain(core::iter::once(extra)) {
+            for f in p.fds.iter().flatten() {
+                if let FdKind::Pipe { id: i } = f.kind
+                    && i == id
+                {
+                    if f.flags & O_ACCMODE == O_WRONLY {
+                        n.1 += 1;
+                    } else {
+                        n.0 += 1;
+                    }
+                }
+            }
+        }
+        n
+    }
+
+    /// A new pipe's id, dropping those no descriptor names first.
+    pub fn new_pipe(&mut self, p: &Process) -> Result<usize, i64> {
+        for id in 0..self.pipes.len() {
+            if self.pipes[id].is_some() && self.ends(id, p) == (0, 0) {
+                self.pipes[id] = None;
+            }
+        }
+        let id = match self.pipes.iter().position(Option::is_none) {
+            Some(i) => i,
+            None if self.pipes.len() < MAX_PIPES => {
+                self.pipes.push(None);
+                self.pipes.len() - 1
+            }
+            None => return Err(ENFILE),
+        };
+        self.pipes[id] = Some(Pipe::default());
+        Ok(id)
+    }
+
+    /// Try a read (`write` false) or write of pipe `id` for `p`: `None`
+    /// if it must wait.
+    pub fn pipe_io(&mut self, p: &mut Process, w: &PipeWait) -> Option<SysResult> {
+        let (readers, writers) = self.ends(w.id, p);
+        let Some(pipe) = self.pipes.get_mut(w.id).and_then(Option::as_mut) else {
+            return Some(Err(EBADF));
+        };
+        if w.write {
+            if readers == 0 {
+                // No SIGPIPE yet (signals are not delivered): EPIPE only.
+                return Some(Err(EPIPE));
+            }
+            let room = PIPE_SIZE - pipe.buf.len();
+            if w.len == 0 {
+                return Some(Ok(0));
+            }
+            // A write of up to PIPE_SIZE bytes waits for room for all of it.
+            let need = (w.len as usize).min(PIPE_SIZE);
+            if room < need {
+                return None;
+            }
+            let n = (w.len as usize).min(room);
+            let mut tmp = vec![0u8; n];
+            if let Err(e) = self.copy_in(p, w.buf, &mut tmp) {
+                return Some(Err(e));
+            }
+            if let Some(Some(pipe)) = self.pipes.get_mut(w.id) {
+                pipe.buf.extend(tmp);
+            }
+            Some(Ok(n as u64))
+        } else {
+            if pipe.buf.is_empty() {
+                return if writers == 0 || w.len == 0 {
+                    Some(Ok(0))
+                } else {
+                    None
+                };
+            }
+            let n = (w.len as usize).min(pipe.buf.len());
+            let tmp: alloc::vec::Vec<u8> = pipe.buf.iter().take(n).copied().collect();
+            if let Err(e) = self.copy_out(p, w.buf, &tmp) {
+                return Some(Err(e));
+            }
+            if let Some(Some(pipe)) = self.pipes.get_mut(w.id) {
+                pipe.buf.drain(..n);
+            }
+            Some(Ok(n as u64))
+        }
+    }
+
+    /// A read or write on pipe `id` by `p`, blocking unless `flags` has
+    /// O_NONBLOCK.
+    pub fn pipe_call(
+        &mut self,
+        p: &mut Process,
+        id: usize,
+        write: bool,
+        flags: u64,
+        buf: u64,
+        len: u64,
+    ) -> SysResult {
+        let w = PipeWait {
+            id,
+            write,
+            buf,
+            len,
+            reply: 0,
+        };
+        match self.pipe_io(p, &w) {
+            Some(r) => r,
+            None if flags & O_NONBLOCK != 0 => Err(EAGAIN),
+            None => {
+                p.pipe_wait = Some(w);
+                p.blocks = true;
+                Ok(0)
+            }
+        }
+    }
+
+    /// Retry every blocked pipe call, answering those that can go on,
+    /// until none can.
+    pub fn wake_pipes(&mut self) {
+        loop {
+            let mut progress = false;
+            for at in 0..self.procs.len() {
+                let Some(w) = self.procs[at].as_ref().and_then(|p| p.pipe_wait) else {
+                    continue;
+                };
+                let Some(mut p) = self.procs[at].take() else {
+                    continue;
+                };
+                if let Some(r) = self.pipe_io(&mut p, &w) {
+                    p.pipe_wait = None;
+                    progress = true;
+                    let rax = match r {
+                        Ok(v) => v,
+                        Err(e) => (-e) as u64,
+                    };
+                    let m = Message::new(fk::RESUME_SYSCALL_RESULT, &[rax]);
+                    if let Err(e) = self.sys.ipc.reply(w.reply, &m) {
+                        println!(
+                            "[shim] answering pid {}'s pipe call failed: {}",
+                            p.pid,
+                            e.name()
+                        );
+                    }
+                    self.spare_replies.push(w.reply);
+                }
+                self.procs[at] = Some(p);
+            }
+            if !progress {
+                return;
+            }
+        }
+    }
+}
