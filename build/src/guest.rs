@@ -50,6 +50,7 @@ pub const INIT: &str = "\
 /bin/sh -c \"echo one two | cat\"
 /bin/sh -c \"cat /etc/passwd | grep root\"
 /bin/sh -c \"ls /bin | wc -l\"
+/bin/sh -c \"cat /bin/busybox | wc -c\"
 /bin/sh -c \"echo to stderr through dup2 >&2\"
 /bin/linux-probe bench
 ";

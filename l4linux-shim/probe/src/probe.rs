@@ -23,6 +23,8 @@ const ENOTDIR: i64 = 20;
 const EINVAL: i64 = 22;
 const ENOTTY: i64 = 25;
 const ESPIPE: i64 = 29;
+const EAGAIN: i64 = 11;
+const EPIPE: i64 = 32;
 const ENAMETOOLONG: i64 = 36;
 const ENOSYS: i64 = 38;
 
@@ -294,6 +296,75 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
     c.eq("close", sys(3, &[fd]), 0);
     c.eq("read closed", sys(0, &[fd, b, 8]), -EBADF);
     c.report("linux_files_and_directories");
+
+    let mut c = Case::new();
+    let mut fds = [0i32; 2];
+    let fp = fds.as_mut_ptr() as u64;
+    c.eq("pipe null", sys(22, &[0]), -EFAULT);
+    c.eq("pipe kernel", sys(22, &[KERNEL]), -EFAULT);
+    c.eq("pipe2 bad flags", sys(293, &[fp, 1]), -EINVAL);
+    c.eq("pipe", sys(22, &[fp]), 0);
+    let (r, w) = (fds[0] as u64, fds[1] as u64);
+    c.ok("pipe fds", r >= 3 && w > r);
+    c.eq("pipe F_GETFL read end", sys(72, &[r, 3]), 0);
+    c.eq("pipe F_GETFL write end", sys(72, &[w, 3]), 1);
+    c.eq("lseek a pipe", sys(8, &[r, 0, 0]), -ESPIPE);
+    let mut st = [0u8; 144];
+    c.eq("fstat a pipe", sys(5, &[r, st.as_mut_ptr() as u64]), 0);
+    let mode = u32::from_ne_bytes([st[24], st[25], st[26], st[27]]);
+    c.eq("a pipe is a FIFO", (mode & 0o170000) as i64, 0o010000);
+    c.eq("write a pipe", sys(1, &[w, c"hello".as_ptr() as u64, 5]), 5);
+    c.eq("read the write end", sys(0, &[w, b, 5]), -EBADF);
+    c.eq("write the read end", sys(1, &[r, b, 5]), -EBADF);
+    let mut got = [0u8; 8];
+    c.eq("read a pipe", sys(0, &[r, got.as_mut_ptr() as u64, 8]), 5);
+    c.ok("what was written", &got[..5] == b"hello");
+    let d = sys(32, &[w]);
+    c.ok("dup", d > w as i64);
+    c.eq("dup bad fd", sys(32, &[99]), -EBADF);
+    c.eq("dup2 bad fd", sys(33, &[99, 60]), -EBADF);
+    c.eq("dup2 to itself", sys(33, &[w, w]), w as i64);
+    c.eq("dup2 closed to itself", sys(33, &[99, 99]), -EBADF);
+    c.eq("dup2 past the limit", sys(33, &[w, 1 << 20]), -EBADF);
+    c.eq("dup3 to itself", sys(292, &[w, w, 0]), -EINVAL);
+    c.eq("dup3 bad flags", sys(292, &[w, 60, 1]), -EINVAL);
+    c.eq("dup3 O_CLOEXEC", sys(292, &[w, 60, 0o2000000]), 60);
+    c.eq("F_GETFD after dup3", sys(72, &[60, 1]), 1);
+    c.eq("F_GETFD after dup", sys(72, &[d as u64, 1]), 0);
+    c.eq("close the dup3", sys(3, &[60]), 0);
+    c.eq("close the write end", sys(3, &[w]), 0);
+    // The dup is a writer still; once it closes, the reader sees EOF.
+    c.eq(
+        "write the dup",
+        sys(1, &[d as u64, c"x".as_ptr() as u64, 1]),
+        1,
+    );
+    c.eq("read the dup's byte", sys(0, &[r, b, 8]), 1);
+    c.eq("close the dup", sys(3, &[d as u64]), 0);
+    c.eq("read at EOF", sys(0, &[r, b, 8]), 0);
+    c.eq("close the read end", sys(3, &[r]), 0);
+    c.eq(
+        "pipe2 O_NONBLOCK|O_CLOEXEC",
+        sys(293, &[fp, 0o4000 | 0o2000000]),
+        0,
+    );
+    let (r, w) = (fds[0] as u64, fds[1] as u64);
+    c.eq("F_GETFD O_CLOEXEC", sys(72, &[r, 1]), 1);
+    c.eq("F_GETFL O_NONBLOCK", sys(72, &[r, 3]), 0o4000);
+    c.eq("read empty O_NONBLOCK", sys(0, &[r, b, 8]), -EAGAIN);
+    c.eq("F_SETFL clears O_NONBLOCK", sys(72, &[w, 4, 0]), 0);
+    c.eq("F_GETFL after F_SETFL", sys(72, &[w, 3]), 1);
+    // SIGPIPE ignored, as Linux then gives the writer EPIPE alone.
+    let ign = [1u64, 0, 0, 0];
+    c.eq(
+        "ignore SIGPIPE",
+        sys(13, &[13, ign.as_ptr() as u64, 0, 8]),
+        0,
+    );
+    c.eq("close the read end", sys(3, &[r]), 0);
+    c.eq("write with no reader", sys(1, &[w, b, 1]), -EPIPE);
+    c.eq("close the write end", sys(3, &[w]), 0);
+    c.report("linux_pipes_and_dup");
 
     let mut c = Case::new();
     c.eq("mmap len 0", sys(9, &[0, 0, 3, 0x22, u64::MAX, 0]), -EINVAL);
