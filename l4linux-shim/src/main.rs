@@ -82,6 +82,8 @@ pub struct Shim {
     pub busy: Option<usize>,
     /// The pipes, by id (`pipe.rs`).
     pub pipes: Vec<Option<pipe::Pipe>>,
+    /// How many processes are blocked in a pipe read or write.
+    pub pipe_blocked: usize,
     tsc_hz: u64,
     tsc0: u64,
     rng: u64,
@@ -155,7 +157,7 @@ impl Shim {
         let reply = self.answer(&mut p, label, regs);
         self.busy = None;
         let reply = self.settle(at, p, reply);
-        if !self.pipes.is_empty() {
+        if self.pipe_blocked > 0 {
             // The call may have written, read or closed a pipe end (or
             // exited): blocked pipe calls may go on.
             self.wake_pipes();
@@ -452,6 +454,7 @@ fn main() {
         spare_replies,
         busy: None,
         pipes: Vec::new(),
+        pipe_blocked: 0,
         tsc_hz: if tsc_hz == 0 { 1_000_000_000 } else { tsc_hz },
         tsc0: t,
         rng: t | 1,

@@ -1,7 +1,7 @@
 //! Pipes: a bounded ring buffer in the shim per pipe. A read of an empty
 //! pipe with a writer left, or a write to a full one with a reader left,
 //! blocks: the shim keeps the call's reply object (`PipeWait`) and retries
-//! it after every call it handles while a pipe exists (`Shim::wake_pipes`).
+//! it after every call it handles while one is blocked (`Shim::wake_pipes`).
 //! How many ends are open is counted from the descriptors of every process
 //! (descriptors are copied by fork, dup and execve, so no count to keep in
 //! step); a pipe no descriptor names is dropped.
@@ -145,6 +145,7 @@ impl Shim {
             None => {
                 p.pipe_wait = Some(w);
                 p.blocks = true;
+                self.pipe_blocked += 1;
                 Ok(0)
             }
         }
@@ -164,6 +165,7 @@ impl Shim {
                 };
                 if let Some(r) = self.pipe_io(&mut p, &w) {
                     p.pipe_wait = None;
+                    self.pipe_blocked -= 1;
                     progress = true;
                     let rax = match r {
                         Ok(v) => v,
