@@ -52,6 +52,7 @@ pub const INIT: &str = "\
 /bin/sh -c \"ls /bin | wc -l\"
 /bin/sh -c \"cat /bin/busybox | wc -c\"
 /bin/sh -c \"echo to stderr through dup2 >&2\"
+/bin/linux-probe cloexec
 /bin/linux-probe bench
 ";
 

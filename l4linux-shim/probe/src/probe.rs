@@ -170,6 +170,31 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
         exit(1);
     }
 
+    if argc > 1 && arg(1) == b"cloexec" {
+        // Descriptor 20 is a plain duplicate, 21 one marked close-on-exec:
+        // the program execve starts must have 20 and not 21.
+        let mut fds = [0i32; 2];
+        sys(22, &[fds.as_mut_ptr() as u64]);
+        sys(292, &[fds[0] as u64, 20, 0]);
+        sys(292, &[fds[0] as u64, 21, 0o2000000]);
+        let argv = [
+            c"/bin/linux-probe".as_ptr() as u64,
+            c"cloexec-after".as_ptr() as u64,
+            0,
+        ];
+        let envp = [0u64];
+        let r = sys(59, &[argv[0], argv.as_ptr() as u64, envp.as_ptr() as u64]);
+        say!("septum-test: linux_execve_closes_cloexec FAILED execve: got {r}");
+        exit(1);
+    }
+    if argc > 1 && arg(1) == b"cloexec-after" {
+        let mut c = Case::new();
+        c.eq("the plain duplicate stays", sys(72, &[20, 1]), 0);
+        c.eq("the close-on-exec one is closed", sys(72, &[21, 1]), -EBADF);
+        c.report("linux_execve_closes_cloexec");
+        exit(0);
+    }
+
     let mut c = Case::new();
     c.ok("argc", argc >= 1);
     c.eq("AT_PAGESZ", aux(6) as i64, 4096);
