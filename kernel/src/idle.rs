@@ -23,17 +23,21 @@ pub fn wait_for_work() {
             "no runnable threads; IRQ lines are bound but no device interrupt came for {} ticks",
             crate::irq::IDLE_GRACE_TICKS
         );
-        crate::info!("exit_on_idle: ending the run");
-        crate::arch::exit_qemu(septum_abi::qemu_exit::PASS);
+        end_run();
     }
     if !crate::irq::any_source() && !queued {
         crate::info!("no runnable threads");
         if crate::boot_options().exit_on_idle {
-            crate::info!("exit_on_idle: ending the run");
-            crate::arch::exit_qemu(septum_abi::qemu_exit::PASS);
+            end_run();
         }
         crate::arch::halt_forever();
     }
     x86_64::instructions::interrupts::enable_and_hlt();
     x86_64::instructions::interrupts::disable();
+}
+
+/// End a test run (`exit_on_idle`) with the pass code.
+fn end_run() -> ! {
+    crate::info!("exit_on_idle: ending the run");
+    crate::arch::exit_qemu(septum_abi::qemu_exit::PASS)
 }

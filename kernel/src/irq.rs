@@ -167,10 +167,7 @@ pub fn handle(vector: u64) -> Option<crate::object::tcb::Tcb> {
             } else {
                 IDLE_TICKS.store(0, Ordering::Relaxed);
             }
-            if crate::partition::active() {
-                apic::end_of_interrupt();
-                crate::partition::timer();
-            } else {
+            if !crate::partition::timer() {
                 apic::timer_interrupt();
                 crate::sched::tick();
             }

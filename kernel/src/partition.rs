@@ -197,19 +197,16 @@ pub fn timed() -> u32 {
     }
 }
 
-/// Whether a schedule is set (the timer is then one-shot, armed here).
-pub fn active() -> bool {
-    SCHEDULE.lock().is_some()
-}
-
-/// The timer interrupt under a schedule: a tick for the running thread's
-/// slice, the end of a window, or both; then the next deadline. Returns
-/// false without a schedule (the periodic tick is the caller's).
+/// The timer interrupt under a schedule: end it at the APIC, then a tick
+/// for the running thread's slice, the end of a window, or both; then the
+/// next deadline. Returns false, having done nothing, without a schedule
+/// (the periodic tick and its end of interrupt are the caller's).
 pub fn timer() -> bool {
     let mut guard = SCHEDULE.lock();
     let Some(s) = guard.as_mut() else {
         return false;
     };
+    apic::end_of_interrupt();
     let now = apic::now();
     let tick = now >= s.next_tick;
     if tick {
