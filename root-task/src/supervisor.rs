@@ -428,16 +428,21 @@ fn teardown(ipc: &mut Ipc, w: &mut World, i: usize) -> bool {
         return false;
     };
     let _ = ipc.tcb_suspend(dom.tcb);
-    let revoked = ipc.cnode_revoke(CNODE, (dom.pool, DEPTH)).is_ok();
+    let mut revoked = ipc.cnode_revoke(CNODE, (dom.pool, DEPTH)).is_ok();
+    for &(p, _) in &dom.guest_pools {
+        revoked &= ipc.cnode_revoke(CNODE, (p, DEPTH)).is_ok();
+    }
     for s in dom.first_slot..dom.end_slot {
         let _ = ipc.cnode_delete(CNODE, (s, DEPTH));
     }
     let empty = system::occupied(ipc, dom.first_slot, dom.end_slot) == 0;
-    let whole = ipc
-        .retype(dom.pool, ty::UNTYPED, dom.pool_bits, CNODE, scratch, 1)
-        .is_ok();
-    let _ = ipc.cnode_delete(CNODE, (scratch, DEPTH));
-    let _ = ipc.cnode_revoke(CNODE, (dom.pool, DEPTH));
+    let mut whole = true;
+    let pools = core::iter::once((dom.pool, dom.pool_bits)).chain(dom.guest_pools.iter().copied());
+    for (p, bits) in pools {
+        whole &= ipc.retype(p, ty::UNTYPED, bits, CNODE, scratch, 1).is_ok();
+        let _ = ipc.cnode_delete(CNODE, (scratch, DEPTH));
+        let _ = ipc.cnode_revoke(CNODE, (p, DEPTH));
+    }
     dom.generation = dom.generation.wrapping_add(1).max(1);
     dom.held = false;
     revoked && empty && whole
@@ -460,6 +465,7 @@ fn rebuild(ipc: &mut Ipc, sys: &Sys, w: &mut World, i: usize, d: &Domain<'_>) ->
     let Some(dom) = doms.get_mut(i) else {
         return Err(system::failure(format_args!("{}: no record", d.name)));
     };
+    let guest_pools = dom.guest_pools.clone();
     let mut b = Builder {
         ipc,
         next_slot: dom.first_slot,
@@ -479,6 +485,7 @@ fn rebuild(ipc: &mut Ipc, sys: &Sys, w: &mut World, i: usize, d: &Domain<'_>) ->
         dom.generation,
         region_first,
         device,
+        &guest_pools,
     )?;
     let made = b.objects;
     dom.cnode = cnode;

@@ -107,8 +107,17 @@ pub struct Dom {
     pub generation: u32,
     /// Stopped for good: its policy said `hold`.
     pub held: bool,
+    /// A vmm's guest quota, a pool per piece beside its own.
+    pub guest_pools: GuestPools,
     pub tracker: Tracker,
 }
+
+/// A vmm's guest quota: for each `GuestMemory` piece, in table order, a
+/// pool of exactly its size `(slot, bits)`, which the root task keeps and
+/// the vmm gets an untyped of the same size from. Apart from the vmm's
+/// own pool, because a pool is a power of two: the guest's quota in it
+/// would double the pool. A restart of the vmm revokes these too.
+pub type GuestPools = heapless::Vec<(u64, u64), 8>;
 
 /// Everything the root task keeps of the built system; the supervisor's
 /// threads share it behind one lock (`supervisor::world`).
@@ -448,6 +457,15 @@ pub fn build(image: BootImage<'static>, system: System<'static>) -> Result<usize
     for (index, d) in system.domains.iter().enumerate() {
         let (elf, bytes) = program(&image, &system, &d)?;
         let pool = b.pool(d.name, bits_for(bytes))?;
+        let mut guest_pools = GuestPools::new();
+        for cap in d.caps.iter() {
+            if let Object::GuestMemory { size_bits, .. } = cap.object {
+                let p = b.pool(d.name, size_bits.into())?;
+                if guest_pools.push((p, size_bits.into())).is_err() {
+                    bail!("{}: more than 8 pieces of guest memory", d.name);
+                }
+            }
+        }
         let Some(&fault_ep) = fault_eps.get(usize::from(d.partition)) else {
             bail!("{}: its partition does not exist", d.name);
         };
@@ -465,6 +483,7 @@ pub fn build(image: BootImage<'static>, system: System<'static>) -> Result<usize
             1,
             &region_first,
             &device,
+            &guest_pools,
         )?;
         // Cannot fail: checked against MAX_DOMAINS above.
         let _ = doms.push(Dom {
@@ -479,6 +498,7 @@ pub fn build(image: BootImage<'static>, system: System<'static>) -> Result<usize
             slots_used: 0,
             generation: 1,
             held: false,
+            guest_pools,
             tracker: Tracker::new(),
         });
     }
@@ -713,7 +733,7 @@ pub fn program<'a>(
     for cap in d.caps.iter() {
         match cap.object {
             Object::GuestBuild { guest } => bytes += 1 << guest_build_bits(image, system, guest)?,
-            Object::GuestMemory { size_bits, .. } => bytes += 1 << size_bits,
+            // Pools of their own ([`GuestPools`]).
             _ => {}
         }
     }
@@ -897,6 +917,7 @@ pub fn populate(
     generation: u32,
     region_first: &[u64],
     device: &[(u64, u64)],
+    guest_pools: &[(u64, u64)],
 ) -> Result<(u64, u64, u64)> {
     let who = d.name;
     let fault = b.slot()?;
@@ -912,23 +933,28 @@ pub fn populate(
         .ctx(who, "its fault endpoint")?;
 
     // The quota first, largest piece first, so the pool packs without gaps.
-    // A vmm's guest memory is one more piece.
-    let mut pieces: heapless::Vec<(u64, u32), 64> = heapless::Vec::new();
+    // A vmm's guest build memory is one more piece; its guest's quota
+    // comes from pools of its own (`GuestPools`), an untyped of each.
+    let mut pieces: heapless::Vec<(u64, u32, u64), 64> = heapless::Vec::new();
+    let mut guest_pools = guest_pools.iter();
     for cap in d.caps.iter() {
-        let bits = match cap.object {
-            Object::Untyped { size_bits } => u64::from(size_bits),
-            Object::GuestBuild { guest } => guest_build_bits(image, system, guest)?,
-            Object::GuestMemory { size_bits, .. } => u64::from(size_bits),
+        let (bits, from) = match cap.object {
+            Object::Untyped { size_bits } => (u64::from(size_bits), pool),
+            Object::GuestBuild { guest } => (guest_build_bits(image, system, guest)?, pool),
+            Object::GuestMemory { size_bits, .. } => match guest_pools.next() {
+                Some(&(p, _)) => (u64::from(size_bits), p),
+                None => bail!("{who}: a piece of guest memory has no pool"),
+            },
             _ => continue,
         };
-        if pieces.push((bits, cap.slot)).is_err() {
+        if pieces.push((bits, cap.slot, from)).is_err() {
             bail!("{who}: more than 64 untyped pieces");
         }
     }
-    pieces.sort_unstable_by_key(|&(bits, _)| core::cmp::Reverse(bits));
+    pieces.sort_unstable_by_key(|&(bits, _, _)| core::cmp::Reverse(bits));
     let mut quota: heapless::Vec<(u64, u32), 64> = heapless::Vec::new();
-    for (bits, slot) in pieces {
-        let s = b.make(who, pool, ty::UNTYPED, bits, "its memory quota")?;
+    for (bits, slot, from) in pieces {
+        let s = b.make(who, from, ty::UNTYPED, bits, "its memory quota")?;
         // Cannot fail: as many as `pieces`.
         let _ = quota.push((s, slot));
     }
