@@ -731,10 +731,9 @@ pub fn program<'a>(
     let (elf, _) = checked_elf(image, d.name, d.program)?;
     let mut bytes = pool_bytes(d, &elf);
     for cap in d.caps.iter() {
-        match cap.object {
-            Object::GuestBuild { guest } => bytes += 1 << guest_build_bits(image, system, guest)?,
-            // Pools of their own ([`GuestPools`]).
-            _ => {}
+        // (Its guest's quota comes from pools of its own: [`GuestPools`].)
+        if let Object::GuestBuild { guest } = cap.object {
+            bytes += 1 << guest_build_bits(image, system, guest)?;
         }
     }
     for m in d.maps.iter() {

@@ -980,13 +980,30 @@ fn a_vmm_holds_its_guest_memory_asids_devices_and_kernel() {
     // Slot 8: what the guest's kernel is built from; then its quota, as
     // `memory` splits; then the channel end the guest gets.
     let objects: Vec<(u32, Object)> = vmm.caps.iter().map(|c| (c.slot, c.object)).collect();
-    assert!(objects.contains(&(8, Object::GuestBuild { guest: 0 })), "{objects:?}");
-    assert!(objects.contains(&(9, Object::GuestMemory { guest: 0, size_bits: 25 })));
-    assert!(objects.contains(&(10, Object::GuestMemory { guest: 0, size_bits: 24 })));
+    assert!(
+        objects.contains(&(8, Object::GuestBuild { guest: 0 })),
+        "{objects:?}"
+    );
+    assert!(objects.contains(&(
+        9,
+        Object::GuestMemory {
+            guest: 0,
+            size_bits: 25
+        }
+    )));
+    assert!(objects.contains(&(
+        10,
+        Object::GuestMemory {
+            guest: 0,
+            size_bits: 24
+        }
+    )));
     assert!(objects.contains(&(11, Object::Endpoint { channel: 0 })));
     // The vmm's pool: its own 2 ids, the guest kernel's, the guest's 64.
-    let Some((6, Object::AsidPool { first, count })) =
-        objects.iter().copied().find(|(_, o)| matches!(o, Object::AsidPool { .. }))
+    let Some((6, Object::AsidPool { first, count })) = objects
+        .iter()
+        .copied()
+        .find(|(_, o)| matches!(o, Object::AsidPool { .. }))
     else {
         panic!("no ASID pool in slot 6: {objects:?}");
     };
@@ -1010,7 +1027,10 @@ fn a_vmm_holds_its_guest_memory_asids_devices_and_kernel() {
 #[test]
 fn a_guest_must_fit_its_vmm() {
     let e = one_error(
-        &VMM.replace("partition = \"A\"\nmemory = \"48MiB\"", "partition = \"B\"\nmemory = \"48MiB\""),
+        &VMM.replace(
+            "partition = \"A\"\nmemory = \"48MiB\"",
+            "partition = \"B\"\nmemory = \"48MiB\"",
+        ),
         "guest `linux` is not in its vmm `vmm`'s partition",
         23,
         13,
@@ -1028,6 +1048,8 @@ fn a_guest_must_fit_its_vmm() {
         29,
         11,
     );
-    let two = format!("{VMM}[guests.other]\nvmm = \"vmm\"\npartition = \"A\"\nmemory = \"1MiB\"\nkernel = \"k\"\npriority = 1\n");
+    let two = format!(
+        "{VMM}[guests.other]\nvmm = \"vmm\"\npartition = \"A\"\nmemory = \"1MiB\"\nkernel = \"k\"\npriority = 1\n"
+    );
     one_error(&two, "guests `linux` and `other` have the same vmm", 30, 9);
 }
