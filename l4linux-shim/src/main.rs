@@ -85,6 +85,9 @@ pub struct Shim {
     /// The table entry of the process whose call is being handled, and its
     /// pid and process group.
     pub busy: Option<usize>,
+    /// The table entry of the process handled last: tried first when
+    /// looking a pid up.
+    pub hint: usize,
     pub busy_id: Option<(u64, u64)>,
     /// Signals posted to that process while it is out of the table.
     pub busy_signals: Vec<signal::SigInfo>,
@@ -190,24 +193,30 @@ impl Shim {
     /// Answer one fault message of process `pid` (label and words): the
     /// reply to send, or `None` if the process is gone.
     fn handle(&mut self, pid: u64, label: u64, regs: &[u64; 4]) -> Option<Short> {
-        let Some(at) = self
-            .procs
-            .iter()
-            .position(|p| p.as_ref().is_some_and(|p| p.pid == pid))
-        else {
+        let Some(at) = self.find(pid) else {
             println!("[shim] a fault from {pid:#x}, which is no process of mine");
             return None;
         };
         let mut p = self.procs[at].take()?;
+        self.hint = at;
         self.busy = Some(at);
         self.busy_id = Some((p.pid, p.pgid));
         let reply = self.answer(&mut p, label, regs);
         self.busy = None;
         self.busy_id = None;
-        for info in core::mem::take(&mut self.busy_signals) {
-            p.queue(info);
+        if !self.busy_signals.is_empty() {
+            for info in core::mem::take(&mut self.busy_signals) {
+                p.queue(info);
+            }
         }
-        let mut reply = self.settle(at, p, reply);
+        let mut reply = if self.plain(&p, &reply) {
+            // The common case: answered, nothing pending that it could
+            // take now, nothing blocked, stopped or ended.
+            self.procs[at] = Some(p);
+            reply
+        } else {
+            self.settle(at, p, reply)
+        };
         if self.pipe_blocked > 0 {
             // The call may have written, read or closed a pipe end (or
             // exited): blocked pipe calls may go on.
@@ -322,6 +331,34 @@ impl Shim {
         }
     }
 
+    /// The table entry of the process with `pid`: the one last handled
+    /// is tried first (a process making calls in a row), then the rest.
+    fn find(&self, pid: u64) -> Option<usize> {
+        if let Some(Some(p)) = self.procs.get(self.hint)
+            && p.pid == pid
+        {
+            return Some(self.hint);
+        }
+        self.procs
+            .iter()
+            .position(|p| p.as_ref().is_some_and(|p| p.pid == pid))
+    }
+
+    /// Whether `settle` has nothing to do for `p` but put it back and
+    /// send `reply`: the call was answered with a short answer, it did
+    /// not block, exit, replace its image or stop, and no signal it
+    /// could take now is pending (one word's test: pending and not
+    /// blocked).
+    fn plain(&self, p: &Process, reply: &Option<Short>) -> bool {
+        reply.is_some()
+            && self.resume_regs.is_none()
+            && !p.replaced
+            && !p.blocks
+            && p.exit.is_none()
+            && p.stop_after_answer.is_none()
+            && p.deliverable().is_none()
+    }
+
     /// Put `p` back in entry `at` after a fault, or take it apart if it
     /// exited; `reply` is the answer, sent only if the call did not block.
     fn settle(&mut self, at: usize, mut p: Box<Process>, reply: Option<Short>) -> Option<Short> {
@@ -403,10 +440,7 @@ impl Shim {
 
     /// The process with `pid`, taken out of the table (put it back!).
     fn take(&mut self, pid: u64) -> Option<(usize, Box<Process>)> {
-        let at = self
-            .procs
-            .iter()
-            .position(|p| p.as_ref().is_some_and(|p| p.pid == pid))?;
+        let at = self.find(pid)?;
         Some((at, self.procs[at].take()?))
     }
 
@@ -447,7 +481,11 @@ impl Shim {
     /// read from the IPC buffer, and every answer fits in four words.
     fn serve(&mut self) {
         let mut reply: Option<Short> = None;
-        while self.procs.iter().any(Option::is_some) {
+        // The process last handled is usually still there: no scan.
+        let live = |s: &Self| {
+            s.procs.get(s.hint).is_some_and(Option::is_some) || s.procs.iter().any(Option::is_some)
+        };
+        while live(self) {
             let got = match reply.take() {
                 Some(m) => ipc::reply_recv_short(self.ep, self.reply, &m),
                 None => ipc::recv_short(self.ep, self.reply),
@@ -564,6 +602,7 @@ fn main() {
         regs: [0; 18],
         spare_replies,
         busy: None,
+        hint: 0,
         busy_id: None,
         busy_signals: Vec::new(),
         resume_regs: None,
