@@ -421,6 +421,11 @@ impl Shim {
     /// address space, page tables and frames go, and with the frames their
     /// copies in the shim's arena), and free every slot it used.
     pub fn destroy(&mut self, p: Process) {
+        if let Some(w) = &p.io_wait {
+            // Killed while blocked: its call's reply object goes back.
+            self.io_blocked -= 1;
+            self.spare_replies.push(w.reply);
+        }
         for page in p.pages.values() {
             self.arena.unmapped(page.frame);
         }

@@ -35,6 +35,7 @@ pub mod errno {
     pub const ENAMETOOLONG: i64 = 36;
     pub const ENOSYS: i64 = 38;
     pub const ELOOP: i64 = 40;
+    pub const EOPNOTSUPP: i64 = 95;
 }
 
 /// A system call's outcome: the value for RAX, or the errno whose
@@ -175,3 +176,13 @@ pub struct Timeval {
     pub tv_sec: i64,
     pub tv_usec: i64,
 }
+
+/// `struct pollfd`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct Pollfd {
+    pub fd: i32,
+    pub events: i16,
+    pub revents: i16,
+}
+const _: () = assert!(core::mem::size_of::<Pollfd>() == 8);

@@ -10,7 +10,7 @@ use crate::process::Process;
 
 /// 2026-01-01T00:00:00Z: what CLOCK_REALTIME reads at boot, until the
 /// guest has a real-time clock to read.
-const EPOCH_AT_BOOT: u64 = 1_767_225_600;
+pub const EPOCH_AT_BOOT: u64 = 1_767_225_600;
 
 fn field(s: &str) -> [u8; 65] {
     let mut f = [0u8; 65];

@@ -8,7 +8,9 @@ mod fs;
 mod info;
 mod mm;
 pub mod names;
+mod poll;
 mod process;
+mod tty;
 
 use crate::Shim;
 use crate::linux::{SysResult, errno::ENOSYS};
@@ -91,9 +93,10 @@ const fn table() -> [Entry; names::COUNT] {
         process::rt_sigprocmask,
         "recorded; no signal is delivered yet",
     );
+    t[7] = full(poll::poll);
     t[16] = partial(
-        fs::ioctl,
-        "console: TCGETS, TCSETS*, TIOCGWINSZ, TIOCGPGRP, FIONREAD",
+        tty::ioctl,
+        "the console's: TCGETS, TCSETS*, TCFLSH, TCXONC, TCSBRK, TIOC[GS]PGRP, TIOC[GS]WINSZ, TIOCSCTTY, TIOCGSID, FIONREAD; FIONBIO on any descriptor",
     );
     t[17] = full(fs::pread64);
     t[19] = full(fs::readv);
@@ -103,9 +106,11 @@ const fn table() -> [Entry; names::COUNT] {
         fs::pipe,
         "no SIGPIPE yet: a write with no reader gives EPIPE only",
     );
+    t[23] = full(poll::select);
     t[28] = partial(mm::madvise, "advice is ignored");
     t[32] = full(fs::dup);
     t[33] = full(fs::dup2);
+    t[35] = full(poll::nanosleep);
     t[39] = full(process::getpid);
     t[40] = partial(fs::sendfile, "from a file to the console or /dev/null");
     t[56] = partial(
@@ -146,6 +151,10 @@ const fn table() -> [Entry; names::COUNT] {
     t[217] = full(fs::getdents64);
     t[218] = full(process::set_tid_address);
     t[228] = full(info::clock_gettime);
+    t[230] = partial(
+        poll::clock_nanosleep,
+        "CLOCK_PROCESS_CPUTIME_ID sleeps as CLOCK_MONOTONIC",
+    );
     t[231] = full(process::exit);
     t[257] = partial(
         fs::openat,
@@ -159,6 +168,8 @@ const fn table() -> [Entry; names::COUNT] {
     );
     t[267] = full(fs::readlinkat);
     t[269] = full(fs::faccessat);
+    t[270] = full(poll::pselect6);
+    t[271] = full(poll::ppoll);
     t[273] = tolerated("no robust futexes (one thread per process)");
     t[302] = partial(
         process::prlimit64,
