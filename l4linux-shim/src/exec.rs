@@ -63,13 +63,13 @@ impl Shim {
     /// and headers, or the errno `execve` gives.
     fn executable(&self, cwd: usize, path: &[u8]) -> Result<(usize, &'static [u8], elf::Elf), i64> {
         let node = self.fs.lookup(cwd, path, true)?;
-        let data = match self.fs.nodes[node].kind {
-            Kind::File(d) => d,
-            _ => return Err(EACCES),
-        };
-        if self.fs.nodes[node].mode & 0o111 == 0 {
+        if !matches!(self.fs.node(node).kind, Kind::File(_)) || self.fs.node(node).mode & 0o111 == 0
+        {
             return Err(EACCES);
         }
+        // A file written since the build is not mapped from the archive:
+        // running it is a later step.
+        let data = self.fs.packed(node).ok_or(ENOEXEC)?;
         Ok((node, data, elf::parse(data)?))
     }
 
@@ -84,7 +84,11 @@ impl Shim {
     ) -> Result<Process, i64> {
         let (node, data, image) = self.executable(cwd, path)?;
         let mut p = self.make_process(pid).map_err(|_| ENOMEM)?;
-        p.exe = self.fs.path_of(node);
+        p.exe = self.exe_path(cwd, path, node);
+        p.cmdline = argv
+            .iter()
+            .flat_map(|a| a.iter().copied().chain([0]))
+            .collect();
         p.cwd = cwd;
         let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
         let n = name.len().min(15);
@@ -115,7 +119,11 @@ impl Shim {
         new.ppid = p.ppid;
         new.umask = p.umask;
         new.sigmask = p.sigmask;
-        new.fds = p.fds.iter().map(|f| f.filter(|f| !f.cloexec)).collect();
+        new.fds = p
+            .fds
+            .iter()
+            .map(|f| f.as_ref().filter(|f| !f.cloexec).cloned())
+            .collect();
         let old = core::mem::replace(p, new);
         self.destroy(old);
         p.replaced = true;
@@ -148,6 +156,7 @@ impl Shim {
         c.cwd = p.cwd;
         c.umask = p.umask;
         c.exe = p.exe.clone();
+        c.cmdline = p.cmdline.clone();
         c.comm = p.comm;
         c.sigmask = p.sigmask;
         c.sigactions = p.sigactions.clone();
@@ -337,12 +346,10 @@ impl Shim {
             prot: PROT_READ | PROT_WRITE,
             backing: Backing::Anon,
         })?;
+        // The console opened once for all three, as init's are.
+        let console = Fd::new(FdKind::Console, 2, false);
         for _ in 0..3 {
-            p.fds.push(Some(Fd {
-                kind: FdKind::Console,
-                flags: 2,
-                cloexec: false,
-            }));
+            p.fds.push(Some(console.dup(false)));
         }
 
         // The strings at the top, then the vectors below them.
@@ -459,4 +466,23 @@ fn heapless_name(pid: u64) -> String {
     }
     s.push_str(core::str::from_utf8(&digits[i..]).unwrap_or("?"));
     s
+}
+
+impl Shim {
+    /// The absolute path of the program `path` (from `cwd`) named `node`:
+    /// its directory's path and its own name.
+    fn exe_path(&self, cwd: usize, path: &[u8], node: usize) -> String {
+        let (dir, _, _) = match self.fs.parent_and_name(cwd, path) {
+            Ok((dir, Some(_), t)) => (dir, (), t),
+            _ => return String::from("?"),
+        };
+        // A link (/bin/ls -> busybox) names the file it leads to.
+        match self
+            .fs
+            .child(dir, crate::fs::split_last(path).map_or(b"", |x| x.1))
+        {
+            Some(n) if n == node => self.fs.name_of(dir, node),
+            _ => self.fs.name_of(self.fs.node(node).parent, node),
+        }
+    }
 }

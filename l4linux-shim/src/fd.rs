@@ -1,34 +1,107 @@
-//! File descriptors: what an open file of a process refers to.
+//! File descriptors and the open files they name.
+//!
+//! As on Linux, a descriptor names an **open file** (Linux's `struct
+//! file`): what was opened, its status flags and its offset. `dup`,
+//! `dup2`, `dup3`, `F_DUPFD` and `fork` copy the descriptor, not the open
+//! file, so the copies share one offset and one set of status flags
+//! (`O_APPEND`, `O_NONBLOCK`); close-on-exec belongs to the descriptor.
+//! An open file lives as long as some descriptor names it (`Rc`: the shim
+//! has one thread).
 
-/// What a descriptor refers to.
-#[derive(Clone, Copy, Debug)]
+use alloc::rc::Rc;
+use core::cell::RefCell;
+
+/// What an open file refers to.
+#[derive(Clone, Debug)]
 pub enum FdKind {
     /// The console (a terminal).
     Console,
     Null,
     Zero,
-    /// A regular file of the RAM filesystem, read at `pos`.
+    /// A regular file of the RAM filesystem (its inode).
     File {
         node: usize,
-        pos: u64,
     },
-    /// A directory, listed from entry `pos` (0 and 1 are `.` and `..`).
+    /// A directory, listed from the open file's position (0 and 1 are `.`
+    /// and `..`, then each entry's cookie plus 2).
     Dir {
         node: usize,
-        pos: u64,
     },
     /// One end of pipe `id` (`Shim::pipes`); which end is the access mode.
     Pipe {
         id: usize,
     },
+    /// A file of `/proc`: its text, made when it was opened.
+    Text {
+        data: Rc<[u8]>,
+    },
 }
 
-#[derive(Clone, Copy, Debug)]
-pub struct Fd {
+/// An open file: shared by every descriptor duplicated from one `open`.
+#[derive(Debug)]
+pub struct OpenFile {
     pub kind: FdKind,
     /// The open flags (`O_ACCMODE` and the status flags `F_GETFL` shows).
     pub flags: u64,
+    /// The offset reads and writes start at.
+    pub pos: u64,
+}
+
+/// A descriptor: an open file, and the descriptor's own close-on-exec flag.
+#[derive(Clone, Debug)]
+pub struct Fd {
+    pub file: Rc<RefCell<OpenFile>>,
     pub cloexec: bool,
+}
+
+impl Fd {
+    /// A descriptor for a new open file.
+    pub fn new(kind: FdKind, flags: u64, cloexec: bool) -> Fd {
+        Fd {
+            file: Rc::new(RefCell::new(OpenFile {
+                kind,
+                flags,
+                pos: 0,
+            })),
+            cloexec,
+        }
+    }
+
+    /// Another descriptor for the same open file.
+    pub fn dup(&self, cloexec: bool) -> Fd {
+        Fd {
+            file: self.file.clone(),
+            cloexec,
+        }
+    }
+
+    pub fn kind(&self) -> FdKind {
+        self.file.borrow().kind.clone()
+    }
+
+    pub fn flags(&self) -> u64 {
+        self.file.borrow().flags
+    }
+
+    pub fn pos(&self) -> u64 {
+        self.file.borrow().pos
+    }
+
+    pub fn set_pos(&self, pos: u64) {
+        self.file.borrow_mut().pos = pos;
+    }
+
+    /// The pipe this descriptor is an end of, and whether the write end.
+    pub fn pipe_end(&self) -> Option<(usize, bool)> {
+        let f = self.file.borrow();
+        match f.kind {
+            FdKind::Pipe { id } => Some((
+                id,
+                f.flags & crate::linux::O_ACCMODE == crate::linux::O_WRONLY,
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// Most descriptors a process may hold (`RLIMIT_NOFILE`'s soft limit).

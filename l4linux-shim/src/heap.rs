@@ -11,8 +11,9 @@ use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 /// Where the heap is mapped in the shim's own address space.
 pub const HEAP_BASE: u64 = 0x10_0000_0000;
-/// Its size: four 2 MiB frames.
-pub const HEAP_SIZE: u64 = 8 << 20;
+/// Its size: six 2 MiB frames (4 MiB of it for the file pool,
+/// `FILE_POOL_PAGES`).
+pub const HEAP_SIZE: u64 = 12 << 20;
 /// Smallest block: 16 bytes (class 0); class `c` holds blocks of `16 << c`.
 const CLASSES: usize = 20;
 

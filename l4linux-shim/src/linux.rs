@@ -13,6 +13,7 @@ pub mod errno {
     pub const ESRCH: i64 = 3;
     pub const EINTR: i64 = 4;
     pub const EIO: i64 = 5;
+    pub const ENXIO: i64 = 6;
     pub const ENOEXEC: i64 = 8;
     pub const EBADF: i64 = 9;
     pub const ECHILD: i64 = 10;
@@ -20,6 +21,7 @@ pub mod errno {
     pub const ENOMEM: i64 = 12;
     pub const EACCES: i64 = 13;
     pub const EFAULT: i64 = 14;
+    pub const EBUSY: i64 = 16;
     pub const EEXIST: i64 = 17;
     pub const ENODEV: i64 = 19;
     pub const ENOTDIR: i64 = 20;
@@ -28,14 +30,16 @@ pub mod errno {
     pub const ENFILE: i64 = 23;
     pub const EMFILE: i64 = 24;
     pub const ENOTTY: i64 = 25;
+    pub const EFBIG: i64 = 27;
+    pub const ENOSPC: i64 = 28;
     pub const ESPIPE: i64 = 29;
     pub const EPIPE: i64 = 32;
     pub const EROFS: i64 = 30;
     pub const ERANGE: i64 = 34;
     pub const ENAMETOOLONG: i64 = 36;
     pub const ENOSYS: i64 = 38;
+    pub const ENOTEMPTY: i64 = 39;
     pub const ELOOP: i64 = 40;
-    pub const EOPNOTSUPP: i64 = 95;
 }
 
 /// A system call's outcome: the value for RAX, or the errno whose
@@ -47,6 +51,11 @@ pub const O_RDONLY: u64 = 0;
 pub const O_WRONLY: u64 = 1;
 pub const O_RDWR: u64 = 2;
 pub const O_CREAT: u64 = 0o100;
+pub const O_EXCL: u64 = 0o200;
+pub const O_NOCTTY: u64 = 0o400;
+pub const O_APPEND: u64 = 0o2000;
+pub const O_PATH: u64 = 0o10000000;
+pub const O_TMPFILE: u64 = 0o20000000 | O_DIRECTORY;
 pub const O_TRUNC: u64 = 0o1000;
 pub const O_DIRECTORY: u64 = 0o200000;
 pub const O_NOFOLLOW: u64 = 0o400000;
@@ -56,6 +65,8 @@ pub const O_NONBLOCK: u64 = 0o4000;
 pub const AT_FDCWD: i64 = -100;
 pub const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
 pub const AT_EMPTY_PATH: u64 = 0x1000;
+pub const AT_REMOVEDIR: u64 = 0x200;
+pub const AT_SYMLINK_FOLLOW: u64 = 0x400;
 
 pub const S_IFMT: u32 = 0o170000;
 pub const S_IFDIR: u32 = 0o040000;
@@ -186,3 +197,88 @@ pub struct Pollfd {
     pub revents: i16,
 }
 const _: () = assert!(core::mem::size_of::<Pollfd>() == 8);
+
+pub const O_LARGEFILE: u64 = 0o100000;
+pub const EOPNOTSUPP: i64 = 95;
+pub const EXDEV: i64 = 18;
+
+/// `struct statfs` (x86_64).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct Statfs {
+    pub f_type: i64,
+    pub f_bsize: i64,
+    pub f_blocks: u64,
+    pub f_bfree: u64,
+    pub f_bavail: u64,
+    pub f_files: u64,
+    pub f_ffree: u64,
+    pub f_fsid: [i32; 2],
+    pub f_namelen: i64,
+    pub f_frsize: i64,
+    pub f_flags: i64,
+    pub f_spare: [i64; 4],
+}
+const _: () = assert!(core::mem::size_of::<Statfs>() == 120);
+
+/// `struct statx_timestamp`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct StatxTimestamp {
+    pub tv_sec: i64,
+    pub tv_nsec: u32,
+    pub reserved: i32,
+}
+
+/// `struct statx` (`include/uapi/linux/stat.h`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct Statx {
+    pub stx_mask: u32,
+    pub stx_blksize: u32,
+    pub stx_attributes: u64,
+    pub stx_nlink: u32,
+    pub stx_uid: u32,
+    pub stx_gid: u32,
+    pub stx_mode: u16,
+    pub spare0: u16,
+    pub stx_ino: u64,
+    pub stx_size: u64,
+    pub stx_blocks: u64,
+    pub stx_attributes_mask: u64,
+    pub stx_atime: StatxTimestamp,
+    pub stx_btime: StatxTimestamp,
+    pub stx_ctime: StatxTimestamp,
+    pub stx_mtime: StatxTimestamp,
+    pub stx_rdev_major: u32,
+    pub stx_rdev_minor: u32,
+    pub stx_dev_major: u32,
+    pub stx_dev_minor: u32,
+    pub spare: [u64; 14],
+}
+const _: () = assert!(core::mem::size_of::<Statx>() == 256);
+const _: () = assert!(core::mem::offset_of!(Statx, stx_ino) == 32);
+const _: () = assert!(core::mem::offset_of!(Statx, stx_mtime) == 112);
+const _: () = assert!(core::mem::offset_of!(Statx, stx_rdev_major) == 128);
+
+/// `struct sysinfo` (x86_64: `mem_unit` bytes per memory figure).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct Sysinfo {
+    pub uptime: i64,
+    pub loads: [u64; 3],
+    pub totalram: u64,
+    pub freeram: u64,
+    pub sharedram: u64,
+    pub bufferram: u64,
+    pub totalswap: u64,
+    pub freeswap: u64,
+    pub procs: u16,
+    pub pad: [u16; 3],
+    pub totalhigh: u64,
+    pub freehigh: u64,
+    pub mem_unit: u32,
+    pub pad2: u32,
+}
+const _: () = assert!(core::mem::size_of::<Sysinfo>() == 112);
+const _: () = assert!(core::mem::offset_of!(Sysinfo, procs) == 80);

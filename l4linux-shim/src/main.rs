@@ -33,6 +33,7 @@ mod fs;
 mod heap;
 mod linux;
 mod pipe;
+mod proc;
 mod process;
 mod sys;
 mod syscall;
@@ -57,6 +58,10 @@ septum_user::entry!(main);
 
 /// The guest's root filesystem, a cpio (newc) archive (`build.rs`).
 static ROOTFS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rootfs.cpio"));
+
+/// The file pool: pages of file data the RAM filesystem may hold (4 MiB
+/// of the shim's heap; past it a write gets ENOSPC).
+pub const FILE_POOL_PAGES: usize = 1024;
 
 /// Each process's slab: 8 MiB for its page tables, frames and thread.
 pub const PROCESS_BITS: u64 = 23;
@@ -96,6 +101,8 @@ pub struct Shim {
     /// (`blocked.rs`).
     pub io_blocked: usize,
     no_timer_logged: bool,
+    /// `/proc`'s inode (`proc.rs`).
+    pub proc_dir: Option<usize>,
     tsc_hz: u64,
     tsc0: u64,
     rng: u64,
@@ -134,6 +141,33 @@ impl Shim {
 
     pub fn cstr(&mut self, p: &mut Process, addr: u64, max: usize) -> Result<Vec<u8>, i64> {
         p.read_cstr(&mut self.sys, &mut self.arena, addr, max)
+    }
+
+    /// Set the filesystem's clock to now, before a call that may make or
+    /// change inodes.
+    pub fn stamp(&mut self) {
+        let ns = self.nanos();
+        self.fs.now = linux::Timespec {
+            tv_sec: (syscall::EPOCH_AT_BOOT + ns / 1_000_000_000) as i64,
+            tv_nsec: (ns % 1_000_000_000) as i64,
+        };
+    }
+
+    /// Free the filesystem's orphans: inodes with no name left that no
+    /// descriptor names and no process has as its working directory
+    /// (`p`, the caller, is out of the table).
+    pub fn fs_sweep(&mut self, p: &Process) {
+        let mut in_use = BTreeSet::new();
+        let procs = self.procs.iter().flatten().map(|q| &**q);
+        for q in procs.chain(core::iter::once(p)) {
+            in_use.insert(q.cwd);
+            for f in q.fds.iter().flatten() {
+                if let fd::FdKind::File { node } | fd::FdKind::Dir { node } = f.file.borrow().kind {
+                    in_use.insert(node);
+                }
+            }
+        }
+        self.fs.sweep(&in_use);
     }
 
     /// Nanoseconds since the shim started.
@@ -408,7 +442,7 @@ fn init_commands(fs: &fs::Fs, terminal: bool) -> Vec<Vec<Vec<u8>>> {
     let Ok(node) = fs.lookup(0, b"/etc/septum-init", true) else {
         return Vec::new();
     };
-    let fs::Kind::File(text) = fs.nodes[node].kind else {
+    let Some(text) = fs.packed(node) else {
         return Vec::new();
     };
     let tty_lines = text
@@ -478,7 +512,7 @@ fn main() {
             return;
         }
     };
-    let fs = fs::Fs::from_cpio(ROOTFS);
+    let fs = fs::Fs::from_cpio(ROOTFS, FILE_POOL_PAGES);
     let devs = dev::discover(&mut sys);
     let console: Box<dyn Console> = match devs.console {
         Some(c) => Box::new(c),
@@ -505,6 +539,7 @@ fn main() {
         alarm: devs.alarm,
         io_blocked: 0,
         no_timer_logged: false,
+        proc_dir: None,
         tsc_hz: if tsc_hz == 0 { 1_000_000_000 } else { tsc_hz },
         tsc0: t,
         rng: t | 1,
@@ -512,12 +547,13 @@ fn main() {
     println!(
         "[shim] l4linux-shim: root filesystem of {} bytes, {} files; {} system calls in the table",
         ROOTFS.len(),
-        shim.fs.nodes.len(),
+        shim.fs.count(),
         syscall::TABLE
             .iter()
             .filter(|e| e.handler.is_some())
             .count()
     );
+    shim.init_proc();
     let terminal = shim.console.has_input();
     let commands = init_commands(&shim.fs, terminal);
     if commands.is_empty() {

@@ -13,9 +13,8 @@ use septum_user::ipc::Message;
 use septum_user::println;
 
 use crate::Shim;
-use crate::fd::FdKind;
 use crate::linux::errno::*;
-use crate::linux::{O_ACCMODE, O_NONBLOCK, O_WRONLY, SysResult};
+use crate::linux::{O_NONBLOCK, SysResult};
 use crate::process::{PipeWait, Process};
 use septum_user::abi::fault as fk;
 
@@ -38,10 +37,10 @@ impl Shim {
         let procs = self.procs.iter().flatten().map(|p| &**p);
         for p in procs.chain(core::iter::once(extra)) {
             for f in p.fds.iter().flatten() {
-                if let FdKind::Pipe { id: i } = f.kind
+                if let Some((i, write)) = f.pipe_end()
                     && i == id
                 {
-                    if f.flags & O_ACCMODE == O_WRONLY {
+                    if write {
                         n.1 += 1;
                     } else {
                         n.0 += 1;
@@ -119,6 +118,24 @@ impl Shim {
             }
             Some(Ok(n as u64))
         }
+    }
+
+    /// Put what fits of `data` in pipe `id` without blocking (sendfile
+    /// into a pipe): the count, EAGAIN if full, EPIPE with no reader.
+    pub fn pipe_push(&mut self, id: usize, data: &[u8], p: &Process) -> Result<usize, i64> {
+        let (readers, _) = self.ends(id, p);
+        let Some(pipe) = self.pipes.get_mut(id).and_then(Option::as_mut) else {
+            return Err(EBADF);
+        };
+        if readers == 0 {
+            return Err(EPIPE);
+        }
+        let n = data.len().min(PIPE_SIZE - pipe.buf.len());
+        if n == 0 {
+            return Err(EAGAIN);
+        }
+        pipe.buf.extend(&data[..n]);
+        Ok(n)
     }
 
     /// A read or write on pipe `id` by `p`, blocking unless `flags` has

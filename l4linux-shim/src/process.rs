@@ -159,6 +159,8 @@ pub struct Process {
     pub cwd: usize,
     pub umask: u64,
     pub exe: String,
+    /// Its arguments, each ending with a NUL (`/proc/<pid>/cmdline`).
+    pub cmdline: Vec<u8>,
     pub comm: [u8; 16],
     pub tid_address: u64,
     /// The FS and GS bases it set (arch_prctl), as the kernel holds them.
@@ -224,6 +226,7 @@ impl Process {
             cwd: 0,
             umask: 0o022,
             exe: String::new(),
+            cmdline: Vec::new(),
             comm: [0; 16],
             tid_address: 0,
             fs_base: 0,

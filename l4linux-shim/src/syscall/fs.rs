@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use super::Args;
 use crate::Shim;
 use crate::fd::{Fd, FdKind, MAX_FDS};
-use crate::fs::{Device, Kind, PATH_MAX};
+use crate::fs::{Data, Device, Kind, PATH_MAX, ProcFile};
 use crate::linux::errno::*;
 use crate::linux::*;
 use crate::process::Process;
@@ -21,39 +21,41 @@ const IOV_MAX: u64 = 1024;
 pub(super) fn fd_of(p: &Process, fd: u64) -> Result<Fd, i64> {
     p.fds
         .get(usize::try_from(fd).map_err(|_| EBADF)?)
-        .copied()
+        .cloned()
         .flatten()
         .ok_or(EBADF)
 }
 
-fn set_pos(p: &mut Process, fd: u64, pos: u64) {
-    if let Some(Some(f)) = p.fds.get_mut(fd as usize) {
-        match &mut f.kind {
-            FdKind::File { pos: at, .. } | FdKind::Dir { pos: at, .. } => *at = pos,
-            _ => {}
-        }
-    }
+fn readable(flags: u64) -> bool {
+    flags & O_ACCMODE != O_WRONLY && flags & O_PATH == 0
 }
 
-fn readable(f: &Fd) -> bool {
-    f.flags & O_ACCMODE != O_WRONLY
+fn writable(flags: u64) -> bool {
+    matches!(flags & O_ACCMODE, O_WRONLY | O_RDWR) && flags & O_PATH == 0
 }
 
-fn writable(f: &Fd) -> bool {
-    matches!(f.flags & O_ACCMODE, O_WRONLY | O_RDWR)
-}
+/// Bytes moved between process memory and a file per step.
+const CHUNK: usize = 16 << 10;
 
-/// Write `len` bytes at `buf` to descriptor `f`: the count written, or
-/// the error if nothing was.
-fn write_to(s: &mut Shim, p: &mut Process, f: Fd, buf: u64, len: u64) -> SysResult {
-    if !writable(&f) {
+/// Write `len` bytes at `buf` to descriptor `f`, at `at` (pwrite) or at
+/// the open file's offset (which moves; with O_APPEND, the end of the
+/// file first): the count written, or the error if nothing was.
+fn write_to(
+    s: &mut Shim,
+    p: &mut Process,
+    f: &Fd,
+    buf: u64,
+    len: u64,
+    at: Option<u64>,
+) -> SysResult {
+    if !writable(f.flags()) {
         return Err(EBADF);
     }
     if !Process::range_ok(buf, len) {
         return Err(EFAULT);
     }
     let len = len.min(MAX_RW);
-    match f.kind {
+    match f.kind() {
         FdKind::Console | FdKind::Null | FdKind::Zero => {
             let mut done = 0u64;
             let mut chunk = vec![0u8; 4096];
@@ -62,119 +64,206 @@ fn write_to(s: &mut Shim, p: &mut Process, f: Fd, buf: u64, len: u64) -> SysResu
                 if let Err(e) = s.copy_in(p, buf + done, &mut chunk[..n]) {
                     return if done > 0 { Ok(done) } else { Err(e) };
                 }
-                if matches!(f.kind, FdKind::Console) {
+                if matches!(f.kind(), FdKind::Console) {
                     s.tty_write(&chunk[..n]);
                 }
                 done += n as u64;
             }
             Ok(done)
         }
-        FdKind::File { .. } => Err(EROFS),
+        FdKind::File { node } => {
+            s.stamp();
+            let mut pos = match at {
+                Some(at) => at,
+                None if f.flags() & O_APPEND != 0 => s.fs.size(node),
+                None => f.pos(),
+            };
+            let mut done = 0u64;
+            let mut chunk = vec![0u8; (len as usize).min(CHUNK)];
+            while done < len {
+                let n = (len - done).min(CHUNK as u64) as usize;
+                if let Err(e) = s.copy_in(p, buf + done, &mut chunk[..n]) {
+                    if done > 0 {
+                        break;
+                    }
+                    return Err(e);
+                }
+                let wrote = match s.fs.write(node, pos, &chunk[..n]) {
+                    Err(ENOSPC) => {
+                        // Orphans may hold pages: free them and try again.
+                        s.fs_sweep(p);
+                        s.fs.write(node, pos, &chunk[..n])
+                    }
+                    r => r,
+                };
+                match wrote {
+                    Ok(w) => {
+                        done += w as u64;
+                        pos += w as u64;
+                        if w < n {
+                            break;
+                        }
+                    }
+                    Err(e) if done == 0 => return Err(e),
+                    Err(_) => break,
+                }
+            }
+            if at.is_none() {
+                f.set_pos(pos);
+            }
+            Ok(done)
+        }
         FdKind::Dir { .. } => Err(EISDIR),
+        FdKind::Text { .. } => Err(EBADF),
         // From writev: as if O_NONBLOCK (only `write` blocks).
         FdKind::Pipe { id } => s.pipe_call(p, id, true, O_NONBLOCK, buf, len),
     }
 }
 
-/// Read up to `len` bytes of descriptor `f` (at `at`, or its position)
-/// into `buf`; returns the count and the new position.
+/// Read up to `len` bytes of descriptor `f` into `buf`, at `at` (pread)
+/// or at the open file's offset (which moves): the count.
 fn read_from(
     s: &mut Shim,
     p: &mut Process,
-    f: Fd,
+    f: &Fd,
     buf: u64,
     len: u64,
     at: Option<u64>,
-) -> Result<(u64, u64), i64> {
-    if !readable(&f) {
+) -> SysResult {
+    if !readable(f.flags()) {
         return Err(EBADF);
     }
     if !Process::range_ok(buf, len) {
         return Err(EFAULT);
     }
     let len = len.min(MAX_RW);
-    match f.kind {
-        FdKind::File { node, pos } => {
-            let Kind::File(data) = s.fs.nodes[node].kind else {
-                return Err(EINVAL);
-            };
-            let from = at.unwrap_or(pos);
-            let start = (from.min(data.len() as u64)) as usize;
-            let n = (data.len() - start).min(len as usize);
-            s.copy_out(p, buf, &data[start..start + n])?;
-            Ok((n as u64, from + n as u64))
+    match f.kind() {
+        FdKind::File { .. } | FdKind::Text { .. } => {
+            let mut pos = at.unwrap_or_else(|| f.pos());
+            let mut done = 0u64;
+            let mut chunk = vec![0u8; (len as usize).min(CHUNK)];
+            while done < len {
+                let want = (len - done).min(CHUNK as u64) as usize;
+                let n = match f.kind() {
+                    FdKind::File { node } => s.fs.read(node, pos, &mut chunk[..want]),
+                    FdKind::Text { data } => {
+                        let start = pos.min(data.len() as u64) as usize;
+                        let n = (data.len() - start).min(want);
+                        chunk[..n].copy_from_slice(&data[start..start + n]);
+                        n
+                    }
+                    _ => 0,
+                };
+                if n == 0 {
+                    break;
+                }
+                if let Err(e) = s.copy_out(p, buf + done, &chunk[..n]) {
+                    if done > 0 {
+                        break;
+                    }
+                    return Err(e);
+                }
+                done += n as u64;
+                pos += n as u64;
+            }
+            if at.is_none() {
+                f.set_pos(pos);
+            }
+            Ok(done)
         }
         // From readv: what is there, as if O_NONBLOCK (only `read` blocks).
         FdKind::Console => {
             let now = s.nanos();
             match s.tty_try_read(p, buf, len, now, now, &mut None) {
-                Some(r) => r.map(|n| (n, 0)),
+                Some(r) => r,
                 None => Err(EAGAIN),
             }
         }
-        FdKind::Null => Ok((0, 0)),
+        FdKind::Null => Ok(0),
         FdKind::Zero => {
             let n = len.min(1 << 20);
             let zeros = vec![0u8; n as usize];
             s.copy_out(p, buf, &zeros)?;
-            Ok((n, 0))
+            Ok(n)
         }
         FdKind::Dir { .. } => Err(EISDIR),
         // From readv: as if O_NONBLOCK (only `read` blocks).
-        FdKind::Pipe { id } => s
-            .pipe_call(p, id, false, O_NONBLOCK, buf, len)
-            .map(|n| (n, 0)),
+        FdKind::Pipe { id } => s.pipe_call(p, id, false, O_NONBLOCK, buf, len),
     }
 }
 
 pub fn read(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let f = fd_of(p, a[0])?;
-    if let FdKind::Pipe { id } = f.kind
-        && readable(&f)
+    if let FdKind::Pipe { id } = f.kind()
+        && readable(f.flags())
     {
         if !Process::range_ok(a[1], a[2]) {
             return Err(EFAULT);
         }
-        return s.pipe_call(p, id, false, f.flags, a[1], a[2].min(MAX_RW));
+        return s.pipe_call(p, id, false, f.flags(), a[1], a[2].min(MAX_RW));
     }
     if at_dir(&f) {
         return Err(EISDIR);
     }
-    if matches!(f.kind, FdKind::Console) && readable(&f) {
+    if matches!(f.kind(), FdKind::Console) && readable(f.flags()) {
         return s.tty_read(p, &f, a[1], a[2]);
     }
-    let (n, pos) = read_from(s, p, f, a[1], a[2], None)?;
-    set_pos(p, a[0], pos);
-    Ok(n)
+    read_from(s, p, &f, a[1], a[2], None)
 }
 
 fn at_dir(f: &Fd) -> bool {
-    matches!(f.kind, FdKind::Dir { .. })
+    matches!(f.kind(), FdKind::Dir { .. })
 }
 
 pub fn write(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let f = fd_of(p, a[0])?;
-    if let FdKind::Pipe { id } = f.kind
-        && writable(&f)
+    if let FdKind::Pipe { id } = f.kind()
+        && writable(f.flags())
     {
         if !Process::range_ok(a[1], a[2]) {
             return Err(EFAULT);
         }
-        return s.pipe_call(p, id, true, f.flags, a[1], a[2].min(MAX_RW));
+        return s.pipe_call(p, id, true, f.flags(), a[1], a[2].min(MAX_RW));
     }
-    write_to(s, p, f, a[1], a[2])
+    write_to(s, p, &f, a[1], a[2], None)
+}
+
+/// The offset of pread64/pwrite64 and friends: ESPIPE unless a file,
+/// EINVAL if negative.
+fn positioned(f: &Fd, off: u64) -> Result<u64, i64> {
+    match f.kind() {
+        FdKind::File { .. } | FdKind::Text { .. } => {}
+        FdKind::Dir { .. } => return Err(EISDIR),
+        _ => return Err(ESPIPE),
+    }
+    if (off as i64) < 0 {
+        return Err(EINVAL);
+    }
+    Ok(off)
 }
 
 pub fn pread64(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let f = fd_of(p, a[0])?;
-    if (a[3] as i64) < 0 {
-        return Err(EINVAL);
+    if !readable(f.flags()) {
+        return Err(EBADF);
     }
-    match f.kind {
-        FdKind::File { .. } => read_from(s, p, f, a[1], a[2], Some(a[3])).map(|(n, _)| n),
-        FdKind::Dir { .. } => Err(EISDIR),
-        _ => Err(ESPIPE),
+    let at = positioned(&f, a[3])?;
+    read_from(s, p, &f, a[1], a[2], Some(at))
+}
+
+pub fn pwrite64(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let f = fd_of(p, a[0])?;
+    if !writable(f.flags()) {
+        return Err(EBADF);
     }
+    let at = positioned(&f, a[3])?;
+    // Linux: pwrite on an O_APPEND file appends, whatever the offset.
+    let at = if f.flags() & O_APPEND != 0 {
+        None
+    } else {
+        Some(at)
+    };
+    write_to(s, p, &f, a[1], a[2], at)
 }
 
 fn iovecs(s: &mut Shim, p: &mut Process, iov: u64, count: u64) -> Result<Vec<Iovec>, i64> {
@@ -194,16 +283,26 @@ fn iovecs(s: &mut Shim, p: &mut Process, iov: u64, count: u64) -> Result<Vec<Iov
     Ok(v)
 }
 
-pub fn readv(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
-    let f = fd_of(p, a[0])?;
-    let v = iovecs(s, p, a[1], a[2])?;
+/// readv and preadv (`at`: the offset, moving along the vectors).
+fn read_vec(
+    s: &mut Shim,
+    p: &mut Process,
+    fd: u64,
+    iov: u64,
+    count: u64,
+    mut at: Option<u64>,
+) -> SysResult {
+    let f = fd_of(p, fd)?;
+    if !readable(f.flags()) {
+        return Err(EBADF);
+    }
+    let v = iovecs(s, p, iov, count)?;
     let mut done = 0;
     for e in v {
-        let f = fd_of(p, a[0])?;
-        match read_from(s, p, f, e.base, e.len, None) {
-            Ok((n, pos)) => {
-                set_pos(p, a[0], pos);
+        match read_from(s, p, &f, e.base, e.len, at) {
+            Ok(n) => {
                 done += n;
+                at = at.map(|a| a + n);
                 if n < e.len {
                     break;
                 }
@@ -212,17 +311,33 @@ pub fn readv(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
             Err(_) => break,
         }
     }
-    let _ = f;
     Ok(done)
 }
 
-pub fn writev(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
-    let f = fd_of(p, a[0])?;
-    let v = iovecs(s, p, a[1], a[2])?;
+/// writev and pwritev.
+fn write_vec(
+    s: &mut Shim,
+    p: &mut Process,
+    fd: u64,
+    iov: u64,
+    count: u64,
+    mut at: Option<u64>,
+) -> SysResult {
+    let f = fd_of(p, fd)?;
+    if !writable(f.flags()) {
+        return Err(EBADF);
+    }
+    let v = iovecs(s, p, iov, count)?;
     let mut done = 0;
     for e in v {
-        match write_to(s, p, f, e.base, e.len) {
-            Ok(n) => done += n,
+        match write_to(s, p, &f, e.base, e.len, at) {
+            Ok(n) => {
+                done += n;
+                at = at.map(|a| a + n);
+                if n < e.len {
+                    break;
+                }
+            }
             Err(e) if done == 0 => return Err(e),
             Err(_) => break,
         }
@@ -230,23 +345,55 @@ pub fn writev(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     Ok(done)
 }
 
+pub fn readv(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    read_vec(s, p, a[0], a[1], a[2], None)
+}
+
+pub fn writev(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    write_vec(s, p, a[0], a[1], a[2], None)
+}
+
+pub fn preadv(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let f = fd_of(p, a[0])?;
+    let at = positioned(&f, a[3])?;
+    read_vec(s, p, a[0], a[1], a[2], Some(at))
+}
+
+pub fn pwritev(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let f = fd_of(p, a[0])?;
+    let at = positioned(&f, a[3])?;
+    let at = if f.flags() & O_APPEND != 0 {
+        None
+    } else {
+        Some(at)
+    };
+    write_vec(s, p, a[0], a[1], a[2], at)
+}
+
 /// The directory a `*at` call starts from: the cwd for AT_FDCWD or an
 /// absolute path, else the directory descriptor `dirfd`.
-fn base_dir(p: &Process, dirfd: u64, path: &[u8]) -> Result<usize, i64> {
+pub(super) fn base_dir(p: &Process, dirfd: u64, path: &[u8]) -> Result<usize, i64> {
     if path.first() == Some(&b'/') || dirfd as i64 as i32 == AT_FDCWD as i32 {
         return Ok(p.cwd);
     }
-    match fd_of(p, dirfd)?.kind {
-        FdKind::Dir { node, .. } => Ok(node),
+    match fd_of(p, dirfd)?.kind() {
+        FdKind::Dir { node } => Ok(node),
         _ => Err(ENOTDIR),
     }
 }
 
-fn path_arg(s: &mut Shim, p: &mut Process, addr: u64) -> Result<Vec<u8>, i64> {
-    s.cstr(p, addr, PATH_MAX - 1)
+/// A path argument; `/proc` is brought up to date first if it may be
+/// named.
+pub(super) fn path_arg(s: &mut Shim, p: &mut Process, addr: u64) -> Result<Vec<u8>, i64> {
+    let path = s.cstr(p, addr, PATH_MAX - 1)?;
+    s.fs.self_pid = p.pid;
+    if path.windows(4).any(|w| w == b"proc") || s.in_proc(p.cwd) {
+        s.refresh_proc(p);
+    }
+    Ok(path)
 }
 
-fn install(p: &mut Process, fd: Fd, min: usize) -> SysResult {
+pub(super) fn install(p: &mut Process, fd: Fd, min: usize) -> SysResult {
     let slot = (min..MAX_FDS).find(|&i| p.fds.get(i).is_none_or(|f| f.is_none()));
     let Some(i) = slot else { return Err(EMFILE) };
     if p.fds.len() <= i {
@@ -256,33 +403,89 @@ fn install(p: &mut Process, fd: Fd, min: usize) -> SysResult {
     Ok(i as u64)
 }
 
-fn do_open(s: &mut Shim, p: &mut Process, dirfd: u64, path: u64, flags: u64) -> SysResult {
+/// What Linux keeps of the open flags in the open file (`F_GETFL`):
+/// not the creation flags, and with O_LARGEFILE on 64-bit.
+fn kept_flags(flags: u64) -> u64 {
+    (flags & !(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC)) | O_LARGEFILE
+}
+
+fn do_open(
+    s: &mut Shim,
+    p: &mut Process,
+    dirfd: u64,
+    path: u64,
+    flags: u64,
+    mode: u64,
+) -> SysResult {
     let path = path_arg(s, p, path)?;
     let base = base_dir(p, dirfd, &path)?;
-    let node = match s.fs.lookup(base, &path, flags & O_NOFOLLOW == 0) {
-        Ok(n) => n,
-        Err(ENOENT) if flags & O_CREAT != 0 => return Err(EROFS),
-        Err(e) => return Err(e),
+    if flags & O_TMPFILE == O_TMPFILE {
+        return Err(EOPNOTSUPP);
+    }
+    s.stamp();
+    let node = if flags & O_CREAT != 0 {
+        let (dir, name, trailing) = s.fs.parent_and_name(base, &path)?;
+        let Some(name) = name else {
+            return Err(EISDIR);
+        };
+        match s.fs.child(dir, name) {
+            Some(_) if flags & O_EXCL != 0 => return Err(EEXIST),
+            Some(n) => {
+                let n = if matches!(s.fs.node(n).kind, Kind::Symlink(_)) {
+                    if flags & O_NOFOLLOW != 0 {
+                        return Err(ELOOP);
+                    }
+                    s.fs.lookup(base, &path, true)?
+                } else {
+                    n
+                };
+                if s.fs.is_dir(n) {
+                    return Err(EISDIR);
+                }
+                n
+            }
+            None if trailing => return Err(EISDIR),
+            None => {
+                if s.fs.has_orphans() {
+                    s.fs_sweep(p);
+                }
+                let perm = (mode & 0o7777 & !p.umask) as u32;
+                s.fs.create(dir, name, S_IFREG | perm, Kind::File(Data::Packed(&[])))?
+            }
+        }
+    } else {
+        s.fs.lookup(base, &path, flags & O_NOFOLLOW == 0)?
     };
-    let n = &s.fs.nodes[node];
-    let wants_write = flags & O_ACCMODE != 0 || flags & O_TRUNC != 0;
-    let kind = match n.kind {
+    let wants_write = flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0;
+    let kind = match &s.fs.node(node).kind {
         Kind::Dir(_) => {
-            if wants_write {
+            if wants_write || flags & O_CREAT != 0 {
                 return Err(EISDIR);
             }
-            FdKind::Dir { node, pos: 0 }
+            FdKind::Dir { node }
         }
         Kind::File(_) => {
             if flags & O_DIRECTORY != 0 {
                 return Err(ENOTDIR);
             }
-            if wants_write {
-                return Err(EROFS);
+            if flags & O_TRUNC != 0 && flags & O_PATH == 0 {
+                s.fs.truncate(node, 0)?;
             }
-            FdKind::File { node, pos: 0 }
+            FdKind::File { node }
         }
         Kind::Symlink(_) => return Err(ELOOP),
+        Kind::Proc(f) => {
+            if flags & O_DIRECTORY != 0 {
+                return Err(ENOTDIR);
+            }
+            if wants_write {
+                return Err(EACCES);
+            }
+            let f = *f;
+            FdKind::Text {
+                data: s.proc_text(f, p).into(),
+            }
+        }
         Kind::Dev(dev, _) => {
             if flags & O_DIRECTORY != 0 {
                 return Err(ENOTDIR);
@@ -297,21 +500,28 @@ fn do_open(s: &mut Shim, p: &mut Process, dirfd: u64, path: u64, flags: u64) -> 
     };
     install(
         p,
-        Fd {
-            kind,
-            flags: flags & !O_CLOEXEC,
-            cloexec: flags & O_CLOEXEC != 0,
-        },
+        Fd::new(kind, kept_flags(flags), flags & O_CLOEXEC != 0),
         0,
     )
 }
 
 pub fn open(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
-    do_open(s, p, AT_FDCWD as u64, a[0], a[1])
+    do_open(s, p, AT_FDCWD as u64, a[0], a[1], a[2])
 }
 
 pub fn openat(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
-    do_open(s, p, a[0], a[1], a[2])
+    do_open(s, p, a[0], a[1], a[2], a[3])
+}
+
+pub fn creat(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    do_open(
+        s,
+        p,
+        AT_FDCWD as u64,
+        a[0],
+        O_CREAT | O_WRONLY | O_TRUNC,
+        a[1],
+    )
 }
 
 pub fn close(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
@@ -323,34 +533,36 @@ pub fn close(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
 pub fn lseek(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let f = fd_of(p, a[0])?;
     let (off, whence) = (a[1] as i64, a[2]);
-    let (pos, size) = match f.kind {
-        FdKind::File { node, pos } => (pos, s.fs.size(node)),
-        FdKind::Dir { pos, .. } => (pos, 0),
+    let size = match f.kind() {
+        FdKind::File { node } => s.fs.size(node),
+        FdKind::Text { data } => data.len() as u64,
+        FdKind::Dir { .. } => 0,
         FdKind::Null | FdKind::Zero => return Ok(0),
         FdKind::Console | FdKind::Pipe { .. } => return Err(ESPIPE),
     };
+    let pos = f.pos();
     let new = match whence {
         0 => Some(off),
         1 => (pos as i64).checked_add(off),
         2 => (size as i64).checked_add(off),
-        // SEEK_DATA, SEEK_HOLE: a RAM file is all data.
+        // SEEK_DATA, SEEK_HOLE: holes are reported only at the end.
         3 if off >= 0 && (off as u64) < size => Some(off),
         4 if off >= 0 && (off as u64) < size => Some(size as i64),
-        3 | 4 => return Err(6), // ENXIO
+        3 | 4 => return Err(ENXIO),
         _ => return Err(EINVAL),
     };
     let new = new.filter(|&n| n >= 0).ok_or(EINVAL)?;
-    set_pos(p, a[0], new as u64);
+    f.set_pos(new as u64);
     Ok(new as u64)
 }
 
-fn stat_of(s: &Shim, node: usize) -> Stat {
-    let n = &s.fs.nodes[node];
+pub(super) fn stat_of(s: &Shim, node: usize) -> Stat {
+    let n = s.fs.node(node);
     let size = s.fs.size(node);
     Stat {
         st_dev: 1,
         st_ino: node as u64 + 1,
-        st_nlink: if matches!(n.kind, Kind::Dir(_)) { 2 } else { 1 },
+        st_nlink: u64::from(n.nlink),
         st_mode: n.mode,
         st_rdev: match n.kind {
             Kind::Dev(_, rdev) => rdev,
@@ -358,14 +570,30 @@ fn stat_of(s: &Shim, node: usize) -> Stat {
         },
         st_size: size as i64,
         st_blksize: 4096,
-        st_blocks: size.div_ceil(512) as i64,
+        st_blocks: match n.kind {
+            Kind::File(_) => s.fs.pages_of(node) as i64 * 8,
+            _ => size.div_ceil(512) as i64,
+        },
+        st_atime: n.atime.tv_sec as u64,
+        st_atime_nsec: n.atime.tv_nsec as u64,
+        st_mtime: n.mtime.tv_sec as u64,
+        st_mtime_nsec: n.mtime.tv_nsec as u64,
+        st_ctime: n.ctime.tv_sec as u64,
+        st_ctime_nsec: n.ctime.tv_nsec as u64,
         ..Stat::default()
     }
 }
 
-fn stat_of_fd(s: &Shim, f: &Fd) -> Stat {
-    match f.kind {
-        FdKind::File { node, .. } | FdKind::Dir { node, .. } => stat_of(s, node),
+pub(super) fn stat_of_fd(s: &Shim, f: &Fd) -> Stat {
+    match f.kind() {
+        FdKind::File { node } | FdKind::Dir { node } => stat_of(s, node),
+        FdKind::Text { .. } => Stat {
+            st_dev: 3,
+            st_mode: S_IFREG | 0o444,
+            st_blksize: 1024,
+            st_nlink: 1,
+            ..Stat::default()
+        },
         FdKind::Pipe { id } => Stat {
             st_dev: 2,
             st_ino: id as u64 + 1,
@@ -385,7 +613,7 @@ fn stat_of_fd(s: &Shim, f: &Fd) -> Stat {
         FdKind::Null | FdKind::Zero => Stat {
             st_dev: 1,
             st_mode: S_IFCHR | 0o666,
-            st_rdev: if matches!(f.kind, FdKind::Null) {
+            st_rdev: if matches!(f.kind(), FdKind::Null) {
                 0x103
             } else {
                 0x105
@@ -395,6 +623,26 @@ fn stat_of_fd(s: &Shim, f: &Fd) -> Stat {
             ..Stat::default()
         },
     }
+}
+
+/// What `path` (from `dirfd`, with `flags`' AT_EMPTY_PATH and
+/// AT_SYMLINK_NOFOLLOW) names, as `stat` fills it.
+fn stat_at(s: &mut Shim, p: &mut Process, dirfd: u64, path: u64, flags: u64) -> Result<Stat, i64> {
+    let path = path_arg(s, p, path)?;
+    if path.is_empty() {
+        if flags & AT_EMPTY_PATH == 0 {
+            return Err(ENOENT);
+        }
+        return if dirfd as i64 as i32 == AT_FDCWD as i32 {
+            Ok(stat_of(s, p.cwd))
+        } else {
+            let f = fd_of(p, dirfd)?;
+            Ok(stat_of_fd(s, &f))
+        };
+    }
+    let base = base_dir(p, dirfd, &path)?;
+    let node = s.fs.lookup(base, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
+    Ok(stat_of(s, node))
 }
 
 fn do_stat(
@@ -408,22 +656,7 @@ fn do_stat(
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800) != 0 {
         return Err(EINVAL);
     }
-    let path = path_arg(s, p, path)?;
-    let st = if path.is_empty() {
-        if flags & AT_EMPTY_PATH == 0 {
-            return Err(ENOENT);
-        }
-        if dirfd as i64 as i32 == AT_FDCWD as i32 {
-            stat_of(s, p.cwd)
-        } else {
-            let f = fd_of(p, dirfd)?;
-            stat_of_fd(s, &f)
-        }
-    } else {
-        let base = base_dir(p, dirfd, &path)?;
-        let node = s.fs.lookup(base, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
-        stat_of(s, node)
-    };
+    let st = stat_at(s, p, dirfd, path, flags)?;
     s.put(p, buf, &st)?;
     Ok(0)
 }
@@ -447,38 +680,81 @@ pub fn fstat(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     Ok(0)
 }
 
+/// statx(dirfd, path, flags, mask, buf): every basic field, whatever the
+/// mask asks (Linux may fill more than asked).
+pub fn statx(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let (dirfd, path, flags, mask, buf) = (a[0], a[1], a[2], a[3], a[4]);
+    // AT_SYMLINK_NOFOLLOW, AT_NO_AUTOMOUNT, AT_EMPTY_PATH, AT_STATX_*.
+    if flags & !(AT_SYMLINK_NOFOLLOW | 0x800 | AT_EMPTY_PATH | 0x6000) != 0
+        || flags & 0x6000 == 0x6000
+        || mask & 0x8000_0000 != 0
+    {
+        return Err(EINVAL);
+    }
+    let st = stat_at(s, p, dirfd, path, flags)?;
+    let ts = |sec: u64, nsec: u64| StatxTimestamp {
+        tv_sec: sec as i64,
+        tv_nsec: nsec as u32,
+        reserved: 0,
+    };
+    let x = Statx {
+        stx_mask: 0x7ff, // STATX_BASIC_STATS
+        stx_blksize: st.st_blksize as u32,
+        stx_nlink: st.st_nlink as u32,
+        stx_uid: st.st_uid,
+        stx_gid: st.st_gid,
+        stx_mode: st.st_mode as u16,
+        stx_ino: st.st_ino,
+        stx_size: st.st_size as u64,
+        stx_blocks: st.st_blocks as u64,
+        stx_atime: ts(st.st_atime, st.st_atime_nsec),
+        stx_ctime: ts(st.st_ctime, st.st_ctime_nsec),
+        stx_mtime: ts(st.st_mtime, st.st_mtime_nsec),
+        stx_rdev_major: (st.st_rdev >> 8) as u32,
+        stx_rdev_minor: (st.st_rdev & 0xff) as u32,
+        stx_dev_major: 0,
+        stx_dev_minor: st.st_dev as u32,
+        ..Statx::default()
+    };
+    s.put(p, buf, &x)?;
+    Ok(0)
+}
+
 pub fn getdents64(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let f = fd_of(p, a[0])?;
-    let FdKind::Dir { node, pos } = f.kind else {
+    let FdKind::Dir { node } = f.kind() else {
         return Err(ENOTDIR);
     };
     let (buf, count) = (a[1], a[2].min(MAX_RW));
     if !Process::range_ok(buf, count) {
         return Err(EFAULT);
     }
-    let Kind::Dir(children) = &s.fs.nodes[node].kind else {
+    if s.in_proc(node) {
+        s.refresh_proc(p);
+    }
+    let Kind::Dir(dir) = &s.fs.node(node).kind else {
         return Err(ENOTDIR);
     };
-    let parent = s.fs.nodes[node].parent;
+    let parent = s.fs.node(node).parent;
     let mut out: Vec<u8> = Vec::new();
+    let pos = f.pos();
     let mut at = pos;
+    // Positions 0 and 1 are `.` and `..`; then entry cookie k is at k + 2.
+    let mut entries = dir.entries.range(pos.saturating_sub(2)..);
     loop {
-        let (name, ino, dtype): (&[u8], usize, u8) = match at {
-            0 => (b".", node, 4),
-            1 => (b"..", parent, 4),
-            i => match children.get(i as usize - 2) {
-                Some(&c) => {
-                    let n = &s.fs.nodes[c];
-                    let t = match n.kind {
-                        Kind::Dir(_) => 4,
-                        Kind::File(_) => 8,
-                        Kind::Symlink(_) => 10,
-                        Kind::Dev(..) => 2,
-                    };
-                    (n.name.as_bytes(), c, t)
-                }
+        let (name, ino, next): (&[u8], usize, u64) = match at {
+            0 => (b".", node, 1),
+            1 => (b"..", parent, 2),
+            _ => match entries.next() {
+                Some((&k, (name, ino))) => (name.as_slice(), *ino, k + 3),
                 None => break,
             },
+        };
+        let dtype = match s.fs.node(ino).kind {
+            Kind::Dir(_) => 4,
+            Kind::File(_) | Kind::Proc(_) => 8,
+            Kind::Symlink(_) => 10,
+            Kind::Dev(..) => 2,
         };
         let reclen = (19 + name.len() + 1).next_multiple_of(8);
         if out.len() + reclen > count as usize {
@@ -489,7 +765,7 @@ pub fn getdents64(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         }
         let d = Dirent64 {
             d_ino: ino as u64 + 1,
-            d_off: at as i64 + 1,
+            d_off: next as i64,
             d_reclen: reclen as u16,
             d_type: dtype,
         };
@@ -497,10 +773,10 @@ pub fn getdents64(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         out.extend_from_slice(bytemuck::bytes_of(&d));
         out.extend_from_slice(name);
         out.resize(start + reclen, 0);
-        at += 1;
+        at = next;
     }
     s.copy_out(p, buf, &out)?;
-    set_pos(p, a[0], at);
+    f.set_pos(at);
     Ok(out.len() as u64)
 }
 
@@ -518,9 +794,9 @@ fn do_access(
     let path = path_arg(s, p, path)?;
     let base = base_dir(p, dirfd, &path)?;
     let node = s.fs.lookup(base, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
-    let n = &s.fs.nodes[node];
-    if mode & 2 != 0 && !matches!(n.kind, Kind::Dev(..)) {
-        return Err(EROFS);
+    let n = s.fs.node(node);
+    if mode & 2 != 0 && matches!(n.kind, Kind::Proc(_)) {
+        return Err(EACCES);
     }
     // Processes run as root: execute needs some execute bit.
     if mode & 1 != 0 && !matches!(n.kind, Kind::Dir(_)) && n.mode & 0o111 == 0 {
@@ -537,6 +813,10 @@ pub fn faccessat(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     do_access(s, p, a[0], a[1], a[2], 0)
 }
 
+pub fn faccessat2(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    do_access(s, p, a[0], a[1], a[2], a[3])
+}
+
 fn do_readlink(
     s: &mut Shim,
     p: &mut Process,
@@ -549,15 +829,12 @@ fn do_readlink(
         return Err(EINVAL);
     }
     let path = path_arg(s, p, path)?;
-    let target: Vec<u8> = if path == b"/proc/self/exe" {
-        p.exe.as_bytes().to_vec()
-    } else {
-        let base = base_dir(p, dirfd, &path)?;
-        let node = s.fs.lookup(base, &path, false)?;
-        match s.fs.nodes[node].kind {
-            Kind::Symlink(t) => t.to_vec(),
-            _ => return Err(EINVAL),
-        }
+    let base = base_dir(p, dirfd, &path)?;
+    let node = s.fs.lookup(base, &path, false)?;
+    let target: Vec<u8> = match &s.fs.node(node).kind {
+        Kind::Symlink(t) => t.clone(),
+        Kind::Proc(ProcFile::SelfLink) => alloc::format!("{}", p.pid).into_bytes(),
+        _ => return Err(EINVAL),
     };
     let n = target.len().min(size as usize);
     s.copy_out(p, buf, &target[..n])?;
@@ -573,7 +850,8 @@ pub fn readlinkat(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
 }
 
 pub fn getcwd(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
-    let mut path = s.fs.path_of(p.cwd).into_bytes();
+    // A removed working directory has no path: ENOENT, as on Linux.
+    let mut path = s.fs.path_of(p.cwd)?.into_bytes();
     path.push(0);
     if (a[1] as usize) < path.len() {
         return Err(ERANGE);
@@ -585,11 +863,21 @@ pub fn getcwd(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
 pub fn chdir(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let path = path_arg(s, p, a[0])?;
     let node = s.fs.lookup(p.cwd, &path, true)?;
-    if !matches!(s.fs.nodes[node].kind, Kind::Dir(_)) {
+    if !s.fs.is_dir(node) {
         return Err(ENOTDIR);
     }
     p.cwd = node;
     Ok(0)
+}
+
+pub fn fchdir(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    match fd_of(p, a[0])?.kind() {
+        FdKind::Dir { node } => {
+            p.cwd = node;
+            Ok(0)
+        }
+        _ => Err(ENOTDIR),
+    }
 }
 
 const F_DUPFD: u64 = 0;
@@ -599,6 +887,10 @@ const F_GETFL: u64 = 3;
 const F_SETFL: u64 = 4;
 const F_DUPFD_CLOEXEC: u64 = 1030;
 
+/// The status flags F_SETFL may change: O_APPEND, O_NONBLOCK, O_DIRECT,
+/// O_NOATIME, O_ASYNC (Linux's SETFL_MASK).
+const SETFL_MASK: u64 = O_APPEND | O_NONBLOCK | 0o40000 | 0o1000000 | 0o20000;
+
 pub fn fcntl(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let f = fd_of(p, a[0])?;
     let i = a[0] as usize;
@@ -607,11 +899,7 @@ pub fn fcntl(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
             if a[2] >= MAX_FDS as u64 {
                 return Err(EINVAL);
             }
-            let dup = Fd {
-                cloexec: a[1] == F_DUPFD_CLOEXEC,
-                ..f
-            };
-            install(p, dup, a[2] as usize)
+            install(p, f.dup(a[1] == F_DUPFD_CLOEXEC), a[2] as usize)
         }
         F_GETFD => Ok(u64::from(f.cloexec)),
         F_SETFD => {
@@ -620,52 +908,162 @@ pub fn fcntl(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
             }
             Ok(0)
         }
-        F_GETFL => Ok(f.flags),
+        F_GETFL => Ok(f.flags()),
         F_SETFL => {
-            // Only O_APPEND, O_NONBLOCK and friends change; the access mode stays.
-            if let Some(Some(f)) = p.fds.get_mut(i) {
-                f.flags = (f.flags & O_ACCMODE) | (a[2] & 0o4002000 & !O_ACCMODE);
-            }
+            // The open file's status flags: every duplicate sees them.
+            let mut file = f.file.borrow_mut();
+            file.flags = (file.flags & !SETFL_MASK) | (a[2] & SETFL_MASK);
             Ok(0)
         }
         _ => Err(EINVAL),
     }
 }
 
+/// Copy up to `count` bytes from open file `inp` (at `*from`) to `out`,
+/// through the shim: sendfile and copy_file_range. Stops short when the
+/// destination takes less (a full pipe gives what fit).
+fn splice_bytes(
+    s: &mut Shim,
+    p: &mut Process,
+    out: &Fd,
+    out_at: Option<u64>,
+    inp: &Fd,
+    from: &mut u64,
+    count: u64,
+) -> SysResult {
+    let count = count.min(MAX_RW);
+    let mut done = 0u64;
+    let mut chunk = vec![0u8; (count as usize).min(CHUNK)];
+    while done < count {
+        let want = (count - done).min(CHUNK as u64) as usize;
+        let n = match inp.kind() {
+            FdKind::File { node } => s.fs.read(node, *from, &mut chunk[..want]),
+            FdKind::Text { data } => {
+                let start = (*from).min(data.len() as u64) as usize;
+                let n = (data.len() - start).min(want);
+                chunk[..n].copy_from_slice(&data[start..start + n]);
+                n
+            }
+            _ => return Err(EINVAL),
+        };
+        if n == 0 {
+            break;
+        }
+        let wrote = match out.kind() {
+            FdKind::Console => {
+                s.tty_write(&chunk[..n]);
+                Ok(n)
+            }
+            FdKind::Null => Ok(n),
+            FdKind::File { node } => {
+                s.stamp();
+                let at = match out_at {
+                    Some(a) => a + done,
+                    None if out.flags() & O_APPEND != 0 => s.fs.size(node),
+                    None => out.pos(),
+                };
+                let r = s.fs.write(node, at, &chunk[..n]);
+                if let (Ok(w), None) = (r, out_at) {
+                    out.set_pos(at + w as u64);
+                }
+                r
+            }
+            FdKind::Pipe { id } => s.pipe_push(id, &chunk[..n], p),
+            _ => Err(EINVAL),
+        };
+        match wrote {
+            Ok(w) => {
+                done += w as u64;
+                *from += w as u64;
+                if w < n {
+                    break;
+                }
+            }
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(done)
+}
+
+/// sendfile(out, in, offset, count): from any readable file (the RAM
+/// filesystem's or `/proc`'s) to any writable descriptor.
 pub fn sendfile(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let out = fd_of(p, a[0])?;
     let inp = fd_of(p, a[1])?;
-    if !writable(&out) || !readable(&inp) {
+    if !writable(out.flags()) || !readable(inp.flags()) {
         return Err(EBADF);
     }
-    let FdKind::File { node, pos } = inp.kind else {
+    if !matches!(inp.kind(), FdKind::File { .. } | FdKind::Text { .. }) {
         return Err(EINVAL);
-    };
-    let Kind::File(data) = s.fs.nodes[node].kind else {
+    }
+    if matches!(
+        out.kind(),
+        FdKind::Dir { .. } | FdKind::Zero | FdKind::Text { .. }
+    ) {
         return Err(EINVAL);
-    };
-    let from = if a[2] != 0 {
+    }
+    if out.flags() & O_APPEND != 0 {
+        return Err(EINVAL);
+    }
+    let mut from = if a[2] != 0 {
         let off: i64 = s.get(p, a[2])?;
         if off < 0 {
             return Err(EINVAL);
         }
         off as u64
     } else {
-        pos
+        inp.pos()
     };
-    let start = from.min(data.len() as u64) as usize;
-    let n = (data.len() - start).min(a[3].min(MAX_RW) as usize);
-    match out.kind {
-        FdKind::Console => s.tty_write(&data[start..start + n]),
-        FdKind::Null => {}
+    let n = splice_bytes(s, p, &out, None, &inp, &mut from, a[3])?;
+    if a[2] != 0 {
+        s.put(p, a[2], &(from as i64))?;
+    } else {
+        inp.set_pos(from);
+    }
+    Ok(n)
+}
+
+/// copy_file_range(in, off_in, out, off_out, len, flags): between regular
+/// files.
+pub fn copy_file_range(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let (fd_in, off_in, fd_out, off_out, len, flags) = (a[0], a[1], a[2], a[3], a[4], a[5]);
+    if flags != 0 {
+        return Err(EINVAL);
+    }
+    let inp = fd_of(p, fd_in)?;
+    let out = fd_of(p, fd_out)?;
+    if !readable(inp.flags()) || !writable(out.flags()) || out.flags() & O_APPEND != 0 {
+        return Err(EBADF);
+    }
+    match (inp.kind(), out.kind()) {
+        (FdKind::File { .. }, FdKind::File { .. }) => {}
+        (FdKind::Dir { .. }, _) | (_, FdKind::Dir { .. }) => return Err(EISDIR),
         _ => return Err(EINVAL),
     }
-    if a[2] != 0 {
-        s.put(p, a[2], &((from + n as u64) as i64))?;
-    } else {
-        set_pos(p, a[1], from + n as u64);
+    let read_off = |s: &mut Shim, p: &mut Process, at: u64| -> Result<Option<u64>, i64> {
+        if at == 0 {
+            return Ok(None);
+        }
+        let v: i64 = s.get(p, at)?;
+        if v < 0 {
+            return Err(EINVAL);
+        }
+        Ok(Some(v as u64))
+    };
+    let in_at = read_off(s, p, off_in)?;
+    let out_at = read_off(s, p, off_out)?;
+    let mut from = in_at.unwrap_or_else(|| inp.pos());
+    let n = splice_bytes(s, p, &out, out_at.or(Some(out.pos())), &inp, &mut from, len)?;
+    match in_at {
+        Some(_) => s.put(p, off_in, &(from as i64))?,
+        None => inp.set_pos(from),
     }
-    Ok(n as u64)
+    match out_at {
+        Some(o) => s.put(p, off_out, &((o + n) as i64))?,
+        None => out.set_pos(out.pos() + n),
+    }
+    Ok(n)
 }
 
 pub fn pipe(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
@@ -680,10 +1078,12 @@ pub fn pipe2(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let fds_at = a[0];
     s.put(p, fds_at, &[0i32; 2])?;
     let id = s.new_pipe(p)?;
-    let end = |mode| Fd {
-        kind: FdKind::Pipe { id },
-        flags: mode | (a[1] & O_NONBLOCK),
-        cloexec: a[1] & O_CLOEXEC != 0,
+    let end = |mode| {
+        Fd::new(
+            FdKind::Pipe { id },
+            mode | (a[1] & O_NONBLOCK),
+            a[1] & O_CLOEXEC != 0,
+        )
     };
     let r = install(p, end(O_RDONLY), 0)?;
     let w = match install(p, end(O_WRONLY), 0) {
@@ -699,14 +1099,7 @@ pub fn pipe2(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
 
 pub fn dup(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let f = fd_of(p, a[0])?;
-    install(
-        p,
-        Fd {
-            cloexec: false,
-            ..f
-        },
-        0,
-    )
+    install(p, f.dup(false), 0)
 }
 
 fn dup_to(p: &mut Process, old: u64, new: u64, cloexec: bool) -> SysResult {
@@ -718,7 +1111,7 @@ fn dup_to(p: &mut Process, old: u64, new: u64, cloexec: bool) -> SysResult {
     if p.fds.len() <= i {
         p.fds.resize(i + 1, None);
     }
-    p.fds[i] = Some(Fd { cloexec, ..f });
+    p.fds[i] = Some(f.dup(cloexec));
     Ok(new)
 }
 

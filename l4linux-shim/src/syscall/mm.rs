@@ -5,7 +5,6 @@
 use super::Args;
 use crate::Shim;
 use crate::fd::FdKind;
-use crate::fs::Kind;
 use crate::linux::errno::*;
 use crate::linux::*;
 use crate::process::{Backing, MMAP_TOP, PAGE_U64, Process, USER_TOP, Vma};
@@ -63,13 +62,13 @@ pub fn mmap(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let backing = if flags & MAP_ANONYMOUS != 0 {
         Backing::Anon
     } else {
-        let f = p.fds.get(fd as usize).copied().flatten().ok_or(EBADF)?;
-        let FdKind::File { node, .. } = f.kind else {
+        let f = p.fds.get(fd as usize).cloned().flatten().ok_or(EBADF)?;
+        let FdKind::File { node } = f.kind() else {
             return Err(ENODEV);
         };
-        let Kind::File(data) = s.fs.nodes[node].kind else {
-            return Err(ENODEV);
-        };
+        // A file written since the build has no archive bytes to map:
+        // mapping it is a later step.
+        let data = s.fs.packed(node).ok_or(ENODEV)?;
         if flags & 3 != MAP_PRIVATE && prot & PROT_WRITE != 0 {
             // A shared writable mapping of a read-only file.
             return Err(EACCES);

@@ -8,6 +8,7 @@ mod fs;
 mod info;
 mod mm;
 pub mod names;
+mod path;
 mod poll;
 mod process;
 mod tty;
@@ -72,10 +73,7 @@ const fn table() -> [Entry; names::COUNT] {
     let mut t = [MISSING; names::COUNT];
     t[0] = full(fs::read);
     t[1] = full(fs::write);
-    t[2] = partial(
-        fs::open,
-        "read-only filesystem: creating or writing gives EROFS",
-    );
+    t[2] = partial(fs::open, "no O_TMPFILE");
     t[3] = full(fs::close);
     t[4] = full(fs::stat);
     t[5] = full(fs::fstat);
@@ -99,6 +97,7 @@ const fn table() -> [Entry; names::COUNT] {
         "the console's: TCGETS, TCSETS*, TCFLSH, TCXONC, TCSBRK, TIOC[GS]PGRP, TIOC[GS]WINSZ, TIOCSCTTY, TIOCGSID, FIONREAD; FIONBIO on any descriptor",
     );
     t[17] = full(fs::pread64);
+    t[18] = full(fs::pwrite64);
     t[19] = full(fs::readv);
     t[20] = full(fs::writev);
     t[21] = full(fs::access);
@@ -112,7 +111,7 @@ const fn table() -> [Entry; names::COUNT] {
     t[33] = full(fs::dup2);
     t[35] = full(poll::nanosleep);
     t[39] = full(process::getpid);
-    t[40] = partial(fs::sendfile, "from a file to the console or /dev/null");
+    t[40] = full(fs::sendfile);
     t[56] = partial(
         process::clone,
         "processes only (no CLONE_THREAD); CLONE_VM with CLONE_VFORK copies",
@@ -133,19 +132,42 @@ const fn table() -> [Entry; names::COUNT] {
         fs::fcntl,
         "F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD(_CLOEXEC)",
     );
+    t[74] = full(path::fsync);
+    t[75] = full(path::fsync);
+    t[76] = full(path::truncate);
+    t[77] = full(path::ftruncate);
     t[79] = full(fs::getcwd);
     t[80] = full(fs::chdir);
+    t[81] = full(fs::fchdir);
+    t[82] = full(path::rename);
+    t[83] = full(path::mkdir);
+    t[84] = full(path::rmdir);
+    t[85] = full(fs::creat);
+    t[86] = full(path::link);
+    t[87] = full(path::unlink);
+    t[88] = full(path::symlink);
     t[89] = full(fs::readlink);
+    t[90] = full(path::chmod);
+    t[91] = partial(path::fchmod, "files and directories only");
+    t[92] = partial(path::chown, "accepted; every file stays root's");
+    t[93] = partial(path::fchown, "accepted; every file stays root's");
+    t[94] = partial(path::lchown, "accepted; every file stays root's");
     t[95] = full(process::umask);
     t[96] = full(info::gettimeofday);
+    t[99] = full(info::sysinfo);
     t[102] = full(process::getuid);
     t[104] = full(process::getuid);
     t[107] = full(process::getuid);
     t[108] = full(process::getuid);
     t[110] = full(process::getppid);
+    t[115] = full(info::getgroups);
     t[131] = partial(process::sigaltstack, "accepted; no signal is delivered yet");
+    t[132] = full(path::utime);
+    t[137] = full(path::statfs);
+    t[138] = full(path::fstatfs);
     t[157] = partial(process::prctl, "PR_SET_NAME, PR_GET_NAME");
     t[158] = full(process::arch_prctl);
+    t[162] = full(path::sync);
     t[186] = full(process::getpid);
     t[201] = full(info::time);
     t[217] = full(fs::getdents64);
@@ -156,30 +178,47 @@ const fn table() -> [Entry; names::COUNT] {
         "CLOCK_PROCESS_CPUTIME_ID sleeps as CLOCK_MONOTONIC",
     );
     t[231] = full(process::exit);
-    t[257] = partial(
-        fs::openat,
-        "read-only filesystem: creating or writing gives EROFS",
-    );
+    t[235] = full(path::utimes);
+    t[257] = partial(fs::openat, "no O_TMPFILE");
+    t[258] = full(path::mkdirat);
+    t[260] = partial(path::fchownat, "accepted; every file stays root's");
+    t[261] = full(path::futimesat);
     t[262] = full(fs::newfstatat);
+    t[263] = full(path::unlinkat);
+    t[264] = full(path::renameat);
+    t[265] = full(path::linkat);
+    t[266] = full(path::symlinkat);
+    t[267] = full(fs::readlinkat);
+    t[268] = full(path::fchmodat);
+    t[269] = full(fs::faccessat);
+    t[270] = full(poll::pselect6);
+    t[271] = full(poll::ppoll);
+    t[273] = tolerated("no robust futexes (one thread per process)");
+    t[280] = full(path::utimensat);
     t[292] = full(fs::dup3);
     t[293] = partial(
         fs::pipe2,
         "no SIGPIPE yet: a write with no reader gives EPIPE only; no O_DIRECT",
     );
-    t[267] = full(fs::readlinkat);
-    t[269] = full(fs::faccessat);
-    t[270] = full(poll::pselect6);
-    t[271] = full(poll::ppoll);
-    t[273] = tolerated("no robust futexes (one thread per process)");
+    t[295] = full(fs::preadv);
+    t[296] = full(fs::pwritev);
     t[302] = partial(
         process::prlimit64,
         "reports fixed limits; setting them is accepted and ignored",
+    );
+    t[306] = full(path::syncfs);
+    t[316] = partial(
+        path::renameat2,
+        "RENAME_NOREPLACE; no RENAME_EXCHANGE or RENAME_WHITEOUT",
     );
     t[318] = partial(
         info::getrandom,
         "a TSC-seeded generator, not a cryptographic one",
     );
+    t[326] = full(fs::copy_file_range);
+    t[332] = full(fs::statx);
     t[334] = tolerated("no restartable sequences");
+    t[439] = full(fs::faccessat2);
     t
 }
 
@@ -189,6 +228,7 @@ pub fn needs_registers(nr: u64) -> bool {
     matches!(nr, 56..=58)
 }
 
+pub use info::EPOCH_AT_BOOT;
 pub use process::wait_result;
 
 /// The name of call `nr` for logs ("?" if Linux assigns none).

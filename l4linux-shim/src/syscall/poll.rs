@@ -44,9 +44,9 @@ impl Shim {
     fn ready(&self, p: &Process, fd: i32) -> i16 {
         let f = usize::try_from(fd)
             .ok()
-            .and_then(|i| p.fds.get(i).copied().flatten());
+            .and_then(|i| p.fds.get(i).cloned().flatten());
         let Some(f) = f else { return POLLNVAL };
-        match f.kind {
+        match f.kind() {
             FdKind::Console => {
                 let mut m = POLLOUT | POLLWRNORM;
                 if self.tty_poll_in() {
@@ -62,7 +62,7 @@ impl Shim {
                     .and_then(Option::as_ref)
                     .map_or(0, |x| x.buf.len());
                 let mut m = 0;
-                if f.flags & O_ACCMODE == O_WRONLY {
+                if f.flags() & O_ACCMODE == O_WRONLY {
                     if held < crate::pipe::PIPE_SIZE {
                         m |= POLLOUT | POLLWRNORM;
                     }

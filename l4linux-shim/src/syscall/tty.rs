@@ -104,7 +104,7 @@ impl Shim {
         let mut deadline = None;
         match self.tty_try_read(p, buf, len, now, now, &mut deadline) {
             Some(r) => r,
-            None if f.flags & O_NONBLOCK != 0 => Err(EAGAIN),
+            None if f.flags() & O_NONBLOCK != 0 => Err(EAGAIN),
             None => {
                 let w = Waiting::TtyRead {
                     buf,
@@ -155,16 +155,15 @@ pub fn ioctl(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     if a[1] == FIONBIO {
         // Any descriptor: O_NONBLOCK on or off.
         let on: i32 = s.get(p, arg)?;
-        if let Some(Some(f)) = p.fds.get_mut(a[0] as usize) {
-            f.flags = if on != 0 {
-                f.flags | O_NONBLOCK
-            } else {
-                f.flags & !O_NONBLOCK
-            };
+        let mut file = f.file.borrow_mut();
+        if on != 0 {
+            file.flags |= O_NONBLOCK;
+        } else {
+            file.flags &= !O_NONBLOCK;
         }
         return Ok(0);
     }
-    if !matches!(f.kind, FdKind::Console) {
+    if !matches!(f.kind(), FdKind::Console) {
         return Err(ENOTTY);
     }
     match a[1] {
