@@ -35,7 +35,7 @@ const APPLETS: [&str; 13] = [
 /// console) the `tty:` lines, each a session with the console as its
 /// controlling terminal.
 pub const INIT: &str = "\
-tty:/bin/sh +m
+tty:/bin/sh
 /bin/linux-probe
 /bin/linux-probe-pie
 /bin/busybox echo hello from busybox on Septum
@@ -59,6 +59,11 @@ tty:/bin/sh +m
 /bin/linux-probe processes
 /bin/sh -c \"i=0; while [ $i -lt 200 ]; do /bin/true; i=$((i+1)); done; echo $i fork/exec/exit/wait cycles\"
 /bin/linux-probe bench
+/bin/linux-probe signals
+/bin/sh -c \"trap 'echo got USR1' USR1; kill -USR1 $$; echo after trap\"
+/bin/sh -c \"/bin/busybox yes | /bin/grep -c x & kill $!; wait $!; echo killed job gave $?\"
+/bin/sh -c \"while :; do :; done & kill $!; wait $!; echo busy loop gave $?\"
+/bin/sh -c \"/bin/busybox yes | /bin/busybox head -n 2\"
 ";
 
 const PASSWD: &str =

@@ -10,23 +10,23 @@
 //!   takes it through the line discipline first;
 //! - when the timer's alarm fires (`dev::ALARM_BIT`).
 //!
-//! A call that can go on is answered then (`Shim::answer_later`). The
+//! A call that can go on is answered then (`Shim::answer_blocked`, which
+//! runs a signal handler on the way if one is due); a signal gives a
+//! blocked call up through `Shim::unblock` (`Shim::unblock_io` here). The
 //! alarm is kept armed for the earliest deadline of any blocked call; a
 //! wakeup that comes early by the shim's clock (the timer's clock and the
 //! TSC the shim reads are not the same) just arms it again, so no call
 //! ever ends before its deadline.
 
 use alloc::vec::Vec;
-use septum_user::abi::fault as fk;
-use septum_user::ipc::Message;
 use septum_user::println;
 
 use crate::Shim;
 use crate::dev::{ALARM_BIT, INPUT_BIT};
 use crate::linux::SysResult;
-use crate::linux::errno::EINTR;
 use crate::linux::{Pollfd, Timespec};
 use crate::process::Process;
+use crate::signal::Restart;
 
 /// What a blocked call waits for.
 #[derive(Clone, Debug)]
@@ -88,20 +88,6 @@ impl Shim {
         p.blocks = true;
         self.io_blocked += 1;
         Ok(0)
-    }
-
-    /// Answer the blocked call of process `pid` through `reply`, and keep
-    /// the reply object for the next call that blocks.
-    pub fn answer_later(&mut self, pid: u64, reply: u64, r: SysResult) {
-        let rax = match r {
-            Ok(v) => v,
-            Err(e) => (-e) as u64,
-        };
-        let m = Message::new(fk::RESUME_SYSCALL_RESULT, &[rax]);
-        if let Err(e) = self.sys.ipc.reply(reply, &m) {
-            println!("[shim] answering pid {pid}'s call failed: {}", e.name());
-        }
-        self.spare_replies.push(reply);
     }
 
     /// Try `w` again at `now`: its answer if it can end.
@@ -174,7 +160,9 @@ impl Shim {
                     if let Some(m) = w.saved_mask {
                         p.sigmask = m;
                     }
-                    self.answer_later(p.pid, w.reply, r);
+                    // A signal that is deliverable now runs its handler
+                    // on the way (or ends the process).
+                    self.answer_blocked(&mut p, w.reply, r);
                 }
                 None => {
                     if let Some(d) = w.deadline {
@@ -220,13 +208,20 @@ impl Shim {
         if self.io_blocked > 0 {
             self.wake_io();
         }
+        if self.dying {
+            // A signal key, or an answer that delivered a fatal signal,
+            // killed a process: take it apart (no call is being answered).
+            self.reap();
+        }
     }
 
-    /// End `p`'s blocked call, if it has one, with EINTR (a signal came):
-    /// the sleeps write the time they had left. For the signal code.
-    #[allow(dead_code)]
-    pub fn interrupt_io(&mut self, p: &mut Process) {
-        let Some(w) = p.io_wait.take() else { return };
+    /// Give `p`'s blocked call up (a signal came, `Shim::unblock`): the
+    /// sleeps write the time they had left, ppoll and pselect6 put the
+    /// signal mask back. A read of the terminal is restarted if the
+    /// handler has SA_RESTART, as Linux's; poll, select and the sleeps
+    /// end with EINTR (Linux's ERESTARTNOHAND and restart block, which a
+    /// handler turns into EINTR).
+    pub fn unblock_io(&mut self, p: &mut Process, w: IoWait) -> (u64, Restart) {
         self.io_blocked -= 1;
         let now = self.nanos();
         if let Waiting::Sleep { rem } = w.what
@@ -239,7 +234,11 @@ impl Shim {
         if let Some(m) = w.saved_mask {
             p.sigmask = m;
         }
-        self.answer_later(p.pid, w.reply, Err(EINTR));
+        let restart = match w.what {
+            Waiting::TtyRead { .. } => Restart::IfSaRestart,
+            _ => Restart::Never,
+        };
+        (w.reply, restart)
     }
 }
 

@@ -49,10 +49,9 @@ impl Shim {
 
     /// A signal key was typed: its signal goes to the foreground group.
     fn tty_signal(&mut self, sig: u64) {
-        // TODO(sig): `self.signal_pgrp(self.tty.pgrp, sig)` once signals
-        // are delivered (the `sig` branch); until then the key only
-        // flushes the input.
-        let _ = sig;
+        if self.tty.pgrp != 0 {
+            self.signal_pgrp(self.tty.pgrp, sig as u32);
+        }
     }
 
     /// A read of the terminal, if it can end now (`None`: it waits,
@@ -138,6 +137,16 @@ const TCSETSF: u64 = 0x5404;
 const TCSBRK: u64 = 0x5409;
 const TCXONC: u64 = 0x540a;
 const TCFLSH: u64 = 0x540b;
+/// ENOTTY unless the console is `p`'s controlling terminal (the
+/// process-group and session ioctls need that, as Linux's do).
+fn controlling(s: &Shim, p: &Process) -> Result<(), i64> {
+    if s.tty.sid != 0 && s.tty.sid == p.sid {
+        Ok(())
+    } else {
+        Err(ENOTTY)
+    }
+}
+
 const TIOCSCTTY: u64 = 0x540e;
 const TIOCGPGRP: u64 = 0x540f;
 const TIOCSPGRP: u64 = 0x5410;
@@ -204,28 +213,66 @@ pub fn ioctl(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
             Ok(0)
         }
         TIOCGPGRP => {
-            let pgrp = if s.tty.pgrp == 0 { p.pid } else { s.tty.pgrp };
+            controlling(s, p)?;
+            let pgrp = s.tty.pgrp;
             s.put(p, arg, &(pgrp as u32))?;
             Ok(0)
         }
         TIOCSPGRP => {
+            controlling(s, p)?;
             let pgrp: i32 = s.get(p, arg)?;
             if pgrp < 0 {
                 return Err(EINVAL);
             }
-            s.tty.pgrp = pgrp as u64;
+            // A group of the caller's session (the caller is out of the
+            // table while its call is handled).
+            let pgrp = pgrp as u64;
+            let members = s.pids_where(|q| q.pgid == pgrp);
+            let sids: Vec<u64> = s
+                .procs
+                .iter()
+                .flatten()
+                .filter(|q| members.contains(&q.pid))
+                .map(|q| q.sid)
+                .collect();
+            if p.pgid != pgrp && sids.is_empty() {
+                return Err(ESRCH);
+            }
+            if sids.iter().any(|&x| x != p.sid) {
+                return Err(EPERM);
+            }
+            s.tty.pgrp = pgrp;
             Ok(0)
         }
         TIOCSCTTY => {
-            s.tty.sid = p.pid;
-            if s.tty.pgrp == 0 {
-                s.tty.pgrp = p.pid;
+            if s.tty.sid == p.sid && s.tty.sid != 0 {
+                return Ok(0);
+            }
+            // Only a session leader, and only a terminal no live session
+            // holds (root may take it with arg 1, as Linux lets it).
+            if p.sid != p.pid {
+                return Err(EPERM);
+            }
+            let held = s.tty.sid != 0 && !s.pids_where(|q| q.sid == s.tty.sid).is_empty();
+            if held && arg != 1 {
+                return Err(EPERM);
+            }
+            s.tty.sid = p.sid;
+            s.tty.pgrp = p.pgid;
+            Ok(0)
+        }
+        TIOCNOTTY => {
+            controlling(s, p)?;
+            if p.sid == p.pid {
+                // The session leader gives the terminal up.
+                s.tty.sid = 0;
+                s.tty.pgrp = 0;
             }
             Ok(0)
         }
-        TIOCNOTTY => Ok(0),
         TIOCGSID => {
-            let sid = if s.tty.sid == 0 { p.pid } else { s.tty.sid };
+            controlling(s, p)?;
+            let sid = s.tty.sid;
             s.put(p, arg, &(sid as u32))?;
             Ok(0)
         }
