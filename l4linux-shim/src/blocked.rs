@@ -208,9 +208,10 @@ impl Shim {
         if self.io_blocked > 0 {
             self.wake_io();
         }
-        if self.dying {
-            // A signal key, or an answer that delivered a fatal signal,
-            // killed a process: take it apart (no call is being answered).
+        if self.dying || !self.child_events.is_empty() {
+            // A signal key, or an answer that delivered a signal, killed
+            // or stopped a process: take it apart, tell its parent (no
+            // call is being answered).
             self.reap();
         }
     }
