@@ -15,7 +15,8 @@
 //!   error exit, and the RFLAGS rule on the `sysret` exit, whose RFLAGS
 //!   now travel in R11 (NT set before the call is clear after it).
 
-use crate::common::{PRIO, Settle, XOR, echo_server, get, pack, put, reset, unpack};
+use crate::common::{PRIO, Settle, XOR, echo_server, get, pack, put, reset};
+use crate::fastref::{SEQ, marker, ordered_caller, ordered_server};
 use core::sync::atomic::{AtomicU64, Ordering};
 use septum_test_tasks::ktest::{
     CNODE, Ctx, DEPTH, SELF_TCB, SELF_VSPACE, Test, TestResult, Thread, rights, ty,
@@ -162,9 +163,12 @@ extern "C" fn round_caller(_arg: u64, _buffer: u64) -> ! {
 /// A caller whose capability space is replaced between rounds: by
 /// another CNode (the same name now holds a differently badged endpoint)
 /// and by the same CNode under another guard (the old name names nothing,
-/// the new one the old slot). Every round's first Call runs on a cold
-/// cache (the general path, which fills it), the second on the fast path:
-/// both must give the new space's answer.
+/// the new one the old slot), then emptied by a revoke from elsewhere.
+/// `TCB_CONFIGURE` fills the cache for the new space; a stale entry
+/// (keyed on the slot's first word alone, say) would give the old answer.
+/// Both calls of a round must give the new space's answer; after the
+/// revoke, the cache no longer matches the (empty) slot and the general
+/// path refuses both calls.
 fn call_cspace_replaced(c: &mut Ctx) -> TestResult {
     reset();
     ROUNDS.store(0, Ordering::SeqCst);
@@ -225,7 +229,14 @@ fn call_cspace_replaced(c: &mut Ctx) -> TestResult {
     s.run()?;
     check_eq!(get(6), answer(3, 0x22));
     check_eq!(get(7), answer(3, 0x22));
-    check_eq!(ROUNDS.load(Ordering::SeqCst), 4);
+    // Round 4: the thread's copy of `b` is revoked from the root's slot
+    // (no `TCB_CONFIGURE`): nothing is found in an empty space.
+    c.ipc.cnode_revoke(CNODE, (b, DEPTH))?;
+    syscall::signal(n)?;
+    s.run()?;
+    check_eq!(Error::from_rax(get(8)), Err(Error::InvalidCapability));
+    check_eq!(Error::from_rax(get(9)), Err(Error::InvalidCapability));
+    check_eq!(ROUNDS.load(Ordering::SeqCst), 5);
     Ok(())
 }
 
@@ -335,46 +346,6 @@ fn reply_cspace_replaced(c: &mut Ctx) -> TestResult {
         check_eq!(get(8 + i), label);
     }
     Ok(())
-}
-
-/// Order in which threads reached their marks.
-static SEQ: AtomicU64 = AtomicU64::new(0);
-
-fn mark(cell: u64) {
-    put(cell as usize, SEQ.fetch_add(1, Ordering::SeqCst) + 1);
-}
-
-/// `[ep, reply, cell]`: receive one Call, cell := its order, answer it,
-/// then wait on `ep` for good.
-extern "C" fn ordered_server(arg: u64, _buffer: u64) -> ! {
-    let [ep, reply, cell, _] = unpack(arg);
-    if let Ok(rx) = ipc::recv_short(ep, reply) {
-        mark(cell);
-        let _ = ipc::reply_recv_short(
-            ep,
-            reply,
-            &Short::new(rx.msg.label + 1, &[]).unwrap_or(Short::default()),
-        );
-    }
-    syscall::thread_exit()
-}
-
-/// `[ep, cell]`: Call `ep` with no words; cell := the order it got its
-/// answer in.
-extern "C" fn ordered_caller(arg: u64, _buffer: u64) -> ! {
-    let [ep, cell, ..] = unpack(arg);
-    match ipc::call_short(ep, &Short::new(0x31, &[]).unwrap_or(Short::default())) {
-        Ok(_) => mark(cell),
-        Err(_) => put(cell as usize, 0xbad),
-    }
-    syscall::thread_exit()
-}
-
-/// `[cell]`: cell := the order it ran in.
-extern "C" fn marker(arg: u64, _buffer: u64) -> ! {
-    let [cell, ..] = unpack(arg);
-    mark(cell);
-    syscall::thread_exit()
 }
 
 /// A waiting server's priority changed while it waits: lowered below a
