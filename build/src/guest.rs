@@ -60,6 +60,7 @@ pub const INIT: &str = "\
 /bin/sh -c \"trap 'echo got USR1' USR1; kill -USR1 $$; echo after trap\"
 /bin/sh -c \"/bin/busybox yes | /bin/grep -c x & kill $!; wait $!; echo killed job gave $?\"
 /bin/sh -c \"while :; do :; done & kill $!; wait $!; echo busy loop gave $?\"
+/bin/sh -c \"/bin/busybox yes | /bin/grep -c x & kill -STOP $!; kill -CONT $!; kill $!; wait $!; echo stopped and continued job gave $?\"
 /bin/sh -c \"/bin/busybox yes | /bin/busybox head -n 2\"
 ";
 
@@ -138,9 +139,14 @@ pub fn cpio(entries: &[Entry]) -> Vec<u8> {
     out
 }
 
-/// The root filesystem's entries, given busybox (if it could be had) and
-/// the test programs.
-pub fn entries(busybox: Option<Vec<u8>>, programs: Vec<(String, Vec<u8>)>) -> Vec<Entry> {
+/// The root filesystem's entries, given busybox (if it could be had), the
+/// test programs and the C tests (`crate::guest_c`: their files, and the
+/// lines init runs after [`INIT`]'s).
+pub fn entries(
+    busybox: Option<Vec<u8>>,
+    programs: Vec<(String, Vec<u8>)>,
+    c: crate::guest_c::CTests,
+) -> Vec<Entry> {
     let dir = |p: &str| Entry::Dir { path: p.into() };
     let file = |p: &str, mode: u32, data: &[u8]| Entry::File {
         path: p.into(),
@@ -171,7 +177,9 @@ pub fn entries(busybox: Option<Vec<u8>>, programs: Vec<(String, Vec<u8>)>) -> Ve
     e.push(file("etc/passwd", 0o644, PASSWD.as_bytes()));
     e.push(file("etc/group", 0o644, GROUP.as_bytes()));
     e.push(file("etc/hostname", 0o644, b"septum\n"));
-    e.push(file("etc/septum-init", 0o644, INIT.as_bytes()));
+    let init = format!("{INIT}{}", c.init);
+    e.push(file("etc/septum-init", 0o644, init.as_bytes()));
+    e.extend(c.entries);
     for (name, major, minor) in [
         ("console", 5, 1),
         ("tty", 5, 0),
@@ -294,7 +302,8 @@ pub fn rootfs(ws: &Workspace) -> Result<PathBuf> {
             std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", ws.show(&path)))?;
         programs.push((p.to_string(), data));
     }
-    let archive = cpio(&entries(busybox, programs));
+    let c = crate::guest_c::build(ws)?;
+    let archive = cpio(&entries(busybox, programs, c));
     let out = ws.target_dir().join("guest").join("rootfs.cpio");
     // Rewrite only when it changed, so the shim is not rebuilt for nothing.
     if std::fs::read(&out).ok().as_deref() != Some(&archive[..]) {
@@ -341,6 +350,7 @@ mod tests {
         let e = entries(
             Some(vec![0x7f]),
             PROGRAMS.iter().map(|p| (p.to_string(), vec![1])).collect(),
+            crate::guest_c::CTests::default(),
         );
         let has = |p: &str| {
             e.iter().any(|x| match x {
