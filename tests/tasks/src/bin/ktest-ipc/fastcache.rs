@@ -145,7 +145,7 @@ extern "C" fn round_caller(_arg: u64, _buffer: u64) -> ! {
         }
         let r = ROUNDS.load(Ordering::SeqCst);
         for k in 0..2 {
-            let m = Short::new(0x700 + r, &[r]).unwrap_or(Short::default());
+            let m = Short::new(0x700 + r, &[r]).unwrap_or_default();
             let got = ipc::call_short(TARGET.load(Ordering::SeqCst), &m);
             put(
                 (2 * r + k) as usize,
@@ -263,8 +263,7 @@ extern "C" fn round_server(_arg: u64, _buffer: u64) -> ! {
         };
         put(8 + r as usize, rx.msg.label);
         ROUNDS.store(r + 1, Ordering::SeqCst);
-        let answer =
-            Short::new(rx.msg.label + 1, &[rx.msg.words[0] ^ XOR]).unwrap_or(Short::default());
+        let answer = Short::new(rx.msg.label + 1, &[rx.msg.words[0] ^ XOR]).unwrap_or_default();
         got = ipc::reply_recv_short(
             TARGET.load(Ordering::SeqCst),
             REPLY_AT.load(Ordering::SeqCst),
