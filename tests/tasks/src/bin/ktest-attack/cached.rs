@@ -10,7 +10,9 @@
 //! with no window.
 
 use crate::common::{
-    DONE, PRIO, UNSET, V0, V1, V2, get, handler, next_fault, reset, resume_regs, set, settle, write,
+    DONE, MINI_CODE, MINI_DATA, Mini, PRIO, UNSET, V0, V1, V2, bare_thread, blob, code_frame, get,
+    handler, mini_space_in, next_fault, read, reset, resume_regs, set, settle, shared_frame,
+    start_at, write,
 };
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use septum_test_tasks::ktest::{
@@ -26,6 +28,10 @@ pub const TESTS: &[Test] = &[
     Test {
         name: "attack_cached_cspace_follows_every_change_while_blocked",
         run: cspace_changes,
+    },
+    Test {
+        name: "attack_cached_space_follows_a_reconfigure_and_a_reused_pml4",
+        run: space_changes,
     },
     Test {
         name: "attack_switch_key_follows_priority_set_while_blocked",
@@ -249,6 +255,114 @@ fn cspace_changes(c: &mut Ctx) -> TestResult {
     check_eq!(get(DONE), 1);
     // Rounds 0, 3 and 4 reached the server; nothing else did.
     check_eq!(SERVED.load(SeqCst), 3);
+    Ok(())
+}
+
+// ---- the address-space cache ----
+
+/// In a small space: add one to the word at `MINI_DATA`, Call the endpoint
+/// in R13 (register-only), again and again. Touches no stack.
+#[unsafe(naked)]
+unsafe extern "C" fn count_and_call() -> ! {
+    core::arch::naked_asm!(
+        "2:",
+        "mov rbx, {data}",
+        "inc qword ptr [rbx]",
+        "mov eax, {call}",
+        "mov rdi, r13",
+        "xor esi, esi",
+        "xor r12d, r12d",
+        "syscall",
+        "jmp 2b",
+        data = const MINI_DATA,
+        call = const nr::CALL,
+    )
+}
+
+/// `ep << 16 | go`: for every Call, count it, wait on `go`, answer.
+extern "C" fn gated_server(arg: u64, buffer: u64) -> ! {
+    let (ep, go) = (arg >> 16, arg & 0xffff);
+    let reply = GATED_REPLY.load(SeqCst);
+    let mut ipc = thread_ipc(buffer);
+    let mut r = ipc.recv(ep, reply);
+    while r.is_ok() {
+        SERVED.fetch_add(1, SeqCst);
+        let _ = wait(go);
+        r = ipc.reply_recv(ep, reply, &Message::new(0x77, &[]));
+    }
+    thread_exit()
+}
+static GATED_REPLY: AtomicU64 = AtomicU64::new(0);
+
+/// A small space with the counting code and a data page the root sees
+/// (returned: the space and the root's view of the counter).
+fn counting_space(c: &mut Ctx, pml4: u64) -> Result<(Mini, u64), Error> {
+    let m = mini_space_in(c, pml4)?;
+    code_frame(c, m.vspace, MINI_CODE, 0, blob(count_and_call, 32))?;
+    let (_, counter) = shared_frame(c, m.vspace, MINI_DATA)?;
+    Ok((m, counter))
+}
+
+/// A thread runs in space A, calls a server and waits for the answer; the
+/// root moves it to space B meanwhile: the answer (the fast path's switch)
+/// must run it in B. Then B's PML4 is destroyed while it waits: it must
+/// stop, not run in what the cache named. Then a PML4 is made at the same
+/// address (its capability words the same as before), with a counter of
+/// its own: restarted there, the thread must count in the new space.
+fn space_changes(c: &mut Ctx) -> TestResult {
+    reset();
+    SERVED.store(0, SeqCst);
+    let h = handler(c)?;
+    let ep = c.endpoint()?;
+    let go = c.notification()?;
+    GATED_REPLY.store(c.reply()?, SeqCst);
+    c.spawn("ka-space-server", gated_server, ep << 16 | go, PRIO + 10)?;
+    let a_pml4 = c.make(ty::PAGE_TABLE, 4)?;
+    let (a, in_a) = counting_space(c, a_pml4)?;
+    let u = c.make(ty::UNTYPED, 12)?;
+    let b_pml4 = c.slot();
+    c.ipc.retype(u, ty::PAGE_TABLE, 4, CNODE, b_pml4, 1)?;
+    let (b, in_b) = counting_space(c, b_pml4)?;
+    let t = bare_thread(c, "ka-space-counter", a.vspace, h.ep)?;
+    start_at(c, t, MINI_CODE, &[(fault::W_R13, ep)])?;
+    settle(c)?;
+    let counts = |c1: u64| [SERVED.load(SeqCst), read(in_a), read(in_b), c1];
+    check_eq!(counts(0), [1, 1, 0, 0]);
+    // Moved while it waits for its answer.
+    c.ipc.tcb_configure(t, CNODE, b.vspace, 0, 0, h.ep)?;
+    septum_user::syscall::signal(go)?;
+    settle(c)?;
+    check!(
+        counts(0) == [2, 1, 1, 0],
+        "moved to another space while it waited, the thread counted (calls, in A, in B) {:?}, expected [2, 1, 1]",
+        &counts(0)[..3]
+    );
+    // B's PML4 destroyed while it waits.
+    c.ipc.cnode_revoke(CNODE, (u, DEPTH))?;
+    check_eq!(c.identify(b_pml4)?.cap_type, cap::NULL);
+    septum_user::syscall::signal(go)?;
+    settle(c)?;
+    check!(
+        counts(0) == [2, 1, 1, 0],
+        "its space destroyed while it waited, the thread went on (calls, in A, in B) {:?}",
+        &counts(0)[..3]
+    );
+    check!(
+        crate::common::poll_fault(c, &h)?.is_none(),
+        "a thread without a space faulted instead of stopping"
+    );
+    // A new PML4 at the same address, with its own counter.
+    let c_pml4 = c.slot();
+    c.ipc.retype(u, ty::PAGE_TABLE, 4, CNODE, c_pml4, 1)?;
+    let (cs, in_c) = counting_space(c, c_pml4)?;
+    c.ipc.tcb_configure(t, CNODE, cs.vspace, 0, 0, h.ep)?;
+    start_at(c, t, MINI_CODE, &[(fault::W_R13, ep)])?;
+    settle(c)?;
+    check!(
+        counts(read(in_c)) == [3, 1, 1, 1],
+        "restarted in a new PML4 at the old one's address, the thread counted (calls, in A, in B, in the new space) {:?}, expected [3, 1, 1, 1]",
+        counts(read(in_c))
+    );
     Ok(())
 }
 

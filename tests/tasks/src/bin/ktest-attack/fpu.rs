@@ -35,6 +35,10 @@ pub const TESTS: &[Test] = &[
         name: "attack_fpu_state_kept_across_fast_path_ipc_and_null_call",
         run: across_fast_paths,
     },
+    Test {
+        name: "attack_fpu_state_kept_across_preemption_between_null_calls",
+        run: null_call_preempted,
+    },
 ];
 
 /// 16 vector registers, 256 bits each (only the low 128 without AVX).
@@ -260,6 +264,51 @@ extern "C" fn blocker(ntfn: u64, _buffer: u64) -> ! {
     set(V0, after.diff(&before));
     set(V1, 1);
     thread_exit()
+}
+
+/// Thread B: checks it starts fresh (V2), fills its own state, wakes A,
+/// makes zero-byte `DebugWrite`s (the null call's shortcut, which leaves
+/// without switching FPU state) until A has run (which takes a
+/// preemption), comparing after each (mismatches into V3).
+extern "C" fn null_caller(ntfn: u64, _buffer: u64) -> ! {
+    use septum_user::abi::syscall as nr;
+    let avx = avx();
+    set(V2, snapshot(avx).fresh_diff());
+    fill(0x3c3c_4d4d_5e5e_6f6f, avx);
+    let before = snapshot(avx);
+    let _ = signal(ntfn);
+    let mut bad = 0;
+    while get(V1) != 1 {
+        let _ = septum_user::syscall::raw(nr::DEBUG_WRITE, 0x1000, 0, [0; 4], 0);
+        bad |= snapshot(avx).diff(&before);
+    }
+    set(V3, bad);
+    set(DONE, 1);
+    thread_exit()
+}
+
+/// A thread making null calls is preempted between them by one at its
+/// priority that fills its own FPU state: neither may see the other's.
+fn null_call_preempted(c: &mut Ctx) -> TestResult {
+    reset();
+    let n = c.notification()?;
+    c.spawn("ka-fpu-blocker", blocker, n, PRIO)?;
+    c.spawn("ka-fpu-nuller", null_caller, n, PRIO)?;
+    settle(c)?;
+    check_eq!(get(DONE), 1);
+    check!(
+        get(V0) == 0,
+        "after blocking, a thread's {} changed (mask {:#x})",
+        parts(get(V0)),
+        get(V0)
+    );
+    check!(
+        get(V3) == 0,
+        "preempted between null calls, a thread's {} changed (mask {:#x})",
+        parts(get(V3)),
+        get(V3)
+    );
+    Ok(())
 }
 
 /// Thread B: checks it starts fresh (V2), fills its own state, wakes A,
