@@ -25,14 +25,17 @@ pub const BUSYBOX_SHA256: &str = "3d3fdbe91d4660c873e14b092c213fe81c1da6362daa23
 /// installed in `/bin`.
 pub const PROGRAMS: [&str; 2] = ["linux-probe", "linux-probe-pie"];
 
-/// Busybox applets linked in `/bin` (step 1: the ones its scenario runs
-/// by name).
-const APPLETS: [&str; 9] = [
-    "sh", "echo", "cat", "ls", "uname", "true", "false", "wc", "grep",
+/// Busybox applets linked in `/bin` (the ones the scenarios run by name).
+const APPLETS: [&str; 13] = [
+    "sh", "echo", "cat", "ls", "uname", "true", "false", "wc", "grep", "sleep", "vi", "test", "[",
 ];
 
-/// What step 1's init runs, one program a line (`/etc/septum-init`).
+/// What init runs, one program a line (`/etc/septum-init`): on the debug
+/// console the plain lines, one after another; on a terminal (the serial
+/// console) the `tty:` lines, each a session with the console as its
+/// controlling terminal.
 pub const INIT: &str = "\
+tty:/bin/sh
 /bin/linux-probe
 /bin/linux-probe-pie
 /bin/busybox echo hello from busybox on Septum
@@ -372,6 +375,7 @@ mod tests {
             assert!(has(p), "{p}");
         }
         for line in INIT.lines() {
+            let line = line.strip_prefix("tty:").unwrap_or(line);
             let prog = line.split(' ').next().unwrap().trim_start_matches('/');
             assert!(has(prog), "init runs {prog}, which is not packed");
         }
