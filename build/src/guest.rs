@@ -54,6 +54,7 @@ pub const INIT: &str = "\
 /bin/sh -c \"echo to stderr through dup2 >&2\"
 /bin/linux-probe cloexec
 /bin/linux-probe bench
+/bin/linux-probe fs
 ";
 
 const PASSWD: &str =

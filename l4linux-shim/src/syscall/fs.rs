@@ -440,6 +440,8 @@ fn do_open(
                 n
             }
             None if trailing => return Err(EISDIR),
+            // /proc makes no files.
+            None if s.in_proc(dir) => return Err(EACCES),
             None => {
                 if s.fs.has_orphans() {
                     s.fs_sweep(p);
