@@ -557,7 +557,8 @@ pub(super) fn stat_of(s: &Shim, node: usize) -> Stat {
     let n = s.fs.node(node);
     let size = s.fs.size(node);
     Stat {
-        st_dev: 1,
+        // /proc is a filesystem of its own (`df` tells mounts apart by it).
+        st_dev: if s.in_proc(node) { 3 } else { 1 },
         st_ino: node as u64 + 1,
         st_nlink: u64::from(n.nlink),
         st_mode: n.mode,
