@@ -93,6 +93,8 @@ pub const INIT: &str = "\
 /bin/sh -c \"cat /bin/busybox | wc -c\"
 /bin/sh -c \"echo to stderr through dup2 >&2\"
 /bin/linux-probe cloexec
+/bin/linux-probe processes
+/bin/sh -c \"i=0; while [ $i -lt 200 ]; do /bin/true; i=$((i+1)); done; echo $i fork/exec/exit/wait cycles\"
 /bin/linux-probe bench
 /bin/linux-probe fs
 ";

@@ -163,8 +163,11 @@ impl Shim {
         c.fs_base = if flags & 0x80000 != 0 { tls } else { p.fs_base };
         c.gs_base = p.gs_base;
         let r = (|| {
-            for (&va, page) in &p.pages {
-                c.copy_page(&mut self.sys, &mut self.arena, va, page.attrs, page.frame)?;
+            let pages: Vec<(u64, Option<u64>)> =
+                p.pages.iter().map(|(&va, page)| (va, page.attrs)).collect();
+            for (va, attrs) in pages {
+                let src = p.arena_page(&mut self.sys, &mut self.arena, va)?;
+                c.copy_page(&mut self.sys, &mut self.arena, va, attrs, src)?;
             }
             if flags & 0x0100_0000 != 0 {
                 // CLONE_CHILD_SETTID
@@ -242,25 +245,15 @@ impl Shim {
         }
     }
 
-    /// The Septum objects of a new process: its untyped (a free slab of
-    /// the shim's process memory), an empty CNode (its thread makes no Septum calls:
-    /// every `syscall` is a fault), a PML4 with an ASID from the shim's
-    /// pool, and a thread in syscall-fault mode whose fault endpoint is
-    /// the shim's, badged with the pid.
+    /// The Septum objects of a new process, made from its first chunk
+    /// of the shim's process memory (`crate::mem`): an empty CNode (its
+    /// thread makes no Septum calls: every `syscall` is a fault), a PML4
+    /// with an ASID from the shim's pool, and a thread in syscall-fault
+    /// mode whose fault endpoint is the shim's, badged with the pid.
     fn make_process(&mut self, pid: u64) -> Result<Process, septum_user::abi::Error> {
-        let ut = self
-            .sys
-            .free_slabs
-            .pop()
-            .ok_or(septum_user::abi::Error::NotEnoughMemory)?;
-        let ep_slot = match self.sys.slot() {
-            Ok(s) => s,
-            Err(e) => {
-                self.sys.free_slabs.push(ut);
-                return Err(e);
-            }
-        };
-        let mut p = Process::new(pid, 1, ut, 0, 0, 0, ep_slot);
+        use septum_user::abi::Error::NotEnoughMemory;
+        let ep_slot = self.sys.slot()?;
+        let mut p = Process::new(pid, 1, 0, 0, 0, ep_slot);
         let r = (|| {
             self.sys.ipc.cnode_mint(
                 CNODE,
@@ -270,13 +263,14 @@ impl Shim {
                 rights::WRITE | rights::GRANT_REPLY,
                 pid,
             )?;
-            p.cnode = self.sys.make_from(ut, ty::CNODE, 1)?;
-            p.slots.push(p.cnode);
-            p.pml4 = self.sys.make_from(ut, ty::PAGE_TABLE, 4)?;
-            p.slots.push(p.pml4);
-            self.sys.ipc.asid_assign(ASID_POOL, p.pml4)?;
-            p.tcb = self.sys.make_from(ut, ty::TCB, 0)?;
-            p.slots.push(p.tcb);
+            let sys = &mut self.sys;
+            p.cnode = p.mem.make(sys, ty::CNODE, 1).map_err(|_| NotEnoughMemory)?;
+            p.pml4 = p
+                .mem
+                .make(sys, ty::PAGE_TABLE, 4)
+                .map_err(|_| NotEnoughMemory)?;
+            sys.ipc.asid_assign(ASID_POOL, p.pml4)?;
+            p.tcb = p.mem.make(sys, ty::TCB, 0).map_err(|_| NotEnoughMemory)?;
             let ipc = &mut self.sys.ipc;
             ipc.tcb_configure(p.tcb, p.cnode, p.pml4, 0, 0, ep_slot)?;
             ipc.tcb_set_syscall_faults(p.tcb, true)?;
@@ -424,23 +418,18 @@ impl Shim {
         Ok(())
     }
 
-    /// Take `p` apart: stop its thread, revoke its untyped (its thread,
+    /// Take `p` apart: stop its thread, revoke its chunks (its thread,
     /// address space, page tables and frames go, and with the frames their
-    /// copies in the shim's arena), and free every slot it used.
-    pub fn destroy(&mut self, p: Process) {
+    /// copies in the shim's arena), free every slot it used and give the
+    /// chunks back to the pool.
+    pub fn destroy(&mut self, mut p: Process) {
         for page in p.pages.values() {
             self.arena.unmapped(page.frame);
         }
         if p.tcb != 0 {
             let _ = self.sys.ipc.tcb_suspend(p.tcb);
         }
-        let _ = self.sys.ipc.cnode_revoke(CNODE, (p.ut, DEPTH));
-        for &s in &p.slots {
-            self.sys.release(s);
-        }
-        // The slab stays; with nothing made from it left, its next retype
-        // finds it whole (the kernel resets it).
-        self.sys.free_slabs.push(p.ut);
+        p.mem.release(&mut self.sys, &mut self.arena);
         self.sys.delete(p.fault_ep);
     }
 }

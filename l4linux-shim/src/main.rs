@@ -30,6 +30,7 @@ mod fs;
 #[allow(unsafe_code)]
 mod heap;
 mod linux;
+mod mem;
 mod pipe;
 mod proc;
 mod process;
@@ -58,9 +59,6 @@ static ROOTFS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rootfs.cpio"));
 /// The file pool: pages of file data the RAM filesystem may hold (4 MiB
 /// of the shim's heap; past it a write gets ENOSPC).
 pub const FILE_POOL_PAGES: usize = 1024;
-
-/// Each process's slab: 8 MiB for its page tables, frames and thread.
-pub const PROCESS_BITS: u64 = 23;
 
 /// The guest kernel's state.
 pub struct Shim {
@@ -460,7 +458,7 @@ fn main() {
             }
         }
     }
-    if let Err(e) = sys.make_slabs(PROCESS_BITS) {
+    if let Err(e) = sys.make_chunks(mem::CHUNK_BITS) {
         println!("[shim] cannot cut its process memory: {}", e.name());
         return;
     }
@@ -508,8 +506,13 @@ fn main() {
     if commands.is_empty() {
         println!("[shim] /etc/septum-init lists nothing to run (was the root filesystem packed?)");
     }
-    // Every program must give back exactly the slots it took.
-    let baseline = shim.sys.slots_in_use();
+    // Every program must give back exactly the slots and the memory it
+    // took. Reply objects made for blocked calls stay in the shim's pool
+    // for the next (at most one per process, so bounded by the ASIDs):
+    // they are the shim's, not a program's.
+    let accounted = |shim: &Shim| shim.sys.slots_in_use() - shim.spare_replies.len() as u64;
+    let baseline = accounted(&shim);
+    let chunks = shim.sys.chunks.len();
     let mut leaked = false;
     let envp: Vec<Vec<u8>> = [
         &b"HOME=/"[..],
@@ -530,12 +533,19 @@ fn main() {
                     core::str::from_utf8(&argv.join(&b' ')).unwrap_or("?")
                 );
                 shim.serve();
-                let now = shim.sys.slots_in_use();
-                if now != baseline {
+                let now = accounted(&shim);
+                let free = shim.sys.free_chunks.len();
+                if now != baseline || free != chunks {
                     println!(
-                        "[shim] SLOTS LEAKED: {now} in use after pid {pid}, {baseline} before"
+                        "[shim] SLOTS OR MEMORY LEAKED after pid {pid}: {now} slots in use ({baseline} before), {} of {chunks} chunks held",
+                        chunks - free
                     );
                     leaked = true;
+                } else {
+                    println!(
+                        "[shim] after pid {pid}: {} processes made so far; slots and memory as at the start ({now} slots in use, {free} of {chunks} chunks free)",
+                        shim.next_pid - 1
+                    );
                 }
             }
             Err(e) => println!(
@@ -550,12 +560,12 @@ fn main() {
             baseline
         );
     }
-    // Nothing made from any slab is left: each retypes whole.
-    let bits = PROCESS_BITS.min(shim.sys.procs_bits);
-    let slabs = shim.sys.slabs.clone();
-    let whole = slabs
+    // Nothing made from any chunk is left: each retypes whole.
+    let bits = shim.sys.chunk_bits;
+    let all = shim.sys.chunks.clone();
+    let whole = all
         .iter()
-        .filter(|&&slab| match shim.sys.make_from(slab, ty::UNTYPED, bits) {
+        .filter(|&&c| match shim.sys.make_from(c, ty::UNTYPED, bits) {
             Ok(s) => {
                 shim.sys.delete(s);
                 true
@@ -563,17 +573,17 @@ fn main() {
             Err(_) => false,
         })
         .count();
-    if whole == slabs.len() {
+    if whole == all.len() {
         println!(
-            "[shim] and the process memory retypes whole again ({} slabs of {} MiB)",
+            "[shim] and the process memory retypes whole again ({} chunks of {} KiB)",
             whole,
-            (1u64 << bits) >> 20
+            (1u64 << bits) >> 10
         );
     } else {
         println!(
-            "[shim] MEMORY LEAKED: {} of {} process slabs do not retype whole",
-            slabs.len() - whole,
-            slabs.len()
+            "[shim] MEMORY LEAKED: {} of {} process chunks do not retype whole",
+            all.len() - whole,
+            all.len()
         );
     }
 }

@@ -15,10 +15,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
+use crate::Shim;
 use crate::fs::{Dir, Kind};
 use crate::linux::{S_IFDIR, S_IFLNK, S_IFREG};
 use crate::process::Process;
-use crate::{PROCESS_BITS, Shim};
 
 /// A file of `/proc`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -258,13 +258,13 @@ impl Shim {
     /// What the shim's memory holds, in bytes: all of it (process memory
     /// and the file pool), what is free, and the file pool's pages in use.
     pub fn memory(&self) -> Memory {
-        let slab = 1u64 << PROCESS_BITS.min(self.sys.procs_bits);
+        let chunk = 1u64 << self.sys.chunk_bits;
         let page = crate::fs::PAGE as u64;
         let pool = self.fs.pool_pages as u64 * page;
         let files = self.fs.pool_used as u64 * page;
         Memory {
-            total: self.sys.slabs.len() as u64 * slab + pool,
-            free: self.sys.free_slabs.len() as u64 * slab + pool - files,
+            total: self.sys.chunks.len() as u64 * chunk + pool,
+            free: self.sys.free_chunks.len() as u64 * chunk + pool - files,
             files,
         }
     }

@@ -17,7 +17,9 @@ use septum_user::abi::object::object_type as ty;
 use crate::arena::{Arena, PAGE};
 use crate::fd::Fd;
 use crate::linux::{PROT_EXEC, PROT_READ, PROT_WRITE, errno::*};
+use crate::mem::{CHUNK_BITS, MAX_CHUNKS, Memory};
 use crate::sys::Sys;
+use septum_user::println;
 
 pub const PAGE_U64: u64 = PAGE as u64;
 /// One past the highest address a process may map (the top page of the
@@ -53,7 +55,8 @@ pub struct Vma {
 }
 
 /// One page of the process: the frame mapped in the process (its slot
-/// also names its place in the shim's arena) and the copy mapped there.
+/// also names its place in the shim's arena) and the copy mapped there
+/// (0 until the shim first reaches the page).
 #[derive(Clone, Copy, Debug)]
 pub struct Page {
     pub frame: u64,
@@ -119,14 +122,15 @@ impl Process {
             backing: Backing::Anon,
         };
         // Made unmapped (prot 0), filled, then mapped as the parent's is.
-        let page = self.new_page(sys, arena, va, vma)?;
+        self.new_page(sys, arena, va, vma)?;
+        let page = self.arena_page(sys, arena, va)?;
         let mut buf = [0u8; PAGE];
-        if !arena.read(src, 0, &mut buf) || !arena.write(page.frame, 0, &buf) {
+        if !arena.read(src, 0, &mut buf) || !arena.write(page, 0, &buf) {
             return Err(ENOMEM);
         }
         if let Some(a) = attrs {
             sys.ipc
-                .frame_map(page.frame, self.pml4, va, a)
+                .frame_map(page, self.pml4, va, a)
                 .map_err(|_| ENOMEM)?;
             if let Some(p) = self.pages.get_mut(&va) {
                 p.attrs = Some(a);
@@ -139,16 +143,14 @@ impl Process {
 pub struct Process {
     pub pid: u64,
     pub ppid: u64,
-    /// Its untyped: every object of the process is made from it, and
-    /// revoking it takes the whole process away.
-    pub ut: u64,
+    /// What its objects are made from, and the slots they occupy
+    /// (`crate::mem`): revoking its chunks takes the whole process away.
+    pub mem: Memory,
     pub cnode: u64,
     pub pml4: u64,
     pub tcb: u64,
     /// The shim's endpoint, badged with the pid: its fault endpoint.
     pub fault_ep: u64,
-    /// Every slot the process's objects occupy (freed after the revoke).
-    pub slots: Vec<u64>,
     tables: BTreeSet<(u8, u64)>,
     pub pages: BTreeMap<u64, Page>,
     pub vmas: Vec<Vma>,
@@ -204,16 +206,15 @@ pub fn attrs_for(prot: u64) -> u64 {
 }
 
 impl Process {
-    pub fn new(pid: u64, ppid: u64, ut: u64, cnode: u64, pml4: u64, tcb: u64, ep: u64) -> Self {
+    pub fn new(pid: u64, ppid: u64, cnode: u64, pml4: u64, tcb: u64, ep: u64) -> Self {
         Process {
             pid,
             ppid,
-            ut,
+            mem: Memory::default(),
             cnode,
             pml4,
             tcb,
             fault_ep: ep,
-            slots: Vec::new(),
             tables: BTreeSet::new(),
             pages: BTreeMap::new(),
             vmas: Vec::new(),
@@ -326,10 +327,7 @@ impl Process {
             if self.tables.contains(&key) {
                 continue;
             }
-            let t = sys
-                .make_from(self.ut, ty::PAGE_TABLE, u64::from(level))
-                .map_err(|_| ENOMEM)?;
-            self.slots.push(t);
+            let t = self.mem.make(sys, ty::PAGE_TABLE, u64::from(level))?;
             sys.ipc
                 .page_table_map(t, self.pml4, va)
                 .map_err(|_| ENOMEM)?;
@@ -339,7 +337,9 @@ impl Process {
     }
 
     /// A fresh page at `va` (page-aligned, not present), filled from its
-    /// area and mapped with `attrs`.
+    /// area and mapped with `attrs`. A zero page is only mapped in the
+    /// process (a new frame is zero); the shim reaches it through the
+    /// arena only when it must write it (file bytes, a reused frame).
     fn new_page(
         &mut self,
         sys: &mut Sys,
@@ -348,36 +348,75 @@ impl Process {
         vma: Vma,
     ) -> Result<Page, i64> {
         self.tables_for(sys, va)?;
-        let frame = sys.make_from(self.ut, ty::FRAME, 0).map_err(|_| ENOMEM)?;
-        self.slots.push(frame);
-        let copy = sys.copy(frame).map_err(|_| ENOMEM)?;
-        self.slots.push(copy);
-        sys.map_own(copy, Arena::address(frame), 1, false)
-            .map_err(|_| ENOMEM)?;
-        arena.mapped(frame);
-        if let Backing::File { data, vaddr } = vma.backing {
+        let f = self.mem.frame(sys)?;
+        let mut page = Page {
+            frame: f.slot,
+            copy: f.copy,
+            attrs: None,
+        };
+        let file = match vma.backing {
+            Backing::File { data, vaddr } => Some((data, vaddr)),
+            Backing::Anon => None,
+        };
+        if (f.dirty || file.is_some())
+            && let Err(e) = self.reach(sys, arena, &mut page)
+        {
+            self.mem.unused(page.frame, page.copy);
+            return Err(e);
+        }
+        if f.dirty {
+            arena.write(page.frame, 0, &[0; PAGE]);
+        }
+        if let Some((data, vaddr)) = file {
             // The part of this page the segment's file bytes cover.
             let lo = va.max(vaddr);
             let hi = (va + PAGE_U64).min(vaddr.saturating_add(data.len() as u64));
             if lo < hi {
                 let from = (lo - vaddr) as usize;
                 let bytes = &data[from..from + (hi - lo) as usize];
-                arena.write(frame, (lo - va) as usize, bytes);
+                arena.write(page.frame, (lo - va) as usize, bytes);
             }
         }
         let attrs =
             (vma.prot & (PROT_READ | PROT_WRITE | PROT_EXEC) != 0).then(|| attrs_for(vma.prot));
-        if let Some(a) = attrs
-            && sys.ipc.frame_map(frame, self.pml4, va, a).is_err()
-        {
-            // The slots go with the process; the arena forgets the page.
-            arena.unmapped(frame);
-            let _ = sys.ipc.frame_unmap(copy);
-            return Err(ENOMEM);
+        if let Some(a) = attrs {
+            if sys.ipc.frame_map(page.frame, self.pml4, va, a).is_err() {
+                self.mem.unused(page.frame, page.copy);
+                return Err(ENOMEM);
+            }
+            page.attrs = Some(a);
         }
-        let page = Page { frame, copy, attrs };
         self.pages.insert(va, page);
         Ok(page)
+    }
+
+    /// Map `page`'s frame in the shim's arena (through a copy of its
+    /// capability) if it is not there yet.
+    fn reach(&mut self, sys: &mut Sys, arena: &mut Arena, page: &mut Page) -> Result<(), i64> {
+        if page.copy != 0 {
+            return Ok(());
+        }
+        let copy = sys.copy(page.frame).map_err(|_| ENOMEM)?;
+        if sys
+            .map_own(copy, Arena::address(page.frame), 1, false)
+            .is_err()
+        {
+            sys.delete(copy);
+            return Err(ENOMEM);
+        }
+        self.mem.own(copy);
+        arena.mapped(page.frame);
+        page.copy = copy;
+        Ok(())
+    }
+
+    /// The arena slot of the present page at `va` (page-aligned),
+    /// mapped in the arena if it was not yet.
+    pub fn arena_page(&mut self, sys: &mut Sys, arena: &mut Arena, va: u64) -> Result<u64, i64> {
+        let mut page = *self.pages.get(&va).ok_or(EFAULT)?;
+        self.reach(sys, arena, &mut page)?;
+        self.pages.insert(va, page);
+        Ok(page.frame)
     }
 
     /// Map (or remap) `page` at `va` with `attrs`.
@@ -420,7 +459,20 @@ impl Process {
             return false;
         }
         match self.pages.get(&va) {
-            None => self.new_page(sys, arena, va, vma).is_ok(),
+            None => match self.new_page(sys, arena, va, vma) {
+                Ok(_) => true,
+                Err(_) => {
+                    println!(
+                        "[shim] pid {} ({}): out of memory: {} KiB held (at most {} KiB), {} chunks free",
+                        self.pid,
+                        self.exe,
+                        self.mem.chunks() << (CHUNK_BITS - 10),
+                        MAX_CHUNKS << (CHUNK_BITS - 10),
+                        sys.free_chunks.len()
+                    );
+                    false
+                }
+            },
             Some(p) => {
                 let want = if fetch {
                     2
@@ -439,15 +491,16 @@ impl Process {
         }
     }
 
-    /// Drop the pages in `[start, end)` (unmap; the frames go back with
-    /// the process's untyped when it exits).
-    pub fn drop_pages(&mut self, sys: &mut Sys, arena: &mut Arena, start: u64, end: u64) {
+    /// Drop the pages in `[start, end)`: unmap them from the process
+    /// and keep their frames for its next pages (`crate::mem`).
+    pub fn drop_pages(&mut self, sys: &mut Sys, start: u64, end: u64) {
         let vas: Vec<u64> = self.pages.range(start..end).map(|(&va, _)| va).collect();
         for va in vas {
             if let Some(p) = self.pages.remove(&va) {
-                arena.unmapped(p.frame);
-                let _ = sys.ipc.frame_unmap(p.copy);
-                let _ = sys.ipc.frame_unmap(p.frame);
+                if p.attrs.is_some() {
+                    let _ = sys.ipc.frame_unmap(p.frame);
+                }
+                self.mem.unused(p.frame, p.copy);
             }
         }
     }
@@ -482,10 +535,10 @@ impl Process {
         if !ok {
             return Err(EFAULT);
         }
-        match self.pages.get(&page_va) {
-            Some(p) => Ok(p.frame),
-            None => self.new_page(sys, arena, page_va, vma).map(|p| p.frame),
+        if !self.pages.contains_key(&page_va) {
+            self.new_page(sys, arena, page_va, vma)?;
         }
+        self.arena_page(sys, arena, page_va)
     }
 
     /// Check that `[addr, addr + len)` is process memory at all.

@@ -23,6 +23,8 @@ pub const ASID_POOL: u64 = 6;
 pub const DEPTH: u64 = 64;
 /// First slot after the fixed ones.
 const FIRST_GRANT: u64 = 8;
+/// Slots in a run ([`Sys::run`]): how many frames one retype makes.
+pub const RUN: u64 = 16;
 
 pub struct Sys {
     pub ipc: Ipc,
@@ -36,10 +38,14 @@ pub struct Sys {
     pub procs: u64,
     /// Bits of the process untyped.
     pub procs_bits: u64,
-    /// The process memory cut in slabs, one per live process
-    /// ([`Sys::make_slabs`]), and those free.
-    pub slabs: Vec<u64>,
-    pub free_slabs: Vec<u64>,
+    /// The process memory cut in chunks ([`Sys::make_chunks`]), and
+    /// those no process holds (`crate::mem`).
+    pub chunks: Vec<u64>,
+    pub free_chunks: Vec<u64>,
+    /// Bits of each chunk.
+    pub chunk_bits: u64,
+    /// Runs of [`RUN`] consecutive slots given back, for reuse.
+    free_runs: Vec<u64>,
     /// Page tables made in the shim's own address space: (level, index).
     tables: BTreeSet<(u8, u64)>,
 }
@@ -108,8 +114,10 @@ impl Sys {
             own_count: found - 1,
             procs,
             procs_bits,
-            slabs: Vec::new(),
-            free_slabs: Vec::new(),
+            chunks: Vec::new(),
+            free_chunks: Vec::new(),
+            chunk_bits: 0,
+            free_runs: Vec::new(),
             tables: BTreeSet::new(),
         })
     }
@@ -131,9 +139,28 @@ impl Sys {
         self.free_slots.push(s);
     }
 
-    /// Slots in use or free for reuse, for the accounting line.
+    /// [`RUN`] consecutive empty slots (for one retype of that many
+    /// objects): the first of them.
+    pub fn run(&mut self) -> Result<u64, Error> {
+        if let Some(s) = self.free_runs.pop() {
+            return Ok(s);
+        }
+        if self.next_slot + RUN > self.limit {
+            return Err(Error::NotEnoughMemory);
+        }
+        self.next_slot += RUN;
+        Ok(self.next_slot - RUN)
+    }
+
+    /// The run starting at `s` is empty again.
+    pub fn release_run(&mut self, s: u64) {
+        self.free_runs.push(s);
+    }
+
+    /// Slots in use, for the accounting line: those ever handed out less
+    /// those given back.
     pub fn slots_in_use(&self) -> u64 {
-        self.next_slot - self.free_slots.len() as u64
+        self.next_slot - self.free_slots.len() as u64 - RUN * self.free_runs.len() as u64
     }
 
     /// One object of type `t` from `ut` into a new slot.
@@ -223,21 +250,19 @@ impl Sys {
         Ok(mapped)
     }
 
-    /// Cut the process memory into slabs of 2^`bits` bytes, kept for
-    /// good: a process takes one, its exit revokes it, and it is whole
-    /// again for the next. (One untyped made per process and deleted at
-    /// its exit would come back only when every process is gone: an
-    /// untyped's watermark is reset only when nothing made from it is
-    /// left, so an exec, which needs the new process before the old one
-    /// goes, could not be done twice in a row.)
-    pub fn make_slabs(&mut self, bits: u64) -> Result<usize, Error> {
+    /// Cut the process memory into chunks of 2^`bits` bytes, kept for
+    /// good: a process takes chunks as it grows, its exit revokes each,
+    /// and each is whole again for the next (`crate::mem` says why
+    /// chunks rather than an untyped per process).
+    pub fn make_chunks(&mut self, bits: u64) -> Result<usize, Error> {
         let bits = bits.min(self.procs_bits);
         for _ in 0..1u64 << (self.procs_bits - bits) {
             let s = self.make_from(self.procs, ty::UNTYPED, bits)?;
-            self.slabs.push(s);
+            self.chunks.push(s);
         }
-        self.free_slabs = self.slabs.iter().rev().copied().collect();
-        Ok(self.slabs.len())
+        self.chunk_bits = bits;
+        self.free_chunks = self.chunks.iter().rev().copied().collect();
+        Ok(self.chunks.len())
     }
 
     /// Make the page tables of the arena's whole range: a page for every

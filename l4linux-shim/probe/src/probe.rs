@@ -168,6 +168,9 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
     if argc > 1 && arg(1) == b"fs" {
         files::run();
     }
+    if argc > 1 && arg(1) == b"processes" {
+        processes();
+    }
     if argc > 1 && arg(1) == b"segv" {
         say!("writing through a null pointer");
         // SAFETY: deliberately not: the write faults and the guest
@@ -634,6 +637,114 @@ fn bench() -> ! {
         *x = rdtsc() - t0;
     }
     report("guest.page_fault", &mut s);
+    exit(0)
+}
+
+/// `wait4(pid)`: its status, or the negative errno.
+fn wait(pid: i64) -> (i64, i64) {
+    let mut st = 0i32;
+    let r = sys(61, &[pid as u64, &mut st as *mut i32 as u64, 0, 0]);
+    (r, i64::from(st))
+}
+
+/// A child that touches page after page of a 64 MiB anonymous area,
+/// writing a byte to `fd` after each MiB, until it runs out of memory:
+/// how many MiB it got, and how it ended (its wait status).
+fn hog(c: &mut Case) -> (usize, i64) {
+    let mut fds = [0i32; 2];
+    c.eq("pipe", sys(22, &[fds.as_mut_ptr() as u64]), 0);
+    let pid = sys(57, &[]);
+    if pid == 0 {
+        sys(3, &[fds[0] as u64]);
+        let len = 64u64 << 20;
+        let a = sys(9, &[0, len, 3, 0x22, u64::MAX, 0]);
+        if a < 0 {
+            exit(2);
+        }
+        let mut off = 0;
+        while off < len {
+            // SAFETY: a page of the anonymous area this child mapped.
+            unsafe { ((a as u64 + off) as *mut u8).write_volatile(1) };
+            off += 4096;
+            if off % (1 << 20) == 0 {
+                sys(1, &[fds[1] as u64, b"M".as_ptr() as u64, 1]);
+            }
+        }
+        exit(3);
+    }
+    c.ok("fork", pid > 0);
+    sys(3, &[fds[1] as u64]);
+    let mut got = 0;
+    let mut buf = [0u8; 128];
+    loop {
+        let n = sys(
+            0,
+            &[fds[0] as u64, buf.as_mut_ptr() as u64, buf.len() as u64],
+        );
+        if n <= 0 {
+            break;
+        }
+        got += n as usize;
+    }
+    sys(3, &[fds[0] as u64]);
+    let (r, st) = wait(pid);
+    c.eq("wait4 the hog", r, pid);
+    (got, st)
+}
+
+/// `linux-probe processes`: twenty children alive at once (each blocks
+/// reading a pipe until the parent closes its write end), then two
+/// children in turn that touch memory until they exceed the
+/// per-process limit: each is killed by SIGSEGV, the second gets as
+/// much as the first (the first's memory came back), and this process
+/// goes on.
+fn processes() -> ! {
+    const N: usize = 20;
+    let mut c = Case::new();
+    let mut fds = [0i32; 2];
+    c.eq("pipe", sys(22, &[fds.as_mut_ptr() as u64]), 0);
+    let mut pids = [0i64; N];
+    for (i, pid) in pids.iter_mut().enumerate() {
+        let r = sys(57, &[]);
+        if r == 0 {
+            sys(3, &[fds[1] as u64]);
+            let mut b = [0u8; 1];
+            let n = sys(0, &[fds[0] as u64, b.as_mut_ptr() as u64, 1]);
+            exit(if n == 0 { 10 + i as u64 } else { 1 });
+        }
+        *pid = r;
+        if r < 0 {
+            break;
+        }
+    }
+    c.eq(
+        "fork",
+        pids.iter().filter(|&&p| p > 0).count() as i64,
+        N as i64,
+    );
+    sys(3, &[fds[1] as u64]);
+    sys(3, &[fds[0] as u64]);
+    for (i, &pid) in pids.iter().enumerate().filter(|(_, p)| **p > 0) {
+        let (r, st) = wait(pid);
+        c.eq("wait4", r, pid);
+        c.eq("each child saw end-of-file", st, (10 + i as i64) << 8);
+    }
+    c.report("linux_twenty_processes_at_once");
+
+    let mut c = Case::new();
+    let (first, st1) = hog(&mut c);
+    let (second, st2) = hog(&mut c);
+    say!("memory hogs got {first} and {second} MiB");
+    c.eq("the first is killed by SIGSEGV", st1 & 0x7f, 11);
+    c.eq("the second is killed by SIGSEGV", st2 & 0x7f, 11);
+    c.ok("the limit is at least 15 MiB", first >= 15);
+    c.ok("the limit is at most 16 MiB", first <= 16);
+    c.eq(
+        "the second gets as much as the first",
+        second as i64,
+        first as i64,
+    );
+    c.report("linux_memory_limit_per_process");
     exit(0)
 }
 

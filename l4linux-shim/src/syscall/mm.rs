@@ -43,7 +43,7 @@ pub fn brk(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
             return Ok(p.brk);
         }
     } else if new_end < old_end {
-        p.drop_pages(&mut s.sys, &mut s.arena, new_end, old_end);
+        p.drop_pages(&mut s.sys, new_end, old_end);
         p.remove_range(new_end, old_end);
     }
     p.brk = want;
@@ -95,7 +95,7 @@ pub fn mmap(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
             if flags & MAP_FIXED_NOREPLACE != 0 {
                 return Err(EEXIST);
             }
-            p.drop_pages(&mut s.sys, &mut s.arena, addr, end);
+            p.drop_pages(&mut s.sys, addr, end);
             p.remove_range(addr, end);
         }
         addr
@@ -159,7 +159,7 @@ pub fn munmap(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     if !p.fits_after(addr, end, false) {
         return Err(ENOMEM);
     }
-    p.drop_pages(&mut s.sys, &mut s.arena, addr, end);
+    p.drop_pages(&mut s.sys, addr, end);
     p.remove_range(addr, end);
     Ok(0)
 }
