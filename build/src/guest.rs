@@ -96,6 +96,11 @@ pub const INIT: &str = "\
 /bin/linux-probe processes
 /bin/sh -c \"i=0; while [ $i -lt 200 ]; do /bin/true; i=$((i+1)); done; echo $i fork/exec/exit/wait cycles\"
 /bin/linux-probe bench
+/bin/linux-probe signals
+/bin/sh -c \"trap 'echo got USR1' USR1; kill -USR1 $$; echo after trap\"
+/bin/sh -c \"/bin/busybox yes | /bin/grep -c x & kill $!; wait $!; echo killed job gave $?\"
+/bin/sh -c \"while :; do :; done & kill $!; wait $!; echo busy loop gave $?\"
+/bin/sh -c \"/bin/busybox yes | /bin/busybox head -n 2\"
 /bin/linux-probe fs
 ";
 

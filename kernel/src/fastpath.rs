@@ -28,13 +28,6 @@ const WRITE: u64 = rights::WRITE << RIGHTS_SHIFT;
 const GRANT: u64 = rights::GRANT << RIGHTS_SHIFT;
 const GRANT_REPLY: u64 = rights::GRANT_REPLY << RIGHTS_SHIFT;
 
-/// The stored words of the capability `cptr` names, when the thread's
-/// capability space is one CNode whose guard and radix use all 64 bits.
-fn lookup(t: Tcb, cptr: u64) -> Option<(u64, u64)> {
-    let slot = crate::object::cnode::flat_slot(t.cspace_slot(), cptr)??;
-    Some((read_word(slot.0), read_word(slot.0 + 8)))
-}
-
 fn object(w0: u64) -> u64 {
     (w0 >> 12) << 4
 }
@@ -76,7 +69,7 @@ fn register_only(info: u64) -> Option<u64> {
 /// its register saves.
 #[inline(always)]
 pub fn try_call(t: Tcb) -> Option<Slot> {
-    let slot = crate::object::cnode::flat_slot(t.cspace_slot(), t.reg(Reg::Rdi))??;
+    let slot = t.flat_space_cached()?.slot(t.reg(Reg::Rdi))?;
     let w0 = read_word(slot.0);
     if w0 & 0x1f != CapType::Endpoint as u64 {
         // An empty slot names nothing: the general path's error.
@@ -145,7 +138,8 @@ pub fn reply_recv(server: Tcb) {
 #[inline(always)]
 fn answer_and_wait(server: Tcb) -> Option<Tcb> {
     let info = register_only(server.reg(Reg::Rsi))?;
-    let (r0, _) = lookup(server, server.reg(Reg::R12))?;
+    let space = server.flat_space_cached()?;
+    let r0 = read_word(space.slot(server.reg(Reg::R12))?.0);
     if r0 & 0x1f != CapType::Reply as u64 {
         return None;
     }
@@ -172,7 +166,7 @@ fn answer_and_wait(server: Tcb) -> Option<Tcb> {
     } else {
         None
     };
-    let (e0, _) = lookup(server, server.reg(Reg::Rdi))?;
+    let e0 = read_word(space.slot(server.reg(Reg::Rdi))?.0);
     if e0 & 0x1f != CapType::Endpoint as u64 || e0 & READ == 0 {
         return None;
     }

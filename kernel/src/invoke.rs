@@ -173,7 +173,7 @@ fn device_method(t: Tcb, slot: Slot, cap: &Cap, label: u64, a: &Args) -> KResult
 }
 
 fn lookup(t: Tcb, cptr: u64) -> Result<Slot, Error> {
-    cnode::lookup_cap(t.cspace_slot(), cptr)
+    cnode::lookup_cap(t, cptr)
 }
 
 fn cnode_method(t: Tcb, cap: &Cap, label: u64, a: &Args) -> KResult<()> {

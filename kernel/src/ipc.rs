@@ -289,7 +289,7 @@ fn transfer_caps(from: Tcb, to: Tcb, count: usize) -> usize {
     if recv_cnode == 0 {
         return 0;
     }
-    let Ok(cnode_slot) = cnode::lookup_cap(to.cspace_slot(), recv_cnode) else {
+    let Ok(cnode_slot) = cnode::lookup_cap(to, recv_cnode) else {
         return 0;
     };
     let Some(dest) = cnode::CNodeRef::from_cap(&cnode_slot.cap()) else {
@@ -299,7 +299,7 @@ fn transfer_caps(from: Tcb, to: Tcb, count: usize) -> usize {
     let mut done = 0;
     for i in 0..count.min(3) {
         let cptr = buffer_word(from, buffer::SEND_CAPS + i);
-        let Ok(src) = cnode::lookup_cap(from.cspace_slot(), cptr) else {
+        let Ok(src) = cnode::lookup_cap(from, cptr) else {
             break;
         };
         let Some(dst) = first.checked_add(i as u64).and_then(|x| dest.slot(x)) else {

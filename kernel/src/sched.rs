@@ -94,6 +94,18 @@ pub fn current() -> Option<Tcb> {
     }
 }
 
+/// The thread that entered the kernel by `syscall`: the running one.
+/// Every return to user mode is [`enter`], which makes its thread
+/// `CURRENT` first, and nothing clears `CURRENT` without choosing who
+/// runs next, so a thread in user mode is always `CURRENT` (no test for
+/// "none": the system-call entry's first load).
+#[inline(always)]
+pub fn running() -> Tcb {
+    let t = CURRENT.load(Ordering::Relaxed);
+    debug_assert_ne!(t, 0, "system calls come from threads");
+    Tcb(t)
+}
+
 /// The partition whose window it is ([`NO_PARTITION`] in a gap).
 pub fn current_partition() -> u8 {
     PARTITION.load(Ordering::Relaxed)
@@ -155,12 +167,22 @@ pub fn anything_queued() -> bool {
 fn with_queues<R>(f: impl FnOnce(&mut Queues) -> R) -> R {
     let mut q = lock_queues();
     let r = f(&mut q);
-    let highest = q[queue_of(current_partition())]
-        .highest()
-        .map_or(0, |p| u32::from(p) + 1);
-    HIGHEST.store(highest, Ordering::Relaxed);
+    let part = current_partition();
+    let highest = q[queue_of(part)].highest();
+    HIGHEST.store(highest.map_or(0, |p| u32::from(p) + 1), Ordering::Relaxed);
+    let floor = u64::from(highest.unwrap_or(0));
+    SWITCH_BASE.store((u64::from(part) << 8) | floor, Ordering::Relaxed);
+    SWITCH_SPAN.store(256 - floor, Ordering::Relaxed);
     r
 }
+
+/// What [`may_switch_to`] compares a thread's `Tcb::sched_key`
+/// (`partition << 8 | priority`) with, kept by `with_queues` with
+/// `HIGHEST`: the window's partition and the lowest priority that nothing
+/// queued there outranks (its highest queued one, or 0), as the key such a
+/// thread would have, and the number of priorities from there to 255.
+static SWITCH_BASE: AtomicU64 = AtomicU64::new(0);
+static SWITCH_SPAN: AtomicU64 = AtomicU64::new(256);
 
 /// Highest priority in the window's run queue plus one (0: empty, or a
 /// gap), kept by `with_queues`.
@@ -241,10 +263,19 @@ pub fn is_queued(t: Tcb) -> bool {
 /// Whether switching straight to `t` (the fast path) is what the scheduler
 /// would choose: it is the window's partition's, and nothing runnable
 /// there outranks it.
+///
+/// One subtraction and one compare: with the window's partition `P` and
+/// the floor `H` ([`SWITCH_BASE`] = `P << 8 | H`, [`SWITCH_SPAN`] =
+/// `256 - H`), `key - base` (wrapping) is below the span exactly when the
+/// key's partition is `P` and its priority at least `H`: a priority below
+/// `H` or a lower partition wraps to a huge value, a higher partition
+/// adds at least 256.
+#[inline(always)]
 pub fn may_switch_to(t: Tcb) -> bool {
-    // One CPU, interrupts off: the published value is the queue's state.
-    let h = HIGHEST.load(Ordering::Relaxed);
-    (h == 0 || h - 1 <= u32::from(t.priority())) && t.partition() == current_partition()
+    // One CPU, interrupts off: the published values are the queue's state.
+    t.sched_key()
+        .wrapping_sub(SWITCH_BASE.load(Ordering::Relaxed))
+        < SWITCH_SPAN.load(Ordering::Relaxed)
 }
 
 /// The running thread `cur` is preempted by `t`, which is runnable, not
@@ -292,6 +323,28 @@ pub fn go_on(t: Tcb) -> ! {
     debug_assert_eq!(running_runnable(), Some(t));
     if may_switch_to(t) {
         run(t)
+    }
+    schedule()
+}
+
+/// [`go_on`] for a thread whose address space the call just found:
+/// `pml4` is `t.pml4()`, which nothing changed since, so [`run`]'s first
+/// step is not made twice.
+///
+/// `t` is `CURRENT` (it made the call), and the FPU holds its state (every
+/// return to user mode is [`enter`], which makes the thread the FPU's
+/// owner, and a zero-byte `DebugWrite` touches no FPU state), so what
+/// `enter` does for a thread that was not running (context end, FS/GS
+/// bases, FPU owner) is not needed: [`enter_running`].
+#[inline(always)]
+pub fn go_on_in(t: Tcb, pml4: u64) -> ! {
+    debug_assert_eq!(running_runnable(), Some(t));
+    debug_assert_eq!(t.pml4(), Some(pml4));
+    if may_switch_to(t) {
+        if paging::current_root() != pml4 {
+            run_in(t, pml4)
+        }
+        enter_running(t)
     }
     schedule()
 }
@@ -366,11 +419,29 @@ fn stop_without_space(t: Tcb) {
 /// RIP, full restore), which all three end in. The usual paths make no
 /// call before their jump to user mode, so they need no stack frame.
 fn run(t: Tcb) -> ! {
+    let Some(pml4) = t.pml4_cached() else {
+        run_uncached(t)
+    };
+    run_in(t, pml4)
+}
+
+/// [`run`] for a thread whose address space is not cached (its first run,
+/// or its vspace slot changed): the slot is decoded, out of line, so that
+/// `run` keeps nothing across a call.
+#[cold]
+#[inline(never)]
+fn run_uncached(t: Tcb) -> ! {
     let Some(pml4) = t.pml4() else {
         // Reached from the fast path; `schedule` filters these itself, so
         // this recurses at most once.
         stop_and_schedule(t)
     };
+    run_in(t, pml4)
+}
+
+/// [`run`] once `t`'s address space is known to be `pml4`.
+#[inline(always)]
+fn run_in(t: Tcb, pml4: u64) -> ! {
     if paging::current_root() != pml4 {
         if cpu::user_selectors_loaded() {
             run_clearing_selectors(t, pml4)
@@ -426,6 +497,16 @@ fn enter(t: Tcb) -> ! {
         cpu::set_tls(t.0, t.fs_base(), t.gs_base());
     }
     fpu::switch_to(t.0);
+    enter_running(t)
+}
+
+/// The rest of [`enter`], once `t` is `CURRENT` with its context end, FS
+/// and GS bases and FPU state: the thread-state rules every return to user
+/// mode keeps (RFLAGS, canonical RIP, restore kind), and the jump.
+#[inline(always)]
+fn enter_running(t: Tcb) -> ! {
+    debug_assert_eq!(CURRENT.load(Ordering::Relaxed), t.0);
+    debug_assert!(fpu::owned_by(t.0));
     let rip = t.sanitize_context();
     if !septum_abi::layout::is_canonical(rip) {
         noncanonical_rip(t)

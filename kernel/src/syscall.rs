@@ -21,26 +21,39 @@ use septum_kcore::cap::Cap;
 /// 0xb8-byte stack frame are paid only by the calls that take it).
 #[inline(always)]
 pub fn syscall() -> ! {
-    let t = sched::current().expect("system calls come from threads");
+    let t = sched::running();
     if t.has_flag(flags::SYSCALL_FAULTS) {
         crate::trap::after_fault(crate::trap::fault(t, fault::Kind::Syscall, 0));
     }
     let number = t.reg(Reg::Rax);
-    // Compared in turn (three compares cost less than a jump table).
+    // Compared in turn, the IPC calls first. Three equality tests here and
+    // the rest in `others`: LLVM turns four equality tests of one value
+    // into a jump table, which costs every call more than these compares.
+    // LLVM orders the tests by their value unless told which are less
+    // likely: `cold_path` puts `DebugWrite` after the IPC calls.
     if number == nr::CALL {
         if let Some(slot) = crate::fastpath::try_call(t) {
             invoke(t, slot)
         }
     } else if number == nr::REPLY_RECV {
         crate::fastpath::reply_recv(t)
-    } else if number == nr::YIELD {
+    } else if number == nr::DEBUG_WRITE {
+        core::hint::cold_path();
+        write(t)
+    } else {
+        core::hint::cold_path();
+        others(t, number)
+    }
+    general()
+}
+
+/// The calls [`syscall`] does not test for: a `Yield` to a thread of the
+/// same priority takes its fast path; anything else (and a yield with
+/// nobody to yield to) the general path.
+#[inline(never)]
+fn others(t: Tcb, number: u64) -> ! {
+    if number == nr::YIELD {
         crate::fastpath::yield_to_next(t)
-    } else if number <= nr::DEBUG_WRITE {
-        // A range test, not a fourth equality: LLVM turns four equality
-        // tests of one value into a jump table, which costs every call
-        // five instructions more than these compares. Below `DEBUG_WRITE`
-        // lie only a guest's system calls: `write` sends them on.
-        write(t, number)
     }
     general()
 }
@@ -48,21 +61,25 @@ pub fn syscall() -> ! {
 /// `DebugWrite`, without the general dispatch and its frame: the same
 /// checks ([`debug_write`]) as `dispatch` makes for it. One of zero bytes
 /// (the null call) changes nothing the scheduler decides by, so the
-/// thread goes on (`sched::go_on`); one with bytes is [`write_bytes`].
+/// thread goes on (`sched::go_on_in`); one with bytes is [`write_bytes`].
 #[inline(never)]
-fn write(t: Tcb, number: u64) -> ! {
-    if number != nr::DEBUG_WRITE {
-        general()
-    }
+fn write(t: Tcb) -> ! {
     let ptr = t.reg(Reg::Rdi);
     if t.reg(Reg::Rsi) != 0 {
         write_bytes(t)
     }
-    match debug_write(t, ptr, 0) {
-        Ok(n) => t.set_reg(Reg::Rax, n),
-        Err(e) => ipc::fail(t, e),
+    // `debug_write`'s checks for zero bytes, in its order: the range, then
+    // the address space (when cached: otherwise the general path decodes
+    // it), which `go_on_in` then need not look up again.
+    if !is_user_range(ptr, 0) {
+        ipc::fail(t, Error::InvalidAddress);
+        sched::go_on(t)
     }
-    sched::go_on(t)
+    let Some(pml4) = t.pml4_cached() else {
+        general()
+    };
+    t.set_reg(Reg::Rax, 0);
+    sched::go_on_in(t, pml4)
 }
 
 /// A `DebugWrite` with bytes to print, out of line (its frame is the
@@ -79,7 +96,7 @@ fn write_bytes(t: Tcb) -> ! {
 /// so the entry keeps nothing across its calls (no register saves).
 #[inline(never)]
 fn general() -> ! {
-    let t = sched::current().expect("system calls come from threads");
+    let t = sched::running();
     let number = t.reg(Reg::Rax);
     finish(t, number, dispatch(t, number))
 }
@@ -123,7 +140,7 @@ fn info(t: Tcb) -> Result<MessageInfo, Error> {
 }
 
 fn lookup(t: Tcb, cptr: u64) -> Result<crate::object::Slot, Error> {
-    cnode::lookup_cap(t.cspace_slot(), cptr)
+    cnode::lookup_cap(t, cptr)
 }
 
 /// The reply object named by `cptr` (0: none).

@@ -118,7 +118,20 @@ impl Shim {
         let mut new = self.build(p.pid, p.cwd, path, argv, envp)?;
         new.ppid = p.ppid;
         new.umask = p.umask;
+        // Its group, session, children, mask and pending signals stay; handlers
+        // go back to SIG_DFL (ignored signals stay ignored); no alternate stack.
+        new.pgid = p.pgid;
+        new.sid = p.sid;
+        new.children = core::mem::take(&mut p.children);
+        new.zombies = core::mem::take(&mut p.zombies);
         new.sigmask = p.sigmask;
+        new.pending = p.pending;
+        new.siginfo = core::mem::take(&mut p.siginfo);
+        for (n, o) in new.sigactions.iter_mut().zip(&p.sigactions) {
+            if o.handler == crate::signal::SIG_IGN {
+                n.handler = crate::signal::SIG_IGN;
+            }
+        }
         new.fds = p
             .fds
             .iter()
@@ -158,8 +171,11 @@ impl Shim {
         c.exe = p.exe.clone();
         c.cmdline = p.cmdline.clone();
         c.comm = p.comm;
+        c.pgid = p.pgid;
+        c.sid = p.sid;
         c.sigmask = p.sigmask;
-        c.sigactions = p.sigactions.clone();
+        c.sigactions = p.sigactions;
+        c.altstack = p.altstack;
         c.fs_base = if flags & 0x80000 != 0 { tls } else { p.fs_base };
         c.gs_base = p.gs_base;
         let r = (|| {

@@ -6,8 +6,8 @@
 //! the process id. So every `syscall` a process makes and every page
 //! fault it takes arrives here as a fault message, and the shim answers
 //! with Linux's result in RAX (`RESUME_SYSCALL_RESULT`), or by mapping the
-//! page and resuming the faulting instruction (`RESUME`), or by ending
-//! the process (SIGSEGV and friends, for now: there are no handlers yet).
+//! page and resuming the faulting instruction (`RESUME`), or by running
+//! its signal handler or ending it (SIGSEGV and friends).
 //!
 //! `docs/guest.md` describes the design, the picture of a system call's
 //! way through the kernel, what is supported and what comes next. Step
@@ -34,6 +34,7 @@ mod mem;
 mod pipe;
 mod proc;
 mod process;
+mod signal;
 mod sys;
 mod syscall;
 
@@ -80,9 +81,19 @@ pub struct Shim {
     /// calls that need them all (fork and clone copy them to the child).
     pub regs: [u64; 18],
     /// Reply objects not bound to a blocked call, for the next receive.
-    spare_replies: Vec<u64>,
-    /// The table entry of the process whose call is being handled.
+    pub spare_replies: Vec<u64>,
+    /// The table entry of the process whose call is being handled, and its
+    /// pid and process group.
     pub busy: Option<usize>,
+    pub busy_id: Option<(u64, u64)>,
+    /// Signals posted to that process while it is out of the table.
+    pub busy_signals: Vec<signal::SigInfo>,
+    /// Registers the call being handled resumes with (rt_sigreturn, a
+    /// fault's handler), instead of a short answer.
+    pub resume_regs: Option<[u64; 18]>,
+    /// Some process was killed and waits in the table to be taken apart
+    /// (`Shim::reap`).
+    pub dying: bool,
     /// The pipes, by id (`pipe.rs`).
     pub pipes: Vec<Option<pipe::Pipe>>,
     /// How many processes are blocked in a pipe read or write.
@@ -186,13 +197,30 @@ impl Shim {
         };
         let mut p = self.procs[at].take()?;
         self.busy = Some(at);
+        self.busy_id = Some((p.pid, p.pgid));
         let reply = self.answer(&mut p, label, regs);
         self.busy = None;
-        let reply = self.settle(at, p, reply);
+        self.busy_id = None;
+        for info in core::mem::take(&mut self.busy_signals) {
+            p.queue(info);
+        }
+        let mut reply = self.settle(at, p, reply);
         if self.pipe_blocked > 0 {
             // The call may have written, read or closed a pipe end (or
             // exited): blocked pipe calls may go on.
             self.wake_pipes();
+        }
+        if self.dying {
+            // Answer this call first: taking apart a process killed meanwhile
+            // may signal this one (SIGCHLD), which must find it answered,
+            // not stopped in its fault.
+            if let Some(m) = reply.take() {
+                let m = Message::new(m.label, &m.words[..m.len]);
+                if let Err(e) = self.sys.ipc.reply(self.reply, &m) {
+                    println!("[shim] answering pid {pid} failed: {}", e.name());
+                }
+            }
+            self.reap();
         }
         reply
     }
@@ -235,38 +263,50 @@ impl Shim {
             Some(Kind::PageFault) => {
                 let (addr, error, rip) = (w(fk::W_ADDR), w(fk::W_ERROR), w(fk::W_RIP));
                 if p.fault(&mut self.sys, &mut self.arena, addr, error) {
-                    Some(Short::default())
-                } else {
-                    println!(
-                        "[shim] pid {} ({}): SIGSEGV: {} {:#x} at rip {:#x}; killed",
-                        p.pid,
-                        p.exe,
-                        if error & 2 != 0 { "writing" } else { "reading" },
-                        addr,
-                        rip
-                    );
-                    p.exit = Some(128 + 11);
-                    p.wait_status = 11;
-                    None
+                    return Some(Short::default());
                 }
-            }
-            Some(Kind::Exception) => {
-                let (sig, name) = match w(fk::W_VECTOR) {
-                    0 | 16 | 19 => (8, "SIGFPE"),
-                    1 | 3 => (5, "SIGTRAP"),
-                    6 => (4, "SIGILL"),
-                    7 => (7, "SIGBUS"),
-                    _ => (11, "SIGSEGV"),
+                // An area there that does not allow it: SEGV_ACCERR; none: MAPERR.
+                let code = if p.vma(addr).is_some() {
+                    signal::SEGV_ACCERR
+                } else {
+                    signal::SEGV_MAPERR
                 };
+                let info = signal::SigInfo::fault(signal::SIGSEGV, code, addr);
+                if let Some(r) = self.fault_signal(p, signal::SIGSEGV, info, (error, 14, addr)) {
+                    self.resume_regs = Some(r);
+                    return Some(Short::default());
+                }
                 println!(
-                    "[shim] pid {} ({}): {name}: exception {} at rip {:#x}; killed",
+                    "[shim] pid {} ({}): SIGSEGV: {} {:#x} at rip {:#x}; killed",
                     p.pid,
                     p.exe,
-                    w(fk::W_VECTOR),
-                    w(fk::W_RIP)
+                    if error & 2 != 0 { "writing" } else { "reading" },
+                    addr,
+                    rip
                 );
-                p.exit = Some(128 + sig);
-                p.wait_status = sig as u32;
+                None
+            }
+            Some(Kind::Exception) => {
+                let (vector, error, rip) = (w(fk::W_VECTOR), w(fk::W_ERROR), w(fk::W_RIP));
+                // The signal, its si_code (FPE_INTDIV, TRAP_BRKPT,
+                // ILL_ILLOPN, BUS_ADRALN, SI_KERNEL) and si_addr.
+                let (sig, code, name) = match vector {
+                    0 | 16 | 19 => (signal::SIGFPE, 1, "SIGFPE"),
+                    1 | 3 => (signal::SIGTRAP, 1, "SIGTRAP"),
+                    6 => (signal::SIGILL, 2, "SIGILL"),
+                    17 => (signal::SIGBUS, 1, "SIGBUS"),
+                    _ => (signal::SIGSEGV, signal::SI_KERNEL, "SIGSEGV"),
+                };
+                let addr = if sig == signal::SIGSEGV { 0 } else { rip };
+                let info = signal::SigInfo::fault(sig, code, addr);
+                if let Some(r) = self.fault_signal(p, sig, info, (error, vector, 0)) {
+                    self.resume_regs = Some(r);
+                    return Some(Short::default());
+                }
+                println!(
+                    "[shim] pid {} ({}): {name}: exception {} at rip {:#x}; killed",
+                    p.pid, p.exe, vector, rip
+                );
                 None
             }
             None => {
@@ -283,9 +323,20 @@ impl Shim {
     /// exited; `reply` is the answer, sent only if the call did not block.
     fn settle(&mut self, at: usize, mut p: Box<Process>, reply: Option<Short>) -> Option<Short> {
         if p.replaced {
+            // A new image: signals still pending wait for its first call.
             p.replaced = false;
+            self.resume_regs = None;
             self.procs[at] = Some(p);
             return None;
+        }
+        let mut regs = self.resume_regs.take();
+        if p.exit.is_none()
+            && !p.blocks
+            && let Some(ans) = &reply
+        {
+            // A signal that is deliverable now runs its handler on the way
+            // back (or ends the process).
+            regs = self.signal_on_answer(&mut p, ans, regs);
         }
         if p.exit.is_some() {
             self.finish(p);
@@ -301,6 +352,9 @@ impl Shim {
             if let Some(w) = p.pipe_wait.as_mut() {
                 w.reply = self.reply;
             }
+            if let Some(w) = p.sig_wait.as_mut() {
+                *w = self.reply;
+            }
             self.reply = match self.spare_replies.pop() {
                 Some(r) => r,
                 None => match self.sys.make(ty::REPLY, 0) {
@@ -311,6 +365,18 @@ impl Shim {
                     }
                 },
             };
+            if p.deliverable().is_some() {
+                // A signal came while it was answered: interrupt the call.
+                self.kick(&mut p);
+            }
+            self.procs[at] = Some(p);
+            return None;
+        }
+        if let Some(r) = regs {
+            let m = Message::new(fk::RESUME_WITH_REGS, &r);
+            if let Err(e) = self.sys.ipc.reply(self.reply, &m) {
+                println!("[shim] resuming pid {} failed: {}", p.pid, e.name());
+            }
             self.procs[at] = Some(p);
             return None;
         }
@@ -327,8 +393,8 @@ impl Shim {
         Some((at, self.procs[at].take()?))
     }
 
-    /// `p` has exited: take it apart and tell its parent, answering the
-    /// parent's `wait4` if it waits for it.
+    /// `p` has exited: take it apart and tell its parent (SIGCHLD),
+    /// answering the parent's `wait4` if it waits for it.
     fn finish(&mut self, p: Box<Process>) {
         self.console.flush();
         println!(
@@ -343,21 +409,33 @@ impl Shim {
             return;
         };
         parent.children.retain(|&c| c != pid);
-        parent.zombies.push((pid, status));
-        if let Some(w) = parent.waiting
-            && let Some((child, st)) = parent.reap(w.pid)
-        {
-            parent.waiting = None;
-            let r = syscall::wait_result(self, &mut parent, &w, child, st);
-            let rax = match r {
-                Ok(v) => v,
-                Err(e) => (-e) as u64,
+        let chld = parent.action(signal::SIGCHLD);
+        // SIGCHLD ignored or SA_NOCLDWAIT: no zombie, as on Linux.
+        let no_zombie = chld.handler == signal::SIG_IGN || chld.flags & signal::SA_NOCLDWAIT != 0;
+        if !no_zombie {
+            parent.zombies.push((pid, status));
+        }
+        let mut info = signal::SigInfo::from(signal::SIGCHLD, signal::CLD_EXITED, pid);
+        if status & 0x7f != 0 {
+            info.code = signal::CLD_KILLED;
+            info.fields[1] = u64::from(status & 0x7f);
+        } else {
+            info.fields[1] = u64::from(status >> 8);
+        }
+        parent.queue(info);
+        if let Some(w) = parent.waiting {
+            let r = match parent.reap(w.pid) {
+                Some((child, st)) => Some(syscall::wait_result(self, &mut parent, &w, child, st)),
+                None if !parent.has_child(w.pid) => Some(Err(linux::errno::ECHILD)),
+                None => None,
             };
-            let m = Message::new(fk::RESUME_SYSCALL_RESULT, &[rax]);
-            if let Err(e) = self.sys.ipc.reply(w.reply, &m) {
-                println!("[shim] answering pid {ppid}'s wait4 failed: {}", e.name());
+            if let Some(r) = r {
+                parent.waiting = None;
+                self.answer_blocked(&mut parent, w.reply, r);
             }
-            self.spare_replies.push(w.reply);
+        }
+        if parent.exit.is_none() && parent.deliverable().is_some() {
+            self.kick(&mut parent);
         }
         self.procs[at] = Some(parent);
     }
@@ -485,6 +563,10 @@ fn main() {
         regs: [0; 18],
         spare_replies,
         busy: None,
+        busy_id: None,
+        busy_signals: Vec::new(),
+        resume_regs: None,
+        dying: false,
         pipes: Vec::new(),
         pipe_blocked: 0,
         proc_dir: None,

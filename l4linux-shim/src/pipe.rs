@@ -1,7 +1,8 @@
 //! Pipes: a bounded ring buffer in the shim per pipe. A read of an empty
 //! pipe with a writer left, or a write to a full one with a reader left,
 //! blocks: the shim keeps the call's reply object (`PipeWait`) and retries
-//! it after every call it handles while one is blocked (`Shim::wake_pipes`).
+//! it after every call it handles while one is blocked (`Shim::wake_pipes`);
+//! a signal interrupts it (`Shim::unblock`).
 //! How many ends are open is counted from the descriptors of every process
 //! (descriptors are copied by fork, dup and execve, so no count to keep in
 //! step); a pipe no descriptor names is dropped.
@@ -9,14 +10,11 @@
 use alloc::collections::VecDeque;
 use alloc::vec;
 
-use septum_user::ipc::Message;
-use septum_user::println;
-
 use crate::Shim;
 use crate::linux::errno::*;
 use crate::linux::{O_NONBLOCK, SysResult};
 use crate::process::{PipeWait, Process};
-use septum_user::abi::fault as fk;
+use crate::signal::{SI_USER, SIGPIPE, SigInfo};
 
 /// A pipe's capacity (Linux's is 64 KiB; `PIPE_BUF` atomicity holds
 /// below it, since a write that fits is never split).
@@ -79,7 +77,9 @@ impl Shim {
         };
         if w.write {
             if readers == 0 {
-                // No SIGPIPE yet (signals are not delivered): EPIPE only.
+                // SIGPIPE to the writer (which kills it unless it is
+                // ignored or caught), and EPIPE.
+                p.queue(SigInfo::from(SIGPIPE, SI_USER, p.pid));
                 return Some(Err(EPIPE));
             }
             let room = PIPE_SIZE - pipe.buf.len();
@@ -184,19 +184,7 @@ impl Shim {
                     p.pipe_wait = None;
                     self.pipe_blocked -= 1;
                     progress = true;
-                    let rax = match r {
-                        Ok(v) => v,
-                        Err(e) => (-e) as u64,
-                    };
-                    let m = Message::new(fk::RESUME_SYSCALL_RESULT, &[rax]);
-                    if let Err(e) = self.sys.ipc.reply(w.reply, &m) {
-                        println!(
-                            "[shim] answering pid {}'s pipe call failed: {}",
-                            p.pid,
-                            e.name()
-                        );
-                    }
-                    self.spare_replies.push(w.reply);
+                    self.answer_blocked(&mut p, w.reply, r);
                 }
                 self.procs[at] = Some(p);
             }

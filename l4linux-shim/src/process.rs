@@ -18,6 +18,7 @@ use crate::arena::{Arena, PAGE};
 use crate::fd::Fd;
 use crate::linux::{PROT_EXEC, PROT_READ, PROT_WRITE, errno::*};
 use crate::mem::{CHUNK_BITS, MAX_CHUNKS, Memory};
+use crate::signal::{SS_DISABLE, SigAction, SigInfo, StackT};
 use crate::sys::Sys;
 use septum_user::println;
 
@@ -168,8 +169,20 @@ pub struct Process {
     /// The FS and GS bases it set (arch_prctl), as the kernel holds them.
     pub fs_base: u64,
     pub gs_base: u64,
+    /// Its process group and session (`setpgid`, `setsid`).
+    pub pgid: u64,
+    pub sid: u64,
+    /// Blocked signals, pending ones and what each pending one carries,
+    /// the action of each signal, its alternate stack (`crate::signal`).
     pub sigmask: u64,
-    pub sigactions: BTreeMap<u64, [u8; 32]>,
+    pub pending: u64,
+    pub siginfo: Vec<SigInfo>,
+    pub sigactions: [SigAction; 64],
+    pub altstack: StackT,
+    /// The mask to restore once a handler has run, set by rt_sigsuspend.
+    pub saved_mask: Option<u64>,
+    /// A pause or rt_sigsuspend it is blocked in: the reply object.
+    pub sig_wait: Option<u64>,
     /// Set by exit and exit_group: the status it ends with.
     pub exit: Option<u64>,
     /// Set by a successful execve: the thread that made the call is gone,
@@ -230,8 +243,18 @@ impl Process {
             tid_address: 0,
             fs_base: 0,
             gs_base: 0,
+            pgid: pid,
+            sid: pid,
             sigmask: 0,
-            sigactions: BTreeMap::new(),
+            pending: 0,
+            siginfo: Vec::new(),
+            sigactions: [SigAction::default(); 64],
+            altstack: StackT {
+                flags: SS_DISABLE,
+                ..StackT::default()
+            },
+            saved_mask: None,
+            sig_wait: None,
             exit: None,
             replaced: false,
             wait_status: 0,

@@ -61,15 +61,14 @@ impl CNodeRef {
     }
 }
 
-/// Resolve `cptr` (all 64 bits) in the capability space rooted at `root`:
+/// Resolve `cptr` (all 64 bits) in the capability space of thread `t`:
 /// the slot of the capability an invocation or IPC names.
 /// An empty slot names no capability: `InvalidCapability` too.
 #[inline]
-pub fn lookup_cap(root: Slot, cptr: u64) -> Result<Slot, Error> {
-    let slot = match flat_slot(root, cptr) {
-        Some(Some(slot)) => slot,
-        Some(None) => return Err(Error::InvalidCapability),
-        None => resolve_cap(root, cptr)?,
+pub fn lookup_cap(t: Tcb, cptr: u64) -> Result<Slot, Error> {
+    let slot = match t.flat_space() {
+        Some(space) => space.slot(cptr).ok_or(Error::InvalidCapability)?,
+        None => resolve_cap(t.cspace_slot(), cptr)?,
     };
     if slot.is_empty() {
         return Err(Error::InvalidCapability);
@@ -85,14 +84,12 @@ fn resolve_cap(root: Slot, cptr: u64) -> Result<Slot, Error> {
         .map_err(|_| Error::InvalidCapability)
 }
 
-/// The common capability-space shape, resolved in one step: a single
-/// CNode whose guard and radix use all 64 bits of a pointer (the root
-/// task's, and every domain's). `None` if `root` is not of that shape (the
-/// general resolution applies); `Some(None)` if the guard does not match,
-/// which names nothing; otherwise the slot, exactly as
-/// `cspace::resolve` would find it.
-#[inline]
-pub fn flat_slot(root: Slot, cptr: u64) -> Option<Option<Slot>> {
+/// The common capability-space shape: a single CNode whose guard and
+/// radix use all 64 bits of a pointer (the root task's, and every
+/// domain's), as `(radix, guard, CNode address)`; `None` if `root` is
+/// not of that shape (the general resolution applies). Threads resolve
+/// through it in one step, cached: `Tcb::flat_space`.
+pub fn flat_shape(root: Slot) -> Option<(u64, u64, u64)> {
     let raw = root.raw();
     if raw.kind() != Some(CapType::CNode) {
         return None;
@@ -102,10 +99,7 @@ pub fn flat_slot(root: Slot, cptr: u64) -> Option<Option<Slot>> {
     if radix == 0 || radix + guard_bits != 64 {
         return None;
     }
-    Some(
-        (cptr >> radix == raw.w1 >> 11)
-            .then(|| Slot(raw.object() + (cptr & ((1 << radix) - 1)) * SLOT_SIZE)),
-    )
+    Some((radix, raw.w1 >> 11, raw.object()))
 }
 
 /// Resolve a slot exactly `depth` bits deep below the CNode capability

@@ -20,6 +20,9 @@
 //! 0x0f0 reply object                   0x400 XSAVE area (1 KiB)
 //! 0x0f8 bound notification           0x140 fault address
 //!                                      0x148 time partition
+//! 0x150 scheduling key (partition << 8 | priority)
+//! 0x200 lookup caches (derived from the cspace and vspace slots'
+//!       words, checked against them on every use: see below)
 //! ```
 
 use super::Slot;
@@ -54,6 +57,23 @@ const SLOT_CSPACE: u64 = 0x180;
 const SLOT_VSPACE: u64 = 0x1a0;
 const SLOT_IPC_BUFFER: u64 = 0x1c0;
 const SLOT_FAULT_EP: u64 = 0x1e0;
+/// `partition << 8 | priority`, kept with both: [`Tcb::sched_key`].
+const SCHED_KEY: u64 = 0x150;
+/// The flat capability-space cache ([`Tcb::flat_slot`]): the cspace
+/// slot's two words it was made from, then what they decode to.
+const CS_W0: u64 = 0x200;
+const CS_W1: u64 = 0x208;
+const CS_GUARD: u64 = 0x210;
+const CS_LIMIT: u64 = 0x218;
+const CS_BASE: u64 = 0x220;
+/// The address-space cache ([`Tcb::pml4`]): the vspace slot's word 0 it
+/// was made from, and the PML4 it names.
+const VS_W0: u64 = 0x228;
+const VS_PML4: u64 = 0x230;
+/// No slot's word 0 (type code 0x1f is no capability type): a cache key
+/// that matches nothing.
+const NO_KEY: u64 = u64::MAX;
+const _: () = assert!(VS_PML4 + 8 <= XSAVE);
 /// Offset of the XSAVE area.
 pub const XSAVE: u64 = 0x400;
 /// Size of the XSAVE area.
@@ -197,6 +217,11 @@ impl Tcb {
         self.set_context(&ctx);
         crate::arch::fpu::init_area(self.0 + XSAVE);
         self.set_slice(crate::sched::SLICE_TICKS);
+        // What an old TCB at this address cached describes its slots, not
+        // these (empty) ones.
+        self.put(CS_W0, NO_KEY);
+        self.put(VS_W0, NO_KEY);
+        self.put(SCHED_KEY, 0);
         // A thread that lived at this address before may still be what the
         // CPU's FPU and FS/GS caches name; this one must start from its own
         // (fresh) state, never from what the old one left in the CPU.
@@ -238,7 +263,16 @@ impl Tcb {
     }
 
     pub fn set_priority(self, p: u8) {
-        self.put(PRIO, (self.get(PRIO) & !0xff) | u64::from(p))
+        self.put(PRIO, (self.get(PRIO) & !0xff) | u64::from(p));
+        self.put(SCHED_KEY, (self.get(SCHED_KEY) & !0xff) | u64::from(p));
+    }
+
+    /// `partition << 8 | priority`, one word for the one compare
+    /// `sched::may_switch_to` makes. Kept by the only two writers of
+    /// either ([`Tcb::set_priority`], [`Tcb::set_partition_word`]).
+    #[inline(always)]
+    pub fn sched_key(self) -> u64 {
+        self.get(SCHED_KEY)
     }
 
     pub fn set_mcp(self, p: u8) {
@@ -305,7 +339,8 @@ impl Tcb {
     /// Only `sched::set_partition` changes it: the run queue a thread is
     /// in depends on it.
     pub(crate) fn set_partition_word(self, p: u8) {
-        self.put(PARTITION, u64::from(p))
+        self.put(PARTITION, u64::from(p));
+        self.put(SCHED_KEY, (u64::from(p) << 8) | u64::from(self.priority()));
     }
 
     pub fn fs_base(self) -> u64 {
@@ -392,14 +427,85 @@ impl Tcb {
 
     /// Physical address of the thread's PML4, if it has an address space.
     ///
-    /// Read straight from the slot's stored words (type code 7 = page
-    /// table, level field 3 = PML4): this runs on every switch, and the
-    /// slot is kernel-written, so the full canonical decode is not needed.
+    /// Runs on every switch, so it is cached: the vspace slot's word 0
+    /// (type, object) is compared with the one the cache was made from,
+    /// and on a match the PML4 found then is the answer. That is exact
+    /// because only a PML4 capability (level 4: `TCB_CONFIGURE` and boot
+    /// refuse anything else) or nothing is ever stored in the slot, and
+    /// word 0 alone names the object: equal words name the same PML4
+    /// address. Anything else (a new TCB, an emptied or replaced slot)
+    /// misses and decodes the slot ([`Tcb::pml4_decode`]).
+    #[inline(always)]
     pub fn pml4(self) -> Option<u64> {
+        self.pml4_cached().or_else(|| self.pml4_decode())
+    }
+
+    /// [`Tcb::pml4`] if the cache holds it (`None`: decode).
+    #[inline(always)]
+    pub fn pml4_cached(self) -> Option<u64> {
+        (read_word(self.vspace_slot().0) == self.get(VS_W0)).then(|| self.get(VS_PML4))
+    }
+
+    /// [`Tcb::pml4`] from the slot's stored words (type code 7 = page
+    /// table, level field 3 = PML4), caching what it finds.
+    #[cold]
+    #[inline(never)]
+    fn pml4_decode(self) -> Option<u64> {
         let slot = self.vspace_slot().0;
         let (w0, w1) = (read_word(slot), read_word(slot + 8));
-        (w0 & 0x1f == septum_kcore::cap::CapType::PageTable as u64 && w1 & 3 == 3)
-            .then_some((w0 >> 12) << 4)
+        if w0 & 0x1f != septum_kcore::cap::CapType::PageTable as u64 || w1 & 3 != 3 {
+            return None;
+        }
+        let pml4 = (w0 >> 12) << 4;
+        self.put(VS_W0, w0);
+        self.put(VS_PML4, pml4);
+        Some(pml4)
+    }
+
+    /// The thread's capability space when it is one CNode whose guard and
+    /// radix use all 64 bits (the root task's, and every domain's), to
+    /// resolve pointers in one step ([`FlatSpace::slot`]); `None` if it is
+    /// not of that shape (the general resolution applies).
+    ///
+    /// The decoded shape is cached in the TCB: the cspace slot's two words
+    /// are compared with the ones it was made from, so a changed slot
+    /// (from wherever it was changed) is decoded again, and a matching one
+    /// decodes to exactly what is cached.
+    #[inline(always)]
+    pub fn flat_space(self) -> Option<FlatSpace> {
+        self.flat_space_cached().or_else(|| self.flat_decode())
+    }
+
+    /// [`Tcb::flat_space`] if the cache holds it, else `None` (which the
+    /// fast paths take as "decline": the general path they fall back to
+    /// then fills the cache).
+    #[inline(always)]
+    pub fn flat_space_cached(self) -> Option<FlatSpace> {
+        let root = self.cspace_slot().0;
+        if read_word(root) != self.get(CS_W0) || read_word(root + 8) != self.get(CS_W1) {
+            return None;
+        }
+        Some(FlatSpace {
+            guard: self.get(CS_GUARD),
+            limit: self.get(CS_LIMIT),
+            base: self.get(CS_BASE),
+        })
+    }
+
+    /// [`Tcb::flat_space`] from the slot's words, caching the shape.
+    #[cold]
+    #[inline(never)]
+    fn flat_decode(self) -> Option<FlatSpace> {
+        let root = self.cspace_slot();
+        let (radix, guard, base) = super::cnode::flat_shape(root)?;
+        let raw = root.raw();
+        let space = FlatSpace::new(radix, guard, base);
+        self.put(CS_W0, raw.w0);
+        self.put(CS_W1, raw.w1);
+        self.put(CS_GUARD, space.guard);
+        self.put(CS_LIMIT, space.limit);
+        self.put(CS_BASE, space.base);
+        Some(space)
     }
 
     /// Force what every return to user mode relies on (IF set,
@@ -409,6 +515,49 @@ impl Tcb {
     pub fn sanitize_context(self) -> u64 {
         self.set_reg(Reg::Rflags, UserContext::user_rflags(self.reg(Reg::Rflags)));
         self.reg(Reg::Rip)
+    }
+}
+
+/// A capability space of one CNode whose guard and radix use all 64 bits
+/// of a pointer (`cnode::flat_shape`), ready for one-step lookups: with
+/// `guard << radix` and `1 << radix` kept, `cptr >> radix == guard`
+/// exactly when `cptr ^ (guard << radix) < 1 << radix`, and then that
+/// value is the index (the guard's bits xor away, the index bits stay).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlatSpace {
+    /// `guard << radix`.
+    guard: u64,
+    /// `1 << radix`, or 0 if the guard has more bits than the pointer
+    /// leaves it (no pointer matches such a guard).
+    limit: u64,
+    /// The CNode's address.
+    base: u64,
+}
+
+impl FlatSpace {
+    /// The shape `cnode::flat_shape` found: radix 1..=63 (a CNode's is at
+    /// most 31), the guard, the CNode.
+    pub fn new(radix: u64, guard: u64, base: u64) -> FlatSpace {
+        debug_assert!((1..64).contains(&radix));
+        let radix = radix.clamp(1, 63);
+        FlatSpace {
+            guard: guard << radix,
+            limit: if guard >> (64 - radix) == 0 {
+                1 << radix
+            } else {
+                0
+            },
+            base,
+        }
+    }
+
+    /// The slot `cptr` names, exactly as `cspace::resolve` finds it in
+    /// such a space; `None` if the guard does not match (it names
+    /// nothing).
+    #[inline(always)]
+    pub fn slot(self, cptr: u64) -> Option<Slot> {
+        let index = cptr ^ self.guard;
+        (index < self.limit).then(|| Slot(self.base + index * super::SLOT_SIZE))
     }
 }
 

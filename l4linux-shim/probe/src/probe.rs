@@ -7,7 +7,8 @@
 //! group of checks prints one `septum-test: <case> ok|FAILED ...` line,
 //! which the scenario counts (the shim writes it on the console as the
 //! guest's). `linux-probe segv` instead writes through a null pointer,
-//! which must end it with SIGSEGV and leave the shim serving.
+//! which must end it with SIGSEGV and leave the shim serving;
+//! `linux-probe signals` checks signals (`signals.rs`).
 
 #![allow(clippy::missing_safety_doc)]
 
@@ -79,6 +80,9 @@ macro_rules! say {
         write_all(1, &l.buf[..l.len]);
     }};
 }
+
+#[path = "signals.rs"]
+mod signals;
 
 /// One group's checks: the first mismatch is kept.
 struct Case {
@@ -180,6 +184,9 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
         exit(1);
     }
 
+    if argc > 1 && arg(1) == b"signals" {
+        signals::run();
+    }
     if argc > 1 && arg(1) == b"cloexec" {
         // Descriptor 20 is a plain duplicate, 21 one marked close-on-exec:
         // the program execve starts must have 20 and not 21.

@@ -10,6 +10,7 @@ mod mm;
 pub mod names;
 mod path;
 mod process;
+mod signal;
 
 use crate::Shim;
 use crate::linux::{SysResult, errno::ENOSYS};
@@ -82,12 +83,13 @@ const fn table() -> [Entry; names::COUNT] {
     t[11] = full(mm::munmap);
     t[12] = full(mm::brk);
     t[13] = partial(
-        process::rt_sigaction,
-        "recorded; no signal is delivered yet",
+        signal::rt_sigaction,
+        "SA_RESTORER required (as on Linux); real-time signals do not queue",
     );
-    t[14] = partial(
-        process::rt_sigprocmask,
-        "recorded; no signal is delivered yet",
+    t[14] = full(signal::rt_sigprocmask);
+    t[15] = partial(
+        signal::rt_sigreturn,
+        "FPU state in FXSAVE format (x87, SSE); AVX upper halves are not saved",
     );
     t[16] = partial(
         fs::ioctl,
@@ -98,12 +100,10 @@ const fn table() -> [Entry; names::COUNT] {
     t[19] = full(fs::readv);
     t[20] = full(fs::writev);
     t[21] = full(fs::access);
-    t[22] = partial(
-        fs::pipe,
-        "no SIGPIPE yet: a write with no reader gives EPIPE only",
-    );
+    t[22] = full(fs::pipe);
     t[28] = partial(mm::madvise, "advice is ignored");
     t[32] = full(fs::dup);
+    t[34] = full(signal::pause);
     t[33] = full(fs::dup2);
     t[39] = full(process::getpid);
     t[40] = full(fs::sendfile);
@@ -118,6 +118,7 @@ const fn table() -> [Entry; names::COUNT] {
         "static ELF only; no #! scripts; no set-user-ID",
     );
     t[60] = full(process::exit);
+    t[62] = full(signal::kill);
     t[61] = partial(
         process::wait4,
         "no rusage figures (zeroes); no stopped or continued children",
@@ -154,9 +155,16 @@ const fn table() -> [Entry; names::COUNT] {
     t[104] = full(process::getuid);
     t[107] = full(process::getuid);
     t[108] = full(process::getuid);
+    t[109] = full(signal::setpgid);
     t[110] = full(process::getppid);
+    t[111] = full(signal::getpgrp);
+    t[112] = full(signal::setsid);
     t[115] = full(info::getgroups);
-    t[131] = partial(process::sigaltstack, "accepted; no signal is delivered yet");
+    t[121] = full(signal::getpgid);
+    t[124] = full(signal::getsid);
+    t[127] = full(signal::rt_sigpending);
+    t[130] = full(signal::rt_sigsuspend);
+    t[131] = full(signal::sigaltstack);
     t[132] = full(path::utime);
     t[137] = full(path::statfs);
     t[138] = full(path::fstatfs);
@@ -164,11 +172,13 @@ const fn table() -> [Entry; names::COUNT] {
     t[158] = full(process::arch_prctl);
     t[162] = full(path::sync);
     t[186] = full(process::getpid);
+    t[200] = full(signal::tkill);
     t[201] = full(info::time);
     t[217] = full(fs::getdents64);
     t[218] = full(process::set_tid_address);
     t[228] = full(info::clock_gettime);
     t[231] = full(process::exit);
+    t[234] = full(signal::tgkill);
     t[235] = full(path::utimes);
     t[257] = partial(fs::openat, "no O_TMPFILE");
     t[258] = full(path::mkdirat);
@@ -185,10 +195,7 @@ const fn table() -> [Entry; names::COUNT] {
     t[273] = tolerated("no robust futexes (one thread per process)");
     t[280] = full(path::utimensat);
     t[292] = full(fs::dup3);
-    t[293] = partial(
-        fs::pipe2,
-        "no SIGPIPE yet: a write with no reader gives EPIPE only; no O_DIRECT",
-    );
+    t[293] = partial(fs::pipe2, "no O_DIRECT");
     t[295] = full(fs::preadv);
     t[296] = full(fs::pwritev);
     t[302] = partial(
@@ -212,9 +219,10 @@ const fn table() -> [Entry; names::COUNT] {
 }
 
 /// Whether call `nr` needs all 18 registers of the caller (fork and
-/// clone start the child with them).
+/// clone start the child with them; rt_sigreturn and sigaltstack need
+/// the stack pointer and flags).
 pub fn needs_registers(nr: u64) -> bool {
-    matches!(nr, 56..=58)
+    matches!(nr, 15 | 56..=58 | 131)
 }
 
 pub use info::EPOCH_AT_BOOT;

@@ -78,18 +78,22 @@ pub struct PerCpu {
     self_ptr: u64,
     /// 8: top of this CPU's kernel stack.
     kernel_rsp: u64,
-    /// 16: end of the running thread's saved context; also TSS.RSP0.
-    context_end: u64,
-    /// 24: scratch for the user RSP during `syscall` entry.
+    /// 16: scratch for the user RSP during `syscall` entry.
     user_rsp: u64,
 }
 
 /// Offsets of [`PerCpu`] fields, for the entry code.
 pub const PERCPU_KERNEL_RSP: usize = 8;
 /// See [`PERCPU_KERNEL_RSP`].
-pub const PERCPU_CONTEXT_END: usize = 16;
-/// See [`PERCPU_KERNEL_RSP`].
-pub const PERCPU_USER_RSP: usize = 24;
+pub const PERCPU_USER_RSP: usize = 16;
+/// TSS.RSP0 (the end of the running thread's saved context), from the
+/// GS base (the [`PerCpu`] block, which lies after the TSS in
+/// [`CpuTables`]): the `syscall` entry reads it there, so the one word
+/// the CPU uses for interrupts is the one word the kernel keeps.
+pub const PERCPU_TSS_RSP0: i64 = (core::mem::offset_of!(CpuTables, tss) + 4) as i64
+    - core::mem::offset_of!(CpuTables, percpu) as i64;
+const _: () = assert!(core::mem::offset_of!(PerCpu, kernel_rsp) == PERCPU_KERNEL_RSP);
+const _: () = assert!(core::mem::offset_of!(PerCpu, user_rsp) == PERCPU_USER_RSP);
 
 /// The boot CPU's tables. They live in writable memory because the CPU
 /// itself writes them (`ltr` sets the TSS busy bit) and the kernel updates
@@ -131,7 +135,6 @@ static BOOT_CPU: BootCpu = BootCpu(UnsafeCell::new(CpuTables {
     percpu: PerCpu {
         self_ptr: 0,
         kernel_rsp: 0,
-        context_end: 0,
         user_rsp: 0,
     },
     ist: [[0; IST_STACK_SIZE]; 3],
@@ -177,7 +180,6 @@ pub fn init(f: &Features, syscall_entry: u64) -> u64 {
     t.tss.iomap_base = size_of::<TaskStateSegment>() as u16;
     t.percpu.self_ptr = &t.percpu as *const _ as u64;
     t.percpu.kernel_rsp = kstack_top;
-    t.percpu.context_end = kstack_top;
 
     let gdtr = x86_64::structures::DescriptorTablePointer {
         limit: (size_of::<[u64; 7]>() - 1) as u16,
@@ -405,7 +407,8 @@ fn note_loaded_gs(v: u64) {
 }
 
 /// Make `context_end` the place where the CPU saves the running thread's
-/// state on its next entry from user mode (interrupt, exception or syscall).
+/// state on its next entry from user mode (interrupt, exception or syscall:
+/// the `syscall` entry reads TSS.RSP0 too, [`PERCPU_TSS_RSP0`]).
 /// `context_end` is a kernel (direct-map) address, so canonical.
 #[inline(always)]
 pub fn set_context_end(context_end: u64) {
@@ -418,7 +421,6 @@ pub fn set_context_end(context_end: u64) {
         (&raw mut (*tables).tss.privilege_stack_table[0])
             .cast::<u64>()
             .write(context_end);
-        (*tables).percpu.context_end = context_end;
     }
 }
 

@@ -98,6 +98,11 @@ pub fn switch_to(owner: u64) {
     OWNER.store(owner, Ordering::Relaxed);
 }
 
+/// Whether the FPU holds the state of the thread `owner` (for checks).
+pub fn owned_by(owner: u64) -> bool {
+    OWNER.load(Ordering::Relaxed) == owner
+}
+
 /// Write the FPU's live state back to the area of `owner` if it is the
 /// owner, so the area can be read (a TCB invocation reading another
 /// thread's FPU state) or is about to be freed. Afterwards the FPU has no

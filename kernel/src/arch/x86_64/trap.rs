@@ -1,8 +1,7 @@
 //! Entry into the kernel (exceptions, interrupts, `syscall`) and the way back.
 //!
 //! Like seL4, the kernel keeps one stack per CPU and saves a user thread's
-//! registers straight into its thread object: TSS.RSP0 (and the per-CPU
-//! `context_end`) point just past the running thread's [`UserContext`], so
+//! registers straight into its thread object: TSS.RSP0 points just past the running thread's [`UserContext`], so
 //! the CPU's own push of SS..RIP and the stubs' pushes of the general
 //! registers fill it in place. Only then does the entry code switch to the
 //! kernel stack and call Rust, which never returns there: it leaves through
@@ -11,7 +10,7 @@
 //! The kernel runs with interrupts disabled; it is never preempted. Faults
 //! taken in ring 0 are kernel bugs and end in a panic that names them.
 
-use super::cpu::{self, PERCPU_CONTEXT_END, PERCPU_KERNEL_RSP, PERCPU_USER_RSP};
+use super::cpu::{self, PERCPU_KERNEL_RSP, PERCPU_TSS_RSP0, PERCPU_USER_RSP};
 use core::mem::{offset_of, size_of};
 use x86_64::VirtAddr;
 use x86_64::structures::idt::InterruptDescriptorTable;
@@ -228,17 +227,34 @@ trap_ist:
 
     .global __syscall_entry
 __syscall_entry:
+    /* Stores by offset from the context's end (TSS.RSP0), not pushes:
+       the CS and SS words are not written (`sysretq` takes the selectors
+       from STAR, and the `iretq` exit forces both), and RCX and R11 are
+       stored twice, as themselves and as RIP and RFLAGS. */
     swapgs
     mov %rsp, %gs:{user_rsp}
-    mov %gs:{context_end}, %rsp
-    push ${user_ss}
-    push %gs:{user_rsp}
-    push %r11
-    push ${user_cs}
-    push %rcx
-    push $0
-    push ${syscall_vector}
-    SAVE_GPRS
+    mov %gs:{tss_rsp0}, %rsp
+    mov %rax, {rax}-{ctx}(%rsp)
+    mov %rbx, {rbx}-{ctx}(%rsp)
+    mov %rcx, {rcx}-{ctx}(%rsp)
+    mov %rdx, {rdx}-{ctx}(%rsp)
+    mov %rsi, {rsi}-{ctx}(%rsp)
+    mov %rdi, {rdi}-{ctx}(%rsp)
+    mov %rbp, {rbp}-{ctx}(%rsp)
+    mov %r8, {r8}-{ctx}(%rsp)
+    mov %r9, {r9}-{ctx}(%rsp)
+    mov %r10, {r10}-{ctx}(%rsp)
+    mov %r11, {r11}-{ctx}(%rsp)
+    mov %r12, {r12}-{ctx}(%rsp)
+    mov %r13, {r13}-{ctx}(%rsp)
+    mov %r14, {r14}-{ctx}(%rsp)
+    mov %r15, {r15}-{ctx}(%rsp)
+    mov %rcx, {rip}-{ctx}(%rsp)
+    mov %r11, {rflags}-{ctx}(%rsp)
+    mov %gs:{user_rsp}, %rcx
+    mov %rcx, {rsp}-{ctx}(%rsp)
+    movq $0, {error}-{ctx}(%rsp)
+    movq ${syscall_vector}, {vector}-{ctx}(%rsp)
     mov %gs:{kernel_rsp}, %rsp
     call {syscall}
     ud2
@@ -315,7 +331,10 @@ __resume_sysret:
     rflags = const offset_of!(UserContext, rflags),
     rsp = const offset_of!(UserContext, rsp),
     kernel_rsp = const PERCPU_KERNEL_RSP,
-    context_end = const PERCPU_CONTEXT_END,
+    tss_rsp0 = const PERCPU_TSS_RSP0,
+    ctx = const size_of::<UserContext>(),
+    error = const offset_of!(UserContext, error),
+    vector = const CTX_VECTOR,
     user_rsp = const PERCPU_USER_RSP,
     user_ss = const cpu::USER_SS,
     user_cs = const cpu::USER_CS,
