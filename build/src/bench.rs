@@ -60,6 +60,30 @@ pub const REQUIRED: [&str; 19] = [
     "partition.jitter_under_spin",
 ];
 
+/// Figures the guest's run must report (`linux-probe bench`, printed by a
+/// process of the `guest` domain, so its lines read `guest: bench: ...`).
+pub const GUEST_REQUIRED: [&str; 4] = [
+    "guest.getpid",
+    "guest.page_fault",
+    "guest.pipe_byte_roundtrip",
+    "guest.fork_exec_wait",
+];
+
+/// The lines of `console` that domain `domain` wrote, without the
+/// `<domain>: ` the kernel starts them with: its processes' report lines
+/// become report lines of their own.
+pub fn domain_lines(console: &str, domain: &str) -> String {
+    let prefix = format!("{domain}: ");
+    console
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .fold(String::new(), |mut out, l| {
+            out.push_str(l);
+            out.push('\n');
+            out
+        })
+}
+
 /// One measured figure, in instructions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Figure {
@@ -320,6 +344,26 @@ mod tests {
         assert_eq!(unit_of("serial.rx_irqs_per_64k"), "interrupts");
         assert_eq!(unit_of("serial.rx_per_byte"), "instructions");
         assert_eq!(unit_of("irq.to_driver"), "instructions");
+    }
+
+    #[test]
+    fn a_domains_report_lines_are_read_without_its_prefix() {
+        let console = "guest: [shim] pid 3: /bin/linux-probe bench\r\n\
+                       guest: bench: guest.getpid 900 905 910\r\n\
+                       bench: forged.by.another 1 2 3\n\
+                       client1: bench: guest.page_fault 1 2 3\n\
+                       guest: bench: done\r\n";
+        let report = read_report(&domain_lines(console, "guest"));
+        assert_eq!(report.figures, vec![fig("guest.getpid", 900, 905, 910)]);
+        assert!(report.done);
+        assert_eq!(
+            problems(&report, &GUEST_REQUIRED),
+            vec![
+                "required figures missing: guest.page_fault, guest.pipe_byte_roundtrip, \
+                 guest.fork_exec_wait"
+                    .to_string()
+            ]
+        );
     }
 
     fn fig(id: &str, min: u64, median: u64, max: u64) -> Figure {

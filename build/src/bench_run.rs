@@ -1,10 +1,12 @@
-//! `cargo xtask bench`: boot the benchmark system once under `-icount` and
-//! turn its console report into a table and `target/bench/results.jsonl`.
+//! `cargo xtask bench`: boot the benchmark system once under `-icount`,
+//! then the guest's system (`build/systems/guest.toml`, whose last program
+//! is `linux-probe bench`) once, and turn their console reports into one
+//! table and `target/bench/results.jsonl`.
 //!
 //! The rules for reading the report are in `bench.rs`; this only wires the
 //! build, QEMU and the files together.
 
-use crate::bench::{self, REQUIRED};
+use crate::bench::{self, GUEST_REQUIRED, REQUIRED};
 use crate::judge;
 use crate::qemu::{self, Boot};
 use crate::scenario::{DEFAULT_MEMORY, Machine, Verdict};
@@ -26,6 +28,10 @@ const NAME: &str = "bench";
 
 /// The whole run, every figure included, must finish within this.
 const TIMEOUT_SECS: u64 = 600;
+
+/// The guest's system, and the domain whose processes print its figures.
+const GUEST_SYSTEM: &str = "build/systems/guest.toml";
+const GUEST_DOMAIN: &str = "guest";
 
 /// Pack and boot the benchmark system with the built `kernel`, print its
 /// figures and, if the run is complete, write `results.jsonl`.
@@ -62,7 +68,7 @@ pub fn bench(ws: &Workspace, kernel: &Path) -> Result<()> {
     let log = ws.show(&ws.logs_dir().join(format!("{NAME}.log")));
     test_run::save_log(ws, NAME, &args, &run)?;
 
-    let report = bench::read_report(&run.console);
+    let mut report = bench::read_report(&run.console);
     let mut problems = Vec::new();
     if let Err(e) = judge::check_exit(Verdict::Pass, run.outcome, &run.stderr) {
         problems.push(e);
@@ -73,6 +79,15 @@ pub fn bench(ws: &Workspace, kernel: &Path) -> Result<()> {
         if problems.is_empty() { "ok" } else { "FAILED" },
         report.figures.len()
     );
+    let mut consoles = vec![(NAME, run.console)];
+    match guest(ws, kernel) {
+        Ok((guest, console)) => {
+            problems.extend(bench::problems(&guest, &GUEST_REQUIRED));
+            report.figures.extend(guest.figures);
+            consoles.push((GUEST_NAME, console));
+        }
+        Err(e) => problems.push(e),
+    }
 
     if !report.figures.is_empty() {
         println!();
@@ -80,7 +95,9 @@ pub fn bench(ws: &Workspace, kernel: &Path) -> Result<()> {
         println!();
     }
     if !problems.is_empty() {
-        test_run::print_tail(ws, NAME, &run.console);
+        for (name, console) in &consoles {
+            test_run::print_tail(ws, name, console);
+        }
         return Err(format!(
             "the benchmark run failed ({} not written):\n  - {}",
             ws.show(&results),
@@ -94,4 +111,45 @@ pub fn bench(ws: &Workspace, kernel: &Path) -> Result<()> {
         ws.show(&results)
     );
     Ok(())
+}
+
+/// Name of the guest run's image and console log.
+const GUEST_NAME: &str = "bench-guest";
+
+/// Boot the guest's system under `-icount` and read the figures its
+/// processes print (`guest: bench: ...`, `linux-probe bench`); returns
+/// them with the console.
+fn guest(ws: &Workspace, kernel: &Path) -> Result<(bench::Report, String)> {
+    let loaded = crate::description::load(ws, &ws.root.join(GUEST_SYSTEM))?;
+    let packed = system::pack_system(ws, &loaded)?;
+    if !packed.missing.is_empty() {
+        return Err(format!(
+            "{GUEST_SYSTEM} names programs that are not built: {}",
+            packed.missing.join(", ")
+        ));
+    }
+    let boot = Boot {
+        machine: Machine::Q35,
+        kernel,
+        image: &packed.image,
+        append: "exit_on_idle",
+        memory: DEFAULT_MEMORY,
+        icount: true,
+    };
+    let args = qemu::captured_args(&boot);
+    print!("qemu {GUEST_NAME} ({GUEST_SYSTEM} under -icount, up to {TIMEOUT_SECS} s) ... ");
+    let _ = std::io::stdout().flush();
+    let run = qemu::run_captured_with_input(&args, Duration::from_secs(TIMEOUT_SECS), &[])
+        .map_err(|e| format!("cannot start {}: {e}", qemu::QEMU))?;
+    test_run::save_log(ws, GUEST_NAME, &args, &run)?;
+    let log = ws.show(&ws.logs_dir().join(format!("{GUEST_NAME}.log")));
+    let report = bench::read_report(&bench::domain_lines(&run.console, GUEST_DOMAIN));
+    let ok = judge::check_exit(Verdict::Pass, run.outcome, &run.stderr);
+    println!(
+        "{} ({} figures; console in {log})",
+        if ok.is_ok() { "ok" } else { "FAILED" },
+        report.figures.len()
+    );
+    ok?;
+    Ok((report, run.console))
 }

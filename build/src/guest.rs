@@ -182,11 +182,13 @@ pub fn cpio(entries: &[Entry]) -> Vec<u8> {
 
 /// The root filesystem's entries, given busybox (if it could be had) and
 /// its applets (paths such as `usr/bin/sort`, each linked to it), the
-/// test programs and the files `--guest-files` adds (last, so they may
-/// replace any of the others).
+/// test programs, the C tests (`crate::guest_c`: their files, and the
+/// lines init runs after [`INIT`]'s) and the files `--guest-files` adds
+/// (last, so they may replace any of the others).
 pub fn entries(
     busybox: Option<(Vec<u8>, Vec<String>)>,
     programs: Vec<(String, Vec<u8>)>,
+    c: crate::guest_c::CTests,
     extra: Vec<Entry>,
 ) -> Vec<Entry> {
     let dir = |p: &str| Entry::Dir {
@@ -239,7 +241,9 @@ pub fn entries(
     e.push(file("etc/passwd", 0o644, PASSWD.as_bytes()));
     e.push(file("etc/group", 0o644, GROUP.as_bytes()));
     e.push(file("etc/hostname", 0o644, b"septum\n"));
-    e.push(file("etc/septum-init", 0o644, INIT.as_bytes()));
+    let init = format!("{INIT}{}", c.init);
+    e.push(file("etc/septum-init", 0o644, init.as_bytes()));
+    e.extend(c.entries);
     for (name, major, minor) in [
         ("console", 5, 1),
         ("tty", 5, 0),
@@ -489,7 +493,8 @@ pub fn rootfs(ws: &Workspace, extra: Option<&Path>) -> Result<PathBuf> {
             std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", ws.show(&path)))?;
         programs.push((p.to_string(), data));
     }
-    let archive = cpio(&entries(busybox, programs, extra));
+    let c = crate::guest_c::build(ws)?;
+    let archive = cpio(&entries(busybox, programs, c, extra));
     let out = ws.target_dir().join("guest").join("rootfs.cpio");
     // Rewrite only when it changed, so the shim is not rebuilt for nothing.
     if std::fs::read(&out).ok().as_deref() != Some(&archive[..]) {
@@ -542,6 +547,7 @@ mod tests {
                 FALLBACK_APPLETS.iter().map(|a| a.to_string()).collect(),
             )),
             PROGRAMS.iter().map(|p| (p.to_string(), vec![1])).collect(),
+            crate::guest_c::CTests::default(),
             Vec::new(),
         );
         let has = |p: &str| {
@@ -583,7 +589,12 @@ mod tests {
             mode: 0o644,
             data: b"/bin/true\n".to_vec(),
         }];
-        let e = entries(None, Vec::new(), extra.clone());
+        let e = entries(
+            None,
+            Vec::new(),
+            crate::guest_c::CTests::default(),
+            extra.clone(),
+        );
         assert!(e.contains(&Entry::Dir {
             path: "tmp".into(),
             mode: 0o1777

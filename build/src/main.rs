@@ -16,6 +16,7 @@ mod bench_run;
 mod description;
 mod gdb;
 mod guest;
+mod guest_c;
 mod host_tests;
 mod image;
 mod judge;

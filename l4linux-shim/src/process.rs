@@ -266,8 +266,12 @@ impl Process {
         }
     }
 
+    /// The area that covers `va`: the areas are kept sorted by start and
+    /// never overlap, so a binary search finds it.
     pub fn vma(&self, va: u64) -> Option<&Vma> {
-        self.vmas.iter().find(|v| v.start <= va && va < v.end)
+        let i = self.vmas.partition_point(|v| v.start <= va);
+        let v = self.vmas.get(i.checked_sub(1)?)?;
+        (va < v.end).then_some(v)
     }
 
     /// Whether any area overlaps `[start, end)`.
@@ -345,6 +349,11 @@ impl Process {
 
     /// Make the page tables for `va` in the process's space.
     fn tables_for(&mut self, sys: &mut Sys, va: u64) -> Result<(), i64> {
+        if self.tables.contains(&(1, va >> 21)) {
+            // Tables are made from the top down: the lowest is there, so
+            // are the others.
+            return Ok(());
+        }
         for level in (1..=3u8).rev() {
             let key = (level, va >> (12 + 9 * u64::from(level)));
             if self.tables.contains(&key) {
@@ -437,8 +446,10 @@ impl Process {
     /// mapped in the arena if it was not yet.
     pub fn arena_page(&mut self, sys: &mut Sys, arena: &mut Arena, va: u64) -> Result<u64, i64> {
         let mut page = *self.pages.get(&va).ok_or(EFAULT)?;
-        self.reach(sys, arena, &mut page)?;
-        self.pages.insert(va, page);
+        if page.copy == 0 {
+            self.reach(sys, arena, &mut page)?;
+            self.pages.insert(va, page);
+        }
         Ok(page.frame)
     }
 

@@ -161,6 +161,10 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
     };
     // SAFETY: argv has argc entries.
     let arg = |i: usize| unsafe { cstr(argv.add(i).read() as *const u8) };
+    if argc > 1 && arg(1) == b"exit" {
+        // What `bench` execs: a static program that exits at once.
+        exit(0);
+    }
     say!(
         "{GREETING} ({})",
         if pie { "static-PIE" } else { "ET_EXEC" }
@@ -615,14 +619,17 @@ fn rdtsc() -> u64 {
 
 const RUNS: usize = 1001;
 
-fn report(id: &str, s: &mut [u64; RUNS]) {
+fn report(id: &str, s: &mut [u64]) {
     s.sort_unstable();
-    say!("bench: {id} {} {} {}", s[0], s[RUNS / 2], s[RUNS - 1]);
+    let n = s.len();
+    say!("bench: {id} {} {} {}", s[0], s[n / 2], s[n - 1]);
 }
 
-/// `linux-probe bench`: what a guest's system call and first touch of a
-/// page cost, from `rdtsc` to `rdtsc`: instructions under `-icount`
-/// (the `guest-icount` scenario), cycles otherwise.
+/// `linux-probe bench`: what a guest's system call, a first touch of a
+/// page, a byte through a pipe and back, and a fork, exec and wait of a
+/// static program cost, from `rdtsc` to `rdtsc`: instructions under
+/// `-icount` (the `guest-icount` scenario, `cargo xtask bench`), cycles
+/// otherwise.
 fn bench() -> ! {
     let mut s = [0u64; RUNS];
     for x in s.iter_mut() {
@@ -631,9 +638,10 @@ fn bench() -> ! {
         *x = rdtsc() - t0;
     }
     report("guest.getpid", &mut s);
-    let area = sys(9, &[0, RUNS as u64 * 4096, 3, 0x22, u64::MAX, 0]);
+    let len = RUNS as u64 * 4096;
+    let area = sys(9, &[0, len, 3, 0x22, u64::MAX, 0]);
     if area < 0 {
-        say!("bench: mmap failed: {area}");
+        say!("bench: error mmap gave {area}");
         exit(1);
     }
     for (i, x) in s.iter_mut().enumerate() {
@@ -644,6 +652,65 @@ fn bench() -> ! {
         *x = rdtsc() - t0;
     }
     report("guest.page_fault", &mut s);
+    // Fork copies present pages: give these back first.
+    sys(11, &[area as u64, len]);
+
+    // A child echoes each byte of one pipe into another.
+    let (mut to, mut from) = ([0i32; 2], [0i32; 2]);
+    sys(22, &[to.as_mut_ptr() as u64]);
+    sys(22, &[from.as_mut_ptr() as u64]);
+    let echo = sys(57, &[]);
+    let mut b = [0u8; 1];
+    let bp = b.as_mut_ptr() as u64;
+    if echo == 0 {
+        sys(3, &[to[1] as u64]);
+        sys(3, &[from[0] as u64]);
+        while sys(0, &[to[0] as u64, bp, 1]) == 1 {
+            sys(1, &[from[1] as u64, bp, 1]);
+        }
+        exit(0);
+    }
+    sys(3, &[to[0] as u64]);
+    sys(3, &[from[1] as u64]);
+    for x in s.iter_mut() {
+        let t0 = rdtsc();
+        sys(1, &[to[1] as u64, bp, 1]);
+        let n = sys(0, &[from[0] as u64, bp, 1]);
+        *x = rdtsc() - t0;
+        if n != 1 {
+            say!("bench: error the pipe echo read {n}");
+            exit(1);
+        }
+    }
+    report("guest.pipe_byte_roundtrip", &mut s);
+    sys(3, &[to[1] as u64]);
+    sys(3, &[from[0] as u64]);
+    wait(echo);
+
+    // fork, execve of this static program (which exits at once), wait4.
+    let argv = [
+        c"/bin/linux-probe".as_ptr() as u64,
+        c"exit".as_ptr() as u64,
+        0,
+    ];
+    let envp = [0u64];
+    let mut f = [0u64; 101];
+    for x in f.iter_mut() {
+        let t0 = rdtsc();
+        let pid = sys(57, &[]);
+        if pid == 0 {
+            sys(59, &[argv[0], argv.as_ptr() as u64, envp.as_ptr() as u64]);
+            exit(127);
+        }
+        let (r, st) = wait(pid);
+        *x = rdtsc() - t0;
+        if r != pid || st != 0 {
+            say!("bench: error fork, exec and wait gave {r}, status {st}");
+            exit(1);
+        }
+    }
+    report("guest.fork_exec_wait", &mut f);
+    say!("bench: done");
     exit(0)
 }
 
