@@ -100,6 +100,7 @@ pub const INIT: &str = "\
 /bin/sh -c \"trap 'echo got USR1' USR1; kill -USR1 $$; echo after trap\"
 /bin/sh -c \"/bin/busybox yes | /bin/grep -c x & kill $!; wait $!; echo killed job gave $?\"
 /bin/sh -c \"while :; do :; done & kill $!; wait $!; echo busy loop gave $?\"
+/bin/sh -c \"/bin/busybox yes | /bin/grep -c x & kill -STOP $!; kill -CONT $!; kill $!; wait $!; echo stopped and continued job gave $?\"
 /bin/sh -c \"/bin/busybox yes | /bin/busybox head -n 2\"
 /bin/linux-probe fs
 ";

@@ -94,6 +94,9 @@ pub struct Shim {
     /// Some process was killed and waits in the table to be taken apart
     /// (`Shim::reap`).
     pub dying: bool,
+    /// Children stopped or continued meanwhile: (parent, child, wait
+    /// status), for their parents (`Shim::reap`).
+    pub child_events: Vec<(u64, u64, u32)>,
     /// The pipes, by id (`pipe.rs`).
     pub pipes: Vec<Option<pipe::Pipe>>,
     /// How many processes are blocked in a pipe read or write.
@@ -210,10 +213,10 @@ impl Shim {
             // exited): blocked pipe calls may go on.
             self.wake_pipes();
         }
-        if self.dying {
+        if self.dying || !self.child_events.is_empty() {
             // Answer this call first: taking apart a process killed meanwhile
-            // may signal this one (SIGCHLD), which must find it answered,
-            // not stopped in its fault.
+            // (or telling a parent of a stop) may signal this one (SIGCHLD),
+            // which must find it answered, not stopped in its fault.
             if let Some(m) = reply.take() {
                 let m = Message::new(m.label, &m.words[..m.len]);
                 if let Err(e) = self.sys.ipc.reply(self.reply, &m) {
@@ -372,6 +375,20 @@ impl Shim {
             self.procs[at] = Some(p);
             return None;
         }
+        if let Some(sig) = p.stop_after_answer.take() {
+            // Answer, then stop: it stops after its call.
+            let m = match (regs, &reply) {
+                (Some(r), _) => Message::new(fk::RESUME_WITH_REGS, &r),
+                (None, Some(m)) => Message::new(m.label, &m.words[..m.len]),
+                (None, None) => Message::new(fk::RESUME, &[]),
+            };
+            if let Err(e) = self.sys.ipc.reply(self.reply, &m) {
+                println!("[shim] answering pid {} failed: {}", p.pid, e.name());
+            }
+            self.stop_now(&mut p, sig);
+            self.procs[at] = Some(p);
+            return None;
+        }
         if let Some(r) = regs {
             let m = Message::new(fk::RESUME_WITH_REGS, &r);
             if let Err(e) = self.sys.ipc.reply(self.reply, &m) {
@@ -415,25 +432,9 @@ impl Shim {
         if !no_zombie {
             parent.zombies.push((pid, status));
         }
-        let mut info = signal::SigInfo::from(signal::SIGCHLD, signal::CLD_EXITED, pid);
-        if status & 0x7f != 0 {
-            info.code = signal::CLD_KILLED;
-            info.fields[1] = u64::from(status & 0x7f);
-        } else {
-            info.fields[1] = u64::from(status >> 8);
-        }
-        parent.queue(info);
-        if let Some(w) = parent.waiting {
-            let r = match parent.reap(w.pid) {
-                Some((child, st)) => Some(syscall::wait_result(self, &mut parent, &w, child, st)),
-                None if !parent.has_child(w.pid) => Some(Err(linux::errno::ECHILD)),
-                None => None,
-            };
-            if let Some(r) = r {
-                parent.waiting = None;
-                self.answer_blocked(&mut parent, w.reply, r);
-            }
-        }
+        parent.changes.retain(|&(c, _)| c != pid);
+        parent.queue(signal::SigInfo::child(pid, status));
+        self.wake_waiter(&mut parent);
         if parent.exit.is_none() && parent.deliverable().is_some() {
             self.kick(&mut parent);
         }
@@ -567,6 +568,7 @@ fn main() {
         busy_signals: Vec::new(),
         resume_regs: None,
         dying: false,
+        child_events: Vec::new(),
         pipes: Vec::new(),
         pipe_blocked: 0,
         proc_dir: None,

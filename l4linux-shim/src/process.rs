@@ -72,11 +72,26 @@ pub struct Page {
 pub struct Waiting {
     /// Which child: -1 (or 0, or a group) any, else that pid.
     pub pid: i64,
+    /// Where the answer goes: wait4's status, waitid's siginfo.
     pub status: u64,
     pub rusage: u64,
+    /// What it waits for (`WEXITED`, `WSTOPPED`, `WCONTINUED`; wait4
+    /// always has `WEXITED`), and `WNOHANG`, `WNOWAIT`.
+    pub options: u64,
+    /// waitid (a siginfo and 0) rather than wait4 (a status and the pid).
+    pub waitid: bool,
     /// The reply object its call is bound to.
     pub reply: u64,
 }
+
+pub const WNOHANG: u64 = 1;
+/// WUNTRACED for wait4.
+pub const WSTOPPED: u64 = 2;
+pub const WEXITED: u64 = 4;
+pub const WCONTINUED: u64 = 8;
+pub const WNOWAIT: u64 = 0x0100_0000;
+/// The wait status of a child continued by SIGCONT.
+pub const CONTINUED_STATUS: u32 = 0xffff;
 
 /// A read or write on a pipe that is waiting for data, room, or the
 /// other end to close (`crate::pipe`).
@@ -92,12 +107,31 @@ pub struct PipeWait {
 
 impl Process {
     /// Take a zombie child `wait4(pid, ...)` may report.
-    pub fn reap(&mut self, pid: i64) -> Option<(u64, u32)> {
-        let i = self
-            .zombies
-            .iter()
-            .position(|&(z, _)| pid <= 0 || z == pid as u64)?;
-        Some(self.zombies.remove(i))
+    /// Take (with `WNOWAIT`, only look at) what `w` waits for: an exited
+    /// child, or one stopped or continued: its pid and wait status.
+    pub fn reap(&mut self, w: &Waiting) -> Option<(u64, u32)> {
+        let pid = w.pid;
+        let matches = |c: u64| pid <= 0 || c == pid as u64;
+        let keep = w.options & WNOWAIT != 0;
+        if w.options & WEXITED != 0
+            && let Some(i) = self.zombies.iter().position(|&(z, _)| matches(z))
+        {
+            return Some(if keep {
+                self.zombies[i]
+            } else {
+                self.zombies.remove(i)
+            });
+        }
+        let i = self.changes.iter().position(|&(c, st)| {
+            matches(c)
+                && ((st == CONTINUED_STATUS && w.options & WCONTINUED != 0)
+                    || (st != CONTINUED_STATUS && w.options & WSTOPPED != 0))
+        })?;
+        Some(if keep {
+            self.changes[i]
+        } else {
+            self.changes.remove(i)
+        })
     }
 
     /// Whether `wait4(pid, ...)` has a child to wait for at all.
@@ -194,6 +228,15 @@ pub struct Process {
     /// Children alive, and those exited but not yet waited for.
     pub children: Vec<u64>,
     pub zombies: Vec<(u64, u32)>,
+    /// Children stopped or continued and not yet reported by a wait: the
+    /// wait status (`sig << 8 | 0x7f`, or [`CONTINUED_STATUS`]), one a child.
+    pub changes: Vec<(u64, u32)>,
+    /// The signal that stopped it, while it is stopped (its thread is
+    /// suspended; SIGCONT resumes it).
+    pub stopped: Option<u32>,
+    /// A stop signal its own call's answer comes with: `settle` answers,
+    /// then stops it.
+    pub stop_after_answer: Option<u32>,
     /// A `wait4` it is blocked in, if any (not answered until a child
     /// exits: the shim keeps the reply object of that call).
     pub waiting: Option<Waiting>,
@@ -260,6 +303,9 @@ impl Process {
             wait_status: 0,
             children: Vec::new(),
             zombies: Vec::new(),
+            changes: Vec::new(),
+            stopped: None,
+            stop_after_answer: None,
             waiting: None,
             blocks: false,
             pipe_wait: None,

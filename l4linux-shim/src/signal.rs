@@ -60,6 +60,7 @@ pub const NSIG: u32 = 64;
 pub const SIG_DFL: u64 = 0;
 pub const SIG_IGN: u64 = 1;
 
+pub const SA_NOCLDSTOP: u64 = 1;
 pub const SA_NOCLDWAIT: u64 = 2;
 pub const SA_RESTORER: u64 = 0x0400_0000;
 pub const SA_ONSTACK: u64 = 0x0800_0000;
@@ -77,6 +78,9 @@ pub const SEGV_MAPERR: i32 = 1;
 pub const SEGV_ACCERR: i32 = 2;
 pub const CLD_EXITED: i32 = 1;
 pub const CLD_KILLED: i32 = 2;
+pub const CLD_DUMPED: i32 = 3;
+pub const CLD_STOPPED: i32 = 5;
+pub const CLD_CONTINUED: i32 = 6;
 
 /// The bit of `sig` in a signal set.
 pub const fn bit(sig: u32) -> u64 {
@@ -119,6 +123,27 @@ impl SigInfo {
         i.signo = sig as i32;
         i.code = code;
         i.fields[0] = pid & 0xffff_ffff; // si_pid; si_uid 0 (root)
+        i
+    }
+
+    /// SIGCHLD's information for child `pid` with wait status `status`
+    /// (what waitid reports too): CLD_EXITED and the exit code, CLD_KILLED
+    /// (CLD_DUMPED) and the signal, CLD_STOPPED and the stop signal, or
+    /// CLD_CONTINUED.
+    pub fn child(pid: u64, status: u32) -> Self {
+        let (code, st) = if status == crate::process::CONTINUED_STATUS {
+            (CLD_CONTINUED, SIGCONT)
+        } else if status & 0xff == 0x7f {
+            (CLD_STOPPED, status >> 8 & 0xff)
+        } else if status & 0x7f == 0 {
+            (CLD_EXITED, status >> 8 & 0xff)
+        } else if status & 0x80 != 0 {
+            (CLD_DUMPED, status & 0x7f)
+        } else {
+            (CLD_KILLED, status & 0x7f)
+        };
+        let mut i = SigInfo::from(SIGCHLD, code, pid);
+        i.fields[1] = u64::from(st);
         i
     }
 
@@ -294,6 +319,8 @@ enum Plan {
     Die(u32),
     /// Run the handler for this signal.
     Handle(u32, SigInfo),
+    /// Stop the process (a stop signal's default action).
+    Stop(u32),
 }
 
 impl Shim {
@@ -354,6 +381,7 @@ impl Shim {
         let Some(mut p) = self.procs[at].take() else {
             return false;
         };
+        self.on_post(&mut p, sig);
         p.queue(info);
         self.kick(&mut p);
         self.procs[at] = Some(p);
@@ -361,6 +389,56 @@ impl Shim {
             self.reap();
         }
         true
+    }
+
+    /// What a signal does as it is posted, before it is pending: SIGCONT
+    /// continues a stopped process (even if it is blocked or ignored) and
+    /// drops pending stop signals; a stop signal drops a pending SIGCONT.
+    pub fn on_post(&mut self, p: &mut Process, sig: u32) {
+        const STOPS: u64 = bit(SIGSTOP) | bit(SIGTSTP) | bit(SIGTTIN) | bit(SIGTTOU);
+        if sig == SIGCONT {
+            for s in [SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU] {
+                if p.pending & bit(s) != 0 {
+                    p.dequeue(s);
+                }
+            }
+            if p.stopped.take().is_some() {
+                let _ = self.sys.ipc.tcb_resume(p.tcb);
+                self.child_event(p, crate::process::CONTINUED_STATUS);
+            }
+        } else if bit(sig) & STOPS != 0 && p.pending & bit(SIGCONT) != 0 {
+            p.dequeue(SIGCONT);
+        }
+    }
+
+    /// Tell `p`'s parent, once no call is being answered (`Shim::reap`),
+    /// that `p` stopped or continued.
+    fn child_event(&mut self, p: &Process, status: u32) {
+        self.child_events.push((p.ppid, p.pid, status));
+    }
+
+    /// `p` stops with `sig`: its thread is suspended (the caller has
+    /// answered or given up its call first) and its parent told.
+    pub fn stop_now(&mut self, p: &mut Process, sig: u32) {
+        println!("[shim] pid {} ({}): stopped by {}", p.pid, p.exe, name(sig));
+        let _ = self.sys.ipc.tcb_suspend(p.tcb);
+        p.stopped = Some(sig);
+        self.child_event(p, (sig << 8) | 0x7f);
+    }
+
+    /// If `parent` waits for a child that can now be reported (or for
+    /// none left: ECHILD), answer its wait.
+    pub fn wake_waiter(&mut self, parent: &mut Process) {
+        let Some(w) = parent.waiting else {
+            return;
+        };
+        let r = match parent.reap(&w) {
+            Some((child, st)) => crate::syscall::wait_result(self, parent, &w, child, st),
+            None if !parent.has_child(w.pid) => Err(ECHILD),
+            None => return,
+        };
+        parent.waiting = None;
+        self.answer_blocked(parent, w.reply, r);
     }
 
     /// What to do for `p`'s next signal: pending signals that are ignored
@@ -373,8 +451,9 @@ impl Shim {
                 SIG_IGN if sig != SIGKILL => continue,
                 SIG_DFL => match default_action(sig) {
                     Default::Terminate => return Plan::Die(sig),
-                    // Stopping is not built yet: a stop signal is dropped.
-                    Default::Ignore | Default::Continue | Default::Stop => continue,
+                    Default::Stop => return Plan::Stop(sig),
+                    // SIGCONT did its work as it was posted (`Shim::post`).
+                    Default::Ignore | Default::Continue => continue,
                 },
                 _ if sig == SIGKILL => return Plan::Die(sig),
                 _ => return Plan::Handle(sig, info),
@@ -389,9 +468,40 @@ impl Shim {
         if p.exit.is_some() || p.deliverable().is_none() {
             return;
         }
+        if p.stopped.is_some() && p.pending & bit(SIGKILL) == 0 {
+            // Stopped: signals wait for SIGCONT, but SIGKILL.
+            return;
+        }
         match self.plan(p) {
             Plan::Nothing => {}
             Plan::Die(sig) => self.kill_now(p, sig),
+            Plan::Stop(sig) => {
+                if p.stopped.is_some() {
+                    return;
+                }
+                if let Some((reply, _)) = self.unblock(p) {
+                    // Its call is made again once it continues (Linux
+                    // restarts it: no handler ran).
+                    if let Some(m) = p.saved_mask.take() {
+                        p.sigmask = m;
+                    }
+                    match self.sys.ipc.tcb_read_registers(p.tcb) {
+                        Ok(regs) => {
+                            let mut r = [0u64; 18];
+                            r.copy_from_slice(&regs[..18]);
+                            interrupted(&mut r, Restart::IfSaRestart, SA_RESTART);
+                            let m = Message::new(fk::RESUME_WITH_REGS, &r);
+                            let _ = self.sys.ipc.reply(reply, &m);
+                        }
+                        Err(_) => {
+                            let m = Message::new(fk::RESUME_SYSCALL_RESULT, &[(-EINTR) as u64]);
+                            let _ = self.sys.ipc.reply(reply, &m);
+                        }
+                    }
+                    self.spare_replies.push(reply);
+                }
+                self.stop_now(p, sig);
+            }
             Plan::Handle(sig, info) => {
                 if p.is_blocked() {
                     let Some((reply, restart)) = self.unblock(p) else {
@@ -399,7 +509,14 @@ impl Shim {
                     };
                     let regs = match self.sys.ipc.tcb_read_registers(p.tcb) {
                         Ok(r) => r,
-                        Err(_) => return,
+                        Err(_) => {
+                            // Cannot happen for a thread stopped in its
+                            // fault; answer EINTR rather than lose it.
+                            let m = Message::new(fk::RESUME_SYSCALL_RESULT, &[(-EINTR) as u64]);
+                            let _ = self.sys.ipc.reply(reply, &m);
+                            self.spare_replies.push(reply);
+                            return;
+                        }
                     };
                     let mut r = [0u64; 18];
                     r.copy_from_slice(&regs[..18]);
@@ -414,7 +531,10 @@ impl Shim {
                     }
                     let regs = match ipc.tcb_read_registers(p.tcb) {
                         Ok(r) => r,
-                        Err(_) => return,
+                        Err(_) => {
+                            let _ = ipc.tcb_resume(p.tcb);
+                            return;
+                        }
                     };
                     let mut r = [0u64; 18];
                     r.copy_from_slice(&regs[..18]);
@@ -477,9 +597,10 @@ impl Shim {
         self.dying = true;
     }
 
-    /// Take apart the processes killed while another's call was answered.
+    /// Take apart the processes killed, and tell parents of the children
+    /// stopped or continued, while another's call was answered.
     pub fn reap(&mut self) {
-        while self.dying {
+        while self.dying || !self.child_events.is_empty() {
             self.dying = false;
             for at in 0..self.procs.len() {
                 if self.procs[at].as_ref().is_some_and(|p| p.exit.is_some())
@@ -487,6 +608,21 @@ impl Shim {
                 {
                     self.finish(p);
                 }
+            }
+            for (ppid, pid, status) in core::mem::take(&mut self.child_events) {
+                let Some((at, mut parent)) = self.take(ppid) else {
+                    continue;
+                };
+                parent.changes.retain(|&(c, _)| c != pid);
+                parent.changes.push((pid, status));
+                if parent.action(SIGCHLD).flags & SA_NOCLDSTOP == 0 {
+                    parent.queue(SigInfo::child(pid, status));
+                }
+                self.wake_waiter(&mut parent);
+                if parent.exit.is_none() && parent.deliverable().is_some() {
+                    self.kick(&mut parent);
+                }
+                self.procs[at] = Some(parent);
             }
         }
     }
@@ -520,7 +656,8 @@ impl Shim {
             Err(e) => (-e) as u64,
         };
         let mut done = false;
-        if p.deliverable().is_some() {
+        let mut stop = None;
+        if p.deliverable().is_some() && p.stopped.is_none() {
             match self.plan(p) {
                 Plan::Nothing => {}
                 Plan::Die(sig) => {
@@ -536,6 +673,7 @@ impl Shim {
                         done = true;
                     }
                 }
+                Plan::Stop(sig) => stop = Some(sig),
             }
         }
         if !done {
@@ -543,6 +681,10 @@ impl Shim {
             if let Err(e) = self.sys.ipc.reply(reply, &m) {
                 println!("[shim] answering pid {}'s call failed: {}", p.pid, e.name());
             }
+        }
+        if let Some(sig) = stop {
+            // Answered first: it stops after its call, as on Linux.
+            self.stop_now(p, sig);
         }
         self.spare_replies.push(reply);
     }
@@ -565,6 +707,11 @@ impl Shim {
             Plan::Die(sig) => {
                 self.kill_now(p, sig);
                 None
+            }
+            Plan::Stop(sig) => {
+                // `settle` answers the call, then stops it.
+                p.stop_after_answer = Some(sig);
+                regs_override
             }
             Plan::Handle(sig, info) => {
                 let mut r = match regs_override {

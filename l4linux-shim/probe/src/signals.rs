@@ -48,6 +48,17 @@ const SYS_GETPGRP: u64 = 111;
 const SYS_SETSID: u64 = 112;
 const SYS_GETPGID: u64 = 121;
 const SYS_GETSID: u64 = 124;
+const SYS_WAITID: u64 = 247;
+const SIGCONT: u64 = 18;
+const SIGSTOP: u64 = 19;
+const SIGTSTP: u64 = 20;
+const SA_NOCLDSTOP: u64 = 1;
+const WNOHANG: u64 = 1;
+const WUNTRACED: u64 = 2;
+const WEXITED: u64 = 4;
+const WCONTINUED: u64 = 8;
+const P_PID: u64 = 1;
+const ECHILD: i64 = 10;
 
 /// Offsets in the frame Linux builds: `ucontext` (`uc_stack` at 16,
 /// `uc_mcontext` at 40, `uc_sigmask` at 296) and `sigcontext`.
@@ -380,6 +391,7 @@ pub fn run() -> ! {
     default_actions_and_sigchld();
     blocked_calls();
     altstack_and_suspend();
+    stop_and_continue();
     errnos_and_groups();
     exit(0)
 }
@@ -718,6 +730,177 @@ fn altstack_and_suspend() {
     c.eq("the mask is back", current_mask() as i64, set as i64);
     sys(SYS_RT_SIGPROCMASK, &[1, &raw const set as u64, 0, 8]);
     c.report("linux_sigaltstack_and_sigsuspend");
+}
+
+/// wait4 with `options` for `pid`: (its return, the status).
+fn wait_opts(pid: u64, options: u64) -> [i64; 2] {
+    let mut status = 0u32;
+    let r = sys(SYS_WAIT4, &[pid, &raw mut status as u64, options, 0]);
+    [r, status as i64]
+}
+
+/// waitid(P_PID, pid, ..., options): (its return, si_signo, si_code,
+/// si_pid, si_status).
+fn waitid(pid: u64, options: u64) -> [i64; 5] {
+    let mut info = [0u32; 32];
+    let r = sys(
+        SYS_WAITID,
+        &[P_PID, pid, info.as_mut_ptr() as u64, options, 0],
+    );
+    [
+        r,
+        info[0] as i64,
+        info[2] as i64,
+        info[4] as i64,
+        info[6] as i64,
+    ]
+}
+
+/// `c.eq` for each of several values.
+fn eqs<const N: usize>(c: &mut Case, what: &'static str, got: [i64; N], want: [i64; N]) {
+    for (g, w) in got.into_iter().zip(want) {
+        c.eq(what, g, w);
+    }
+}
+
+/// SIGSTOP/SIGTSTP stop a child (wait4's WUNTRACED, waitid's WSTOPPED and
+/// SIGCHLD's CLD_STOPPED report it), SIGCONT continues it (WCONTINUED,
+/// CLD_CONTINUED); a pipe read it was blocked in is made again; a signal
+/// that kills waits while it is stopped, SIGKILL does not.
+fn stop_and_continue() {
+    let mut c = Case::new();
+    let mut data = [0i32; 2];
+    sys(SYS_PIPE2, &[data.as_mut_ptr() as u64, 0]);
+    c.eq(
+        "SIGCHLD handler",
+        action(SIGCHLD, handler_addr(record), SA_SIGINFO, 0),
+        0,
+    );
+    let child = fork(|| {
+        let mut b = [0u8; 1];
+        let r = sys(SYS_READ, &[data[0] as u64, b.as_mut_ptr() as u64, 1]);
+        if r == 1 { b[0] as u64 } else { 100 }
+    });
+    reset();
+    c.eq("SIGSTOP", sys(SYS_KILL, &[child, SIGSTOP]), 0);
+    eqs(
+        &mut c,
+        "WUNTRACED",
+        wait_opts(child, WUNTRACED),
+        [child as i64, (19 << 8) | 0x7f],
+    );
+    c.eq("SIGCHLD CLD_STOPPED", CODE.load(SeqCst) as i64, 5);
+    c.eq("SIGCHLD si_status", STATUS.load(SeqCst) as i64, 19);
+    c.eq("reported once", wait_opts(child, WUNTRACED | WNOHANG)[0], 0);
+    c.eq("SIGCONT", sys(SYS_KILL, &[child, SIGCONT]), 0);
+    eqs(
+        &mut c,
+        "WCONTINUED",
+        wait_opts(child, WCONTINUED),
+        [child as i64, 0xffff],
+    );
+    c.eq("SIGCHLD CLD_CONTINUED", CODE.load(SeqCst) as i64, 6);
+    // SA_NOCLDSTOP: no SIGCHLD for stops.
+    action(SIGCHLD, handler_addr(record), SA_SIGINFO | SA_NOCLDSTOP, 0);
+    reset();
+    c.eq("SIGTSTP", sys(SYS_KILL, &[child, SIGTSTP]), 0);
+    eqs(
+        &mut c,
+        "waitid WSTOPPED",
+        waitid(child, 2),
+        [0, SIGCHLD as i64, 5, child as i64, SIGTSTP as i64],
+    );
+    c.eq("no SIGCHLD with SA_NOCLDSTOP", COUNT.load(SeqCst) as i64, 0);
+    sys(SYS_KILL, &[child, SIGCONT]);
+    eqs(
+        &mut c,
+        "waitid WCONTINUED",
+        waitid(child, WCONTINUED),
+        [0, SIGCHLD as i64, 6, child as i64, SIGCONT as i64],
+    );
+    sys(SYS_WRITE, &[data[1] as u64, c"z".as_ptr() as u64, 1]);
+    c.eq(
+        "its read made again got the byte",
+        wait(child),
+        (b'z' as i64) << 8,
+    );
+    action(SIGCHLD, 0, 0, 0);
+    // A kill waits while stopped; SIGCONT lets it act.
+    let child = fork(|| {
+        loop {
+            sys(34, &[]);
+        }
+    });
+    sys(SYS_KILL, &[child, SIGSTOP]);
+    c.eq("stopped", wait_opts(child, WUNTRACED)[1], (19 << 8) | 0x7f);
+    sys(SYS_KILL, &[child, SIGTERM]);
+    c.eq(
+        "SIGTERM waits while stopped",
+        wait_opts(child, WNOHANG)[0],
+        0,
+    );
+    eqs(
+        &mut c,
+        "waitid WNOHANG: nothing",
+        waitid(child, WEXITED | WNOHANG),
+        [0, 0, 0, 0, 0],
+    );
+    sys(SYS_KILL, &[child, SIGCONT]);
+    c.eq("then it acts", wait(child), SIGTERM as i64);
+    let child = fork(|| {
+        loop {
+            sys(34, &[]);
+        }
+    });
+    sys(SYS_KILL, &[child, SIGSTOP]);
+    wait_opts(child, WUNTRACED);
+    sys(SYS_KILL, &[child, 9]);
+    eqs(
+        &mut c,
+        "SIGKILL kills a stopped child",
+        waitid(child, WEXITED),
+        [0, SIGCHLD as i64, 2, child as i64, 9],
+    );
+    // A process that stops itself goes on after its kill once continued.
+    let child = fork(|| {
+        if sys(SYS_KILL, &[getpid(), SIGSTOP]) != 0 {
+            return 1;
+        }
+        5
+    });
+    c.eq(
+        "stopped itself",
+        wait_opts(child, WUNTRACED)[1],
+        (19 << 8) | 0x7f,
+    );
+    sys(SYS_KILL, &[child, SIGCONT]);
+    c.eq("and went on", wait(child), 5 << 8);
+    // waitid's errnos.
+    let mut info = [0u32; 32];
+    let ip = info.as_mut_ptr() as u64;
+    c.eq(
+        "waitid no options",
+        sys(SYS_WAITID, &[0, 0, ip, 0, 0]),
+        -EINVAL,
+    );
+    c.eq(
+        "waitid bad idtype",
+        sys(SYS_WAITID, &[7, 0, ip, WEXITED, 0]),
+        -EINVAL,
+    );
+    c.eq(
+        "waitid P_PID 0",
+        sys(SYS_WAITID, &[P_PID, 0, ip, WEXITED, 0]),
+        -EINVAL,
+    );
+    c.eq(
+        "waitid no child",
+        sys(SYS_WAITID, &[0, 0, ip, WEXITED, 0]),
+        -ECHILD,
+    );
+    sys(SYS_CLOSE, &[data[0] as u64]);
+    sys(SYS_CLOSE, &[data[1] as u64]);
+    c.report("linux_stop_continue_and_waitid");
 }
 
 /// kill's and the signal calls' errnos; process groups and sessions.

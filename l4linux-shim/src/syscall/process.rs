@@ -5,8 +5,10 @@ use super::Args;
 use crate::Shim;
 use crate::linux::errno::*;
 use crate::linux::*;
-use crate::process::{Process, USER_TOP, Waiting};
+use crate::process::{Process, USER_TOP, WCONTINUED, WEXITED, WNOHANG, WNOWAIT, WSTOPPED, Waiting};
+use crate::signal::SigInfo;
 use alloc::vec::Vec;
+use bytemuck::Zeroable;
 
 pub fn exit(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     p.exit = Some(a[0] & 0xff);
@@ -45,8 +47,9 @@ pub fn clone(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     s.fork(p, flags, a[1], a[2], a[3], a[4])
 }
 
-/// What `wait4` answers for child `child` with `status`: the status and
-/// rusage written (if asked for), then its pid.
+/// What a wait answers for child `child` with wait status `status`:
+/// wait4 writes the status and a zeroed rusage and returns the pid;
+/// waitid writes a siginfo (`SigInfo::child`) and returns 0.
 pub fn wait_result(
     s: &mut Shim,
     p: &mut Process,
@@ -54,42 +57,86 @@ pub fn wait_result(
     child: u64,
     status: u32,
 ) -> SysResult {
-    if w.status != 0 {
+    if w.waitid {
+        if w.status != 0 {
+            s.put(p, w.status, &SigInfo::child(child, status))?;
+        }
+    } else if w.status != 0 {
         s.put(p, w.status, &status)?;
     }
     if w.rusage != 0 {
         s.copy_out(p, w.rusage, &[0u8; 144])?;
     }
-    Ok(child)
+    Ok(if w.waitid { 0 } else { child })
 }
 
-const WNOHANG: u64 = 1;
+/// A wait: answered now (a child to report, ECHILD, WNOHANG), or blocked
+/// until a child exits, stops or continues (`Shim::wake_waiter`).
+fn wait(s: &mut Shim, p: &mut Process, w: Waiting) -> SysResult {
+    if let Some((child, st)) = p.reap(&w) {
+        return wait_result(s, p, &w, child, st);
+    }
+    if !p.has_child(w.pid) {
+        return Err(ECHILD);
+    }
+    if w.options & WNOHANG != 0 {
+        if w.waitid && w.status != 0 {
+            // Nothing to report: Linux zeroes the siginfo.
+            s.put(p, w.status, &SigInfo::zeroed())?;
+        }
+        return Ok(0);
+    }
+    p.waiting = Some(w);
+    p.blocks = true;
+    Ok(0)
+}
+
+/// __WNOTHREAD, __WALL, __WCLONE: accepted (there are no threads).
+const WTHREAD_BITS: u64 = 0xe000_0000;
 
 pub fn wait4(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let pid = a[0] as i32 as i64;
-    // WNOHANG, WUNTRACED, WCONTINUED, __WNOTHREAD, __WALL, __WCLONE
-    if a[2] & !(1 | 2 | 8 | 0x2000_0000 | 0x4000_0000 | 0x8000_0000) != 0 {
+    if a[2] & !(WNOHANG | WSTOPPED | WCONTINUED | WTHREAD_BITS) != 0 {
         return Err(EINVAL);
     }
     let w = Waiting {
         pid,
         status: a[1],
         rusage: a[3],
+        options: a[2] | WEXITED,
+        waitid: false,
         reply: 0,
     };
-    if let Some((child, st)) = p.reap(pid) {
-        return wait_result(s, p, &w, child, st);
+    wait(s, p, w)
+}
+
+const P_ALL: u64 = 0;
+const P_PID: u64 = 1;
+const P_PGID: u64 = 2;
+
+/// waitid(idtype, id, infop, options, rusage). A group (P_PGID) matches
+/// any child: the shim does not keep an exited child's group.
+pub fn waitid(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let (idtype, id, options) = (a[0], a[1] as i32 as i64, a[3]);
+    let known = WNOHANG | WSTOPPED | WEXITED | WCONTINUED | WNOWAIT | WTHREAD_BITS;
+    if options & !known != 0 || options & (WEXITED | WSTOPPED | WCONTINUED) == 0 {
+        return Err(EINVAL);
     }
-    if !p.has_child(pid) {
-        return Err(ECHILD);
-    }
-    if a[2] & WNOHANG != 0 {
-        return Ok(0);
-    }
-    // Answered when a child exits (`Shim::finish`).
-    p.waiting = Some(w);
-    p.blocks = true;
-    Ok(0)
+    let pid = match idtype {
+        P_ALL => -1,
+        P_PID if id > 0 => id,
+        P_PGID if id >= 0 => -1,
+        _ => return Err(EINVAL),
+    };
+    let w = Waiting {
+        pid,
+        status: a[2],
+        rusage: a[4],
+        options,
+        waitid: true,
+        reply: 0,
+    };
+    wait(s, p, w)
 }
 
 pub fn getpid(_: &mut Shim, p: &mut Process, _: &Args) -> SysResult {

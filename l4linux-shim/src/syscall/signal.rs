@@ -41,6 +41,7 @@ impl Shim {
         let info = SigInfo::from(sig, code, p.pid);
         for &pid in pids {
             if pid == p.pid {
+                self.on_post(p, sig);
                 p.queue(info);
             } else {
                 self.post(pid, info);
