@@ -5,7 +5,7 @@
 //! while it runs, what `rt_sigreturn` gives back (every general register,
 //! RFLAGS' DF, XMM0–15), default actions as wait statuses, and the errnos.
 
-use super::{Case, EFAULT, EINVAL, EPERM, ESRCH, KERNEL, exit, sys};
+use super::{Case, EFAULT, EINVAL, EPERM, ESRCH, KERNEL, NONCANON, exit, sys};
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
 const EINTR: i64 = 4;
@@ -374,6 +374,15 @@ fn fork(child: impl FnOnce() -> u64) -> u64 {
     pid as u64
 }
 
+/// A child that pauses for good (until a signal ends it).
+fn pausing_child() -> u64 {
+    fork(|| {
+        loop {
+            sys(34, &[]);
+        }
+    })
+}
+
 /// wait4 for `pid` (again after EINTR): its status.
 fn wait(pid: u64) -> i64 {
     let mut status = 0u32;
@@ -392,6 +401,7 @@ pub fn run() -> ! {
     blocked_calls();
     altstack_and_suspend();
     stop_and_continue();
+    bad_frames();
     errnos_and_groups();
     exit(0)
 }
@@ -528,10 +538,7 @@ fn registers_and_fault() {
 fn default_actions_and_sigchld() {
     let mut c = Case::new();
     // SIGTERM kills a child blocked in pause.
-    let child = fork(|| {
-        sys(34, &[]);
-        1
-    });
+    let child = pausing_child();
     c.eq("kill a child", sys(SYS_KILL, &[child, SIGTERM]), 0);
     c.eq("its status: the signal", wait(child), SIGTERM as i64);
     // SIGPIPE kills a writer to a pipe without a reader.
@@ -826,11 +833,7 @@ fn stop_and_continue() {
     );
     action(SIGCHLD, 0, 0, 0);
     // A kill waits while stopped; SIGCONT lets it act.
-    let child = fork(|| {
-        loop {
-            sys(34, &[]);
-        }
-    });
+    let child = pausing_child();
     sys(SYS_KILL, &[child, SIGSTOP]);
     c.eq("stopped", wait_opts(child, WUNTRACED)[1], (19 << 8) | 0x7f);
     sys(SYS_KILL, &[child, SIGTERM]);
@@ -847,11 +850,7 @@ fn stop_and_continue() {
     );
     sys(SYS_KILL, &[child, SIGCONT]);
     c.eq("then it acts", wait(child), SIGTERM as i64);
-    let child = fork(|| {
-        loop {
-            sys(34, &[]);
-        }
-    });
+    let child = pausing_child();
     sys(SYS_KILL, &[child, SIGSTOP]);
     wait_opts(child, WUNTRACED);
     sys(SYS_KILL, &[child, 9]);
@@ -901,6 +900,61 @@ fn stop_and_continue() {
     sys(SYS_CLOSE, &[data[0] as u64]);
     sys(SYS_CLOSE, &[data[1] as u64]);
     c.report("linux_stop_continue_and_waitid");
+}
+
+/// A handler that gives its frame a non-canonical RIP.
+extern "C" fn bad_rip(_: i32, _: *const u8, uc: *const u8) {
+    set_word(uc as u64 + UC_MCONTEXT as u64, SC_RIP, NONCANON);
+}
+
+/// Frames a process cannot return through end it with SIGSEGV (and the
+/// guest kernel goes on): rt_sigreturn with no frame under RSP, a handler
+/// without SA_RESTORER, a frame whose RIP is not canonical, and a fault
+/// while SIGSEGV is blocked, which a handler cannot catch.
+fn bad_frames() {
+    let mut c = Case::new();
+    let child = fork(|| {
+        // SAFETY: deliberately not: RSP points at nothing, and
+        // rt_sigreturn must end this process with SIGSEGV.
+        unsafe {
+            core::arch::asm!(
+                "mov rsp, 16",
+                "mov eax, 15",
+                "syscall",
+                "ud2",
+                options(noreturn)
+            )
+        }
+    });
+    c.eq("rt_sigreturn without a frame", wait(child), SIGSEGV as i64);
+    let child = fork(|| {
+        let act = [handler_addr(record), 0, 0, 0];
+        sys(SYS_RT_SIGACTION, &[SIGUSR1, act.as_ptr() as u64, 0, 8]);
+        sys(SYS_KILL, &[getpid(), SIGUSR1]);
+        1
+    });
+    c.eq("a handler without SA_RESTORER", wait(child), SIGSEGV as i64);
+    let child = fork(|| {
+        action(SIGUSR1, handler_addr(bad_rip), 0, 0);
+        sys(SYS_KILL, &[getpid(), SIGUSR1]);
+        1
+    });
+    c.eq(
+        "a frame with a non-canonical RIP",
+        wait(child),
+        SIGSEGV as i64,
+    );
+    let child = fork(|| {
+        action(SIGSEGV, handler_addr(record), 0, 0);
+        let set = bit(SIGSEGV);
+        sys(SYS_RT_SIGPROCMASK, &[0, &raw const set as u64, 0, 8]);
+        // SAFETY: deliberately not: the store faults, and with SIGSEGV
+        // blocked the process must die of it.
+        unsafe { core::ptr::null_mut::<u64>().write_volatile(1) };
+        1
+    });
+    c.eq("a fault with SIGSEGV blocked", wait(child), SIGSEGV as i64);
+    c.report("linux_bad_signal_frames_kill_with_sigsegv");
 }
 
 /// kill's and the signal calls' errnos; process groups and sessions.
