@@ -38,7 +38,14 @@ impl Loaded {
 
 /// The file to use: `given`, or the default description.
 pub fn path_or_default(ws: &Workspace, given: Option<&Path>) -> PathBuf {
-    given.map_or_else(|| ws.root.join(DEFAULT_SYSTEM), Path::to_path_buf)
+    match given {
+        None => ws.root.join(DEFAULT_SYSTEM),
+        // A bare name (`--system two-guests`) is build/systems/NAME.toml.
+        Some(p) if !p.exists() && p.extension().is_none() && p.components().count() == 1 => {
+            ws.root.join("build/systems").join(p).with_extension("toml")
+        }
+        Some(p) => p.to_path_buf(),
+    }
 }
 
 /// The machine memory QEMU boots with, in bytes, from `-m`'s `<n>M`/`<n>G`.

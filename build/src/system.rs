@@ -232,16 +232,15 @@ pub fn pack_system(ws: &Workspace, loaded: &Loaded) -> Result<Packed> {
     let mut programs: Vec<String> = Vec::new();
     let mut missing: Vec<String> = Vec::new();
     let mut tasks: Vec<(String, Vec<u8>)> = Vec::new();
-    for d in &loaded.system.domains {
-        let name = &d.program;
-        if programs.contains(name) || missing.contains(name) || name == DEFAULT_ROOT {
+    for name in loaded.system.programs() {
+        if name == DEFAULT_ROOT {
             continue;
         }
         if ws.machine_bin_dir().join(name).is_file() {
-            tasks.push((name.clone(), read_binary(ws, name, &user)?));
-            programs.push(name.clone());
+            tasks.push((name.to_string(), read_binary(ws, name, &user)?));
+            programs.push(name.to_string());
         } else {
-            missing.push(name.clone());
+            missing.push(name.to_string());
         }
     }
     let compiled = loaded
@@ -287,9 +286,9 @@ pub fn pack_scenario(ws: &Workspace, name: &str, s: &Scenario) -> Result<PathBuf
     let mut compiled = None;
     if let Some(file) = &s.system {
         let loaded = crate::description::load(ws, &ws.root.join(file))?;
-        for d in &loaded.system.domains {
-            if !names.contains(&d.program) && d.program != s.root {
-                names.push(d.program.clone());
+        for program in loaded.system.programs() {
+            if !names.iter().any(|n| n == program) && program != s.root {
+                names.push(program.to_string());
             }
         }
         compiled = Some(

@@ -220,7 +220,8 @@ impl ScenarioResult {
 fn run_scenario(ws: &Workspace, name: &str, s: &Scenario, kernel: &Path) -> ScenarioResult {
     // A booted description's domains are tasks the scenario boots too: the
     // root task names each one's thread after the domain, and its
-    // supervisor threads `sup-<partition>`.
+    // supervisor threads `sup-<partition>`; a vmm names its guest's
+    // kernel thread after the guest.
     let mut writers: Vec<String> = std::iter::once(s.root.clone())
         .chain(s.tasks.iter().cloned())
         .collect();
@@ -228,6 +229,7 @@ fn run_scenario(ws: &Workspace, name: &str, s: &Scenario, kernel: &Path) -> Scen
         && let Ok(loaded) = crate::description::load(ws, &ws.root.join(file))
     {
         writers.extend(loaded.system.domains.iter().map(|d| d.name.clone()));
+        writers.extend(loaded.system.guests.iter().map(|g| g.name.clone()));
     }
     let trusted = judge::trusted_prefixes(writers.iter().map(String::as_str));
     // The shim with the scenario's files, until this run is over.

@@ -61,7 +61,7 @@ use crate::system::{
 use septum_kcore::bootimage::BootImage;
 use septum_sysdesc::image::{Domain, System, Then};
 use septum_sysdesc::policy::Decision;
-use septum_user::abi::fault::{self as fk, Kind};
+use septum_user::abi::fault as fk;
 use septum_user::abi::object::object_type as ty;
 use septum_user::ipc::{Ipc, Message};
 use septum_user::println;
@@ -428,16 +428,21 @@ fn teardown(ipc: &mut Ipc, w: &mut World, i: usize) -> bool {
         return false;
     };
     let _ = ipc.tcb_suspend(dom.tcb);
-    let revoked = ipc.cnode_revoke(CNODE, (dom.pool, DEPTH)).is_ok();
+    let mut revoked = ipc.cnode_revoke(CNODE, (dom.pool, DEPTH)).is_ok();
+    for &(p, _) in &dom.guest_pools {
+        revoked &= ipc.cnode_revoke(CNODE, (p, DEPTH)).is_ok();
+    }
     for s in dom.first_slot..dom.end_slot {
         let _ = ipc.cnode_delete(CNODE, (s, DEPTH));
     }
     let empty = system::occupied(ipc, dom.first_slot, dom.end_slot) == 0;
-    let whole = ipc
-        .retype(dom.pool, ty::UNTYPED, dom.pool_bits, CNODE, scratch, 1)
-        .is_ok();
-    let _ = ipc.cnode_delete(CNODE, (scratch, DEPTH));
-    let _ = ipc.cnode_revoke(CNODE, (dom.pool, DEPTH));
+    let mut whole = true;
+    let pools = core::iter::once((dom.pool, dom.pool_bits)).chain(dom.guest_pools.iter().copied());
+    for (p, bits) in pools {
+        whole &= ipc.retype(p, ty::UNTYPED, bits, CNODE, scratch, 1).is_ok();
+        let _ = ipc.cnode_delete(CNODE, (scratch, DEPTH));
+        let _ = ipc.cnode_revoke(CNODE, (p, DEPTH));
+    }
     dom.generation = dom.generation.wrapping_add(1).max(1);
     dom.held = false;
     revoked && empty && whole
@@ -446,7 +451,7 @@ fn teardown(ipc: &mut Ipc, w: &mut World, i: usize) -> bool {
 /// Build domain `i` again in its pool and slots, with its new generation;
 /// how many objects that took.
 fn rebuild(ipc: &mut Ipc, sys: &Sys, w: &mut World, i: usize, d: &Domain<'_>) -> Result<u32> {
-    let (elf, _) = system::program(&sys.image, d)?;
+    let (elf, _) = system::program(&sys.image, &sys.system, d)?;
     let Some(&fault_ep) = w.fault_eps.get(usize::from(d.partition)) else {
         return Err(system::failure(format_args!("{}: no partition", d.name)));
     };
@@ -460,6 +465,7 @@ fn rebuild(ipc: &mut Ipc, sys: &Sys, w: &mut World, i: usize, d: &Domain<'_>) ->
     let Some(dom) = doms.get_mut(i) else {
         return Err(system::failure(format_args!("{}: no record", d.name)));
     };
+    let guest_pools = dom.guest_pools.clone();
     let mut b = Builder {
         ipc,
         next_slot: dom.first_slot,
@@ -469,6 +475,8 @@ fn rebuild(ipc: &mut Ipc, sys: &Sys, w: &mut World, i: usize, d: &Domain<'_>) ->
     };
     let (cnode, guarded, tcb) = system::populate(
         &mut b,
+        &sys.image,
+        &sys.system,
         d,
         &elf,
         i,
@@ -477,6 +485,7 @@ fn rebuild(ipc: &mut Ipc, sys: &Sys, w: &mut World, i: usize, d: &Domain<'_>) ->
         dom.generation,
         region_first,
         device,
+        &guest_pools,
     )?;
     let made = b.objects;
     dom.cnode = cnode;
@@ -485,90 +494,23 @@ fn rebuild(ipc: &mut Ipc, sys: &Sys, w: &mut World, i: usize, d: &Domain<'_>) ->
     Ok(made)
 }
 
-/// The fault, as one line: `domain: kind at rip (function+offset)`, and
-/// for a page fault the address and access.
+/// The fault, as one line (`septum_kcore::faultlog`): `domain: kind at
+/// rip (function+offset)`, and for a page fault the address and access.
 fn log_fault(sys: &Sys, d: &Domain<'_>, msg: &Message) {
-    let rip = msg.word(fk::W_RIP);
-    let addr = msg.word(fk::W_ADDR);
-    let error = msg.word(fk::W_ERROR);
-    let vector = msg.word(fk::W_VECTOR);
-    let mut kind: heapless::String<64> = heapless::String::new();
-    let _ = match Kind::from_label(msg.label) {
-        Some(Kind::PageFault) => kind.push_str("page fault"),
-        Some(Kind::Exception) => match exception_name(vector) {
-            Some(name) => kind.push_str(name),
-            None => core::fmt::write(&mut kind, format_args!("exception {vector}")).map_err(|_| ()),
-        },
-        Some(Kind::UnknownSyscall) => core::fmt::write(
-            &mut kind,
-            format_args!("unknown system call {:#x}", msg.word(fk::W_RAX)),
-        )
-        .map_err(|_| ()),
-        Some(Kind::Syscall) => kind.push_str("system call"),
-        None => core::fmt::write(
-            &mut kind,
-            format_args!("fault of unknown kind {}", msg.label),
-        )
-        .map_err(|_| ()),
-    };
     let program = sys
         .image
         .entries()
         .find(|e| e.kind == septum_kcore::bootimage::EntryKind::Task && e.name == d.program);
     let elf = program.and_then(|p| septum_kcore::elf::Elf::parse(p.data).ok());
-    let symbol = elf.as_ref().and_then(|e| e.symbol(rip));
-    let access = if error & 0x10 != 0 {
-        "executing"
-    } else if error & 0x2 != 0 {
-        "writing"
-    } else {
-        "reading"
+    let fault = septum_kcore::faultlog::Fault {
+        label: msg.label,
+        rip: msg.word(fk::W_RIP),
+        addr: msg.word(fk::W_ADDR),
+        error: msg.word(fk::W_ERROR),
+        vector: msg.word(fk::W_VECTOR),
+        rax: msg.word(fk::W_RAX),
     };
-    let page = matches!(Kind::from_label(msg.label), Some(Kind::PageFault));
-    // The user runtime stops a panicking task with `ud2` in this function
-    // (after printing where it panicked).
-    if symbol.is_some_and(|s| s.name == "septum_task_panicked") && !page {
-        println!("{}: panicked (its last line says where)", d.name);
-        return;
-    }
-    match (symbol, page) {
-        (Some(s), true) => println!(
-            "{}: {kind} at {rip:#x} ({:#}+{:#x}), {access} {addr:#x}",
-            d.name,
-            rustc_demangle::demangle(s.name),
-            s.offset
-        ),
-        (Some(s), false) => println!(
-            "{}: {kind} at {rip:#x} ({:#}+{:#x})",
-            d.name,
-            rustc_demangle::demangle(s.name),
-            s.offset
-        ),
-        (None, true) => println!(
-            "{}: {kind} at {rip:#x} (no function there), {access} {addr:#x}",
-            d.name
-        ),
-        (None, false) => println!("{}: {kind} at {rip:#x} (no function there)", d.name),
-    }
-}
-
-/// The name of CPU exception `vector`, for the vectors a task can raise.
-fn exception_name(vector: u64) -> Option<&'static str> {
-    Some(match vector {
-        0 => "divide error",
-        1 => "debug exception",
-        3 => "breakpoint",
-        4 => "overflow",
-        5 => "bound range exceeded",
-        6 => "invalid opcode",
-        7 => "device not available",
-        10 => "invalid TSS",
-        11 => "segment not present",
-        12 => "stack-segment fault",
-        13 => "general protection fault",
-        16 => "x87 floating-point error",
-        17 => "alignment check",
-        19 => "SIMD floating-point error",
-        _ => return None,
-    })
+    let mut line: heapless::String<512> = heapless::String::new();
+    let _ = septum_kcore::faultlog::describe(&mut line, d.name, &fault, elf.as_ref());
+    println!("{line}");
 }

@@ -107,8 +107,17 @@ pub struct Dom {
     pub generation: u32,
     /// Stopped for good: its policy said `hold`.
     pub held: bool,
+    /// A vmm's guest quota, a pool per piece beside its own.
+    pub guest_pools: GuestPools,
     pub tracker: Tracker,
 }
+
+/// A vmm's guest quota: for each `GuestMemory` piece, in table order, a
+/// pool of exactly its size `(slot, bits)`, which the root task keeps and
+/// the vmm gets an untyped of the same size from. Apart from the vmm's
+/// own pool, because a pool is a power of two: the guest's quota in it
+/// would double the pool. A restart of the vmm revokes these too.
+pub type GuestPools = heapless::Vec<(u64, u64), 8>;
 
 /// Everything the root task keeps of the built system; the supervisor's
 /// threads share it behind one lock (`supervisor::world`).
@@ -446,8 +455,17 @@ pub fn build(image: BootImage<'static>, system: System<'static>) -> Result<usize
 
     let mut doms: heapless::Vec<Dom, MAX_DOMAINS> = heapless::Vec::new();
     for (index, d) in system.domains.iter().enumerate() {
-        let (elf, bytes) = program(&image, &d)?;
+        let (elf, bytes) = program(&image, &system, &d)?;
         let pool = b.pool(d.name, bits_for(bytes))?;
+        let mut guest_pools = GuestPools::new();
+        for cap in d.caps.iter() {
+            if let Object::GuestMemory { size_bits, .. } = cap.object {
+                let p = b.pool(d.name, size_bits.into())?;
+                if guest_pools.push((p, size_bits.into())).is_err() {
+                    bail!("{}: more than 8 pieces of guest memory", d.name);
+                }
+            }
+        }
         let Some(&fault_ep) = fault_eps.get(usize::from(d.partition)) else {
             bail!("{}: its partition does not exist", d.name);
         };
@@ -455,6 +473,8 @@ pub fn build(image: BootImage<'static>, system: System<'static>) -> Result<usize
         b.objects = 0;
         let (cnode, guarded, tcb) = populate(
             &mut b,
+            &image,
+            &system,
             &d,
             &elf,
             index,
@@ -463,6 +483,7 @@ pub fn build(image: BootImage<'static>, system: System<'static>) -> Result<usize
             1,
             &region_first,
             &device,
+            &guest_pools,
         )?;
         // Cannot fail: checked against MAX_DOMAINS above.
         let _ = doms.push(Dom {
@@ -477,6 +498,7 @@ pub fn build(image: BootImage<'static>, system: System<'static>) -> Result<usize
             slots_used: 0,
             generation: 1,
             held: false,
+            guest_pools,
             tracker: Tracker::new(),
         });
     }
@@ -700,38 +722,155 @@ fn grant_device(
 }
 
 /// The domain's program from the boot image, checked, and the bytes its
-/// pool needs.
-pub fn program<'a>(image: &BootImage<'a>, d: &Domain<'_>) -> Result<(Elf<'a>, u64)> {
-    let who = d.name;
+/// pool needs (for a vmm, with its guest's memory and kernel).
+pub fn program<'a>(
+    image: &BootImage<'a>,
+    system: &System<'_>,
+    d: &Domain<'_>,
+) -> Result<(Elf<'a>, u64)> {
+    let (elf, _) = checked_elf(image, d.name, d.program)?;
+    let mut bytes = pool_bytes(d, &elf);
+    for cap in d.caps.iter() {
+        // (Its guest's quota comes from pools of its own: [`GuestPools`].)
+        if let Object::GuestBuild { guest } = cap.object {
+            bytes += 1 << guest_build_bits(image, system, guest)?;
+        }
+    }
+    for m in d.maps.iter() {
+        if let Mapped::GuestKernel { guest } = m.what {
+            bytes += guest_kernel_pages(image, system, guest)? * PAGE;
+        }
+    }
+    Ok((elf, bytes))
+}
+
+/// Program `name` from the boot image, checked: a loadable ELF whose
+/// segments lie in the program window and none both writable and
+/// executable; and its bytes.
+fn checked_elf<'a>(image: &BootImage<'a>, who: &str, name: &str) -> Result<(Elf<'a>, &'a [u8])> {
     let Some(program) = image
         .entries()
-        .find(|e| e.kind == EntryKind::Task && e.name == d.program)
+        .find(|e| e.kind == EntryKind::Task && e.name == name)
     else {
-        bail!("{who}: the boot image has no program `{}`", d.program);
+        bail!("{who}: the boot image has no program `{name}`");
     };
     let elf = match Elf::parse(program.data) {
         Ok(elf) => elf,
-        Err(e) => bail!("{who}: program `{}` is not a loadable ELF: {e}", d.program),
+        Err(e) => bail!("{who}: program `{name}` is not a loadable ELF: {e}"),
     };
     for seg in elf.segments() {
         if seg.vaddr < layout::PROGRAM_BASE || seg.vaddr + seg.mem_size > layout::PROGRAM_END {
             bail!(
-                "{who}: program `{}` has a segment at {:#x} outside its window {:#x}..{:#x}",
-                d.program,
+                "{who}: program `{name}` has a segment at {:#x} outside its window {:#x}..{:#x}",
                 seg.vaddr,
                 layout::PROGRAM_BASE,
                 layout::PROGRAM_END
             );
         }
         if seg.perms.write && seg.perms.execute {
-            bail!(
-                "{who}: program `{}` has a writable and executable segment",
-                d.program
-            );
+            bail!("{who}: program `{name}` has a writable and executable segment");
         }
     }
-    let bytes = pool_bytes(d, &elf);
-    Ok((elf, bytes))
+    Ok((elf, program.data))
+}
+
+/// Guest `g` of the description and its kernel, checked.
+fn guest<'a, 's>(
+    image: &BootImage<'a>,
+    system: &System<'s>,
+    g: u16,
+) -> Result<(septum_sysdesc::image::Guest<'s>, Elf<'a>, &'a [u8])> {
+    let Some(guest) = system.guests.get(usize::from(g)) else {
+        bail!("a vmm names guest {g}, which does not exist");
+    };
+    let (elf, data) = checked_elf(image, guest.name, guest.kernel)?;
+    Ok((guest, elf, data))
+}
+
+/// The size (log2) of the untyped a vmm builds guest `g`'s kernel from:
+/// its CNode, thread and address space, every page of its kernel and
+/// stack, its IPC buffer, and room for page tables and alignment (its
+/// quota comes in pieces of its own). Every build of the guest (boot and
+/// each restart) takes the same from it.
+fn guest_build_bits(image: &BootImage<'_>, system: &System<'_>, g: u16) -> Result<u64> {
+    let (guest, elf, _) = guest(image, system, g)?;
+    let mut pages = guest.stack_size / PAGE + 4;
+    for seg in elf.segments() {
+        let first = seg.vaddr & !(PAGE - 1);
+        pages += (seg.vaddr + seg.mem_size - first).div_ceil(PAGE);
+    }
+    let cnode = (PAGE << guest.cnode_radix.min(20)) / 128;
+    let tables = MAX_TABLES as u64 * PAGE;
+    Ok(bits_for(cnode + tables + pages * PAGE))
+}
+
+/// Pages of guest `g`'s kernel window in its vmm: the launch page and
+/// the ELF.
+fn guest_kernel_pages(image: &BootImage<'_>, system: &System<'_>, g: u16) -> Result<u64> {
+    let (_, _, data) = guest(image, system, g)?;
+    Ok(1 + (data.len() as u64).div_ceil(PAGE))
+}
+
+/// Fill and map guest `g`'s kernel window in its vmm's `vspace` at `m`:
+/// the launch page, then the ELF, read-only, in frames from `pool`.
+#[allow(clippy::too_many_arguments)]
+fn map_guest_kernel(
+    b: &mut Builder<'_>,
+    who: &str,
+    image: &BootImage<'_>,
+    system: &System<'_>,
+    g: u16,
+    pool: u64,
+    vspace: u64,
+    tables: &mut Tables,
+    vaddr: u64,
+    window: u64,
+    vmm_priority: u8,
+) -> Result<()> {
+    use septum_sysdesc::image::GuestLaunch;
+    let (guest, _, data) = guest(image, system, g)?;
+    let pages = 1 + (data.len() as u64).div_ceil(PAGE);
+    if pages * PAGE > window {
+        bail!(
+            "{who}: guest `{}`'s kernel is larger than its window of {} MiB",
+            guest.name,
+            window >> 20
+        );
+    }
+    let launch = GuestLaunch {
+        name: guest.name,
+        kernel: guest.kernel,
+        elf_len: data.len() as u64,
+        memory: guest.memory,
+        priority: guest.priority,
+        stack_size: guest.stack_size,
+        asid_first: guest.asid_first,
+        asid_count: guest.asid_count,
+        cnode_radix: guest.cnode_radix,
+        restart: guest.restart,
+        inject_fault_ns: guest.inject_fault_ns,
+        vmm_priority,
+    };
+    let mut page = [0u8; 512];
+    let Some(n) = launch.write(&mut page) else {
+        bail!("{who}: guest `{}`'s launch page does not fit", guest.name);
+    };
+    for i in 0..pages {
+        let frame = b.make(who, pool, ty::FRAME, 0, "a page of its guest's kernel")?;
+        if i == 0 {
+            b.fill(frame, 0, &page[..n])?;
+        } else {
+            let start = ((i - 1) * PAGE) as usize;
+            let end = (start + PAGE as usize).min(data.len());
+            b.fill(frame, 0, &data[start..end])?;
+        }
+        let va = vaddr + i * PAGE;
+        b.tables_for(who, pool, vspace, tables, va)?;
+        b.ipc
+            .frame_map(frame, vspace, va, attrs(MapRights::Read))
+            .ctx(who, "mapping its guest's kernel")?;
+    }
+    Ok(())
 }
 
 pub fn root_ipc() -> Ipc {
@@ -767,6 +906,8 @@ fn pool_bytes(d: &Domain<'_>, elf: &Elf<'_>) -> u64 {
 #[allow(clippy::too_many_arguments)]
 pub fn populate(
     b: &mut Builder<'_>,
+    image: &BootImage<'_>,
+    system: &System<'_>,
     d: &Domain<'_>,
     elf: &Elf<'_>,
     index: usize,
@@ -775,6 +916,7 @@ pub fn populate(
     generation: u32,
     region_first: &[u64],
     device: &[(u64, u64)],
+    guest_pools: &[(u64, u64)],
 ) -> Result<(u64, u64, u64)> {
     let who = d.name;
     let fault = b.slot()?;
@@ -790,14 +932,30 @@ pub fn populate(
         .ctx(who, "its fault endpoint")?;
 
     // The quota first, largest piece first, so the pool packs without gaps.
-    let mut quota: heapless::Vec<(u64, u32), 64> = heapless::Vec::new();
+    // A vmm's guest build memory is one more piece; its guest's quota
+    // comes from pools of its own (`GuestPools`), an untyped of each.
+    let mut pieces: heapless::Vec<(u64, u32, u64), 64> = heapless::Vec::new();
+    let mut guest_pools = guest_pools.iter();
     for cap in d.caps.iter() {
-        if let Object::Untyped { size_bits } = cap.object {
-            let s = b.make(who, pool, ty::UNTYPED, size_bits.into(), "its memory quota")?;
-            if quota.push((s, cap.slot)).is_err() {
-                bail!("{who}: more than 64 untyped pieces");
-            }
+        let (bits, from) = match cap.object {
+            Object::Untyped { size_bits } => (u64::from(size_bits), pool),
+            Object::GuestBuild { guest } => (guest_build_bits(image, system, guest)?, pool),
+            Object::GuestMemory { size_bits, .. } => match guest_pools.next() {
+                Some(&(p, _)) => (u64::from(size_bits), p),
+                None => bail!("{who}: a piece of guest memory has no pool"),
+            },
+            _ => continue,
+        };
+        if pieces.push((bits, cap.slot, from)).is_err() {
+            bail!("{who}: more than 64 untyped pieces");
         }
+    }
+    pieces.sort_unstable_by_key(|&(bits, _, _)| core::cmp::Reverse(bits));
+    let mut quota: heapless::Vec<(u64, u32), 64> = heapless::Vec::new();
+    for (bits, slot, from) in pieces {
+        let s = b.make(who, from, ty::UNTYPED, bits, "its memory quota")?;
+        // Cannot fail: as many as `pieces`.
+        let _ = quota.push((s, slot));
     }
     let cnode = b.make(who, pool, ty::CNODE, d.cnode_radix.into(), "its CNode")?;
     // The guard makes a slot's index its capability pointer at depth 64.
@@ -875,6 +1033,22 @@ pub fn populate(
     // root's frames (a device frame that is not RAM is mapped uncached by
     // the kernel).
     for m in d.maps.iter() {
+        if let Mapped::GuestKernel { guest } = m.what {
+            map_guest_kernel(
+                b,
+                who,
+                image,
+                system,
+                guest,
+                pool,
+                vspace,
+                &mut tables,
+                m.vaddr,
+                m.size,
+                d.priority,
+            )?;
+            continue;
+        }
         let (first, what) = match m.what {
             Mapped::Region { region } => match region_first.get(usize::from(region)) {
                 Some(&first) => (first, "a region page"),
@@ -884,6 +1058,7 @@ pub fn populate(
                 Some(&(_, first)) => (first, "a device page"),
                 None => bail!("{who}: device memory at {phys:#x} was not carved"),
             },
+            Mapped::GuestKernel { .. } => continue,
         };
         for i in 0..m.size / PAGE {
             let copy = b.slot()?;
@@ -937,7 +1112,11 @@ pub fn populate(
                 )
                 .ctx(who, "its ASID pool")?,
             // Made with the quota above; channel ends come with the channels.
-            Object::Untyped { .. } | Object::Endpoint { .. } | Object::Notification { .. } => {}
+            Object::Untyped { .. }
+            | Object::GuestBuild { .. }
+            | Object::GuestMemory { .. }
+            | Object::Endpoint { .. }
+            | Object::Notification { .. } => {}
             Object::IrqNotification | Object::IrqHandler { .. } | Object::IoPort { .. } => {
                 grant_device(b, who, pool, guarded, vspace, &cap, &mut irq_ntfn)?
             }

@@ -501,6 +501,7 @@ impl Checker<'_> {
 
         // Guests.
         let mut guests: Vec<model::Guest> = Vec::new();
+        let mut guest_slots: Vec<u32> = Vec::new();
         let mut guest_grants: Vec<(Grant, Span, String)> = Vec::new();
         let mut guest_memory: Vec<(u64, Span, String)> = Vec::new();
         for (key, g) in &file.guests.0 {
@@ -508,12 +509,27 @@ impl Checker<'_> {
                 key,
                 g,
                 &domain_names,
+                &doms,
                 &partition_names,
                 &mut parts,
                 &mut guest_grants,
                 &mut guest_memory,
             ) {
-                guests.push(guest);
+                if let Some(other) = guests.iter().find(|o| o.vmm == guest.0.vmm) {
+                    self.push(
+                        Diagnostic::error(
+                            format!(
+                                "guests `{}` and `{}` have the same vmm",
+                                other.name, guest.0.name
+                            ),
+                            key.span(),
+                            "the second",
+                        )
+                        .with_help("give each guest a vmm of its own, in the guest's partition"),
+                    );
+                }
+                guests.push(guest.0);
+                guest_slots.push(guest.1);
             }
         }
 
@@ -526,10 +542,36 @@ impl Checker<'_> {
         let mut domains = Vec::new();
         let mut asid_top = layout::ASIDS;
         for (index, dom) in doms.iter().enumerate() {
-            let asids = self.asid_range(dom, &mut asid_top);
-            if let Some(d) = self.layout(index, dom, asids, &chans, &regs) {
-                domains.push(d);
+            // A vmm's pool holds its own ids, then one for its guest's
+            // kernel, then its guest's.
+            let hosted = guests.iter().position(|g| usize::from(g.vmm) == index);
+            let extra = hosted.map_or(0, |gi| u32::from(guests[gi].asid_count) + 1);
+            let asids = self.asid_range(dom, extra, &mut asid_top);
+            let with = hosted.map(|gi| (gi, &guests[gi]));
+            let Some(d) = self.layout(index, dom, asids, with, &chans, &regs) else {
+                continue;
+            };
+            if let (Some(gi), Some((first, _))) = (hosted, asids) {
+                let own = dom.asids.as_ref().map_or(0, |a| a.0);
+                let ends = d.caps.iter().filter(|c| is_sender_end(c)).count() as u32;
+                let g = &mut guests[gi];
+                g.asid_first = (u32::from(first) + own + 1) as u16;
+                let granted = layout::SLOT_FIRST_GRANT
+                    + ends
+                    + layout::untyped_pieces(g.memory).count() as u32;
+                g.cnode_radix = layout::cnode_radix_for(granted.saturating_add(guest_slots[gi]));
+                if g.cnode_radix > layout::MAX_CNODE_RADIX {
+                    self.push(Diagnostic::error(
+                        format!(
+                            "guest `{}` needs more capability slots than a CNode holds",
+                            g.name
+                        ),
+                        dom.key.clone(),
+                        "its vmm",
+                    ));
+                }
             }
+            domains.push(d);
         }
 
         for (name, count) in [
@@ -1441,11 +1483,12 @@ impl Checker<'_> {
         key: &Spanned<String>,
         g: &Spanned<raw::Guest>,
         domain_names: &[&str],
+        doms: &[Dom],
         partition_names: &[&str],
         parts: &mut [Part],
         grants: &mut Vec<(Grant, Span, String)>,
         memory: &mut Vec<(u64, Span, String)>,
-    ) -> Option<model::Guest> {
+    ) -> Option<(model::Guest, u32)> {
         let name = key.get_ref().clone();
         let table = g.span();
         let g = g.get_ref();
@@ -1529,17 +1572,103 @@ impl Checker<'_> {
                 device_memory.push(range);
             }
         }
-        Some(model::Guest {
+        let priority = match &g.priority {
+            Some(p) => self.int_in(p, 0, 255, "priority").map(|v| v as u8),
+            None => {
+                require(
+                    self,
+                    "priority",
+                    "add `priority = N`, its kernel thread's (at most its vmm's `max_priority`)",
+                );
+                None
+            }
+        };
+        let stack_size = match &g.stack {
+            Some(st) => self.pages(st, "stack size", false),
+            None => Some(layout::DEFAULT_STACK),
+        };
+        let asid_count = match &g.asids {
+            Some(a) => self
+                .int_in(a, 1, i64::from(layout::MAX_DOMAIN_ASIDS), "ASID count")
+                .map(|v| v as u16),
+            None => Some(0),
+        };
+        let slots = match &g.slots {
+            Some(v) => self
+                .int_in(v, 0, i64::from(layout::MAX_FREE_SLOTS), "free slot count")
+                .map(|v| v as u32),
+            None => Some(0),
+        };
+        let restart = match &g.restart {
+            Some(r) => {
+                let policy = self.restart(r, &who, false);
+                if policy.then != Then::Hold {
+                    self.push(
+                        Diagnostic::error(
+                            format!(
+                                "{who}'s restarts may only end in `hold`: its vmm restarts the guest alone"
+                            ),
+                            r.span(),
+                            "not `hold`",
+                        )
+                        .with_help("write `then = \"hold\"`, or give the vmm domain a policy of its own"),
+                    );
+                }
+                policy
+            }
+            None => Restart::NEVER,
+        };
+        if let (Some(p), Some(v)) = (priority, vmm)
+            && let Some(vd) = doms.get(usize::from(v))
+            && p > vd.max_priority
+        {
+            self.push(
+                Diagnostic::error(
+                    format!(
+                        "{who} has priority {p}, above its vmm `{}`'s maximum priority {}",
+                        vd.name, vd.max_priority
+                    ),
+                    g.priority.as_ref().map_or(key.span(), Spanned::span),
+                    "above the vmm's maximum",
+                )
+                .with_help("the vmm gives its guest's thread a priority within its own maximum: raise the vmm's `max_priority`"),
+            );
+        }
+        if let (Some(p), Some(v)) = (partition, vmm)
+            && let Some(vd) = doms.get(usize::from(v))
+            && vd.partition.is_some_and(|vp| vp != p)
+        {
+            self.push(
+                Diagnostic::error(
+                    format!("{who} is not in its vmm `{}`'s partition", vd.name),
+                    g.partition.as_ref().map_or(key.span(), Spanned::span),
+                    "another partition",
+                )
+                .with_help("a vmm makes its guest's thread, which runs in the vmm's partition: put each guest in its own vmm's partition"),
+            );
+        }
+        let inject_fault_ns = g.test_inject_fault.as_ref().map_or(0, |d| d.get_ref().0);
+        let cnode_slots = slots?;
+        let guest = model::Guest {
             name,
             description: g.description.clone(),
             vmm: vmm?,
             partition: partition?,
             memory: bytes?,
             kernel: kernel?,
+            priority: priority?,
+            stack_size: stack_size?,
+            // Set with its vmm's layout.
+            asid_first: 0,
+            asid_count: asid_count?,
+            cnode_radix: 0,
+            restart,
+            inject_fault_ns,
             irqs,
             io_ports,
             device_memory,
-        })
+        };
+        Some((guest, cnode_slots))
     }
 
     /// IRQs, I/O ports and physical memory each go to one owner.
@@ -1692,9 +1821,15 @@ impl Checker<'_> {
     /// The ids of `d`'s ASID pool, if it asks for one: ranges are given
     /// from the top of the id space down, one after another, so no two
     /// domains share an id, and the ids from 1 up stay the root task's.
-    fn asid_range(&mut self, d: &Dom, top: &mut u32) -> Option<(u16, u16)> {
-        let (count, span) = d.asids.as_ref()?;
-        let first = *top - count;
+    fn asid_range(&mut self, d: &Dom, extra: u32, top: &mut u32) -> Option<(u16, u16)> {
+        let (own, span) = match &d.asids {
+            Some((n, span)) => (*n, span.clone()),
+            None if extra > 0 => (0, d.key.clone()),
+            None => return None,
+        };
+        let count = &(own + extra);
+        let span = &span;
+        let first = top.saturating_sub(*count);
         if first < layout::ASIDS - layout::MAX_GRANTED_ASIDS {
             self.push(
                 Diagnostic::error(
@@ -1719,6 +1854,7 @@ impl Checker<'_> {
         index: usize,
         d: &Dom,
         asids: Option<(u16, u16)>,
+        hosted: Option<(usize, &model::Guest)>,
         chans: &[Chan],
         regs: &[Reg],
     ) -> Option<model::Domain> {
@@ -1755,6 +1891,21 @@ impl Checker<'_> {
             caps.push(cap(slot, object, rights, badge));
             slot += 1;
         };
+        // A vmm's guest memory comes first, so the vmm finds it from slot
+        // 8: what it builds the guest from, then the guest's quota.
+        if let Some((gi, g)) = hosted
+            && let Ok(guest) = u16::try_from(gi)
+        {
+            next(&mut caps, Object::GuestBuild { guest }, Rights::NONE, 0);
+            for size_bits in layout::untyped_pieces(g.memory) {
+                next(
+                    &mut caps,
+                    Object::GuestMemory { guest, size_bits },
+                    Rights::NONE,
+                    0,
+                );
+            }
+        }
         let mut serves = false;
         for (ci, c) in chans.iter().enumerate() {
             let (Some(kind), Ok(channel)) = (c.kind, u16::try_from(ci)) else {
@@ -1877,6 +2028,17 @@ impl Checker<'_> {
                 ));
             }
         }
+        if let Some(guest) = hosted.and_then(|(g, _)| u16::try_from(g).ok()) {
+            wanted.push((
+                Mapping {
+                    vaddr: layout::GUEST_KERNEL_BASE,
+                    size: layout::GUEST_KERNEL_WINDOW,
+                    rights: MapRights::Read,
+                    what: Mapped::GuestKernel { guest },
+                },
+                d.key.clone(),
+            ));
+        }
         for (m, span) in wanted {
             let end = m.vaddr.checked_add(m.size);
             if !septum_abi::layout::is_user_range(m.vaddr, m.size) || end.is_none() {
@@ -1965,6 +2127,15 @@ impl Checker<'_> {
             maps: placed.into_iter().map(|(m, _)| m).collect(),
         })
     }
+}
+
+/// A capability a domain calls or signals through (what a vmm hands its
+/// guest).
+fn is_sender_end(c: &Cap) -> bool {
+    matches!(
+        c.object,
+        Object::Endpoint { .. } | Object::Notification { .. }
+    ) && c.rights.write
 }
 
 fn cap(slot: u32, object: Object, rights: Rights, badge: u64) -> Cap {

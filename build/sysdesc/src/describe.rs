@@ -144,6 +144,12 @@ fn schedule(out: &mut String, sys: &System) {
     }
 }
 
+fn guest_name(sys: &System, g: u16) -> &str {
+    sys.guests
+        .get(usize::from(g))
+        .map_or("?", |g| g.name.as_str())
+}
+
 /// What a capability's object is, in words.
 fn object(sys: &System, o: &Object, rights: Rights) -> String {
     let channel = |c: u16| {
@@ -179,6 +185,15 @@ fn object(sys: &System, o: &Object, rights: Rights) -> String {
         Object::AsidPool { first, count } => format!(
             "ASID pool: ids {first}..{}",
             u32::from(*first) + u32::from(*count)
+        ),
+        Object::GuestBuild { guest } => format!(
+            "guest `{}`'s kernel memory (untyped, sized at boot)",
+            guest_name(sys, *guest)
+        ),
+        Object::GuestMemory { guest, size_bits } => format!(
+            "guest `{}`'s quota: untyped {}",
+            guest_name(sys, *guest),
+            units::size(1 << size_bits)
         ),
     }
 }
@@ -292,6 +307,7 @@ fn domain(out: &mut String, sys: &System, d: &Domain) {
                     .map_or("?", |r| r.name.as_str())
             ),
             Mapped::Device { phys } => format!("device memory at physical {}", hex(phys)),
+            Mapped::GuestKernel { guest } => format!("guest `{}`'s kernel", guest_name(sys, guest)),
         };
         areas.push((
             m.vaddr,
@@ -376,12 +392,18 @@ fn guests(out: &mut String, sys: &System) {
     for g in &sys.guests {
         let _ = writeln!(
             out,
-            "  {}: kernel `{}`, {} of memory, partition {}, run by {}",
+            "  {}: kernel `{}`, {} of memory, partition {}, run by {}; priority {}, \
+             stack {}, ASIDs {}..{}, CNode of {} slots",
             g.name,
             g.kernel,
             units::size(g.memory),
             sys.partition_name(g.partition),
-            sys.domain_name(g.vmm)
+            sys.domain_name(g.vmm),
+            g.priority,
+            units::size(g.stack_size),
+            g.asid_first,
+            u32::from(g.asid_first) + u32::from(g.asid_count),
+            1u32 << g.cnode_radix
         );
         for irq in &g.irqs {
             let _ = writeln!(out, "    IRQ {irq}");

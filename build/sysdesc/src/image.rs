@@ -138,6 +138,13 @@ pub enum Object {
     /// what a guest kernel needs to make its processes' address spaces.
     /// The compiler gives each domain a range no other domain's overlaps.
     AsidPool { first: u16, count: u16 },
+    /// What a vmm builds guest `guest`'s kernel from (its CNode, thread,
+    /// address space, kernel and stack): an untyped the root task sizes at
+    /// boot. Revoking it, and the guest's memory, takes the guest down.
+    GuestBuild { guest: u16 },
+    /// One piece of guest `guest`'s quota (a vmm's), 2^`size_bits` bytes:
+    /// the vmm gives the guest an untyped of the same size made from it.
+    GuestMemory { guest: u16, size_bits: u8 },
 }
 
 /// One capability a domain starts with.
@@ -179,6 +186,10 @@ pub enum Mapped {
     Region { region: u16 },
     /// Device memory at physical address `phys`.
     Device { phys: u64 },
+    /// Guest `guest`'s kernel, read-only, for its vmm: a page of launch
+    /// facts (`GuestLaunch`), then the ELF from the next page. The root
+    /// task maps as many pages as the ELF needs of this window.
+    GuestKernel { guest: u16 },
 }
 
 /// A mapping the root task makes in a domain's address space, besides its
@@ -234,6 +245,57 @@ impl Restart {
         backoff_max_ns: 0,
         then: Then::Hold,
     };
+}
+
+/// The launch facts of a guest, on the first page of its
+/// [`Mapped::GuestKernel`] window: the root task writes them from the
+/// guest's record (and the length of its kernel's ELF, which starts on the
+/// next page); its vmm reads them. The page is [`GUEST_LAUNCH_MAGIC`], the
+/// payload's length (both little-endian words), then the payload in
+/// postcard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestLaunch<'a> {
+    pub name: &'a str,
+    pub kernel: &'a str,
+    pub elf_len: u64,
+    pub memory: u64,
+    pub priority: u8,
+    pub stack_size: u64,
+    pub asid_first: u16,
+    pub asid_count: u16,
+    pub cnode_radix: u8,
+    pub restart: Restart,
+    pub inject_fault_ns: u64,
+    /// The vmm's own priority (it waits a backoff at the lowest).
+    pub vmm_priority: u8,
+}
+
+/// The first word of a guest's launch page.
+pub const GUEST_LAUNCH_MAGIC: u64 = u64::from_le_bytes(*b"SPTGUEST");
+
+impl<'a> GuestLaunch<'a> {
+    /// Write the launch page's bytes into `page`; how many, or `None` if
+    /// they do not fit.
+    pub fn write(&self, page: &mut [u8]) -> Option<usize> {
+        let (head, body) = page.split_at_mut_checked(16)?;
+        let n = postcard::to_slice(self, body).ok()?.len();
+        head[..8].copy_from_slice(&GUEST_LAUNCH_MAGIC.to_le_bytes());
+        head[8..].copy_from_slice(&(n as u64).to_le_bytes());
+        Some(16 + n)
+    }
+
+    /// Read a launch page, checked: `None` if it is not one.
+    pub fn read(page: &'a [u8]) -> Option<Self> {
+        let word = |at: usize| -> Option<u64> {
+            Some(u64::from_le_bytes(page.get(at..at + 8)?.try_into().ok()?))
+        };
+        if word(0)? != GUEST_LAUNCH_MAGIC {
+            return None;
+        }
+        let n = usize::try_from(word(8)?).ok()?;
+        let body = page.get(16..16usize.checked_add(n)?)?;
+        postcard::from_bytes(body).ok()
+    }
 }
 
 /// One window of the cyclic schedule.
@@ -568,18 +630,37 @@ pub struct Region<'a> {
     pub size: u64,
 }
 
-/// A guest kernel the vmm will run (a placeholder until the vmm issue).
+/// A guest kernel its vmm builds, gives memory and devices, and restarts
+/// when it faults (`servers/vmm`, `docs/vmm.md`).
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct Guest<'a> {
     pub name: &'a str,
     #[serde(borrow)]
     pub description: Option<&'a str>,
-    /// The domain that runs it.
+    /// The domain that runs it: it holds [`Object::GuestMemory`] and
+    /// [`Mapped::GuestKernel`] for it.
     pub vmm: u16,
+    /// Its vmm's partition (a guest's thread is made by its vmm, in the
+    /// vmm's windows).
     pub partition: u16,
+    /// The quota its kernel gets (its untypeds, largest first).
     pub memory: u64,
     /// The boot-image entry of its kernel.
     pub kernel: &'a str,
+    /// Its kernel thread's priority (and maximum priority).
+    pub priority: u8,
+    pub stack_size: u64,
+    /// The ids of the ASID pool it gets, a sub-range of its vmm's pool
+    /// (whose first id is `asid_first - 1`: the kernel's own address space).
+    pub asid_first: u16,
+    pub asid_count: u16,
+    /// Its CNode's radix: its grants and the free slots it asked for.
+    pub cnode_radix: u8,
+    /// What its vmm does when its kernel faults.
+    pub restart: Restart,
+    /// A test hook (`test_inject_fault`): nonzero, its vmm injects a fault
+    /// into the guest's kernel this long after starting generation 1.
+    pub inject_fault_ns: u64,
     #[serde(borrow)]
     pub irqs: Table<'a, u8>,
     #[serde(borrow)]
@@ -888,7 +969,7 @@ impl<'a> System<'a> {
         })?;
 
         self.domains.check_each("domains", |i, d| {
-            check_domain(i, &d, n_partitions, channels, regions)
+            check_domain(i, &d, n_partitions, channels, regions, self.guests.len())
         })?;
 
         self.guests.check_each("guests", |i, g| {
@@ -908,10 +989,19 @@ impl<'a> System<'a> {
                 "names a partition that does not exist",
             )?;
             require(
-                page_aligned(g.memory),
+                page_aligned(g.memory) && page_aligned(g.stack_size) && g.stack_size > 0,
                 "guests",
                 i,
-                "its memory is not a whole number of pages",
+                "its memory or stack is not a whole number of pages",
+            )?;
+            require(
+                g.asid_first >= 2
+                    && g.asid_count >= 1
+                    && u32::from(g.asid_first) + u32::from(g.asid_count) <= layout::ASIDS
+                    && (layout::MIN_CNODE_RADIX..=layout::MAX_CNODE_RADIX).contains(&g.cnode_radix),
+                "guests",
+                i,
+                "its ASID range or CNode size is out of range",
             )?;
             g.irqs.check_each("guest irqs", |_, _| Ok(()))?;
             g.io_ports.check_each("guest io_ports", |_, p| {
@@ -957,6 +1047,7 @@ fn check_domain(
     n_partitions: usize,
     channels: Table<'_, Channel<'_>>,
     regions: Table<'_, Region<'_>>,
+    n_guests: usize,
 ) -> Result<(), DecodeError> {
     const T: &str = "domains";
     check_name(d.name, T, i)?;
@@ -1091,6 +1182,22 @@ fn check_domain(
                 )?;
                 untyped += 1u64 << size_bits;
             }
+            Object::GuestBuild { guest } => {
+                require(
+                    usize::from(guest) < n_guests,
+                    T,
+                    i,
+                    "guest memory names a guest that does not exist",
+                )?;
+            }
+            Object::GuestMemory { guest, size_bits } => {
+                require(
+                    usize::from(guest) < n_guests && (12..=47).contains(&size_bits),
+                    T,
+                    i,
+                    "guest memory names a guest that does not exist, or its size is out of range",
+                )?;
+            }
             Object::CNode
             | Object::Tcb
             | Object::VSpace
@@ -1149,6 +1256,12 @@ fn check_domain(
                 T,
                 i,
                 "a device mapping's physical address is not whole pages",
+            ),
+            Mapped::GuestKernel { guest } => require(
+                usize::from(guest) < n_guests && m.rights == MapRights::Read,
+                T,
+                i,
+                "a guest kernel mapping names no guest or is not read-only",
             ),
         }
     })?;

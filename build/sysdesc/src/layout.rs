@@ -73,6 +73,13 @@ pub const NULL_GUARD_END: u64 = PROGRAM_BASE;
 pub const PROGRAM_BASE: u64 = 0x40_0000;
 /// End of the window the program's ELF segments must lie in (1 GiB).
 pub const PROGRAM_END: u64 = 0x4000_0000;
+/// Where a vmm sees its guest's kernel (`Mapped::GuestKernel`): a page of
+/// launch facts, then the ELF; at most [`GUEST_KERNEL_WINDOW`] bytes.
+pub const GUEST_KERNEL_BASE: u64 = 0x10_0000_0000;
+pub const GUEST_KERNEL_WINDOW: u64 = 256 << 20;
+/// The slot of what a vmm builds its guest from (`Object::GuestBuild`);
+/// the guest's quota (`Object::GuestMemory`) follows.
+pub const SLOT_GUEST_BUILD: u32 = SLOT_FIRST_GRANT;
 /// One past the top of the stack.
 pub const STACK_TOP: u64 = layout::USER_STACK_TOP;
 /// The stack's size unless the description says otherwise.

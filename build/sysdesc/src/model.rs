@@ -93,9 +93,31 @@ pub struct Guest {
     pub partition: u16,
     pub memory: u64,
     pub kernel: String,
+    pub priority: u8,
+    pub stack_size: u64,
+    pub asid_first: u16,
+    pub asid_count: u16,
+    pub cnode_radix: u8,
+    pub restart: Restart,
+    pub inject_fault_ns: u64,
     pub irqs: Vec<u8>,
     pub io_ports: Vec<PortRange>,
     pub device_memory: Vec<PhysRange>,
+}
+
+impl System {
+    /// Every program the boot image must hold: each domain's and each
+    /// guest's kernel, once each, in the order they are named.
+    pub fn programs(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        let all = self.domains.iter().map(|d| d.program.as_str());
+        for name in all.chain(self.guests.iter().map(|g| g.kernel.as_str())) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
+    }
 }
 
 /// A table's count and item bytes.
@@ -205,6 +227,13 @@ impl System {
                 partition: g.partition,
                 memory: g.memory,
                 kernel: &g.kernel,
+                priority: g.priority,
+                stack_size: g.stack_size,
+                asid_first: g.asid_first,
+                asid_count: g.asid_count,
+                cnode_radix: g.cnode_radix,
+                restart: g.restart,
+                inject_fault_ns: g.inject_fault_ns,
                 irqs: irqs.table(),
                 io_ports: ports.table(),
                 device_memory: device.table(),
@@ -302,6 +331,13 @@ impl System {
                     partition: g.partition,
                     memory: g.memory,
                     kernel: g.kernel.into(),
+                    priority: g.priority,
+                    stack_size: g.stack_size,
+                    asid_first: g.asid_first,
+                    asid_count: g.asid_count,
+                    cnode_radix: g.cnode_radix,
+                    restart: g.restart,
+                    inject_fault_ns: g.inject_fault_ns,
                     irqs: g.irqs.iter().collect(),
                     io_ports: g.io_ports.iter().collect(),
                     device_memory: g.device_memory.iter().collect(),

@@ -212,7 +212,7 @@ pub struct Map {
     pub rights: Option<Spanned<RightsSpec>>,
 }
 
-/// `[guests.NAME]`: a placeholder the vmm issue fills in.
+/// `[guests.NAME]`: a guest kernel its vmm builds and supervises.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Guest {
@@ -221,6 +221,14 @@ pub struct Guest {
     pub partition: Option<Spanned<String>>,
     pub memory: Option<Spanned<Size>>,
     pub kernel: Option<Spanned<String>>,
+    pub priority: Option<Spanned<i64>>,
+    pub stack: Option<Spanned<Size>>,
+    pub asids: Option<Spanned<i64>>,
+    pub slots: Option<Spanned<i64>>,
+    pub restart: Option<Spanned<RestartSpec>>,
+    /// A test hook: the vmm injects a fault into the guest's kernel this
+    /// long after starting its first generation.
+    pub test_inject_fault: Option<Spanned<Duration>>,
     #[serde(default)]
     pub irqs: Vec<Spanned<i64>>,
     #[serde(default)]

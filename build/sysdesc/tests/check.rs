@@ -427,6 +427,7 @@ partition = "A"
 memory = "64MiB"
 kernel = "linux"
 io_ports = [{ base = 0x60, count = 5 }]
+priority = 5
 "#;
     let e = one_error(
         text,
@@ -937,4 +938,118 @@ asids = 1000
         10,
         9,
     );
+}
+
+const VMM: &str = r#"schema = 1
+[time]
+major_frame = "10ms"
+windows = [{ partition = "A", length = "5ms" }, { partition = "B", length = "5ms" }]
+[partitions.A]
+[partitions.B]
+[domains.vmm]
+program = "vmm"
+partition = "A"
+priority = 120
+memory = "64KiB"
+asids = 2
+[domains.console]
+program = "console"
+partition = "A"
+priority = 130
+[channels.tty]
+kind = "endpoint"
+to = "console"
+from = [{ domain = "vmm", badge = 7 }]
+[guests.linux]
+vmm = "vmm"
+partition = "A"
+memory = "48MiB"
+kernel = "l4linux-shim"
+priority = 100
+asids = 64
+slots = 1000
+restart = { max = 3, within = "60s", then = "hold" }
+"#;
+
+#[test]
+fn a_vmm_holds_its_guest_memory_asids_devices_and_kernel() {
+    use septum_sysdesc::image::{Mapped, Object};
+    let sys = run(VMM).system.expect("the description checks");
+    let vmm = &sys.domains[0];
+    let g = &sys.guests[0];
+    // Slot 8: what the guest's kernel is built from; then its quota, as
+    // `memory` splits; then the channel end the guest gets.
+    let objects: Vec<(u32, Object)> = vmm.caps.iter().map(|c| (c.slot, c.object)).collect();
+    assert!(
+        objects.contains(&(8, Object::GuestBuild { guest: 0 })),
+        "{objects:?}"
+    );
+    assert!(objects.contains(&(
+        9,
+        Object::GuestMemory {
+            guest: 0,
+            size_bits: 25
+        }
+    )));
+    assert!(objects.contains(&(
+        10,
+        Object::GuestMemory {
+            guest: 0,
+            size_bits: 24
+        }
+    )));
+    assert!(objects.contains(&(11, Object::Endpoint { channel: 0 })));
+    // The vmm's pool: its own 2 ids, the guest kernel's, the guest's 64.
+    let Some((6, Object::AsidPool { first, count })) = objects
+        .iter()
+        .copied()
+        .find(|(_, o)| matches!(o, Object::AsidPool { .. }))
+    else {
+        panic!("no ASID pool in slot 6: {objects:?}");
+    };
+    assert_eq!(count, 2 + 1 + 64);
+    assert_eq!(g.asid_first, first + 3);
+    assert_eq!(g.asid_count, 64);
+    // The guest's CNode: 8 fixed, 1 device, 2 quota pieces, 1000 free.
+    assert_eq!(g.cnode_radix, 11);
+    assert!(
+        vmm.maps
+            .iter()
+            .any(|m| m.what == Mapped::GuestKernel { guest: 0 } && m.vaddr == 0x10_0000_0000)
+    );
+    assert_eq!(sys.programs(), ["vmm", "console", "l4linux-shim"]);
+    // The compiled form decodes and checks.
+    let bytes = sys.encode().unwrap();
+    let decoded = septum_sysdesc::image::System::decode(&bytes).expect("decodes");
+    assert_eq!(decoded.guests.get(0).unwrap().asid_first, g.asid_first);
+}
+
+#[test]
+fn a_guest_must_fit_its_vmm() {
+    let e = one_error(
+        &VMM.replace(
+            "partition = \"A\"\nmemory = \"48MiB\"",
+            "partition = \"B\"\nmemory = \"48MiB\"",
+        ),
+        "guest `linux` is not in its vmm `vmm`'s partition",
+        23,
+        13,
+    );
+    assert!(e.help.unwrap().contains("own vmm's partition"));
+    one_error(
+        &VMM.replace("priority = 100", "priority = 121"),
+        "guest `linux` has priority 121, above its vmm `vmm`'s maximum priority 120",
+        26,
+        12,
+    );
+    one_error(
+        &VMM.replace("then = \"hold\"", "then = \"reboot\""),
+        "may only end in `hold`",
+        29,
+        11,
+    );
+    let two = format!(
+        "{VMM}[guests.other]\nvmm = \"vmm\"\npartition = \"A\"\nmemory = \"1MiB\"\nkernel = \"k\"\npriority = 1\n"
+    );
+    one_error(&two, "guests `linux` and `other` have the same vmm", 30, 9);
 }

@@ -18,6 +18,7 @@ pub mod cdt;
 pub mod console;
 pub mod cspace;
 pub mod elf;
+pub mod faultlog;
 pub mod physmem;
 pub mod runqueue;
 pub mod untyped;
