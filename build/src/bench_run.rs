@@ -46,15 +46,7 @@ pub fn bench(ws: &Workspace, kernel: &Path) -> Result<()> {
     }
 
     let image = system::pack_alone(ws, BENCH_ROOT, NAME, "the benchmark system")?;
-    let boot = Boot {
-        machine: Machine::Q35,
-        kernel,
-        image: &image,
-        append: "exit_on_idle",
-        memory: DEFAULT_MEMORY,
-        icount: true,
-    };
-    let args = qemu::captured_args(&boot);
+    let args = icount_args(kernel, &image);
     print!("qemu {NAME} (under -icount, up to {TIMEOUT_SECS} s) ... ");
     let _ = std::io::stdout().flush();
     // `serial.rx_*` measure a paste into COM1: typed once the benchmark's
@@ -113,6 +105,19 @@ pub fn bench(ws: &Workspace, kernel: &Path) -> Result<()> {
     Ok(())
 }
 
+/// QEMU's arguments for booting `image` with `kernel` under `-icount`,
+/// ending the run when nothing is left to run.
+fn icount_args(kernel: &Path, image: &Path) -> Vec<std::ffi::OsString> {
+    qemu::captured_args(&Boot {
+        machine: Machine::Q35,
+        kernel,
+        image,
+        append: "exit_on_idle",
+        memory: DEFAULT_MEMORY,
+        icount: true,
+    })
+}
+
 /// Name of the guest run's image and console log.
 const GUEST_NAME: &str = "bench-guest";
 
@@ -128,15 +133,7 @@ fn guest(ws: &Workspace, kernel: &Path) -> Result<(bench::Report, String)> {
             packed.missing.join(", ")
         ));
     }
-    let boot = Boot {
-        machine: Machine::Q35,
-        kernel,
-        image: &packed.image,
-        append: "exit_on_idle",
-        memory: DEFAULT_MEMORY,
-        icount: true,
-    };
-    let args = qemu::captured_args(&boot);
+    let args = icount_args(kernel, &packed.image);
     print!("qemu {GUEST_NAME} ({GUEST_SYSTEM} under -icount, up to {TIMEOUT_SECS} s) ... ");
     let _ = std::io::stdout().flush();
     let run = qemu::run_captured_with_input(&args, Duration::from_secs(TIMEOUT_SECS), &[])

@@ -52,10 +52,10 @@ fn register_only(info: u64) -> Option<u64> {
     // from its first one up: one compare, no shift.
     const KERNEL_LABEL_INFO: u64 = septum_abi::ipc::NOTIFICATION_LABEL << 12;
     const _: () = assert!(septum_abi::ipc::NOTIFICATION_LABEL == u64::MAX >> 12);
-    if info & 0xfff > 4 || info >= KERNEL_LABEL_INFO {
+    if info & 0xfff > 4 {
         return None;
     }
-    Some(info)
+    (info < KERNEL_LABEL_INFO).then_some(info)
 }
 
 /// Try the fast paths for the running thread's `Call`: IPC through an
@@ -152,20 +152,67 @@ fn answer_and_wait(server: Tcb) -> Option<Tcb> {
     if caller.state() != State::BlockedReply {
         return None;
     }
-    let fault_reply = ipc::is_fault_pending(caller);
-    // A fault is answered here only with one of the short resumes, whose
-    // few words are in registers; anything else takes the general path.
-    let fault_rip = if fault_reply {
-        let word0 = (info & 0x7f > 0).then(|| server.reg(Reg::Rdx));
-        match (info >> 12, word0) {
-            (fault::RESUME, _) | (fault::RESUME_SYSCALL_RESULT, Some(_)) => None,
-            // A non-canonical RIP is refused by the general path.
-            (fault::RESUME_AT, Some(rip)) if is_canonical(rip) => Some(rip),
-            _ => return None,
-        }
-    } else {
-        None
+    if ipc::is_fault_pending(caller) {
+        // Out of line in the code's layout, not in the checks: the IPC
+        // answer falls through.
+        core::hint::cold_path();
+        return answer_fault_and_wait(server, caller, info, space, reply);
+    }
+    let q = receive_end(server, space, caller)?;
+    transfer(server, caller, info, 0);
+    wait(server, caller, reply, q)
+}
+
+/// [`answer_and_wait`] for a caller stopped on a fault: answered here only
+/// with one of the short resumes, whose few words are in registers;
+/// anything else takes the general path.
+#[inline(always)]
+fn answer_fault_and_wait(
+    server: Tcb,
+    caller: Tcb,
+    info: u64,
+    space: crate::object::tcb::FlatSpace,
+    reply: u64,
+) -> Option<Tcb> {
+    let word0 = (info & 0x7f > 0).then(|| server.reg(Reg::Rdx));
+    let fault_rip = match (info >> 12, word0) {
+        (fault::RESUME, _) | (fault::RESUME_SYSCALL_RESULT, Some(_)) => None,
+        // A non-canonical RIP is refused by the general path.
+        (fault::RESUME_AT, Some(rip)) if is_canonical(rip) => Some(rip),
+        _ => return None,
     };
+    let q = receive_end(server, space, caller)?;
+    // The resume the general path's `resume_from_fault` makes, for these
+    // labels: the one register set, the fault mark cleared, and every
+    // register as it was. `sysret` gives exactly that only when RCX
+    // already holds the RIP and R11 the (sanitized) RFLAGS it would load
+    // them with: after a `syscall` fault resumed where it stopped, for a
+    // thread that left no odd flag. Otherwise (an exception, whose entry
+    // already asked for it, or a new RIP) `iretq`.
+    if info >> 12 == fault::RESUME_SYSCALL_RESULT {
+        caller.set_reg(Reg::Rax, server.reg(Reg::Rdx));
+    }
+    if let Some(rip) = fault_rip {
+        caller.set_reg(Reg::Rip, rip);
+    }
+    caller.set_reg(Reg::Vector, caller.reg(Reg::Vector) & 0xffff);
+    let rip = caller.sanitize_context();
+    if caller.reg(Reg::Rcx) != rip || caller.reg(Reg::R11) != caller.reg(Reg::Rflags) {
+        caller.set_flag(flags::FULL_RESTORE, true);
+    }
+    wait(server, caller, reply, q)
+}
+
+/// The receive half of the fast `ReplyRecv`'s checks: the endpoint `server`
+/// names in RDI (in its flat space), which it may receive from, where no
+/// sender waits and which is not dying; no notification pending on the
+/// server's bound one; and `caller` is what the scheduler would run.
+#[inline(always)]
+fn receive_end(
+    server: Tcb,
+    space: crate::object::tcb::FlatSpace,
+    caller: Tcb,
+) -> Option<(ipc::Queue, u64)> {
     let e0 = read_word(space.slot(server.reg(Reg::Rdi))?.0);
     if e0 & 0x1f != CapType::Endpoint as u64 || e0 & READ == 0 {
         return None;
@@ -178,35 +225,21 @@ fn answer_and_wait(server: Tcb) -> Option<Tcb> {
     if (bound != 0 && read_word(bound) != 0) || !sched::may_switch_to(caller) {
         return None;
     }
-    if fault_reply {
-        // The resume the general path's `resume_from_fault` makes, for
-        // these labels: the one register set, the fault mark cleared, and
-        // every register as it was. `sysret` gives exactly that only when
-        // RCX already holds the RIP and R11 the (sanitized) RFLAGS it would
-        // load them with: after a `syscall` fault resumed where it stopped,
-        // for a thread that left no odd flag. Otherwise (an exception,
-        // whose entry already asked for it, or a new RIP) `iretq`.
-        if info >> 12 == fault::RESUME_SYSCALL_RESULT {
-            caller.set_reg(Reg::Rax, server.reg(Reg::Rdx));
-        }
-        if let Some(rip) = fault_rip {
-            caller.set_reg(Reg::Rip, rip);
-        }
-        caller.set_reg(Reg::Vector, caller.reg(Reg::Vector) & 0xffff);
-        let rip = caller.sanitize_context();
-        if caller.reg(Reg::Rcx) != rip || caller.reg(Reg::R11) != caller.reg(Reg::Rflags) {
-            caller.set_flag(flags::FULL_RESTORE, true);
-        }
-    } else {
-        transfer(server, caller, info, 0);
-    }
+    Some((q, object(e0)))
+}
+
+/// The state changes of the fast `ReplyRecv` once answered: the reply
+/// object released, the caller runnable, the server waiting on `q` with
+/// `reply` armed.
+#[inline(always)]
+fn wait(server: Tcb, caller: Tcb, reply: u64, (q, ep): (ipc::Queue, u64)) -> Option<Tcb> {
     write_word(reply, 0);
     caller.set_state(State::Runnable);
     caller.set_blocked_on(0);
-    ipc::arm(server, reply);
+    ipc::arm_reply(server, reply);
 
     server.set_state(State::BlockedRecv);
-    server.set_blocked_on(object(e0));
+    server.set_blocked_on(ep);
     server.set_flag(flags::CALLING, false);
     q.push(server, Q_RECEIVERS);
     Some(caller)

@@ -337,6 +337,10 @@ fn tcb_method(t: Tcb, invoked: Slot, target: Tcb, label: u64, a: &Args) -> KResu
                 }
             }
             target.set_ipc_buffer(if buffer.is_some() { buf_va } else { 0 });
+            // Decode the new capability space now (`Tcb::flat_space`
+            // caches it), so that the thread's first `Call` or `ReplyRecv`
+            // can take the fast path as its later ones do.
+            let _ = target.flat_space();
             done(t, &[])
         }
         inv::TCB_SET_PRIORITY | inv::TCB_SET_MCP => {

@@ -451,15 +451,25 @@ pub fn recv(receiver: Tcb, cap: &Cap, reply: u64, blocking: bool) -> Result<(), 
 /// never holds a reply object that is gone.
 #[inline(always)]
 pub(crate) fn arm(receiver: Tcb, reply: u64) {
-    disarm(receiver);
     if reply != 0 {
-        // One waiting receiver per reply object: a previous one loses it.
-        let other = read_word(reply + 8);
-        if other != 0 {
-            displace(Tcb(other), receiver, reply);
-        }
-        write_word(reply + 8, receiver.0);
+        arm_reply(receiver, reply);
+    } else {
+        disarm(receiver);
+        receiver.set_reply(0);
     }
+}
+
+/// [`arm`] with a reply object (`reply` is not 0), for callers that know.
+#[inline(always)]
+pub(crate) fn arm_reply(receiver: Tcb, reply: u64) {
+    debug_assert_ne!(reply, 0);
+    disarm(receiver);
+    // One waiting receiver per reply object: a previous one loses it.
+    let other = read_word(reply + 8);
+    if other != 0 {
+        displace(Tcb(other), receiver, reply);
+    }
+    write_word(reply + 8, receiver.0);
     receiver.set_reply(reply);
 }
 

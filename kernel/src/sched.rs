@@ -291,9 +291,12 @@ pub fn preempt_for(cur: Tcb, t: Tcb) -> ! {
 
 /// Leave the kernel into `t`, which the fast path made runnable and which
 /// outranks every queued thread. The previous thread is blocked.
+///
+/// [`run`] inline: the fast paths leave from their own frames, without a
+/// call and `run`'s prologue.
 #[inline(always)]
 pub fn switch_to(t: Tcb) -> ! {
-    run(t)
+    run_here(t)
 }
 
 /// Pick the thread to run and leave the kernel into it. Never returns.
@@ -419,6 +422,12 @@ fn stop_without_space(t: Tcb) {
 /// RIP, full restore), which all three end in. The usual paths make no
 /// call before their jump to user mode, so they need no stack frame.
 fn run(t: Tcb) -> ! {
+    run_here(t)
+}
+
+/// [`run`]'s body, for the callers that take it inline ([`switch_to`]).
+#[inline(always)]
+fn run_here(t: Tcb) -> ! {
     let Some(pml4) = t.pml4_cached() else {
         run_uncached(t)
     };
@@ -494,7 +503,12 @@ fn enter(t: Tcb) -> ! {
         // running thread's bases only through `cpu::reload_tls`. (After
         // the selectors were cleared in `run_clearing_selectors`: that marks the
         // FS base unknown, so it is written here.)
-        cpu::set_tls(t.0, t.fs_base(), t.gs_base());
+        // Most threads have neither base: with both MSRs known to hold 0
+        // (`cpu::loaded_any`), nothing is to be written (`set_tls` makes
+        // the same test, on the two words).
+        if t.tls_any() | cpu::loaded_any() != 0 {
+            cpu::set_tls(t.0, t.fs_base(), t.gs_base());
+        }
     }
     fpu::switch_to(t.0);
     enter_running(t)
@@ -507,26 +521,26 @@ fn enter(t: Tcb) -> ! {
 fn enter_running(t: Tcb) -> ! {
     debug_assert_eq!(CURRENT.load(Ordering::Relaxed), t.0);
     debug_assert!(fpu::owned_by(t.0));
-    let rip = t.sanitize_context();
+    let rip = t.reg(tcb::Reg::Rip);
     if !septum_abi::layout::is_canonical(rip) {
         noncanonical_rip(t)
     }
-    let full = t.has_flag(flags::FULL_RESTORE);
-    if full {
-        t.set_flag(flags::FULL_RESTORE, false);
-    }
+    let rflags = trap::UserContext::user_rflags(t.reg(tcb::Reg::Rflags));
     let ctx = paging::object_va(t.0) as *const trap::UserContext;
-    // SAFETY: `ctx` is the TCB's saved context (in the direct map), which
-    // the per-CPU context end now points past; the thread's address space is
-    // loaded; the context was sanitized above and its RIP is canonical
-    // (checked), which both `sysretq` and `iretq` need to stay in ring 3.
-    unsafe {
-        if full {
-            trap::resume_iret(ctx)
-        } else {
-            trap::resume_sysret(ctx)
-        }
+    if t.has_flag(flags::FULL_RESTORE) {
+        t.set_flag(flags::FULL_RESTORE, false);
+        t.set_reg(tcb::Reg::Rflags, rflags);
+        // SAFETY: `ctx` is the TCB's saved context (in the direct map),
+        // which TSS.RSP0 now points past; the thread's address space is
+        // loaded; its RFLAGS were sanitized just above and its RIP is
+        // canonical (checked), which `iretq` needs to stay in ring 3.
+        unsafe { trap::resume_iret(ctx) }
     }
+    // SAFETY: as for `resume_iret`, with the sanitized RFLAGS and the
+    // checked RIP handed over in registers (`sysretq`'s operands), not
+    // stored: the context's RFLAGS word is rewritten by the thread's next
+    // entry before anything reads it.
+    unsafe { trap::resume_sysret(ctx, rip, rflags) }
 }
 
 /// Unreachable by construction: entries from user mode save canonical
@@ -537,6 +551,7 @@ fn enter_running(t: Tcb) -> ! {
 #[cold]
 #[inline(never)]
 fn noncanonical_rip(t: Tcb) -> ! {
+    t.sanitize_context();
     t.set_reg(tcb::Reg::Vector, 13);
     t.set_reg(tcb::Reg::Error, 0);
     crate::trap::after_fault(crate::trap::fault(t, septum_abi::fault::Kind::Exception, 0))

@@ -420,7 +420,7 @@ impl Shim {
             p.exe,
             p.exit.unwrap_or(0)
         );
-        let (pid, ppid, status) = (p.pid, p.ppid, p.wait_status);
+        let (pid, ppid, status, pgid) = (p.pid, p.ppid, p.wait_status, p.pgid);
         self.destroy(*p);
         let Some((at, mut parent)) = self.take(ppid) else {
             return;
@@ -430,7 +430,7 @@ impl Shim {
         // SIGCHLD ignored or SA_NOCLDWAIT: no zombie, as on Linux.
         let no_zombie = chld.handler == signal::SIG_IGN || chld.flags & signal::SA_NOCLDWAIT != 0;
         if !no_zombie {
-            parent.zombies.push((pid, status));
+            parent.zombies.push((pid, status, pgid));
         }
         parent.changes.retain(|&(c, _)| c != pid);
         parent.queue(signal::SigInfo::child(pid, status));

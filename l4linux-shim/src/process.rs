@@ -70,8 +70,11 @@ pub struct Page {
 /// A `wait4` that is waiting for a child.
 #[derive(Clone, Copy, Debug)]
 pub struct Waiting {
-    /// Which child: -1 (or 0, or a group) any, else that pid.
+    /// Which child: -1 any, else that pid (unless `group` says).
     pub pid: i64,
+    /// Those of this process group instead (wait4's 0 and < -1,
+    /// waitid's P_PGID).
+    pub group: Option<u64>,
     /// Where the answer goes: wait4's status, waitid's siginfo.
     pub status: u64,
     pub rusage: u64,
@@ -82,6 +85,16 @@ pub struct Waiting {
     pub waitid: bool,
     /// The reply object its call is bound to.
     pub reply: u64,
+}
+
+impl Waiting {
+    /// Whether it waits for child `pid` of process group `group`.
+    pub fn selects(&self, pid: u64, group: u64) -> bool {
+        match self.group {
+            Some(g) => group == g,
+            None => self.pid == -1 || pid == self.pid as u64,
+        }
+    }
 }
 
 pub const WNOHANG: u64 = 1;
@@ -106,24 +119,23 @@ pub struct PipeWait {
 }
 
 impl Process {
-    /// Take a zombie child `wait4(pid, ...)` may report.
     /// Take (with `WNOWAIT`, only look at) what `w` waits for: an exited
     /// child, or one stopped or continued: its pid and wait status.
-    pub fn reap(&mut self, w: &Waiting) -> Option<(u64, u32)> {
-        let pid = w.pid;
-        let matches = |c: u64| pid <= 0 || c == pid as u64;
+    /// `group_of` gives a live child's process group.
+    pub fn reap(&mut self, w: &Waiting, group_of: &dyn Fn(u64) -> u64) -> Option<(u64, u32)> {
         let keep = w.options & WNOWAIT != 0;
         if w.options & WEXITED != 0
-            && let Some(i) = self.zombies.iter().position(|&(z, _)| matches(z))
+            && let Some(i) = self.zombies.iter().position(|&(z, _, g)| w.selects(z, g))
         {
-            return Some(if keep {
+            let (z, st, _) = if keep {
                 self.zombies[i]
             } else {
                 self.zombies.remove(i)
-            });
+            };
+            return Some((z, st));
         }
         let i = self.changes.iter().position(|&(c, st)| {
-            matches(c)
+            w.selects(c, group_of(c))
                 && ((st == CONTINUED_STATUS && w.options & WCONTINUED != 0)
                     || (st != CONTINUED_STATUS && w.options & WSTOPPED != 0))
         })?;
@@ -134,10 +146,10 @@ impl Process {
         })
     }
 
-    /// Whether `wait4(pid, ...)` has a child to wait for at all.
-    pub fn has_child(&self, pid: i64) -> bool {
-        let matches = |c: u64| pid <= 0 || c == pid as u64;
-        self.children.iter().any(|&c| matches(c)) || self.zombies.iter().any(|&(z, _)| matches(z))
+    /// Whether `w` has a child to wait for at all.
+    pub fn has_child(&self, w: &Waiting, group_of: &dyn Fn(u64) -> u64) -> bool {
+        self.children.iter().any(|&c| w.selects(c, group_of(c)))
+            || self.zombies.iter().any(|&(z, _, g)| w.selects(z, g))
     }
 
     /// A copy of page `src` (an arena slot) at `va`, mapped with `attrs`:
@@ -227,7 +239,8 @@ pub struct Process {
     pub wait_status: u32,
     /// Children alive, and those exited but not yet waited for.
     pub children: Vec<u64>,
-    pub zombies: Vec<(u64, u32)>,
+    /// (pid, wait status, process group) of each.
+    pub zombies: Vec<(u64, u32, u64)>,
     /// Children stopped or continued and not yet reported by a wait: the
     /// wait status (`sig << 8 | 0x7f`, or [`CONTINUED_STATUS`]), one a child.
     pub changes: Vec<(u64, u32)>,

@@ -357,6 +357,15 @@ impl Shim {
             .collect()
     }
 
+    /// The process group of process `pid` in the table (0: none).
+    pub fn pgid_of(&self, pid: u64) -> u64 {
+        self.procs
+            .iter()
+            .flatten()
+            .find(|p| p.pid == pid)
+            .map_or(0, |p| p.pgid)
+    }
+
     /// Post `info` to `pid`. The process whose call is being answered is
     /// out of the table: its signals wait in `busy_signals` until the call
     /// is done (`Shim::settle` delivers them with the answer).
@@ -432,9 +441,10 @@ impl Shim {
         let Some(w) = parent.waiting else {
             return;
         };
-        let r = match parent.reap(&w) {
+        let group_of = |c: u64| self.pgid_of(c);
+        let r = match parent.reap(&w, &group_of) {
             Some((child, st)) => crate::syscall::wait_result(self, parent, &w, child, st),
-            None if !parent.has_child(w.pid) => Err(ECHILD),
+            None if !parent.has_child(&w, &group_of) => Err(ECHILD),
             None => return,
         };
         parent.waiting = None;

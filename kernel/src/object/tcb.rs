@@ -21,6 +21,7 @@
 //! 0x0f8 bound notification           0x140 fault address
 //!                                      0x148 time partition
 //! 0x150 scheduling key (partition << 8 | priority)
+//! 0x158 fs base | gs base
 //! 0x200 lookup caches (derived from the cspace and vspace slots'
 //!       words, checked against them on every use: see below)
 //! ```
@@ -59,6 +60,8 @@ const SLOT_IPC_BUFFER: u64 = 0x1c0;
 const SLOT_FAULT_EP: u64 = 0x1e0;
 /// `partition << 8 | priority`, kept with both: [`Tcb::sched_key`].
 const SCHED_KEY: u64 = 0x150;
+/// `fs base | gs base`, kept with both: [`Tcb::tls_any`].
+const TLS_ANY: u64 = 0x158;
 /// The flat capability-space cache ([`Tcb::flat_slot`]): the cspace
 /// slot's two words it was made from, then what they decode to.
 const CS_W0: u64 = 0x200;
@@ -222,6 +225,7 @@ impl Tcb {
         self.put(CS_W0, NO_KEY);
         self.put(VS_W0, NO_KEY);
         self.put(SCHED_KEY, 0);
+        self.put(TLS_ANY, 0);
         // A thread that lived at this address before may still be what the
         // CPU's FPU and FS/GS caches name; this one must start from its own
         // (fresh) state, never from what the old one left in the CPU.
@@ -354,6 +358,14 @@ impl Tcb {
     pub fn set_tls(self, fs: u64, gs: u64) {
         self.put(FS_BASE, fs);
         self.put(GS_BASE, gs);
+        self.put(TLS_ANY, fs | gs);
+    }
+
+    /// `fs_base() | gs_base()`, kept with both by [`Tcb::set_tls`], their
+    /// only writer: whether the thread has a base at all, in one load.
+    #[inline(always)]
+    pub fn tls_any(self) -> u64 {
+        self.get(TLS_ANY)
     }
 
     pub fn set_ipc_buffer(self, va: u64) {

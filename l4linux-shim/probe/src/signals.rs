@@ -1100,8 +1100,37 @@ fn errnos_and_groups() {
         sys(SYS_KILL, &[(-(child as i64)) as u64, 0]),
         0,
     );
+    let g = (-(child as i64)) as u64;
+    c.eq(
+        "wait4 for my group: the child left it",
+        sys(SYS_WAIT4, &[0, 0, WNOHANG, 0]),
+        -ECHILD,
+    );
+    c.eq(
+        "wait4 for its group: running",
+        sys(SYS_WAIT4, &[g, 0, WNOHANG, 0]),
+        0,
+    );
+    let mut info = [0u32; 32];
+    let ip = info.as_mut_ptr() as u64;
+    c.eq(
+        "waitid P_PGID of my group",
+        sys(SYS_WAITID, &[2, 0, ip, WEXITED | WNOHANG, 0]),
+        -ECHILD,
+    );
+    c.eq(
+        "waitid P_PGID of its group: running",
+        sys(SYS_WAITID, &[2, child, ip, WEXITED | WNOHANG, 0]),
+        0,
+    );
     sys(SYS_WRITE, &[fds[1] as u64, c"g".as_ptr() as u64, 1]);
-    c.eq("the child saw its group", wait(child), 0);
+    let mut status = 1u32;
+    c.eq(
+        "wait4 for its group",
+        sys(SYS_WAIT4, &[g, &raw mut status as u64, 0, 0]),
+        child as i64,
+    );
+    c.eq("the child saw its group", status as i64, 0);
     let child = fork(|| {
         let mine = getpid();
         if sys(SYS_SETSID, &[]) != mine as i64 {

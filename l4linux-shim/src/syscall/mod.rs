@@ -119,10 +119,7 @@ const fn table() -> [Entry; names::COUNT] {
     );
     t[60] = full(process::exit);
     t[62] = full(signal::kill);
-    t[61] = partial(
-        process::wait4,
-        "no rusage figures (zeroes); a group (pid 0 or < -1) matches any child",
-    );
+    t[61] = partial(process::wait4, "no rusage figures (zeroes)");
     t[63] = full(info::uname);
     t[72] = partial(
         fs::fcntl,
@@ -180,10 +177,7 @@ const fn table() -> [Entry; names::COUNT] {
     t[231] = full(process::exit);
     t[234] = full(signal::tgkill);
     t[235] = full(path::utimes);
-    t[247] = partial(
-        process::waitid,
-        "P_PGID matches any child; no P_PIDFD; rusage zeroes",
-    );
+    t[247] = partial(process::waitid, "no P_PIDFD; rusage zeroes");
     t[257] = partial(fs::openat, "no O_TMPFILE");
     t[258] = full(path::mkdirat);
     t[260] = partial(path::fchownat, "accepted; every file stays root's");

@@ -73,10 +73,13 @@ pub fn wait_result(
 /// A wait: answered now (a child to report, ECHILD, WNOHANG), or blocked
 /// until a child exits, stops or continues (`Shim::wake_waiter`).
 fn wait(s: &mut Shim, p: &mut Process, w: Waiting) -> SysResult {
-    if let Some((child, st)) = p.reap(&w) {
+    let group_of = |c: u64| s.pgid_of(c);
+    let found = p.reap(&w, &group_of);
+    let any = p.has_child(&w, &group_of);
+    if let Some((child, st)) = found {
         return wait_result(s, p, &w, child, st);
     }
-    if !p.has_child(w.pid) {
+    if !any {
         return Err(ECHILD);
     }
     if w.options & WNOHANG != 0 {
@@ -99,8 +102,15 @@ pub fn wait4(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     if a[2] & !(WNOHANG | WSTOPPED | WCONTINUED | WTHREAD_BITS) != 0 {
         return Err(EINVAL);
     }
+    // 0: the caller's group; < -1: group -pid.
+    let group = match pid {
+        0 => Some(p.pgid),
+        _ if pid < -1 => Some(pid.unsigned_abs()),
+        _ => None,
+    };
     let w = Waiting {
         pid,
+        group,
         status: a[1],
         rusage: a[3],
         options: a[2] | WEXITED,
@@ -114,22 +124,23 @@ const P_ALL: u64 = 0;
 const P_PID: u64 = 1;
 const P_PGID: u64 = 2;
 
-/// waitid(idtype, id, infop, options, rusage). A group (P_PGID) matches
-/// any child: the shim does not keep an exited child's group.
+/// waitid(idtype, id, infop, options, rusage).
 pub fn waitid(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let (idtype, id, options) = (a[0], a[1] as i32 as i64, a[3]);
     let known = WNOHANG | WSTOPPED | WEXITED | WCONTINUED | WNOWAIT | WTHREAD_BITS;
     if options & !known != 0 || options & (WEXITED | WSTOPPED | WCONTINUED) == 0 {
         return Err(EINVAL);
     }
-    let pid = match idtype {
-        P_ALL => -1,
-        P_PID if id > 0 => id,
-        P_PGID if id >= 0 => -1,
+    let (pid, group) = match idtype {
+        P_ALL => (-1, None),
+        P_PID if id > 0 => (id, None),
+        P_PGID if id == 0 => (-1, Some(p.pgid)),
+        P_PGID if id > 0 => (-1, Some(id as u64)),
         _ => return Err(EINVAL),
     };
     let w = Waiting {
         pid,
+        group,
         status: a[2],
         rusage: a[4],
         options,

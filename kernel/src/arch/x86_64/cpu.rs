@@ -308,6 +308,12 @@ pub fn set_tls(owner: u64, fs: u64, gs: u64) {
     }
 }
 
+/// `LOADED_FS | LOADED_GS`: 0 when both MSRs are known to hold 0.
+#[inline(always)]
+pub fn loaded_any() -> u64 {
+    LOADED_ANY.load(Ordering::Relaxed)
+}
+
 /// Write the running thread's bases now, whatever is cached: it asked for
 /// them itself, and may have changed its live bases since they were last
 /// written.

@@ -14,9 +14,10 @@ use core::sync::atomic::{AtomicU64, Ordering};
 /// and FXSAVE's legacy area is used instead. One word, so the switch reads
 /// one value to choose both the mechanism and its mask.
 static XCR0: AtomicU64 = AtomicU64::new(0);
-/// Physical address of the thread (its TCB) whose state the FPU now holds
-/// (0: none). The owner, not its area: the check every switch makes is
-/// then a compare with the thread itself.
+/// Kernel address of the FPU area of the thread whose state the FPU now
+/// holds ([`area`]; 0: none). The area, not the thread: the switch then
+/// computes one address (the new owner's) for both its compare and its
+/// `xrstor`, and saves the old state where the word points.
 static OWNER: AtomicU64 = AtomicU64::new(0);
 
 /// Bytes available for one thread's state.
@@ -53,54 +54,64 @@ pub fn init_area(pa: u64) {
     write_word(pa + 512, 0b11);
 }
 
-/// The kernel address of a TCB's FPU area: an object in the direct map
-/// (trusted as every object access is, see `paging::object_va`), 64-byte
-/// aligned inside its 2 KiB-aligned TCB.
+/// The kernel address of the FPU area of the thread (TCB) at `owner`: an
+/// object in the direct map (trusted as every object access is, see
+/// `paging::object_va`), 64-byte aligned inside its 2 KiB-aligned TCB.
+/// Never 0.
 #[inline(always)]
-fn va(pa: u64) -> *mut u8 {
-    let v = super::paging::object_va(pa);
+fn area(owner: u64) -> u64 {
+    let v = super::paging::object_va(owner + AREA_OFFSET);
     debug_assert!(v.is_multiple_of(64), "FPU area misaligned");
-    v as *mut u8
+    v
 }
 
 /// Make the FPU hold the state of the thread `owner` (its area
 /// [`AREA_OFFSET`] bytes in), saving the previous owner's first.
 #[inline(always)]
 pub fn switch_to(owner: u64) {
+    let new = area(owner);
     let old = OWNER.load(Ordering::Relaxed);
-    if old == owner {
+    if old == new {
         return;
     }
-    let pa = owner + AREA_OFFSET;
-    let old_pa = old + AREA_OFFSET;
     let mask = XCR0.load(Ordering::Relaxed);
     // Components 0-2 at most (`cpu::init`): the upper half is 0.
     let (lo, hi) = (mask as u32, 0u32);
     if mask != 0 {
         // SAFETY: both areas are 64-byte aligned, 1 KiB, in the direct map,
-        // inside TCBs owned by the kernel; XCR0 enables exactly `mask`'s
-        // components, whose state fits the area (checked in `init`).
+        // inside TCBs owned by the kernel (`OWNER` only ever holds an
+        // `area` or 0); XCR0 enables exactly `mask`'s components, whose
+        // state fits the area (checked in `init`).
         unsafe {
             if old != 0 {
-                core::arch::asm!("xsave64 [{0}]", in(reg) va(old_pa), in("eax") lo, in("edx") hi);
+                // Both in one block: EDX:EAX loaded once.
+                core::arch::asm!(
+                    "xsave64 [{0}]",
+                    "xrstor64 [{1}]",
+                    in(reg) old,
+                    in(reg) new,
+                    in("eax") lo,
+                    in("edx") hi
+                );
+            } else {
+                core::arch::asm!("xrstor64 [{0}]", in(reg) new, in("eax") lo, in("edx") hi);
             }
-            core::arch::asm!("xrstor64 [{0}]", in(reg) va(pa), in("eax") lo, in("edx") hi);
         }
     } else {
         // SAFETY: as above, with FXSAVE's 512-byte, 16-byte aligned area.
         unsafe {
             if old != 0 {
-                core::arch::asm!("fxsave64 [{0}]", in(reg) va(old_pa));
+                core::arch::asm!("fxsave64 [{0}]", in(reg) old);
             }
-            core::arch::asm!("fxrstor64 [{0}]", in(reg) va(pa));
+            core::arch::asm!("fxrstor64 [{0}]", in(reg) new);
         }
     }
-    OWNER.store(owner, Ordering::Relaxed);
+    OWNER.store(new, Ordering::Relaxed);
 }
 
 /// Whether the FPU holds the state of the thread `owner` (for checks).
 pub fn owned_by(owner: u64) -> bool {
-    OWNER.load(Ordering::Relaxed) == owner
+    OWNER.load(Ordering::Relaxed) == area(owner)
 }
 
 /// Write the FPU's live state back to the area of `owner` if it is the
@@ -108,17 +119,17 @@ pub fn owned_by(owner: u64) -> bool {
 /// thread's FPU state) or is about to be freed. Afterwards the FPU has no
 /// owner.
 pub fn flush(owner: u64) {
-    if OWNER.load(Ordering::Relaxed) != owner || owner == 0 {
+    let a = area(owner);
+    if OWNER.load(Ordering::Relaxed) != a {
         return;
     }
-    let pa = owner + AREA_OFFSET;
     let mask = XCR0.load(Ordering::Relaxed);
     // SAFETY: as in `switch_to`.
     unsafe {
         if mask != 0 {
-            core::arch::asm!("xsave64 [{0}]", in(reg) va(pa), in("eax") mask as u32, in("edx") (mask >> 32) as u32);
+            core::arch::asm!("xsave64 [{0}]", in(reg) a, in("eax") mask as u32, in("edx") (mask >> 32) as u32);
         } else {
-            core::arch::asm!("fxsave64 [{0}]", in(reg) va(pa));
+            core::arch::asm!("fxsave64 [{0}]", in(reg) a);
         }
     }
     OWNER.store(0, Ordering::Relaxed);
@@ -128,7 +139,7 @@ pub fn flush(owner: u64) {
 /// thread that lived there before, drop it without saving, so the new one
 /// is loaded from its own area.
 pub fn forget(owner: u64) {
-    if OWNER.load(Ordering::Relaxed) == owner {
+    if OWNER.load(Ordering::Relaxed) == area(owner) {
         OWNER.store(0, Ordering::Relaxed);
     }
 }

@@ -288,10 +288,11 @@ __resume_iret:
 
     .global __resume_sysret
 __resume_sysret:
-    /* Loads by offset from the context, not pops: RCX and R11 get RIP
-       and RFLAGS (sysretq's operands) instead of their saved values,
-       which are never loaded, and nothing skips over the vector, error
-       and CS words. RDI, the base, goes last. */
+    /* RCX and R11 arrive holding RIP and RFLAGS (sysretq's operands,
+       checked and sanitized by the caller); their saved values are never
+       loaded. The rest by offset from the context, not pops, so nothing
+       skips over the vector, error and CS words. RDI, the base, goes
+       last. */
     mov {r15}(%rdi), %r15
     mov {r14}(%rdi), %r14
     mov {r13}(%rdi), %r13
@@ -304,8 +305,6 @@ __resume_sysret:
     mov {rdx}(%rdi), %rdx
     mov {rbx}(%rdi), %rbx
     mov {rax}(%rdi), %rax
-    mov {rip}(%rdi), %rcx
-    mov {rflags}(%rdi), %r11
     swapgs
     mov {rsp}(%rdi), %rsp
     mov {rdi}(%rdi), %rdi
@@ -355,7 +354,7 @@ unsafe extern "C" {
     static __trap_stubs: u8;
     static __syscall_entry: u8;
     fn __resume_iret(ctx: *const UserContext) -> !;
-    fn __resume_sysret(ctx: *const UserContext) -> !;
+    fn __resume_sysret(ctx: *const UserContext, rip: u64, rflags: u64) -> !;
 }
 
 /// Address of the `syscall` entry, for LSTAR.
@@ -441,19 +440,28 @@ pub unsafe fn resume_iret(ctx: *const UserContext) -> ! {
     unsafe { core::arch::asm!("jmp {f}", f = sym __resume_iret, in("rdi") ctx, options(noreturn)) }
 }
 
-/// Return to user mode through `sysretq`: RIP from `ctx.rip` (into RCX),
-/// RFLAGS from `ctx.rflags` (into R11); RCX and R11 themselves are lost.
+/// Return to user mode through `sysretq` at `rip` with `rflags` (in RCX
+/// and R11, which `sysretq` loads them from); RCX and R11 themselves are
+/// lost, the other registers come from `ctx`.
 ///
 /// # Safety
-/// As for [`resume_iret`]; in addition `ctx.rip` must be canonical, since
-/// `sysretq` to a non-canonical RIP faults in ring 0 on Intel CPUs with the
-/// user's stack pointer already loaded.
+/// As for [`resume_iret`], except that `ctx`'s RIP and RFLAGS words are
+/// not used: `rflags` must be sanitized ([`UserContext::user_rflags`]),
+/// and `rip` canonical, since `sysretq` to a non-canonical RIP faults in
+/// ring 0 on Intel CPUs with the user's stack pointer already loaded.
 /// A jump, as [`resume_iret`].
 #[inline(always)]
-pub unsafe fn resume_sysret(ctx: *const UserContext) -> ! {
+pub unsafe fn resume_sysret(ctx: *const UserContext, rip: u64, rflags: u64) -> ! {
     // SAFETY: as stated by the caller.
     unsafe {
-        core::arch::asm!("jmp {f}", f = sym __resume_sysret, in("rdi") ctx, options(noreturn))
+        core::arch::asm!(
+            "jmp {f}",
+            f = sym __resume_sysret,
+            in("rdi") ctx,
+            in("rcx") rip,
+            in("r11") rflags,
+            options(noreturn)
+        )
     }
 }
 

@@ -31,6 +31,14 @@ pub const TESTS: &[Test] = &[
         name: "attack_fpu_state_back_in_its_initial_configuration_stays_so",
         run: back_to_init,
     },
+    Test {
+        name: "attack_fpu_state_kept_across_fast_path_ipc_and_null_call",
+        run: across_fast_paths,
+    },
+    Test {
+        name: "attack_fpu_state_kept_across_preemption_between_null_calls",
+        run: null_call_preempted,
+    },
 ];
 
 /// 16 vector registers, 256 bits each (only the low 128 without AVX).
@@ -256,6 +264,51 @@ extern "C" fn blocker(ntfn: u64, _buffer: u64) -> ! {
     set(V0, after.diff(&before));
     set(V1, 1);
     thread_exit()
+}
+
+/// Thread B: checks it starts fresh (V2), fills its own state, wakes A,
+/// makes zero-byte `DebugWrite`s (the null call's shortcut, which leaves
+/// without switching FPU state) until A has run (which takes a
+/// preemption), comparing after each (mismatches into V3).
+extern "C" fn null_caller(ntfn: u64, _buffer: u64) -> ! {
+    use septum_user::abi::syscall as nr;
+    let avx = avx();
+    set(V2, snapshot(avx).fresh_diff());
+    fill(0x3c3c_4d4d_5e5e_6f6f, avx);
+    let before = snapshot(avx);
+    let _ = signal(ntfn);
+    let mut bad = 0;
+    while get(V1) != 1 {
+        let _ = septum_user::syscall::raw(nr::DEBUG_WRITE, 0x1000, 0, [0; 4], 0);
+        bad |= snapshot(avx).diff(&before);
+    }
+    set(V3, bad);
+    set(DONE, 1);
+    thread_exit()
+}
+
+/// A thread making null calls is preempted between them by one at its
+/// priority that fills its own FPU state: neither may see the other's.
+fn null_call_preempted(c: &mut Ctx) -> TestResult {
+    reset();
+    let n = c.notification()?;
+    c.spawn("ka-fpu-blocker", blocker, n, PRIO)?;
+    c.spawn("ka-fpu-nuller", null_caller, n, PRIO)?;
+    settle(c)?;
+    check_eq!(get(DONE), 1);
+    check!(
+        get(V0) == 0,
+        "after blocking, a thread's {} changed (mask {:#x})",
+        parts(get(V0)),
+        get(V0)
+    );
+    check!(
+        get(V3) == 0,
+        "preempted between null calls, a thread's {} changed (mask {:#x})",
+        parts(get(V3)),
+        get(V3)
+    );
+    Ok(())
 }
 
 /// Thread B: checks it starts fresh (V2), fills its own state, wakes A,
@@ -508,5 +561,95 @@ fn back_to_init(c: &mut Ctx) -> TestResult {
             get(V3)
         );
     }
+    Ok(())
+}
+
+/// Rounds of Call and answer in [`across_fast_paths`].
+const ROUNDS: u64 = 4;
+
+/// `ep << 16 | reply`: the server. It must start fresh (V2) although the
+/// caller's state was live when the fast path switched to it; it fills
+/// its own state after the first request, and each later request must
+/// find it unchanged (mismatches OR-ed into V3). Answers register-only,
+/// with `ReplyRecv`.
+extern "C" fn fpu_server(arg: u64, _buffer: u64) -> ! {
+    use septum_user::abi::syscall as nr;
+    use septum_user::syscall::{info, raw};
+    let (ep, reply) = (arg >> 16, arg & 0xffff);
+    let avx = avx();
+    let mut r = raw(nr::RECV, ep, 0, [0; 4], reply);
+    set(V2, snapshot(avx).fresh_diff());
+    fill(0x0f0f_1e1e_2d2d_3c3c, avx);
+    let mine = snapshot(avx);
+    let mut bad = 0;
+    while r.rax == 0 {
+        r = raw(nr::REPLY_RECV, ep, info(0x51, 0), [0; 4], reply);
+        bad |= snapshot(avx).diff(&mine);
+        set(V3, bad);
+    }
+    thread_exit()
+}
+
+/// `ep`: fills its state, then calls the server `ROUNDS` times (both
+/// directions register-only: the fast path) and makes a zero-byte
+/// `DebugWrite` (the null call's shortcut) after each; each time its state
+/// must be what it left (mismatches OR-ed into V0). Sets DONE.
+extern "C" fn fpu_caller(ep: u64, _buffer: u64) -> ! {
+    use septum_user::abi::syscall as nr;
+    use septum_user::syscall::{info, raw};
+    let avx = avx();
+    // A refused call first: it fills the capability-space cache, so the
+    // calls that follow take the fast path.
+    let _ = raw(nr::CALL, u64::MAX, info(0x50, 0), [0; 4], 0);
+    fill(0x7e7e_6d6d_5c5c_4b4b, avx);
+    let mine = snapshot(avx);
+    let mut bad = 0;
+    for _ in 0..ROUNDS {
+        let r = raw(nr::CALL, ep, info(0x50, 0), [0; 4], 0);
+        if r.rax != 0 {
+            set(V1, r.rax);
+        }
+        bad |= snapshot(avx).diff(&mine);
+        let _ = raw(nr::DEBUG_WRITE, 0x1000, 0, [0; 4], 0);
+        bad |= snapshot(avx).diff(&mine);
+    }
+    set(V0, bad);
+    set(DONE, 1);
+    thread_exit()
+}
+
+/// Two threads pass control to each other only through the IPC fast path
+/// (and the caller also through the zero-byte `DebugWrite`), each with its
+/// own FPU, SSE and AVX values: neither may see the other's, and the
+/// server, which had not touched its FPU when the first request switched
+/// to it, must start from the initial state.
+fn across_fast_paths(c: &mut Ctx) -> TestResult {
+    reset();
+    let ep = c.endpoint()?;
+    let reply = c.reply()?;
+    c.spawn("ka-fpu-server", fpu_server, ep << 16 | reply, PRIO + 10)?;
+    settle(c)?;
+    c.spawn("ka-fpu-caller", fpu_caller, ep, PRIO)?;
+    settle(c)?;
+    check_eq!(get(DONE), 1);
+    check!(get(V1) == UNSET, "a call failed: {:#x}", get(V1));
+    check!(
+        get(V2) == 0,
+        "a server switched to by the fast path started with another's {} (mask {:#x})",
+        parts(get(V2)),
+        get(V2)
+    );
+    check!(
+        get(V0) == 0,
+        "across fast-path calls and null calls, the caller's {} changed (mask {:#x})",
+        parts(get(V0)),
+        get(V0)
+    );
+    check!(
+        get(V3) == 0,
+        "across fast-path answers, the server's {} changed (mask {:#x})",
+        parts(get(V3)),
+        get(V3)
+    );
     Ok(())
 }

@@ -10,6 +10,8 @@
 
 #[macro_use]
 mod common;
+mod cached;
+mod entry;
 mod flags;
 mod fpu;
 mod frames;
@@ -31,5 +33,7 @@ fn main() {
         flags::TESTS,
         regs::TESTS,
         handler::TESTS,
+        cached::TESTS,
+        entry::TESTS,
     ]);
 }

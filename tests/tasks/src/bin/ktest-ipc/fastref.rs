@@ -46,10 +46,10 @@ pub const TESTS: &[Test] = &[
 ];
 
 /// Order in which threads reached their marks.
-static SEQ: AtomicU64 = AtomicU64::new(0);
+pub(crate) static SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Cell `cell` := the next number in the running order (1, 2, ...).
-fn mark(cell: u64) {
+pub(crate) fn mark(cell: u64) {
     put(cell as usize, SEQ.fetch_add(1, Ordering::SeqCst) + 1);
 }
 
@@ -119,7 +119,7 @@ fn call_shapes(c: &mut Ctx) -> TestResult {
 
 /// `[ep, cell]`: Call `ep` with one word; cell := the order it got its
 /// answer in.
-extern "C" fn ordered_caller(arg: u64, buffer: u64) -> ! {
+pub(crate) extern "C" fn ordered_caller(arg: u64, buffer: u64) -> ! {
     let [ep, cell, ..] = unpack(arg);
     let mut ipc = thread_ipc(buffer);
     let r = ipc.call(ep, &Message::new(0x31, &[1]));
@@ -132,7 +132,7 @@ extern "C" fn ordered_caller(arg: u64, buffer: u64) -> ! {
 }
 
 /// `[cell]`: cell := the order it ran in.
-extern "C" fn marker(arg: u64, _buffer: u64) -> ! {
+pub(crate) extern "C" fn marker(arg: u64, _buffer: u64) -> ! {
     let [cell, ..] = unpack(arg);
     mark(cell);
     syscall::thread_exit()
@@ -140,7 +140,7 @@ extern "C" fn marker(arg: u64, _buffer: u64) -> ! {
 
 /// `[ep, reply, cell]`: receive one Call, cell := its order, answer it
 /// with ReplyRecv, then wait on `ep` for good.
-extern "C" fn ordered_server(arg: u64, buffer: u64) -> ! {
+pub(crate) extern "C" fn ordered_server(arg: u64, buffer: u64) -> ! {
     let [ep, reply, cell, _] = unpack(arg);
     let mut ipc = thread_ipc(buffer);
     if let Ok(rx) = ipc.recv(ep, reply) {

@@ -9,6 +9,7 @@
 mod badge;
 mod block;
 mod common;
+mod fastcache;
 mod fastref;
 mod msg;
 mod ntfn;
@@ -28,5 +29,6 @@ fn main() {
         ntfn::TESTS,
         remote::TESTS,
         fastref::TESTS,
+        fastcache::TESTS,
     ]);
 }
