@@ -148,7 +148,7 @@ mod tests {
         let loaded = default();
         assert_eq!(loaded.shown, DEFAULT_SYSTEM);
         assert_eq!(loaded.name(), "default");
-        assert_eq!(loaded.system.domains.len(), 5);
+        assert_eq!(loaded.system.domains.len(), 3);
     }
 
     #[test]

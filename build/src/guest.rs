@@ -71,8 +71,12 @@ const FALLBACK_APPLETS: [&str; 40] = [
     "sbin/init",
 ];
 
-/// What step 1's init runs, one program a line (`/etc/septum-init`).
+/// What init runs, one program a line (`/etc/septum-init`): on the debug
+/// console the plain lines, one after another; on a terminal (the serial
+/// console) the `tty:` lines, each a session with the console as its
+/// controlling terminal.
 pub const INIT: &str = "\
+tty:/bin/sh
 /bin/linux-probe
 /bin/linux-probe-pie
 /bin/busybox echo hello from busybox on Septum
@@ -571,6 +575,7 @@ mod tests {
             assert!(has(p), "{p}");
         }
         for line in INIT.lines() {
+            let line = line.strip_prefix("tty:").unwrap_or(line);
             let prog = line.split(' ').next().unwrap().trim_start_matches('/');
             assert!(has(prog), "init runs {prog}, which is not packed");
         }

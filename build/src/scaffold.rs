@@ -809,6 +809,13 @@ mod tests {
                 ordinal: 0x0501,
                 version: 1,
             });
+        options
+            .interfaces
+            .push(septum_sysdesc::check::KnownInterface {
+                name: "Timer".into(),
+                ordinal: 0x0301,
+                version: 1,
+            });
         let report = septum_sysdesc::check::check(&text, &options);
         assert!(!report.has_errors(), "{:?}", report.diagnostics);
         let system = report.system.unwrap();

@@ -10,7 +10,7 @@
 ///
 /// With IRQ lines bound, a device may still wake a thread, so the run
 /// goes on; under `exit_on_idle` it ends once the machine has been idle
-/// with no device interrupt for `irq::IDLE_GRACE_TICKS` ticks (a driver
+/// with no device interrupt for `irq::idle_grace()` ticks (a driver
 /// waiting for a device that stays quiet), and says so.
 pub fn wait_for_work() {
     let queued = crate::sched::anything_queued();
@@ -21,7 +21,7 @@ pub fn wait_for_work() {
     {
         crate::info!(
             "no runnable threads; IRQ lines are bound but no device interrupt came for {} ticks",
-            crate::irq::IDLE_GRACE_TICKS
+            crate::irq::idle_grace()
         );
         end_run();
     }

@@ -229,7 +229,13 @@ pub fn any_source() -> bool {
 /// `exit_on_idle` takes as "done" when a driver waits for a device that
 /// stays quiet.
 pub fn idle_expired() -> bool {
-    IDLE_TICKS.load(Ordering::Relaxed) >= IDLE_GRACE_TICKS
+    IDLE_TICKS.load(Ordering::Relaxed) >= idle_grace()
+}
+
+/// The idle ticks that end a test run: the command line's `idle_grace`,
+/// else [`IDLE_GRACE_TICKS`].
+pub fn idle_grace() -> u64 {
+    crate::boot_options().idle_grace.unwrap_or(IDLE_GRACE_TICKS)
 }
 
 fn set_masked(line: &mut Line, masked: bool) {

@@ -41,6 +41,11 @@ pub struct BootOptions {
     /// Allow the `DebugCheck` system call, which checks the kernel's
     /// invariants (`check`); off by default.
     pub debug_checks: bool,
+    /// With `exit_on_idle` and IRQ lines bound: how many idle ticks with
+    /// no device interrupt end the run (`idle_grace=N`; default
+    /// `irq::IDLE_GRACE_TICKS`). A test whose system sleeps longer than
+    /// that with nothing else to do (a guest's `sleep 1`) asks for more.
+    pub idle_grace: Option<u64>,
 }
 
 static OPTIONS: spin::Once<BootOptions> = spin::Once::new();
@@ -62,6 +67,10 @@ fn parse_cmdline(cmdline: &str) -> BootOptions {
         match word.split_once('=') {
             None if word == "exit_on_idle" => opts.exit_on_idle = true,
             None if word == "debug_checks" => opts.debug_checks = true,
+            Some(("idle_grace", n)) => match n.parse::<u64>() {
+                Ok(n) if n > 0 => opts.idle_grace = Some(n),
+                _ => warn!("command line: idle_grace needs a number of ticks, not '{n}'"),
+            },
             Some(("log", level)) => match log::Level::parse(level) {
                 Some(l) => log::set_level(l),
                 None => warn!("command line: unknown log level '{level}' (error|warn|info|debug)"),

@@ -439,6 +439,11 @@ impl Shim {
     /// copies in the shim's arena), free every slot it used and give the
     /// chunks back to the pool.
     pub fn destroy(&mut self, mut p: Process) {
+        if let Some(w) = &p.io_wait {
+            // Killed while blocked: its call's reply object goes back.
+            self.io_blocked -= 1;
+            self.spare_replies.push(w.reply);
+        }
         for page in p.pages.values() {
             self.arena.unmapped(page.frame);
         }

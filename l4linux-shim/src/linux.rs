@@ -188,6 +188,16 @@ pub struct Timeval {
     pub tv_usec: i64,
 }
 
+/// `struct pollfd`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct Pollfd {
+    pub fd: i32,
+    pub events: i16,
+    pub revents: i16,
+}
+const _: () = assert!(core::mem::size_of::<Pollfd>() == 8);
+
 pub const O_LARGEFILE: u64 = 0o100000;
 pub const EOPNOTSUPP: i64 = 95;
 pub const EXDEV: i64 = 18;

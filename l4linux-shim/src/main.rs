@@ -22,7 +22,9 @@ extern crate alloc;
 
 #[allow(unsafe_code)]
 mod arena;
+mod blocked;
 mod console;
+mod dev;
 mod elf;
 mod exec;
 mod fd;
@@ -37,12 +39,14 @@ mod process;
 mod signal;
 mod sys;
 mod syscall;
+mod tty;
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 use bytemuck::{Pod, Zeroable};
 use septum_user::abi::fault::{self as fk, Kind};
+use septum_user::abi::ipc::NOTIFICATION_LABEL;
 use septum_user::abi::object::object_type as ty;
 use septum_user::ipc::{self, Ipc, Message, Short};
 use septum_user::println;
@@ -101,6 +105,14 @@ pub struct Shim {
     pub pipes: Vec<Option<pipe::Pipe>>,
     /// How many processes are blocked in a pipe read or write.
     pub pipe_blocked: usize,
+    /// The console's terminal and line discipline.
+    pub tty: tty::Tty,
+    /// The timer's alarm, if the description gave the shim a timer.
+    pub alarm: Option<dev::Alarm>,
+    /// How many processes are blocked on the terminal or on time
+    /// (`blocked.rs`).
+    pub io_blocked: usize,
+    no_timer_logged: bool,
     /// `/proc`'s inode (`proc.rs`).
     pub proc_dir: Option<usize>,
     tsc_hz: u64,
@@ -212,6 +224,10 @@ impl Shim {
             // The call may have written, read or closed a pipe end (or
             // exited): blocked pipe calls may go on.
             self.wake_pipes();
+        }
+        if self.io_blocked > 0 {
+            // And so may a poll, or a read of the terminal it set.
+            self.wake_io();
         }
         if self.dying || !self.child_events.is_empty() {
             // Answer this call first: taking apart a process killed meanwhile
@@ -355,6 +371,9 @@ impl Shim {
             if let Some(w) = p.pipe_wait.as_mut() {
                 w.reply = self.reply;
             }
+            if let Some(w) = p.io_wait.as_mut() {
+                w.reply = self.reply;
+            }
             if let Some(w) = p.sig_wait.as_mut() {
                 *w = self.reply;
             }
@@ -413,13 +432,17 @@ impl Shim {
     /// `p` has exited: take it apart and tell its parent (SIGCHLD),
     /// answering the parent's `wait4` if it waits for it.
     fn finish(&mut self, p: Box<Process>) {
-        self.console.flush();
-        println!(
-            "[shim] pid {} ({}) exited with status {}",
-            p.pid,
-            p.exe,
-            p.exit.unwrap_or(0)
-        );
+        self.console.flush(&mut self.sys.ipc);
+        // On a terminal only the session's end is logged: the log shares
+        // the screen with the shell.
+        if !self.console.has_input() || p.ppid == 0 {
+            println!(
+                "[shim] pid {} ({}) exited with status {}",
+                p.pid,
+                p.exe,
+                p.exit.unwrap_or(0)
+            );
+        }
         let (pid, ppid, status, pgid) = (p.pid, p.ppid, p.wait_status, p.pgid);
         self.destroy(*p);
         let Some((at, mut parent)) = self.take(ppid) else {
@@ -453,6 +476,9 @@ impl Shim {
                 None => ipc::recv_short(self.ep, self.reply),
             };
             match got {
+                // The bound notification: input, or the alarm
+                // (`blocked.rs`); no caller waits for an answer.
+                Ok(r) if r.msg.label == NOTIFICATION_LABEL => self.notified(r.badge),
                 Ok(r) => reply = self.handle(r.badge, r.msg.label, &r.msg.words),
                 Err(e) => {
                     println!("[shim] receiving a fault failed: {}", e.name());
@@ -482,17 +508,32 @@ fn words(line: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// The programs step 1 runs, one after another: each line of
-/// `/etc/septum-init` is a path and its arguments, split at spaces
-/// (double quotes keep spaces in an argument).
-fn init_commands(fs: &fs::Fs) -> Vec<Vec<Vec<u8>>> {
+/// What init runs, one after another: each line of `/etc/septum-init`
+/// is a path and its arguments, split at spaces (double quotes keep
+/// spaces in an argument). On a terminal (`terminal`: the serial
+/// console) the lines that start with `tty:` are run, each as a session
+/// whose controlling terminal is the console (an interactive shell);
+/// otherwise the others (the programs the scenario checks, on the debug
+/// console).
+fn init_commands(fs: &fs::Fs, terminal: bool) -> Vec<Vec<Vec<u8>>> {
     let Ok(node) = fs.lookup(0, b"/etc/septum-init", true) else {
         return Vec::new();
     };
     let Some(text) = fs.packed(node) else {
         return Vec::new();
     };
-    text.split(|&b| b == b'\n')
+    let tty_lines = text
+        .split(|&b| b == b'\n')
+        .filter_map(|l| l.strip_prefix(b"tty:"));
+    let lines: Vec<&[u8]> = if terminal {
+        tty_lines.collect()
+    } else {
+        text.split(|&b| b == b'\n')
+            .filter(|l| !l.starts_with(b"tty:"))
+            .collect()
+    };
+    lines
+        .into_iter()
         .filter(|l| l.first() != Some(&b'#'))
         .map(words)
         .filter(|argv| !argv.is_empty())
@@ -549,13 +590,18 @@ fn main() {
         }
     };
     let fs = fs::Fs::from_cpio(ROOTFS, FILE_POOL_PAGES);
+    let devs = dev::discover(&mut sys);
+    let console: Box<dyn Console> = match devs.console {
+        Some(c) => Box::new(c),
+        None => Box::new(console::DebugConsole::default()),
+    };
     let tsc_hz = septum_user::start_tsc_hz();
     let t = rdtsc();
     let mut shim = Shim {
         sys,
         arena: Arena::default(),
         fs,
-        console: Box::new(console::DebugConsole::default()),
+        console,
         procs: Vec::new(),
         next_pid: 1,
         ep,
@@ -571,6 +617,10 @@ fn main() {
         child_events: Vec::new(),
         pipes: Vec::new(),
         pipe_blocked: 0,
+        tty: tty::Tty::new(),
+        alarm: devs.alarm,
+        io_blocked: 0,
+        no_timer_logged: false,
         proc_dir: None,
         tsc_hz: if tsc_hz == 0 { 1_000_000_000 } else { tsc_hz },
         tsc0: t,
@@ -586,7 +636,8 @@ fn main() {
             .count()
     );
     shim.init_proc();
-    let commands = init_commands(&shim.fs);
+    let terminal = shim.console.has_input();
+    let commands = init_commands(&shim.fs, terminal);
     if commands.is_empty() {
         println!("[shim] /etc/septum-init lists nothing to run (was the root filesystem packed?)");
     }
@@ -598,14 +649,22 @@ fn main() {
     let baseline = accounted(&shim);
     let chunks = shim.sys.chunks.len();
     let mut leaked = false;
-    let envp: Vec<Vec<u8>> = [
-        &b"HOME=/"[..],
+    let env_terminal: [&[u8]; 4] = [
+        b"HOME=/root",
+        b"PATH=/bin:/sbin:/usr/bin:/usr/sbin",
+        b"TERM=vt102",
+        b"PS1=\\w \\$ ",
+    ];
+    let env_debug: [&[u8]; 3] = [
+        b"HOME=/",
         b"PATH=/bin:/sbin:/usr/bin:/usr/sbin",
         b"TERM=dumb",
-    ]
-    .iter()
-    .map(|e| e.to_vec())
-    .collect();
+    ];
+    let envp: Vec<Vec<u8>> = if terminal {
+        env_terminal.iter().map(|e| e.to_vec()).collect()
+    } else {
+        env_debug.iter().map(|e| e.to_vec()).collect()
+    };
     let mut ran = 0;
     for argv in &commands {
         let path = argv[0].clone();
@@ -616,6 +675,12 @@ fn main() {
                     "[shim] pid {pid}: {}",
                     core::str::from_utf8(&argv.join(&b' ')).unwrap_or("?")
                 );
+                if terminal {
+                    // A session on the console: the terminal is its
+                    // controlling terminal, its group the foreground.
+                    shim.tty.sid = pid;
+                    shim.tty.pgrp = pid;
+                }
                 shim.serve();
                 let now = accounted(&shim);
                 let free = shim.sys.free_chunks.len();

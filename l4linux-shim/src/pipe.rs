@@ -30,7 +30,7 @@ pub struct Pipe {
 impl Shim {
     /// How many read and write ends of pipe `id` are open, in every
     /// process and in `extra` (the one taken out of the table).
-    fn ends(&self, id: usize, extra: &Process) -> (usize, usize) {
+    pub(crate) fn ends(&self, id: usize, extra: &Process) -> (usize, usize) {
         let mut n = (0, 0);
         let procs = self.procs.iter().flatten().map(|p| &**p);
         for p in procs.chain(core::iter::once(extra)) {

@@ -258,6 +258,8 @@ pub struct Process {
     pub blocks: bool,
     /// A pipe read or write it is blocked in, if any.
     pub pipe_wait: Option<PipeWait>,
+    /// A read of the terminal, poll, select or sleep it is blocked in.
+    pub io_wait: Option<crate::blocked::IoWait>,
 }
 
 /// Memory attributes for a protection: writable, else executable, else
@@ -322,6 +324,7 @@ impl Process {
             waiting: None,
             blocks: false,
             pipe_wait: None,
+            io_wait: None,
         }
     }
 

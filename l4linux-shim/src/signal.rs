@@ -307,7 +307,10 @@ impl Process {
 
     /// Whether it waits in a call that a signal could interrupt.
     pub fn is_blocked(&self) -> bool {
-        self.waiting.is_some() || self.pipe_wait.is_some() || self.sig_wait.is_some()
+        self.waiting.is_some()
+            || self.pipe_wait.is_some()
+            || self.sig_wait.is_some()
+            || self.io_wait.is_some()
     }
 }
 
@@ -653,6 +656,9 @@ impl Shim {
         }
         if let Some(reply) = p.sig_wait.take() {
             return Some((reply, Restart::Never));
+        }
+        if let Some(w) = p.io_wait.take() {
+            return Some(self.unblock_io(p, w));
         }
         None
     }

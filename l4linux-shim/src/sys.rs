@@ -48,6 +48,10 @@ pub struct Sys {
     free_runs: Vec<u64>,
     /// Page tables made in the shim's own address space: (level, index).
     tables: BTreeSet<(u8, u64)>,
+    /// The endpoints the description granted (channels the shim calls:
+    /// its devices' servers, `crate::dev`).
+    endpoints: [u64; 4],
+    endpoint_count: usize,
 }
 
 /// What went wrong while setting the shim up.
@@ -72,6 +76,8 @@ impl Sys {
         // No heap yet: the heap is made from what this finds.
         let mut untypeds = [(0u64, 0u64); 9];
         let mut found = 0;
+        let mut endpoints = [0u64; 4];
+        let mut endpoint_count = 0;
         let mut slot = FIRST_GRANT;
         while slot < limit {
             let id = ipc
@@ -83,6 +89,13 @@ impl Sys {
             if id.cap_type == cap_type::UNTYPED && found < untypeds.len() {
                 untypeds[found] = (slot, id.extra);
                 found += 1;
+            }
+            if id.cap_type == cap_type::ENDPOINT
+                && id.rights & rights::WRITE != 0
+                && endpoint_count < endpoints.len()
+            {
+                endpoints[endpoint_count] = slot;
+                endpoint_count += 1;
             }
             slot += 1;
         }
@@ -119,7 +132,14 @@ impl Sys {
             chunk_bits: 0,
             free_runs: Vec::new(),
             tables: BTreeSet::new(),
+            endpoints,
+            endpoint_count,
         })
+    }
+
+    /// The endpoints granted to the shim, in slot order.
+    pub fn endpoints(&self) -> &[u64] {
+        &self.endpoints[..self.endpoint_count]
     }
 
     /// An empty slot of the shim's CNode.

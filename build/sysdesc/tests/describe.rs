@@ -16,13 +16,13 @@ fn options() -> Options {
     }
 }
 
-fn default_system() -> model::System {
-    let text = std::fs::read_to_string(root().join("build/systems/default.toml")).unwrap();
+fn demo_system() -> model::System {
+    let text = std::fs::read_to_string(root().join("build/systems/demo.toml")).unwrap();
     let report = check(&text, &options());
     assert!(
         report.diagnostics.is_empty(),
         "{}",
-        report.render("default.toml", &text, false)
+        report.render("demo.toml", &text, false)
     );
     report.system.unwrap()
 }
@@ -53,9 +53,9 @@ fn every_checked_in_description_checks() {
 
 #[test]
 fn describe_shows_domains_caps_layout_channels_and_schedule() {
-    let text = describe::text(&default_system(), "build/systems/default.toml");
+    let text = describe::text(&demo_system(), "build/systems/demo.toml");
     for line in [
-        "system build/systems/default.toml (schema 1)",
+        "system build/systems/demo.toml (schema 1)",
         "  5 domains, 3 channels, 1 region, 2 partitions, 0 guests; checked against 256MiB of machine memory",
         "time partitions: major frame 10ms, repeating",
         "  A               0ms .. 6ms      (6ms)  server, client1, serial, console",
@@ -100,7 +100,7 @@ fn describe_shows_domains_caps_layout_channels_and_schedule() {
 
 #[test]
 fn json_round_trips_and_compiles_to_the_same_image() {
-    let sys = default_system();
+    let sys = demo_system();
     let json = sys.to_json();
     assert!(json.contains("\"program\": \"echo-server\""), "{json}");
     let back = model::System::from_json(&json).unwrap();
@@ -111,7 +111,7 @@ fn json_round_trips_and_compiles_to_the_same_image() {
 
 #[test]
 fn the_image_decodes_to_what_describe_shows() {
-    let sys = default_system();
+    let sys = demo_system();
     let image = sys.encode().unwrap();
     let decoded = septum_sysdesc::image::System::decode(&image).unwrap();
     assert_eq!(model::System::from_image(&decoded), sys);
@@ -122,7 +122,7 @@ fn the_image_decodes_to_what_describe_shows() {
 
 #[test]
 fn dot_has_partition_clusters_and_labelled_edges() {
-    let dot = describe::dot(&default_system());
+    let dot = describe::dot(&demo_system());
     assert!(dot.starts_with("digraph system {"), "{dot}");
     assert!(dot.contains("subgraph \"cluster_A\" {"), "{dot}");
     assert!(dot.contains("subgraph \"cluster_B\" {"), "{dot}");

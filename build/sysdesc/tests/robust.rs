@@ -1,8 +1,8 @@
 //! Nothing a file or an image holds makes the reader panic.
 //!
-//! The checker is fed the default description damaged in the ways files
+//! The checker is fed the demo description (build/systems/demo.toml) damaged in the ways files
 //! get damaged (bytes changed, cut short, words swapped, lines repeated);
-//! the decoder is fed the compiled default description damaged the same
+//! the decoder is fed the compiled demo description damaged the same
 //! way, with the checksum both left wrong and recomputed, so that the
 //! structural checks behind it are reached too.
 
@@ -11,9 +11,9 @@ use septum_sysdesc::check::{KnownInterface, Options, check};
 use septum_sysdesc::image::{self, System};
 use septum_sysdesc::model;
 
-fn default_text() -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../systems/default.toml");
-    std::fs::read_to_string(path).expect("build/systems/default.toml")
+fn demo_text() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../systems/demo.toml");
+    std::fs::read_to_string(path).expect("build/systems/demo.toml")
 }
 
 fn options() -> Options {
@@ -35,7 +35,7 @@ fn options() -> Options {
 }
 
 fn default_image() -> Vec<u8> {
-    let report = check(&default_text(), &options());
+    let report = check(&demo_text(), &options());
     report
         .system
         .expect("the default description checks")
@@ -166,7 +166,7 @@ proptest! {
 
     #[test]
     fn damaged_descriptions_never_panic(damages in prop::collection::vec(damage(), 1..6)) {
-        let mut bytes = default_text().into_bytes();
+        let mut bytes = demo_text().into_bytes();
         for d in &damages {
             apply(&mut bytes, d);
         }
@@ -253,7 +253,7 @@ fn each_header_check_says_what_is_wrong() {
 fn inconsistent_images_are_refused() {
     // A model that breaks a rule the root task relies on, encoded as it is:
     // the decoder names the rule.
-    let mut sys = check(&default_text(), &options()).system.unwrap();
+    let mut sys = check(&demo_text(), &options()).system.unwrap();
     sys.domains[0].partition = 7;
     let err = System::decode(&sys.encode().unwrap()).unwrap_err();
     assert_eq!(
@@ -261,7 +261,7 @@ fn inconsistent_images_are_refused() {
         "domains[0]: names a partition that does not exist"
     );
 
-    let mut sys = check(&default_text(), &options()).system.unwrap();
+    let mut sys = check(&demo_text(), &options()).system.unwrap();
     sys.domains[1].maps[0].vaddr = 0x1000;
     let err = System::decode(&sys.encode().unwrap()).unwrap_err();
     assert!(
@@ -271,7 +271,7 @@ fn inconsistent_images_are_refused() {
         "{err}"
     );
 
-    let mut sys = check(&default_text(), &options()).system.unwrap();
+    let mut sys = check(&demo_text(), &options()).system.unwrap();
     sys.windows[1].start_ns = 1;
     let err = System::decode(&sys.encode().unwrap()).unwrap_err();
     assert_eq!(
@@ -279,7 +279,7 @@ fn inconsistent_images_are_refused() {
         "windows[1]: starts before the previous window ends"
     );
 
-    let mut sys = check(&default_text(), &options()).system.unwrap();
+    let mut sys = check(&demo_text(), &options()).system.unwrap();
     sys.domains[0].caps[4].object = image::Object::Notification { channel: 0 };
     let err = System::decode(&sys.encode().unwrap()).unwrap_err();
     assert!(err.to_string().contains("of another kind"), "{err}");

@@ -607,6 +607,7 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
     c.eq("the largest number", sys(u64::MAX, &[]), -ENOSYS);
     c.ok("getpid", sys(39, &[]) > 0);
     c.report("linux_other_calls_bad_arguments");
+    poll_select_sleep();
     exit(0)
 }
 
@@ -833,4 +834,259 @@ fn exit(code: u64) -> ! {
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     write_all(2, b"linux-probe: panicked\n");
     exit(99)
+}
+
+/// CLOCK_MONOTONIC now, in nanoseconds.
+fn monotonic() -> u64 {
+    let mut ts = [0i64; 2];
+    sys(228, &[1, ts.as_mut_ptr() as u64]);
+    ts[0] as u64 * 1_000_000_000 + ts[1] as u64
+}
+
+/// poll, ppoll, select, pselect6, nanosleep and clock_nanosleep: the
+/// errno Linux gives each bad argument, readiness of a pipe's two ends
+/// and of /dev/null, and timeouts that end no earlier than asked.
+fn poll_select_sleep() {
+    const POLLIN: i16 = 1;
+    const POLLOUT: i16 = 4;
+    const POLLHUP: i16 = 0x10;
+    const POLLNVAL: i16 = 0x20;
+    const EOPNOTSUPP: i64 = 95;
+    let mut c = Case::new();
+    let mut fds = [0i32; 2];
+    c.eq("pipe", sys(22, &[fds.as_mut_ptr() as u64]), 0);
+    let (r, w) = (fds[0], fds[1]);
+    /// `struct pollfd`.
+    #[repr(C)]
+    struct PollFd(i32, i16, i16);
+    let mut pf = [
+        PollFd(r, POLLIN, 0),
+        PollFd(w, POLLOUT, 0),
+        PollFd(-1, POLLIN, 7),
+        PollFd(50, POLLIN, 0),
+    ];
+    let at = pf.as_mut_ptr() as u64;
+    c.eq("poll null", sys(7, &[0, 1, 0]), -EFAULT);
+    c.eq("poll kernel-half", sys(7, &[KERNEL, 1, 0]), -EFAULT);
+    c.eq("poll no descriptors", sys(7, &[0, 0, 0]), 0);
+    c.eq("poll past RLIMIT_NOFILE", sys(7, &[at, 1025, 0]), -EINVAL);
+    c.eq("poll an empty pipe", sys(7, &[at, 1, 0]), 0);
+    c.eq("poll four", sys(7, &[at, 4, 0]), 2);
+    c.eq("the empty read end", pf[0].2 as i64, 0);
+    c.eq("the write end has room", pf[1].2 as i64, POLLOUT as i64);
+    c.eq("a negative fd is skipped", pf[2].2 as i64, 0);
+    c.eq("a closed fd is POLLNVAL", pf[3].2 as i64, POLLNVAL as i64);
+    sys(1, &[w as u64, c"z".as_ptr() as u64, 1]);
+    c.eq("poll with data", sys(7, &[at, 1, 0]), 1);
+    c.eq("the read end has data", pf[0].2 as i64, POLLIN as i64);
+    let null = sys(2, &[c"/dev/null".as_ptr() as u64, 2]);
+    let mut pn = [PollFd(null as i32, POLLIN | POLLOUT, 0)];
+    c.eq("poll /dev/null", sys(7, &[pn.as_mut_ptr() as u64, 1, 0]), 1);
+    c.eq(
+        "/dev/null is ready",
+        pn[0].2 as i64,
+        (POLLIN | POLLOUT) as i64,
+    );
+    sys(3, &[null as u64]);
+    let mut b = [0u8; 4];
+    sys(0, &[r as u64, b.as_mut_ptr() as u64, 4]);
+    let t0 = monotonic();
+    c.eq("poll 20 ms, nothing comes", sys(7, &[at, 1, 20]), 0);
+    c.ok("poll waited its 20 ms", monotonic() - t0 >= 20_000_000);
+    // ppoll: timespec and sigset checks.
+    let bad_ns = [0i64, 1_000_000_000];
+    let neg = [-1i64, 0];
+    let zero = [0i64, 0];
+    let mask = 0u64;
+    let ts = |t: &[i64; 2]| t.as_ptr() as u64;
+    c.eq(
+        "ppoll bad tv_nsec",
+        sys(271, &[at, 1, ts(&bad_ns), 0, 8]),
+        -EINVAL,
+    );
+    c.eq(
+        "ppoll negative tv_sec",
+        sys(271, &[at, 1, ts(&neg), 0, 8]),
+        -EINVAL,
+    );
+    c.eq(
+        "ppoll timespec kernel-half",
+        sys(271, &[at, 1, KERNEL, 0, 8]),
+        -EFAULT,
+    );
+    let mp = &mask as *const u64 as u64;
+    c.eq(
+        "ppoll bad sigset size",
+        sys(271, &[at, 1, ts(&zero), mp, 4]),
+        -EINVAL,
+    );
+    c.eq(
+        "ppoll zero timeout",
+        sys(271, &[at, 1, ts(&zero), mp, 8]),
+        0,
+    );
+    let mut ten = [0i64, 10_000_000];
+    let t0 = monotonic();
+    c.eq(
+        "ppoll 10 ms",
+        sys(271, &[at, 1, ten.as_mut_ptr() as u64, 0, 8]),
+        0,
+    );
+    c.ok("ppoll waited its 10 ms", monotonic() - t0 >= 10_000_000);
+    c.eq("ppoll wrote back the time left", ten[0] + ten[1], 0);
+    // select and pselect6.
+    // Each call takes a fresh pointer to the set it changes.
+    let mut set = [0u64; 16];
+    let mut tv = [0i64, 0];
+    let tvp = tv.as_mut_ptr() as u64;
+    c.eq(
+        "select negative nfds",
+        sys(23, &[u64::MAX, set.as_mut_ptr() as u64, 0, 0, tvp]),
+        -EINVAL,
+    );
+    c.eq(
+        "select set kernel-half",
+        sys(23, &[64, KERNEL, 0, 0, tvp]),
+        -EFAULT,
+    );
+    let neg_us = [0i64, -1];
+    c.eq(
+        "select negative tv_usec",
+        sys(
+            23,
+            &[64, set.as_mut_ptr() as u64, 0, 0, neg_us.as_ptr() as u64],
+        ),
+        -EINVAL,
+    );
+    set[0] = 1 << 50;
+    c.eq(
+        "select a closed fd",
+        sys(23, &[51, set.as_mut_ptr() as u64, 0, 0, tvp]),
+        -EBADF,
+    );
+    set[0] = 1 << r;
+    c.eq(
+        "select an empty pipe",
+        sys(23, &[64, set.as_mut_ptr() as u64, 0, 0, tvp]),
+        0,
+    );
+    c.eq("select cleared the set", set[0] as i64, 0);
+    sys(1, &[w as u64, c"y".as_ptr() as u64, 1]);
+    set[0] = 1 << r | 1 << w;
+    let mut wset = [0u64; 16];
+    wset[0] = 1 << w;
+    c.eq(
+        "select ready",
+        sys(
+            23,
+            &[
+                64,
+                set.as_mut_ptr() as u64,
+                wset.as_mut_ptr() as u64,
+                0,
+                tvp,
+            ],
+        ),
+        2,
+    );
+    c.eq("select: the read end", set[0] as i64, 1 << r);
+    c.eq("select: the write end", wset[0] as i64, 1 << w);
+    sys(0, &[r as u64, b.as_mut_ptr() as u64, 4]);
+    set[0] = 1 << r;
+    let mut tv = [0i64, 10_000];
+    let t0 = monotonic();
+    c.eq(
+        "select 10 ms",
+        sys(
+            23,
+            &[64, set.as_mut_ptr() as u64, 0, 0, tv.as_mut_ptr() as u64],
+        ),
+        0,
+    );
+    c.ok("select waited its 10 ms", monotonic() - t0 >= 10_000_000);
+    c.eq("select wrote back the time left", tv[0] + tv[1], 0);
+    let sig = [mp, 4u64];
+    c.eq(
+        "pselect6 bad tv_nsec",
+        sys(270, &[64, set.as_mut_ptr() as u64, 0, 0, ts(&bad_ns), 0]),
+        -EINVAL,
+    );
+    c.eq(
+        "pselect6 bad sigset size",
+        sys(
+            270,
+            &[
+                64,
+                set.as_mut_ptr() as u64,
+                0,
+                0,
+                ts(&zero),
+                sig.as_ptr() as u64,
+            ],
+        ),
+        -EINVAL,
+    );
+    c.eq(
+        "pselect6 sigset kernel-half",
+        sys(270, &[64, set.as_mut_ptr() as u64, 0, 0, ts(&zero), KERNEL]),
+        -EFAULT,
+    );
+    // Closing the write end hangs the read end up.
+    sys(3, &[w as u64]);
+    c.eq("poll after the writer left", sys(7, &[at, 1, 0]), 1);
+    c.eq("the read end is hung up", pf[0].2 as i64, POLLHUP as i64);
+    sys(3, &[r as u64]);
+    // nanosleep and clock_nanosleep.
+    c.eq("nanosleep null", sys(35, &[0, 0]), -EFAULT);
+    c.eq("nanosleep kernel-half", sys(35, &[KERNEL, 0]), -EFAULT);
+    c.eq("nanosleep bad tv_nsec", sys(35, &[ts(&bad_ns), 0]), -EINVAL);
+    c.eq("nanosleep negative", sys(35, &[ts(&neg), 0]), -EINVAL);
+    let ms2 = [0i64, 2_000_000];
+    let t0 = monotonic();
+    c.eq("nanosleep 2 ms", sys(35, &[ts(&ms2), 0]), 0);
+    c.ok("nanosleep slept its 2 ms", monotonic() - t0 >= 2_000_000);
+    c.eq(
+        "clock_nanosleep unknown clock",
+        sys(230, &[99, 0, ts(&ms2), 0]),
+        -EINVAL,
+    );
+    c.eq(
+        "clock_nanosleep negative clock",
+        sys(230, &[u64::MAX, 0, ts(&ms2), 0]),
+        -EINVAL,
+    );
+    c.eq(
+        "clock_nanosleep thread CPU clock",
+        sys(230, &[3, 0, ts(&ms2), 0]),
+        -EOPNOTSUPP,
+    );
+    c.eq(
+        "clock_nanosleep MONOTONIC_RAW",
+        sys(230, &[4, 0, ts(&ms2), 0]),
+        -EOPNOTSUPP,
+    );
+    c.eq(
+        "clock_nanosleep bad tv_nsec",
+        sys(230, &[1, 0, ts(&bad_ns), 0]),
+        -EINVAL,
+    );
+    c.eq("clock_nanosleep null", sys(230, &[1, 0, 0, 0]), -EFAULT);
+    let target = monotonic() + 3_000_000;
+    let abs = [
+        (target / 1_000_000_000) as i64,
+        (target % 1_000_000_000) as i64,
+    ];
+    c.eq(
+        "clock_nanosleep TIMER_ABSTIME",
+        sys(230, &[1, 1, ts(&abs), 0]),
+        0,
+    );
+    c.ok("slept until the absolute time", monotonic() >= target);
+    c.eq(
+        "an absolute time passed",
+        sys(230, &[1, 1, ts(&zero), 0]),
+        0,
+    );
+    c.eq("a zero sleep", sys(35, &[ts(&zero), 0]), 0);
+    c.report("linux_poll_select_and_sleep");
 }

@@ -1,6 +1,6 @@
 //! Files and descriptors: read/write and their vector and positioned
 //! forms, open/openat/close, lseek, the stat family, getdents64, ioctl on
-//! the console, access, readlink, getcwd/chdir, fcntl and sendfile.
+//! access, readlink, getcwd/chdir, fcntl and sendfile.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -65,7 +65,7 @@ fn write_to(
                     return if done > 0 { Ok(done) } else { Err(e) };
                 }
                 if matches!(f.kind(), FdKind::Console) {
-                    s.console.write(&chunk[..n]);
+                    s.tty_write(&chunk[..n]);
                 }
                 done += n as u64;
             }
@@ -171,11 +171,13 @@ fn read_from(
             }
             Ok(done)
         }
+        // From readv: what is there, as if O_NONBLOCK (only `read` blocks).
         FdKind::Console => {
-            let mut tmp = vec![0u8; len.min(4096) as usize];
-            let n = s.console.read(&mut tmp);
-            s.copy_out(p, buf, &tmp[..n])?;
-            Ok(n as u64)
+            let now = s.nanos();
+            match s.tty_try_read(p, buf, len, now, now, &mut None) {
+                Some(r) => r,
+                None => Err(EAGAIN),
+            }
         }
         FdKind::Null => Ok(0),
         FdKind::Zero => {
@@ -202,6 +204,9 @@ pub fn read(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     }
     if at_dir(&f) {
         return Err(EISDIR);
+    }
+    if matches!(f.kind(), FdKind::Console) && readable(f.flags()) {
+        return s.tty_read(p, &f, a[1], a[2]);
     }
     read_from(s, p, &f, a[1], a[2], None)
 }
@@ -778,69 +783,6 @@ pub fn getdents64(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     Ok(out.len() as u64)
 }
 
-const TCGETS: u64 = 0x5401;
-const TCSETS: u64 = 0x5402;
-const TCSETSW: u64 = 0x5403;
-const TCSETSF: u64 = 0x5404;
-const TIOCGPGRP: u64 = 0x540f;
-const TIOCSPGRP: u64 = 0x5410;
-const TIOCGWINSZ: u64 = 0x5413;
-const TIOCSWINSZ: u64 = 0x5414;
-const FIONREAD: u64 = 0x541b;
-
-pub fn ioctl(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
-    let f = fd_of(p, a[0])?;
-    if !matches!(f.kind(), FdKind::Console) {
-        return Err(ENOTTY);
-    }
-    let arg = a[2];
-    match a[1] {
-        TCGETS => {
-            let mut t = Termios {
-                c_iflag: 0o2400,   // ICRNL | IXON
-                c_oflag: 0o5,      // OPOST | ONLCR
-                c_cflag: 0o277,    // B38400 | CS8 | CREAD
-                c_lflag: 0o105073, // ISIG ICANON ECHO ECHOE ECHOK ECHOCTL ECHOKE IEXTEN
-                ..Termios::default()
-            };
-            t.c_cc[..17]
-                .copy_from_slice(&[3, 28, 127, 21, 4, 0, 1, 0, 17, 19, 26, 0, 18, 15, 23, 22, 0]);
-            s.put(p, arg, &t)?;
-            Ok(0)
-        }
-        TCSETS | TCSETSW | TCSETSF => {
-            let _: Termios = s.get(p, arg)?;
-            Ok(0)
-        }
-        TIOCGWINSZ => {
-            let w = Winsize {
-                ws_row: 25,
-                ws_col: 80,
-                ..Winsize::default()
-            };
-            s.put(p, arg, &w)?;
-            Ok(0)
-        }
-        TIOCSWINSZ => {
-            let _: Winsize = s.get(p, arg)?;
-            Ok(0)
-        }
-        TIOCGPGRP => {
-            s.put(p, arg, &(p.pid as u32))?;
-            Ok(0)
-        }
-        TIOCSPGRP => {
-            let _: u32 = s.get(p, arg)?;
-            Ok(0)
-        }
-        FIONREAD => {
-            s.put(p, arg, &0u32)?;
-            Ok(0)
-        }
-        _ => Err(ENOTTY),
-    }
-}
-
 fn do_access(
     s: &mut Shim,
     p: &mut Process,
@@ -1012,7 +954,7 @@ fn splice_bytes(
         }
         let wrote = match out.kind() {
             FdKind::Console => {
-                s.console.write(&chunk[..n]);
+                s.tty_write(&chunk[..n]);
                 Ok(n)
             }
             FdKind::Null => Ok(n),

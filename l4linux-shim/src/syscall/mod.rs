@@ -9,8 +9,10 @@ mod info;
 mod mm;
 pub mod names;
 mod path;
+mod poll;
 mod process;
 mod signal;
+mod tty;
 
 use crate::Shim;
 use crate::linux::{SysResult, errno::ENOSYS};
@@ -91,9 +93,10 @@ const fn table() -> [Entry; names::COUNT] {
         signal::rt_sigreturn,
         "FPU state in FXSAVE format (x87, SSE); AVX upper halves are not saved",
     );
+    t[7] = full(poll::poll);
     t[16] = partial(
-        fs::ioctl,
-        "console: TCGETS, TCSETS*, TIOCGWINSZ, TIOCGPGRP, FIONREAD",
+        tty::ioctl,
+        "the console's: TCGETS, TCSETS*, TCFLSH, TCXONC, TCSBRK, TIOC[GS]PGRP, TIOC[GS]WINSZ, TIOCSCTTY, TIOCGSID, FIONREAD; FIONBIO on any descriptor",
     );
     t[17] = full(fs::pread64);
     t[18] = full(fs::pwrite64);
@@ -101,10 +104,12 @@ const fn table() -> [Entry; names::COUNT] {
     t[20] = full(fs::writev);
     t[21] = full(fs::access);
     t[22] = full(fs::pipe);
+    t[23] = full(poll::select);
     t[28] = partial(mm::madvise, "advice is ignored");
     t[32] = full(fs::dup);
     t[34] = full(signal::pause);
     t[33] = full(fs::dup2);
+    t[35] = full(poll::nanosleep);
     t[39] = full(process::getpid);
     t[40] = full(fs::sendfile);
     t[56] = partial(
@@ -174,6 +179,10 @@ const fn table() -> [Entry; names::COUNT] {
     t[217] = full(fs::getdents64);
     t[218] = full(process::set_tid_address);
     t[228] = full(info::clock_gettime);
+    t[230] = partial(
+        poll::clock_nanosleep,
+        "CLOCK_PROCESS_CPUTIME_ID sleeps as CLOCK_MONOTONIC",
+    );
     t[231] = full(process::exit);
     t[234] = full(signal::tgkill);
     t[235] = full(path::utimes);
@@ -190,6 +199,8 @@ const fn table() -> [Entry; names::COUNT] {
     t[267] = full(fs::readlinkat);
     t[268] = full(path::fchmodat);
     t[269] = full(fs::faccessat);
+    t[270] = full(poll::pselect6);
+    t[271] = full(poll::ppoll);
     t[273] = tolerated("no robust futexes (one thread per process)");
     t[280] = full(path::utimensat);
     t[292] = full(fs::dup3);

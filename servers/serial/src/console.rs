@@ -260,6 +260,12 @@ impl<R: Regs> Console<R> {
         Some(self.take_input(max.min(CHUNK).min(self.rx.len()), false))
     }
 
+    /// Up to `max` bytes of the input there is now (at most [`CHUNK`]),
+    /// possibly none; losses are reported as by [`Console::read`].
+    pub fn read_now(&mut self, max: usize) -> Input {
+        self.take_input(max.min(CHUNK).min(self.rx.len()), false)
+    }
+
     /// A whole line with its `\n`, or the first [`CHUNK`] bytes of a
     /// longer one (`partial`), if there is one.
     pub fn read_line(&mut self) -> Option<Input> {
@@ -468,6 +474,24 @@ mod tests {
         c.regs.source.extend(b"e");
         c.service();
         assert_eq!(c.read(10).unwrap().dropped, 0, "reported once");
+    }
+
+    #[test]
+    fn read_now_never_waits_and_takes_what_is_there() {
+        let mut chip = Chip::default();
+        let mut c = Console::new(&mut chip);
+        let none = c.read_now(CHUNK);
+        assert!(none.data.is_empty(), "no input: an empty answer, at once");
+        c.regs.errors = lsr::OVERRUN;
+        c.regs.source.extend(b"abc");
+        c.service();
+        let some = c.read_now(2);
+        assert_eq!(&some.data[..], b"ab");
+        assert_eq!(some.dropped, 1, "the loss comes with the first read");
+        let rest = c.read_now(1000);
+        assert_eq!(&rest.data[..], b"c");
+        assert_eq!(rest.dropped, 0);
+        assert_eq!(c.pending_input(), 0);
     }
 
     #[test]

@@ -18,8 +18,15 @@ use septum_idl::{ReplyToken, ServerCtx};
 use septum_interfaces::serial::{Input, SerialError, SerialServer, Stats, serve};
 use septum_user::ipc::Ipc;
 
+/// The driver's own CNode, and the depth at which a slot index is its
+/// capability pointer.
+const CNODE: u64 = 1;
+const DEPTH: u64 = 64;
+
 /// Readers, and writers, that may wait at once (each holds a reply object).
 pub const WAITING: usize = 8;
+/// Clients whose input notification the driver keeps (`notify_input`).
+pub const WATCHERS: usize = 4;
 
 /// Where the description put the driver's capabilities, and test hooks.
 #[derive(Clone, Copy, Debug)]
@@ -76,6 +83,14 @@ struct Writer {
     token: ReplyToken<u32, SerialError>,
 }
 
+/// A client that asked to be signalled when input arrives
+/// (`notify_input`): its badge and the slot its notification was moved to.
+#[derive(Clone, Copy)]
+struct Watcher {
+    badge: u64,
+    slot: u64,
+}
+
 /// The server's state.
 pub struct Serial {
     console: Console<Ports>,
@@ -84,6 +99,14 @@ pub struct Serial {
     foreground: Option<u64>,
     generation: u32,
     config: Config,
+    watchers: heapless::Vec<Watcher, WATCHERS>,
+    /// Where a received capability lands, and the slots the watchers'
+    /// notifications are kept in: the top of the driver's CNode, which
+    /// the description leaves free.
+    recv_slot: u64,
+    watcher_slots: u64,
+    /// `rx_bytes` when the watchers were last signalled.
+    signalled_at: u64,
 }
 
 impl Serial {
@@ -114,6 +137,22 @@ impl Serial {
 
     fn may_read(&self, badge: u64) -> bool {
         self.foreground.is_none_or(|f| f == badge)
+    }
+
+    /// Signal every watcher that may read, if input came since the last
+    /// time (a signal is a wakeup, not a count: the client reads with
+    /// `try_read` until it gets nothing).
+    fn signal_watchers(&mut self) {
+        let rx = self.console.counters.rx_bytes;
+        if rx == self.signalled_at || self.console.pending_input() == 0 {
+            return;
+        }
+        self.signalled_at = rx;
+        for w in &self.watchers {
+            if self.foreground.is_none_or(|f| f == w.badge) {
+                let _ = septum_user::syscall::signal(w.slot);
+            }
+        }
     }
 
     fn read(&mut self, ctx: &mut ServerCtx<'_>, want: Want, token: ReplyToken<Input, SerialError>) {
@@ -214,6 +253,57 @@ impl SerialServer for Serial {
         );
     }
 
+    fn try_read(
+        &mut self,
+        ctx: &mut ServerCtx<'_>,
+        max: u16,
+        reply: ReplyToken<Input, SerialError>,
+    ) {
+        if !self.may_read(septum_idl::caller_badge()) {
+            return reply.err(ctx.ipc, SerialError::NotForeground);
+        }
+        // Readers that wait came first: they are served before this one.
+        self.progress(ctx.ipc);
+        let input = self.console.read_now(usize::from(max));
+        reply.ok(ctx.ipc, input);
+    }
+
+    fn notify_input(
+        &mut self,
+        ctx: &mut ServerCtx<'_>,
+        n: septum_idl::CapArg<septum_idl::kind::Notification>,
+        reply: ReplyToken<(), SerialError>,
+    ) {
+        let badge = septum_idl::caller_badge();
+        let at = match self.watchers.iter().position(|w| w.badge == badge) {
+            Some(i) => i,
+            None if self.watchers.len() < WATCHERS => {
+                let i = self.watchers.len();
+                let _ = self.watchers.push(Watcher {
+                    badge,
+                    slot: self.watcher_slots + i as u64,
+                });
+                i
+            }
+            None => return reply.err(ctx.ipc, SerialError::Busy),
+        };
+        let slot = self.watchers[at].slot;
+        let _ = ctx.ipc.cnode_delete(CNODE, (slot, DEPTH));
+        if ctx
+            .ipc
+            .cnode_move(CNODE, (slot, DEPTH), CNODE, (n.cptr, DEPTH))
+            .is_err()
+        {
+            self.watchers.remove(at);
+            return reply.status(septum_idl::Status::BadCapability);
+        }
+        reply.ok(ctx.ipc, ());
+        // Input that is already waiting is news to this client.
+        if self.console.pending_input() > 0 && self.may_read(badge) {
+            let _ = septum_user::syscall::signal(slot);
+        }
+    }
+
     fn notified(&mut self, ctx: &mut ServerCtx<'_>, _word: u64) {
         self.console.service();
         // The line stays masked until this ack; what the UART raised
@@ -225,6 +315,7 @@ impl SerialServer for Serial {
             hook(&self.console.counters, self.generation);
         }
         self.progress(ctx.ipc);
+        self.signal_watchers();
     }
 }
 
@@ -241,6 +332,15 @@ pub fn run(config: Config) -> ! {
     if let Err(e) = ipc.tcb_bind_notification(config.tcb, config.irq_notification) {
         septum_user::println!("cannot bind the IRQ notification: {}", e.name());
     }
+    // The top of the CNode is free (the description's layout puts every
+    // granted capability at the bottom): one slot to receive a
+    // capability in (three: as many as a message carries), and one per
+    // watcher.
+    let radix = ipc
+        .cnode_identify(CNODE, (CNODE, DEPTH))
+        .map_or(8, |i| i.extra.min(16));
+    let top = 1u64 << radix;
+    let recv_slot = top - septum_user::abi::ipc::MAX_CAPS as u64;
     let mut serial = Serial {
         console: Console::new(Ports(config.base)),
         readers: Deque::new(),
@@ -248,6 +348,10 @@ pub fn run(config: Config) -> ! {
         foreground: None,
         generation,
         config,
+        watchers: heapless::Vec::new(),
+        recv_slot,
+        watcher_slots: recv_slot - WATCHERS as u64,
+        signalled_at: 0,
     };
     // Input that came before this driver (or its previous generation) took
     // over is in the FIFO already; the interrupt for it may be gone.
@@ -259,8 +363,8 @@ pub fn run(config: Config) -> ! {
     let mut ctx = ServerCtx {
         ipc: &mut ipc,
         generation,
-        recv_cnode: 0,
-        recv_first: 0,
+        recv_cnode: CNODE,
+        recv_first: serial.recv_slot,
     };
     serve(&mut serial, &mut ctx, config.endpoint)
 }

@@ -30,6 +30,17 @@ const SCAN_END: u64 = 256;
 const PER_CLIENT: usize = 4;
 /// Most sleepers: the most reply objects the IDL runtime's pool keeps.
 const MAX_SLEEPERS: usize = reply_pool::CAPACITY;
+/// Clients that may have an alarm (`alarm_notification`).
+const MAX_ALARMS: usize = 8;
+
+/// A client's alarm: its badge, the slot its notification was moved to,
+/// and the deadline it is armed for.
+#[derive(Clone, Copy)]
+struct Alarm {
+    badge: u64,
+    slot: u64,
+    deadline: Option<u64>,
+}
 
 type Token = ReplyToken<u64, TimerError>;
 
@@ -193,6 +204,10 @@ struct Timer {
     irq_handlers: heapless::Vec<u64, 8>,
     /// Whether an interrupt has come yet (logged once).
     interrupted: bool,
+    alarms: heapless::Vec<Alarm, MAX_ALARMS>,
+    /// The slots alarms' notifications are kept in (the top of the CNode,
+    /// below the three a capability is received in).
+    alarm_slots: u64,
 }
 
 impl Timer {
@@ -214,7 +229,19 @@ impl Timer {
                 // token returns its reply object to the pool either way.
                 s.token.ok(ipc, now);
             }
-            let earliest = self.sleepers.earliest();
+            for a in self.alarms.iter_mut() {
+                if a.deadline.is_some_and(|d| d <= now) {
+                    a.deadline = None;
+                    // A client that died leaves a notification nobody
+                    // waits on: the signal is harmless.
+                    let _ = septum_user::syscall::signal(a.slot);
+                }
+            }
+            let alarm = self.alarms.iter().filter_map(|a| a.deadline).min();
+            let earliest = match (self.sleepers.earliest(), alarm) {
+                (Some(s), Some(a)) => Some(s.min(a)),
+                (s, a) => s.or(a),
+            };
             self.source.arm(earliest, now);
             match earliest {
                 Some(d) if self.now() >= d => continue,
@@ -264,6 +291,54 @@ impl TimerServer for Timer {
     fn sleep(&mut self, ctx: &mut ServerCtx<'_>, ns: u64, reply: Token) {
         let deadline = Timer::now(self).saturating_add(ns);
         Timer::sleep(self, ctx.ipc, deadline, reply);
+    }
+
+    fn alarm_notification(
+        &mut self,
+        ctx: &mut ServerCtx<'_>,
+        n: septum_idl::CapArg<septum_idl::kind::Notification>,
+        reply: ReplyToken<(), TimerError>,
+    ) {
+        let badge = septum_idl::caller_badge();
+        let at = match self.alarms.iter().position(|a| a.badge == badge) {
+            Some(i) => i,
+            None if self.alarms.len() < MAX_ALARMS => {
+                let slot = self.alarm_slots + self.alarms.len() as u64;
+                let _ = self.alarms.push(Alarm {
+                    badge,
+                    slot,
+                    deadline: None,
+                });
+                self.alarms.len() - 1
+            }
+            None => return reply.err(ctx.ipc, TimerError::Busy),
+        };
+        let slot = self.alarms[at].slot;
+        self.alarms[at].deadline = None;
+        let _ = ctx.ipc.cnode_delete(CNODE, (slot, DEPTH));
+        if ctx
+            .ipc
+            .cnode_move(CNODE, (slot, DEPTH), CNODE, (n.cptr, DEPTH))
+            .is_err()
+        {
+            self.alarms.remove(at);
+            return reply.status(septum_idl::Status::BadCapability);
+        }
+        reply.ok(ctx.ipc, ());
+    }
+
+    fn set_alarm(&mut self, ctx: &mut ServerCtx<'_>, ns: u64, reply: Token) {
+        if matches!(self.source, Source::None) {
+            return reply.err(ctx.ipc, TimerError::Unavailable);
+        }
+        let badge = septum_idl::caller_badge();
+        let now = Timer::now(self);
+        let Some(a) = self.alarms.iter_mut().find(|a| a.badge == badge) else {
+            return reply.err(ctx.ipc, TimerError::NoAlarm);
+        };
+        a.deadline = (ns != u64::MAX).then(|| now.saturating_add(ns));
+        reply.ok(ctx.ipc, now);
+        self.wake_and_arm(ctx.ipc);
     }
 
     fn notified(&mut self, ctx: &mut ServerCtx<'_>, word: u64) {
@@ -339,12 +414,21 @@ fn main() {
             let _ = ipc.irq_handler_ack(h);
         }
     }
+    // The top of the CNode is free (the description's layout puts every
+    // granted capability at the bottom): three slots to receive a
+    // capability in, and one per alarm below them.
+    let radix = ipc
+        .cnode_identify(CNODE, (CNODE, DEPTH))
+        .map_or(8, |i| i.extra.min(16));
+    let recv_first = (1u64 << radix) - septum_user::abi::ipc::MAX_CAPS as u64;
     let mut timer = Timer {
         source,
         clock: Monotonic::new(),
         sleepers: Sleepers::new(PER_CLIENT),
         irq_handlers: grants.irq_handlers,
         interrupted: false,
+        alarms: heapless::Vec::new(),
+        alarm_slots: recv_first - MAX_ALARMS as u64,
     };
     reply_pool::init(&grants.replies);
     // Nobody sleeps yet, but a 32-bit counter's comparator must run from
@@ -358,8 +442,8 @@ fn main() {
     let mut ctx = ServerCtx {
         ipc: &mut ipc,
         generation,
-        recv_cnode: 0,
-        recv_first: 0,
+        recv_cnode: CNODE,
+        recv_first,
     };
     serve(&mut timer, &mut ctx, endpoint)
 }
