@@ -267,71 +267,52 @@ extern "C" fn blocker(ntfn: u64, _buffer: u64) -> ! {
 }
 
 /// Thread B: checks it starts fresh (V2), fills its own state, wakes A,
-/// makes zero-byte `DebugWrite`s (the null call's shortcut, which leaves
-/// without switching FPU state) until A has run (which takes a
-/// preemption), comparing after each (mismatches into V3).
-extern "C" fn null_caller(ntfn: u64, _buffer: u64) -> ! {
+/// spins until A has run (which takes a preemption), compares (V3). With
+/// [`NULL_CALLS`] in its argument it spins on zero-byte `DebugWrite`s
+/// (the null call's shortcut, which leaves without switching FPU state),
+/// comparing after each.
+extern "C" fn spinner(arg: u64, _buffer: u64) -> ! {
     use septum_user::abi::syscall as nr;
-    let avx = avx();
-    set(V2, snapshot(avx).fresh_diff());
-    fill(0x3c3c_4d4d_5e5e_6f6f, avx);
-    let before = snapshot(avx);
-    let _ = signal(ntfn);
-    let mut bad = 0;
-    while get(V1) != 1 {
-        let _ = septum_user::syscall::raw(nr::DEBUG_WRITE, 0x1000, 0, [0; 4], 0);
-        bad |= snapshot(avx).diff(&before);
-    }
-    set(V3, bad);
-    set(DONE, 1);
-    thread_exit()
-}
-
-/// A thread making null calls is preempted between them by one at its
-/// priority that fills its own FPU state: neither may see the other's.
-fn null_call_preempted(c: &mut Ctx) -> TestResult {
-    reset();
-    let n = c.notification()?;
-    c.spawn("ka-fpu-blocker", blocker, n, PRIO)?;
-    c.spawn("ka-fpu-nuller", null_caller, n, PRIO)?;
-    settle(c)?;
-    check_eq!(get(DONE), 1);
-    check!(
-        get(V0) == 0,
-        "after blocking, a thread's {} changed (mask {:#x})",
-        parts(get(V0)),
-        get(V0)
-    );
-    check!(
-        get(V3) == 0,
-        "preempted between null calls, a thread's {} changed (mask {:#x})",
-        parts(get(V3)),
-        get(V3)
-    );
-    Ok(())
-}
-
-/// Thread B: checks it starts fresh (V2), fills its own state, wakes A,
-/// spins until A has run (which takes a preemption), compares (V3).
-extern "C" fn spinner(ntfn: u64, _buffer: u64) -> ! {
+    let (ntfn, null_calls) = (arg & !NULL_CALLS, arg & NULL_CALLS != 0);
     let avx = avx();
     set(V2, snapshot(avx).fresh_diff());
     fill(0x5555_6666_7777_8889, avx);
     let before = snapshot(avx);
     let _ = signal(ntfn);
+    let mut bad = 0;
     while get(V1) != 1 {
-        core::hint::spin_loop();
+        if null_calls {
+            let _ = septum_user::syscall::raw(nr::DEBUG_WRITE, 0x1000, 0, [0; 4], 0);
+            bad |= snapshot(avx).diff(&before);
+        } else {
+            core::hint::spin_loop();
+        }
     }
-    set(V3, snapshot(avx).diff(&before));
+    set(V3, bad | snapshot(avx).diff(&before));
     set(DONE, 1);
     thread_exit()
 }
 
+/// [`spinner`]'s argument bit: spin on null calls.
+const NULL_CALLS: u64 = 1 << 63;
+
 fn kept(c: &mut Ctx) -> TestResult {
+    preempted_pair(c, 0, "after being preempted")
+}
+
+/// [`kept`] with the spinning thread making null calls, between which it
+/// is preempted.
+fn null_call_preempted(c: &mut Ctx) -> TestResult {
+    preempted_pair(c, NULL_CALLS, "preempted between null calls")
+}
+
+/// A blocks, B (`how`: [`spinner`]'s argument bits) wakes it and spins
+/// until the timer lets A run: neither may see the other's state.
+fn preempted_pair(c: &mut Ctx, how: u64, preempted: &str) -> TestResult {
     reset();
     let n = c.notification()?;
     c.spawn("ka-fpu-blocker", blocker, n, PRIO)?;
-    c.spawn("ka-fpu-spinner", spinner, n, PRIO)?;
+    c.spawn("ka-fpu-spinner", spinner, n | how, PRIO)?;
     settle(c)?;
     check_eq!(get(DONE), 1);
     check!(
@@ -348,7 +329,7 @@ fn kept(c: &mut Ctx) -> TestResult {
     );
     check!(
         get(V3) == 0,
-        "after being preempted, a thread's {} changed (mask {:#x})",
+        "{preempted}, a thread's {} changed (mask {:#x})",
         parts(get(V3)),
         get(V3)
     );
