@@ -25,9 +25,50 @@ pub const BUSYBOX_SHA256: &str = "3d3fdbe91d4660c873e14b092c213fe81c1da6362daa23
 /// installed in `/bin`.
 pub const PROGRAMS: [&str; 2] = ["linux-probe", "linux-probe-pie"];
 
-/// Busybox applets linked in `/bin` (the ones the scenarios run by name).
-const APPLETS: [&str; 13] = [
-    "sh", "echo", "cat", "ls", "uname", "true", "false", "wc", "grep", "sleep", "vi", "test", "[",
+/// The applets linked when the pinned busybox cannot be run on the build
+/// machine to list its own (`busybox --list-full`): the ones the
+/// scenarios and a shell session use, each where Debian installs it.
+const FALLBACK_APPLETS: [&str; 40] = [
+    "bin/sh",
+    "bin/ash",
+    "bin/echo",
+    "bin/cat",
+    "bin/ls",
+    "bin/uname",
+    "bin/true",
+    "bin/false",
+    "bin/grep",
+    "bin/cp",
+    "bin/mv",
+    "bin/rm",
+    "bin/mkdir",
+    "bin/rmdir",
+    "bin/ln",
+    "bin/sed",
+    "bin/ps",
+    "bin/kill",
+    "bin/sleep",
+    "bin/touch",
+    "bin/chmod",
+    "bin/readlink",
+    "bin/pwd",
+    "bin/vi",
+    "bin/df",
+    "bin/stat",
+    "usr/bin/wc",
+    "usr/bin/find",
+    "usr/bin/sort",
+    "usr/bin/head",
+    "usr/bin/tail",
+    "usr/bin/free",
+    "usr/bin/uptime",
+    "usr/bin/test",
+    "usr/bin/[",
+    "usr/bin/cmp",
+    "usr/bin/printf",
+    "usr/bin/env",
+    "usr/bin/id",
+    "sbin/init",
 ];
 
 /// What init runs, one program a line (`/etc/septum-init`): on the debug
@@ -65,6 +106,7 @@ tty:/bin/sh
 /bin/sh -c \"while :; do :; done & kill $!; wait $!; echo busy loop gave $?\"
 /bin/sh -c \"/bin/busybox yes | /bin/grep -c x & kill -STOP $!; kill -CONT $!; kill $!; wait $!; echo stopped and continued job gave $?\"
 /bin/sh -c \"/bin/busybox yes | /bin/busybox head -n 2\"
+/bin/linux-probe fs
 ";
 
 const PASSWD: &str =
@@ -76,6 +118,7 @@ const GROUP: &str = "root:x:0:\nnogroup:x:65534:\n";
 pub enum Entry {
     Dir {
         path: String,
+        mode: u32,
     },
     File {
         path: String,
@@ -130,7 +173,7 @@ pub fn cpio(entries: &[Entry]) -> Vec<u8> {
     for (i, e) in entries.iter().enumerate() {
         let ino = i as u32 + 1;
         match e {
-            Entry::Dir { path } => put(ino, 0o040755, (0, 0), path, &[]),
+            Entry::Dir { path, mode } => put(ino, 0o040000 | mode, (0, 0), path, &[]),
             Entry::File { path, mode, data } => put(ino, 0o100000 | mode, (0, 0), path, data),
             Entry::Symlink { path, target } => put(ino, 0o120777, (0, 0), path, target.as_bytes()),
             Entry::CharDev { path, major, minor } => {
@@ -142,31 +185,54 @@ pub fn cpio(entries: &[Entry]) -> Vec<u8> {
     out
 }
 
-/// The root filesystem's entries, given busybox (if it could be had), the
-/// test programs and the C tests (`crate::guest_c`: their files, and the
-/// lines init runs after [`INIT`]'s).
+/// The root filesystem's entries, given busybox (if it could be had) and
+/// its applets (paths such as `usr/bin/sort`, each linked to it), the
+/// test programs, the C tests (`crate::guest_c`: their files, and the
+/// lines init runs after [`INIT`]'s) and the files `--guest-files` adds
+/// (last, so they may replace any of the others).
 pub fn entries(
-    busybox: Option<Vec<u8>>,
+    busybox: Option<(Vec<u8>, Vec<String>)>,
     programs: Vec<(String, Vec<u8>)>,
     c: crate::guest_c::CTests,
+    extra: Vec<Entry>,
 ) -> Vec<Entry> {
-    let dir = |p: &str| Entry::Dir { path: p.into() };
+    let dir = |p: &str| Entry::Dir {
+        path: p.into(),
+        mode: 0o755,
+    };
     let file = |p: &str, mode: u32, data: &[u8]| Entry::File {
         path: p.into(),
         mode,
         data: data.to_vec(),
     };
-    let mut e = vec![dir("bin"), dir("dev"), dir("etc"), dir("tmp"), dir("root")];
-    if let Some(b) = busybox {
+    let mut e = vec![
+        dir("bin"),
+        dir("sbin"),
+        dir("usr"),
+        dir("usr/bin"),
+        dir("usr/sbin"),
+        dir("dev"),
+        dir("etc"),
+        // Anyone may make files in /tmp; only their owner remove them.
+        Entry::Dir {
+            path: "tmp".into(),
+            mode: 0o1777,
+        },
+        Entry::Dir {
+            path: "root".into(),
+            mode: 0o700,
+        },
+    ];
+    if let Some((b, applets)) = busybox {
         e.push(Entry::File {
             path: "bin/busybox".into(),
             mode: 0o755,
             data: b,
         });
-        for a in APPLETS {
+        for a in applets {
             e.push(Entry::Symlink {
-                path: format!("bin/{a}"),
-                target: "busybox".into(),
+                path: a,
+                target: "/bin/busybox".into(),
             });
         }
     }
@@ -195,6 +261,7 @@ pub fn entries(
             minor,
         });
     }
+    e.extend(extra);
     e
 }
 
@@ -259,8 +326,127 @@ fn fetch_deb(ws: &Workspace, cache: &Path) -> Result<PathBuf> {
     Ok(deb)
 }
 
-/// busybox from the pinned .deb, extracted with `dpkg-deb -x`.
-fn busybox(ws: &Workspace) -> Result<Vec<u8>> {
+/// The applets `busybox --list-full` prints (`bin/ls`, `usr/bin/[`, ...):
+/// paths under a directory, none of them busybox itself, `..` or
+/// absolute.
+pub fn parse_applets(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| {
+            l.contains('/')
+                && !l.starts_with('/')
+                && !l.ends_with('/')
+                && *l != "bin/busybox"
+                && !l.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// The applets of the extracted busybox at `bin`, from running it with
+/// `--list-full` (a static x86_64 Linux program runs on the build
+/// machine), or [`FALLBACK_APPLETS`] with a warning saying why.
+fn applets(ws: &Workspace, bin: &Path) -> Vec<String> {
+    let why = match Command::new(bin).arg("--list-full").output() {
+        Ok(o) if o.status.success() => {
+            let list = parse_applets(&String::from_utf8_lossy(&o.stdout));
+            if !list.is_empty() {
+                return list;
+            }
+            "it listed no applets".to_string()
+        }
+        Ok(o) => format!("it ended with {}", o.status),
+        Err(e) => e.to_string(),
+    };
+    eprintln!(
+        "septum-build: warning: cannot list busybox's applets with `{} --list-full` ({why}); \
+         linking a fixed list of {} applets instead",
+        ws.show(bin),
+        FALLBACK_APPLETS.len()
+    );
+    FALLBACK_APPLETS.iter().map(|a| a.to_string()).collect()
+}
+
+/// The entries of host directory `dir` for `--guest-files`, merged at
+/// `/`: its directories, regular files (with their permission bits, so a
+/// program keeps its execute bit) and symbolic links, in name order.
+/// A missing `dir`, or anything else in it, is an error naming the path.
+pub fn guest_files(ws: &Workspace, dir: &Path) -> Result<Vec<Entry>> {
+    let meta = std::fs::metadata(dir).map_err(|e| {
+        format!(
+            "--guest-files {}: {e}; give a directory whose files are added to the guest's \
+             filesystem at / (DIR/etc/motd becomes /etc/motd)",
+            ws.show(dir)
+        )
+    })?;
+    if !meta.is_dir() {
+        return Err(format!(
+            "--guest-files {}: not a directory; give a directory whose files are added to the \
+             guest's filesystem at /",
+            ws.show(dir)
+        ));
+    }
+    let mut out = Vec::new();
+    walk_guest_files(ws, dir, "", &mut out)?;
+    Ok(out)
+}
+
+fn walk_guest_files(ws: &Workspace, root: &Path, rel: &str, out: &mut Vec<Entry>) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let here = root.join(rel);
+    let read =
+        std::fs::read_dir(&here).map_err(|e| format!("cannot read {}: {e}", ws.show(&here)))?;
+    let mut names: Vec<String> = Vec::new();
+    for entry in read {
+        let entry = entry.map_err(|e| format!("cannot read {}: {e}", ws.show(&here)))?;
+        let name = entry
+            .file_name()
+            .into_string()
+            .map_err(|n| format!("{}: the name {n:?} is not UTF-8", ws.show(&here)))?;
+        names.push(name);
+    }
+    names.sort();
+    for name in names {
+        let path = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let host = root.join(&path);
+        let meta = std::fs::symlink_metadata(&host)
+            .map_err(|e| format!("cannot read {}: {e}", ws.show(&host)))?;
+        let mode = meta.permissions().mode() & 0o7777;
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            let target = std::fs::read_link(&host)
+                .map_err(|e| format!("cannot read the link {}: {e}", ws.show(&host)))?;
+            out.push(Entry::Symlink {
+                path,
+                target: target.to_string_lossy().into_owned(),
+            });
+        } else if kind.is_dir() {
+            out.push(Entry::Dir {
+                path: path.clone(),
+                mode,
+            });
+            walk_guest_files(ws, root, &path, out)?;
+        } else if kind.is_file() {
+            let data =
+                std::fs::read(&host).map_err(|e| format!("cannot read {}: {e}", ws.show(&host)))?;
+            out.push(Entry::File { path, mode, data });
+        } else {
+            return Err(format!(
+                "--guest-files: {} is neither a file, a directory nor a symbolic link",
+                ws.show(&host)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// busybox from the pinned .deb, extracted with `dpkg-deb -x`, and its
+/// applets.
+fn busybox(ws: &Workspace) -> Result<(Vec<u8>, Vec<String>)> {
     let cache = ws.target_dir().join("guest");
     let deb = fetch_deb(ws, &cache)?;
     let dir = cache.join("busybox-static");
@@ -272,14 +458,21 @@ fn busybox(ws: &Workspace) -> Result<Vec<u8>> {
             format!("{e}; extracting busybox needs dpkg-deb (Debian's `dpkg` package)")
         })?;
     }
-    std::fs::read(&bin).map_err(|e| format!("cannot read {}: {e}", ws.show(&bin)))
+    let data = std::fs::read(&bin).map_err(|e| format!("cannot read {}: {e}", ws.show(&bin)))?;
+    Ok((data, applets(ws, &bin)))
 }
 
 /// Build the test programs, then write the guest's root filesystem to
-/// `target/guest/rootfs.cpio` and return its path. Without busybox (no
-/// network, no apt) the archive still holds the rest, and the reason is
-/// printed: the guest then says which program it could not run.
-pub fn rootfs(ws: &Workspace) -> Result<PathBuf> {
+/// `target/guest/rootfs.cpio` and return its path; `extra` is a
+/// `--guest-files` directory merged at `/`. Without busybox (no network,
+/// no apt) the archive still holds the rest, and the reason is printed:
+/// the guest then says which program it could not run.
+pub fn rootfs(ws: &Workspace, extra: Option<&Path>) -> Result<PathBuf> {
+    // The directory first: a wrong name is found before the build.
+    let extra = match extra {
+        Some(dir) => guest_files(ws, dir)?,
+        None => Vec::new(),
+    };
     let mut cargo = ws.cargo();
     cargo.args([
         "build",
@@ -306,7 +499,7 @@ pub fn rootfs(ws: &Workspace) -> Result<PathBuf> {
         programs.push((p.to_string(), data));
     }
     let c = crate::guest_c::build(ws)?;
-    let archive = cpio(&entries(busybox, programs, c));
+    let archive = cpio(&entries(busybox, programs, c, extra));
     let out = ws.target_dir().join("guest").join("rootfs.cpio");
     // Rewrite only when it changed, so the shim is not rebuilt for nothing.
     if std::fs::read(&out).ok().as_deref() != Some(&archive[..]) {
@@ -322,7 +515,10 @@ mod tests {
     #[test]
     fn cpio_entries_are_newc_and_aligned() {
         let a = cpio(&[
-            Entry::Dir { path: "bin".into() },
+            Entry::Dir {
+                path: "bin".into(),
+                mode: 0o755,
+            },
             Entry::File {
                 path: "bin/x".into(),
                 mode: 0o755,
@@ -351,13 +547,17 @@ mod tests {
     #[test]
     fn the_root_filesystem_has_what_init_runs() {
         let e = entries(
-            Some(vec![0x7f]),
+            Some((
+                vec![0x7f],
+                FALLBACK_APPLETS.iter().map(|a| a.to_string()).collect(),
+            )),
             PROGRAMS.iter().map(|p| (p.to_string(), vec![1])).collect(),
             crate::guest_c::CTests::default(),
+            Vec::new(),
         );
         let has = |p: &str| {
             e.iter().any(|x| match x {
-                Entry::Dir { path }
+                Entry::Dir { path, .. }
                 | Entry::File { path, .. }
                 | Entry::Symlink { path, .. }
                 | Entry::CharDev { path, .. } => path == p,
@@ -379,6 +579,86 @@ mod tests {
             let prog = line.split(' ').next().unwrap().trim_start_matches('/');
             assert!(has(prog), "init runs {prog}, which is not packed");
         }
+    }
+
+    #[test]
+    fn applets_are_listed_paths_without_busybox_itself() {
+        let got =
+            parse_applets("bin/ls\nlinuxrc\nusr/bin/[\nbin/busybox\n/abs/x\nusr/../x\nsbin/init\n");
+        assert_eq!(got, ["bin/ls", "usr/bin/[", "sbin/init"]);
+    }
+
+    #[test]
+    fn tmp_is_sticky_and_guest_files_come_last() {
+        let extra = vec![Entry::File {
+            path: "etc/septum-init".into(),
+            mode: 0o644,
+            data: b"/bin/true\n".to_vec(),
+        }];
+        let e = entries(
+            None,
+            Vec::new(),
+            crate::guest_c::CTests::default(),
+            extra.clone(),
+        );
+        assert!(e.contains(&Entry::Dir {
+            path: "tmp".into(),
+            mode: 0o1777
+        }));
+        assert_eq!(
+            e.last(),
+            extra.last(),
+            "a guest file must come after what it replaces"
+        );
+    }
+
+    #[test]
+    fn guest_files_keep_modes_and_links_and_a_missing_dir_is_named() {
+        use std::os::unix::fs::PermissionsExt;
+        let ws = Workspace::locate();
+        let dir = std::env::temp_dir().join(format!("septum-guest-files-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("usr/local/bin")).unwrap();
+        std::fs::set_permissions(
+            dir.join("usr/local"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        std::fs::write(dir.join("usr/local/bin/tool"), b"#!x").unwrap();
+        std::fs::set_permissions(
+            dir.join("usr/local/bin/tool"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        std::fs::write(dir.join("notes"), b"hi").unwrap();
+        std::fs::set_permissions(dir.join("notes"), std::fs::Permissions::from_mode(0o640))
+            .unwrap();
+        std::os::unix::fs::symlink("usr/local/bin/tool", dir.join("tool")).unwrap();
+        let got = guest_files(&ws, &dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(got.contains(&Entry::File {
+            path: "usr/local/bin/tool".into(),
+            mode: 0o755,
+            data: b"#!x".to_vec()
+        }));
+        assert!(got.contains(&Entry::File {
+            path: "notes".into(),
+            mode: 0o640,
+            data: b"hi".to_vec()
+        }));
+        assert!(got.contains(&Entry::Symlink {
+            path: "tool".into(),
+            target: "usr/local/bin/tool".into()
+        }));
+        assert!(got.contains(&Entry::Dir {
+            path: "usr/local".into(),
+            mode: 0o755
+        }));
+        let err = guest_files(&ws, &dir).unwrap_err();
+        assert!(
+            err.contains("--guest-files") && err.contains("septum-guest-files"),
+            "{err}"
+        );
     }
 }
 

@@ -103,9 +103,13 @@ pub fn build(ws: &Workspace) -> Result<CTests> {
     }
     let out = ws.target_dir().join("guest").join("c");
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", ws.show(&out)))?;
-    c.entries.push(Entry::Dir { path: "opt".into() });
+    c.entries.push(Entry::Dir {
+        path: "opt".into(),
+        mode: 0o755,
+    });
     c.entries.push(Entry::Dir {
         path: GUEST_DIR.into(),
+        mode: 0o755,
     });
     for n in &names {
         let bin = out.join(n);

@@ -58,6 +58,10 @@ enum Command {
         /// The system description to pack [default: build/systems/default.toml]
         #[arg(long, value_name = "FILE")]
         system: Option<PathBuf>,
+        /// Add a host directory's files and programs to the guest's
+        /// filesystem, merged at / (DIR/etc/motd becomes /etc/motd)
+        #[arg(long, value_name = "DIR")]
+        guest_files: Option<PathBuf>,
         /// Accepted for habit's sake: the build is always release
         #[arg(long, hide = true)]
         release: bool,
@@ -72,6 +76,10 @@ enum Command {
         /// The system description to boot [default: build/systems/default.toml]
         #[arg(long, value_name = "FILE")]
         system: Option<PathBuf>,
+        /// Add a host directory's files and programs to the guest's
+        /// filesystem, merged at / (DIR/etc/motd becomes /etc/motd)
+        #[arg(long, value_name = "DIR")]
+        guest_files: Option<PathBuf>,
         /// Accepted for habit's sake: the build is always release
         #[arg(long, hide = true)]
         release: bool,
@@ -180,16 +188,27 @@ fn main() -> ExitCode {
 
 fn execute(ws: &Workspace, cmd: Command) -> Result<ExitCode> {
     match cmd {
-        Command::Build { system, .. } => {
-            build_system(ws, system.as_deref())?;
+        Command::Build {
+            system,
+            guest_files,
+            ..
+        } => {
+            build_system(ws, system.as_deref(), guest_files.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run {
             machine,
             system,
+            guest_files,
             words,
             ..
-        } => run(ws, machine, system.as_deref(), &words),
+        } => run(
+            ws,
+            machine,
+            system.as_deref(),
+            guest_files.as_deref(),
+            &words,
+        ),
         Command::Test { filter } => {
             let total = test_run::test(ws, filter.as_deref())?;
             println!("{total}");
@@ -206,7 +225,7 @@ fn execute(ws: &Workspace, cmd: Command) -> Result<ExitCode> {
         }
         Command::Bench { profile: None } => {
             tools::ensure_qemu()?;
-            let (kernel, _) = build_system(ws, None)?;
+            let (kernel, _) = build_system(ws, None, None)?;
             bench_run::bench(ws, &kernel)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -244,11 +263,15 @@ fn execute(ws: &Workspace, cmd: Command) -> Result<ExitCode> {
 
 /// Check the description at `system` (or the default), build, check and
 /// pack; print where everything is. Returns the kernel and the image.
-fn build_system(ws: &Workspace, system: Option<&Path>) -> Result<(PathBuf, PathBuf)> {
+fn build_system(
+    ws: &Workspace,
+    system: Option<&Path>,
+    guest_files: Option<&Path>,
+) -> Result<(PathBuf, PathBuf)> {
     // The description first: a mistake in it is found in a second, not
     // after the build.
     let loaded: Loaded = description::load(ws, &description::path_or_default(ws, system))?;
-    let built = system::build(ws)?;
+    let built = system::build_with_guest_files(ws, guest_files)?;
     let packed = system::pack_system(ws, &loaded)?;
     println!(
         "kernel      {} (PVH entry {:#x}, {} loadable segments, checks passed)",
@@ -292,10 +315,11 @@ fn run(
     ws: &Workspace,
     machine: Machine,
     system: Option<&Path>,
+    guest_files: Option<&Path>,
     words: &[String],
 ) -> Result<ExitCode> {
     tools::ensure_qemu()?;
-    let (kernel, image) = build_system(ws, system)?;
+    let (kernel, image) = build_system(ws, system, guest_files)?;
     let append = words.join(" ");
     let boot = qemu::Boot {
         machine,
@@ -329,7 +353,7 @@ fn debug(
             return Err(format!("no gdb command file at {}", file.display()));
         }
     }
-    let (kernel, image) = build_system(ws, system)?;
+    let (kernel, image) = build_system(ws, system, None)?;
     let loaded = description::load(ws, &description::path_or_default(ws, system))?;
     let name = format!("gdb-{}", loaded.name());
     let append = words.join(" ");
@@ -432,6 +456,7 @@ mod tests {
     fn build(system: Option<&str>) -> Command {
         Command::Build {
             system: system.map(PathBuf::from),
+            guest_files: None,
             release: false,
         }
     }
@@ -440,6 +465,7 @@ mod tests {
         Command::Run {
             machine,
             system: system.map(PathBuf::from),
+            guest_files: None,
             release: false,
             words: words.iter().map(|w| w.to_string()).collect(),
         }
@@ -457,9 +483,14 @@ mod tests {
             parse(&["build", "--release"]),
             Ok(Command::Build {
                 system: None,
+                guest_files: None,
                 release: true
             })
         );
+        let Ok(Command::Run { guest_files, .. }) = parse(&["run", "--guest-files", "extra"]) else {
+            panic!("run --guest-files does not parse");
+        };
+        assert_eq!(guest_files, Some(PathBuf::from("extra")));
         assert_eq!(parse(&["lint"]), Ok(Command::Lint));
         assert_eq!(parse(&["bench"]), Ok(Command::Bench { profile: None }));
         assert_eq!(parse(&["test"]), Ok(Command::Test { filter: None }));

@@ -115,6 +115,12 @@ pub struct Scenario {
     /// root task, as `cargo xtask build` packs them.
     #[serde(default)]
     pub system: Option<String>,
+    /// A directory (path from the workspace root) whose files are merged
+    /// into the guest's filesystem at `/`, as `cargo xtask run
+    /// --guest-files DIR` does: the shim is rebuilt with them for this
+    /// scenario only. Needs `system`.
+    #[serde(default)]
+    pub guest_files: Option<String>,
     /// Kernel command line.
     #[serde(default = "default_append")]
     pub append: String,
@@ -244,6 +250,13 @@ fn check(file: &str, s: &Scenario) -> Result<(), String> {
             s.memory
         ));
     }
+    if s.guest_files.is_some() && s.system.is_none() {
+        return bad(
+            "`guest_files` needs `system`: the guest kernel it adds files to is a \
+                    domain of a system description"
+                .into(),
+        );
+    }
     if s.timeout_secs == 0 {
         return bad("`timeout_secs` is 0; give the run at least one second".into());
     }
@@ -341,6 +354,7 @@ mod tests {
                 root: "root-task".into(),
                 tasks: vec![],
                 system: None,
+                guest_files: None,
                 append: "exit_on_idle".into(),
                 memory: "256M".into(),
                 icount: false,

@@ -84,13 +84,23 @@ pub fn build(ws: &Workspace) -> Result<Built> {
     build_with_env(ws, &[])
 }
 
+/// [`build`] with a `--guest-files` directory merged into the guest's
+/// filesystem at `/`.
+pub fn build_with_guest_files(ws: &Workspace, guest_files: Option<&Path>) -> Result<Built> {
+    build_inner(ws, &[], guest_files)
+}
+
 /// [`build`] with `env` set for the build. The benchmark task's profile
 /// switch (`profile::ENV`) is set only through `env`: one left in the
 /// shell must not turn `cargo xtask bench` into a profile run.
 pub fn build_with_env(ws: &Workspace, env: &[(&str, &str)]) -> Result<Built> {
+    build_inner(ws, env, None)
+}
+
+fn build_inner(ws: &Workspace, env: &[(&str, &str)], guest_files: Option<&Path>) -> Result<Built> {
     tools::ensure_toolchain(ws, false)?;
     // The guest's root filesystem first: the shim's build embeds it.
-    let rootfs = crate::guest::rootfs(ws)?;
+    let rootfs = crate::guest::rootfs(ws, guest_files)?;
     let mut cargo = ws.cargo();
     cargo.env("SEPTUM_GUEST_CPIO", &rootfs);
     cargo.env_remove(crate::profile::ENV);
@@ -117,6 +127,49 @@ pub fn build_with_env(ws: &Workspace, env: &[(&str, &str)]) -> Result<Built> {
         msg
     })?;
     Ok(Built { kernel, info })
+}
+
+/// The guest kernel rebuilt with `dir`'s files in its filesystem, for
+/// one scenario's `guest_files`; dropping it puts the standard shim
+/// binary back, so the scenarios after it boot the standard one (the
+/// next build rebuilds the shim from the standard archive).
+pub struct GuestFilesShim {
+    bin: PathBuf,
+    saved: Vec<u8>,
+}
+
+impl Drop for GuestFilesShim {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::write(&self.bin, &self.saved) {
+            eprintln!(
+                "septum-build: cannot put the standard shim back at {}: {e}",
+                self.bin.display()
+            );
+        }
+    }
+}
+
+/// Rebuild the shim with `dir` merged into its filesystem at `/` (see
+/// [`GuestFilesShim`]).
+pub fn shim_with_guest_files(ws: &Workspace, dir: &Path) -> Result<GuestFilesShim> {
+    let bin = ws.machine_bin_dir().join("l4linux-shim");
+    let saved = read(ws, &bin, "the guest kernel")?;
+    let rootfs = crate::guest::rootfs(ws, Some(dir))?;
+    let mut cargo = ws.cargo();
+    cargo.env("SEPTUM_GUEST_CPIO", &rootfs);
+    cargo.env_remove(crate::profile::ENV);
+    cargo.args([
+        "build",
+        "--release",
+        "--target",
+        MACHINE_TARGET,
+        "-p",
+        "septum-l4linux-shim",
+    ]);
+    cargo.arg("--target-dir").arg(ws.target_dir());
+    let guard = GuestFilesShim { bin, saved };
+    tools::run(&mut cargo)?;
+    Ok(guard)
 }
 
 fn read(ws: &Workspace, path: &Path, what: &str) -> Result<Vec<u8>> {

@@ -232,6 +232,18 @@ fn run_scenario(ws: &Workspace, name: &str, s: &Scenario, kernel: &Path) -> Scen
         writers.extend(loaded.system.guests.iter().map(|g| g.name.clone()));
     }
     let trusted = judge::trusted_prefixes(writers.iter().map(String::as_str));
+    // The shim with the scenario's files, until this run is over.
+    let _guest_files = match &s.guest_files {
+        Some(dir) => match system::shim_with_guest_files(ws, &ws.root.join(dir)) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                let mut r = ScenarioResult::failed(e);
+                r.cases = judge::count_cases("", &trusted, s.tests);
+                return r;
+            }
+        },
+        None => None,
+    };
     let image = match system::pack_scenario(ws, name, s) {
         Ok(image) => image,
         Err(e) => {

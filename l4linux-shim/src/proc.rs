@@ -227,7 +227,7 @@ impl Shim {
                 );
             }
             ProcFile::Mounts => {
-                let _ = writeln!(t, "rootfs / tmpfs rw 0 0");
+                let _ = writeln!(t, "tmpfs / tmpfs rw,relatime 0 0");
                 let _ = writeln!(t, "proc /proc proc rw,nosuid,nodev,noexec 0 0");
             }
             ProcFile::Filesystems => {

@@ -730,15 +730,19 @@ pub fn program<'a>(
 ) -> Result<(Elf<'a>, u64)> {
     let (elf, _) = checked_elf(image, d.name, d.program)?;
     let mut bytes = pool_bytes(d, &elf);
-    for cap in d.caps.iter() {
-        // (Its guest's quota comes from pools of its own: [`GuestPools`].)
-        if let Object::GuestBuild { guest } = cap.object {
-            bytes += 1 << guest_build_bits(image, system, guest)?;
-        }
-    }
     for m in d.maps.iter() {
         if let Mapped::GuestKernel { guest } = m.what {
             bytes += guest_kernel_pages(image, system, guest)? * PAGE;
+        }
+    }
+    for cap in d.caps.iter() {
+        // (Its guest's quota comes from pools of its own: [`GuestPools`].)
+        if let Object::GuestBuild { guest } = cap.object {
+            // An untyped of 2^n bytes is retyped at a multiple of 2^n: the
+            // pool must hold it beside everything else, which itself loses
+            // some bytes to its objects' alignment (an eighth, to spare).
+            let build = 1u64 << guest_build_bits(image, system, guest)?;
+            bytes = (bytes + bytes / 8).next_multiple_of(build) + build;
         }
     }
     Ok((elf, bytes))

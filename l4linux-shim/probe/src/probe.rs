@@ -114,6 +114,10 @@ impl Case {
     }
 }
 
+/// `linux-probe fs`: the filesystem's calls (`files.rs`).
+#[path = "files.rs"]
+mod files;
+
 fn cstr(p: *const u8) -> &'static [u8] {
     let mut n = 0;
     // SAFETY: `p` is a string the kernel put on the initial stack,
@@ -168,6 +172,9 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
 
     if argc > 1 && arg(1) == b"bench" {
         bench();
+    }
+    if argc > 1 && arg(1) == b"fs" {
+        files::run();
     }
     if argc > 1 && arg(1) == b"processes" {
         processes();

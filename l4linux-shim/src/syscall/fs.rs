@@ -445,6 +445,8 @@ fn do_open(
                 n
             }
             None if trailing => return Err(EISDIR),
+            // /proc makes no files.
+            None if s.in_proc(dir) => return Err(EACCES),
             None => {
                 if s.fs.has_orphans() {
                     s.fs_sweep(p);
@@ -560,7 +562,8 @@ pub(super) fn stat_of(s: &Shim, node: usize) -> Stat {
     let n = s.fs.node(node);
     let size = s.fs.size(node);
     Stat {
-        st_dev: 1,
+        // /proc is a filesystem of its own (`df` tells mounts apart by it).
+        st_dev: if s.in_proc(node) { 3 } else { 1 },
         st_ino: node as u64 + 1,
         st_nlink: u64::from(n.nlink),
         st_mode: n.mode,

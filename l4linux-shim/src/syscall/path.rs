@@ -112,6 +112,12 @@ fn do_rename(
     let (Some(from_name), Some(to_name)) = (from_name, to_name) else {
         return Err(EBUSY);
     };
+    if [&from_name, &to_name]
+        .iter()
+        .any(|n| n.as_slice() == b"." || n.as_slice() == b"..")
+    {
+        return Err(EBUSY);
+    }
     let ino = s.fs.child(from_dir, &from_name).ok_or(ENOENT)?;
     // A trailing slash is allowed on directories only.
     if (from_slash || to_slash) && !s.fs.is_dir(ino) {
