@@ -828,7 +828,10 @@ fn do_readlink(
     buf: u64,
     size: u64,
 ) -> SysResult {
-    if size as i64 <= 0 {
+    // `bufsiz` is an `int` in Linux's prototype: only its low 32 bits
+    // count, and zero or negative is EINVAL before the path is read.
+    let size = size as i32;
+    if size <= 0 {
         return Err(EINVAL);
     }
     let path = path_arg(s, p, path)?;

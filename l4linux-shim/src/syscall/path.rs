@@ -443,6 +443,10 @@ fn do_truncate(s: &mut Shim, p: &mut Process, node: usize, len: u64) -> SysResul
 }
 
 pub fn truncate(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    // Linux checks the length before it looks the path up.
+    if (a[1] as i64) < 0 {
+        return Err(EINVAL);
+    }
     let node = inode_at(s, p, CWD, a[0], 0)?;
     do_truncate(s, p, node, a[1])
 }

@@ -332,11 +332,14 @@ pub fn getsid(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
 /// in the caller's session unless it is that pid.
 pub fn setpgid(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let (pid, pgid) = (i64::from(a[0] as i32), i64::from(a[1] as i32));
+    // As Linux: a zero pid is the caller, a zero group the pid, and only
+    // then is a negative group EINVAL (so setpgid(-1, 0) is EINVAL).
+    let pid = if pid == 0 { p.pid as i64 } else { pid };
+    let pgid = if pgid == 0 { pid } else { pgid };
     if pgid < 0 {
         return Err(EINVAL);
     }
-    let pid = if pid == 0 { p.pid as i64 } else { pid };
-    let pgid = if pgid == 0 { pid as u64 } else { pgid as u64 };
+    let pgid = pgid as u64;
     let target_sid = if pid as u64 == p.pid {
         p.sid
     } else {
