@@ -283,23 +283,32 @@ fn iovecs(s: &mut Shim, p: &mut Process, iov: u64, count: u64) -> Result<Vec<Iov
     Ok(v)
 }
 
-/// readv and preadv (`at`: the offset, moving along the vectors).
-fn read_vec(
+/// One descriptor's transfer of one buffer: `read_from` or `write_to`.
+type Transfer = fn(&mut Shim, &mut Process, &Fd, u64, u64, Option<u64>) -> SysResult;
+
+/// readv, writev, preadv and pwritev: `xfer` moves each vector in turn
+/// (`at`: the offset, moving along the vectors) until one comes up
+/// short; an error is the answer only if nothing moved. The access mode
+/// (`allowed`) is checked before the vectors are read, as Linux does.
+#[allow(clippy::too_many_arguments)]
+fn transfer_vec(
     s: &mut Shim,
     p: &mut Process,
     fd: u64,
     iov: u64,
     count: u64,
     mut at: Option<u64>,
+    allowed: fn(u64) -> bool,
+    xfer: Transfer,
 ) -> SysResult {
     let f = fd_of(p, fd)?;
-    if !readable(f.flags()) {
+    if !allowed(f.flags()) {
         return Err(EBADF);
     }
     let v = iovecs(s, p, iov, count)?;
     let mut done = 0;
     for e in v {
-        match read_from(s, p, &f, e.base, e.len, at) {
+        match xfer(s, p, &f, e.base, e.len, at) {
             Ok(n) => {
                 done += n;
                 at = at.map(|a| a + n);
@@ -314,35 +323,26 @@ fn read_vec(
     Ok(done)
 }
 
-/// writev and pwritev.
+fn read_vec(
+    s: &mut Shim,
+    p: &mut Process,
+    fd: u64,
+    iov: u64,
+    n: u64,
+    at: Option<u64>,
+) -> SysResult {
+    transfer_vec(s, p, fd, iov, n, at, readable, read_from)
+}
+
 fn write_vec(
     s: &mut Shim,
     p: &mut Process,
     fd: u64,
     iov: u64,
-    count: u64,
-    mut at: Option<u64>,
+    n: u64,
+    at: Option<u64>,
 ) -> SysResult {
-    let f = fd_of(p, fd)?;
-    if !writable(f.flags()) {
-        return Err(EBADF);
-    }
-    let v = iovecs(s, p, iov, count)?;
-    let mut done = 0;
-    for e in v {
-        match write_to(s, p, &f, e.base, e.len, at) {
-            Ok(n) => {
-                done += n;
-                at = at.map(|a| a + n);
-                if n < e.len {
-                    break;
-                }
-            }
-            Err(e) if done == 0 => return Err(e),
-            Err(_) => break,
-        }
-    }
-    Ok(done)
+    transfer_vec(s, p, fd, iov, n, at, writable, write_to)
 }
 
 pub fn readv(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
