@@ -26,7 +26,7 @@ pub(super) fn fd_of(p: &Process, fd: u64) -> Result<Fd, i64> {
         .ok_or(EBADF)
 }
 
-fn readable(flags: u64) -> bool {
+pub(super) fn readable(flags: u64) -> bool {
     flags & O_ACCMODE != O_WRONLY && flags & O_PATH == 0
 }
 
