@@ -18,7 +18,7 @@ use crate::arena::{Arena, PAGE};
 use crate::fd::Fd;
 use crate::linux::{PROT_EXEC, PROT_READ, PROT_WRITE, errno::*};
 use crate::mem::{CHUNK_BITS, MAX_CHUNKS, Memory};
-use crate::signal::{SS_DISABLE, SigAction, SigInfo, StackT};
+use crate::signal::{SigAction, SigInfo, StackT};
 use crate::sys::Sys;
 use septum_user::println;
 
@@ -332,10 +332,9 @@ impl Process {
             pending: 0,
             siginfo: Vec::new(),
             sigactions: [SigAction::default(); 64],
-            altstack: StackT {
-                flags: SS_DISABLE,
-                ..StackT::default()
-            },
+            // As Linux keeps it for a process that never set one: no
+            // stack (reported as SS_DISABLE) and no flags.
+            altstack: StackT::default(),
             saved_mask: None,
             sig_wait: None,
             exit: None,
