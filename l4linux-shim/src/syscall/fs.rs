@@ -762,10 +762,11 @@ pub fn getdents64(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let FdKind::Dir { node } = f.kind() else {
         return Err(ENOTDIR);
     };
-    let (buf, count) = (a[1], a[2].min(MAX_RW));
-    if !Process::range_ok(buf, count) {
-        return Err(EFAULT);
-    }
+    // Linux takes the count as an unsigned int and keeps it in an int:
+    // past INT_MAX no entry fits (EINVAL). The buffer is checked as
+    // entries are written into it, so an empty answer touches none of it.
+    let buf = a[1];
+    let count = u64::try_from(a[2] as u32 as i32).unwrap_or(0);
     if s.in_proc(node) {
         s.refresh_proc(p);
     }
@@ -812,7 +813,9 @@ pub fn getdents64(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         out.resize(start + reclen, 0);
         at = next;
     }
-    s.copy_out(p, buf, &out)?;
+    if !out.is_empty() {
+        s.copy_out(p, buf, &out)?;
+    }
     f.set_pos(at);
     Ok(out.len() as u64)
 }
