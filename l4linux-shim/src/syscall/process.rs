@@ -124,8 +124,18 @@ const P_ALL: u64 = 0;
 const P_PID: u64 = 1;
 const P_PGID: u64 = 2;
 
-/// waitid(idtype, id, infop, options, rusage).
+/// waitid(idtype, id, infop, options, rusage). Linux writes the
+/// siginfo whatever the answer (zeroes when no child is reported), so an
+/// infop it cannot write makes even ECHILD or EINVAL an EFAULT.
 pub fn waitid(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let r = waitid_checked(s, p, a);
+    if r.is_err() && a[2] != 0 {
+        s.put(p, a[2], &SigInfo::zeroed())?;
+    }
+    r
+}
+
+fn waitid_checked(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let (idtype, id, options) = (a[0], a[1] as i32 as i64, a[3]);
     let known = WNOHANG | WSTOPPED | WEXITED | WCONTINUED | WNOWAIT | WTHREAD_BITS;
     if options & !known != 0 || options & (WEXITED | WSTOPPED | WCONTINUED) == 0 {
