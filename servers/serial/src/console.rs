@@ -313,8 +313,8 @@ impl<R: Regs> Console<R> {
         let Some(mut m) = self.mux else {
             return self.write(data);
         };
-        let mut prefix = [0u8; 24];
-        let prefix = client_prefix(client, &mut prefix);
+        let prefix = client_prefix(client);
+        let prefix = prefix.as_bytes();
         let mut taken = 0;
         for &b in data {
             let apart = m.last != Some(client) && !m.at_start;
@@ -393,23 +393,13 @@ impl<R: Regs> Console<R> {
     }
 }
 
-/// `client`'s line prefix, `N| `, in `buf`.
-fn client_prefix(client: u64, buf: &mut [u8; 24]) -> &[u8] {
-    let mut digits = [0u8; 20];
-    let mut n = client;
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let len = digits.len() - i;
-    buf[..len].copy_from_slice(&digits[i..]);
-    buf[len..len + 2].copy_from_slice(b"| ");
-    &buf[..len + 2]
+/// `client`'s line prefix, `N| `.
+fn client_prefix(client: u64) -> heapless::String<24> {
+    use core::fmt::Write;
+    let mut s = heapless::String::new();
+    // Cannot fail: 20 digits and two bytes fit.
+    let _ = write!(s, "{client}| ");
+    s
 }
 
 #[cfg(test)]
