@@ -59,6 +59,9 @@ pub fn mmap(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         return Err(EINVAL);
     }
     let len = page_up(len).filter(|&l| l <= USER_TOP).ok_or(ENOMEM)?;
+    // A file's bytes: the archive's back the area as they are touched; a
+    // file written at run time is copied in once the area is made (`fill`).
+    let mut fill = None;
     let backing = if flags & MAP_ANONYMOUS != 0 {
         Backing::Anon
     } else {
@@ -66,17 +69,25 @@ pub fn mmap(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         let FdKind::File { node } = f.kind() else {
             return Err(ENODEV);
         };
-        // A file written since the build has no archive bytes to map:
-        // mapping it is a later step.
-        let data = s.fs.packed(node).ok_or(ENODEV)?;
         if flags & 3 != MAP_PRIVATE && prot & PROT_WRITE != 0 {
-            // A shared writable mapping of a read-only file.
+            // A shared writable mapping: mappings are private copies.
             return Err(EACCES);
         }
-        let from = (off as usize).min(data.len());
-        Backing::File {
-            data: &data[from..],
-            vaddr: 0,
+        if f.flags() & O_ACCMODE == O_WRONLY {
+            return Err(EACCES);
+        }
+        if !matches!(s.fs.node(node).kind, crate::fs::Kind::File(_)) {
+            return Err(ENODEV);
+        }
+        match s.fs.packed(node) {
+            Some(data) => Backing::File {
+                data: &data[(off as usize).min(data.len())..],
+                vaddr: 0,
+            },
+            None => {
+                fill = Some((node, off));
+                Backing::Anon
+            }
         }
     };
     let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
@@ -120,6 +131,14 @@ pub fn mmap(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         prot,
         backing,
     })?;
+    if let Some((node, off)) = fill {
+        let n = s.fs.size(node).saturating_sub(off).min(len);
+        if let Err(e) = s.fill(p, node, off, start, n) {
+            p.drop_pages(&mut s.sys, start, start + len);
+            p.remove_range(start, start + len);
+            return Err(e);
+        }
+    }
     Ok(start)
 }
 
