@@ -116,6 +116,18 @@ pub fn shebang(buf: &[u8; 256]) -> Option<(&[u8], Option<&[u8]>)> {
 }
 
 impl Shim {
+    /// The file `execve` opens at `path` (from directory `cwd`): its
+    /// node, or the lookup's error, or EACCES if it is not a regular file
+    /// anyone may run. Its format is looked at later ([`Self::executable`]).
+    pub fn exec_file(&self, cwd: usize, path: &[u8]) -> Result<usize, i64> {
+        let node = self.fs.lookup(cwd, path, true)?;
+        let n = self.fs.node(node);
+        if !matches!(n.kind, Kind::File(_)) || n.mode & 0o111 == 0 {
+            return Err(EACCES);
+        }
+        Ok(node)
+    }
+
     /// What `execve` of `path` (from directory `cwd`) runs, or its errno:
     /// each file on the way must be a regular file with an execute bit
     /// (EACCES); a `#!` script runs its interpreter with the script's path
@@ -128,11 +140,7 @@ impl Shim {
         let mut head: Vec<Vec<u8>> = Vec::new();
         let mut skip = 0;
         for depth in 0.. {
-            let node = self.fs.lookup(cwd, &path, true)?;
-            let n = self.fs.node(node);
-            if !matches!(n.kind, Kind::File(_)) || n.mode & 0o111 == 0 {
-                return Err(EACCES);
-            }
+            let node = self.exec_file(cwd, &path)?;
             if depth > MAX_INTERPRETERS {
                 return Err(ELOOP);
             }
