@@ -259,6 +259,13 @@ pub fn write(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         }
         return s.pipe_call(p, id, true, f.flags(), a[1], a[2].min(MAX_RW));
     }
+    if matches!(f.kind(), FdKind::Console)
+        && writable(f.flags())
+        && s.tty.tostop()
+        && let Some(r) = s.tty_background(p, crate::signal::SIGTTOU)
+    {
+        return r;
+    }
     write_to(s, p, &f, a[1], a[2], None)
 }
 
