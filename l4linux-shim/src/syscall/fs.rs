@@ -560,7 +560,12 @@ pub fn close(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
 
 pub fn lseek(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let f = fd_of(p, a[0])?;
-    let (off, whence) = (a[1] as i64, a[2]);
+    // Linux takes whence as an unsigned int and refuses one past
+    // SEEK_HOLE before asking the file (a pipe's ESPIPE comes after).
+    let (off, whence) = (a[1] as i64, a[2] as u32);
+    if whence > 4 {
+        return Err(EINVAL);
+    }
     let size = match f.kind() {
         FdKind::File { node } => s.fs.size(node),
         FdKind::Text { data } => data.len() as u64,
@@ -682,7 +687,9 @@ fn do_stat(
     buf: u64,
     flags: u64,
 ) -> SysResult {
-    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800) != 0 {
+    // AT_NO_AUTOMOUNT and AT_STATX_SYNC_TYPE's bits are accepted, as
+    // Linux's vfs_statx accepts them.
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800 | 0x6000) != 0 {
         return Err(EINVAL);
     }
     let st = stat_at(s, p, dirfd, path, flags)?;
