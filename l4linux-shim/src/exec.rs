@@ -59,14 +59,22 @@ fn page_up(x: u64) -> u64 {
 }
 
 impl Shim {
+    /// The file `execve` opens at `path` (from directory `cwd`): its
+    /// node, or the lookup's error, or EACCES if it is not a regular file
+    /// anyone may run. Its format is looked at later ([`Self::executable`]).
+    pub fn exec_file(&self, cwd: usize, path: &[u8]) -> Result<usize, i64> {
+        let node = self.fs.lookup(cwd, path, true)?;
+        let n = self.fs.node(node);
+        if !matches!(n.kind, Kind::File(_)) || n.mode & 0o111 == 0 {
+            return Err(EACCES);
+        }
+        Ok(node)
+    }
+
     /// The executable at `path` (from directory `cwd`): its node, bytes
     /// and headers, or the errno `execve` gives.
     fn executable(&self, cwd: usize, path: &[u8]) -> Result<(usize, &'static [u8], elf::Elf), i64> {
-        let node = self.fs.lookup(cwd, path, true)?;
-        if !matches!(self.fs.node(node).kind, Kind::File(_)) || self.fs.node(node).mode & 0o111 == 0
-        {
-            return Err(EACCES);
-        }
+        let node = self.exec_file(cwd, path)?;
         // A file written since the build is not mapped from the archive:
         // running it is a later step.
         let data = self.fs.packed(node).ok_or(ENOEXEC)?;

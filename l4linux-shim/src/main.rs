@@ -135,11 +135,32 @@ fn rdtsc() -> u64 {
 
 impl Shim {
     pub fn copy_in(&mut self, p: &mut Process, addr: u64, out: &mut [u8]) -> Result<(), i64> {
-        p.copy_in(&mut self.sys, &mut self.arena, addr, out)
+        p.copy_in_part(&mut self.sys, &mut self.arena, addr, out)
+            .map_err(|s| s.err)
     }
 
     pub fn copy_out(&mut self, p: &mut Process, addr: u64, data: &[u8]) -> Result<(), i64> {
         p.copy_out(&mut self.sys, &mut self.arena, addr, data)
+    }
+
+    /// `copy_in` up to the first page `p` may not read.
+    pub fn copy_in_part(
+        &mut self,
+        p: &mut Process,
+        addr: u64,
+        out: &mut [u8],
+    ) -> Result<(), process::Short> {
+        p.copy_in_part(&mut self.sys, &mut self.arena, addr, out)
+    }
+
+    /// `copy_out` up to the first page `p` may not write.
+    pub fn copy_out_part(
+        &mut self,
+        p: &mut Process,
+        addr: u64,
+        data: &[u8],
+    ) -> Result<(), process::Short> {
+        p.copy_out_part(&mut self.sys, &mut self.arena, addr, data)
     }
 
     /// A `T` from process memory.

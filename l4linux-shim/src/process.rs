@@ -18,7 +18,7 @@ use crate::arena::{Arena, PAGE};
 use crate::fd::Fd;
 use crate::linux::{PROT_EXEC, PROT_READ, PROT_WRITE, errno::*};
 use crate::mem::{CHUNK_BITS, MAX_CHUNKS, Memory};
-use crate::signal::{SS_DISABLE, SigAction, SigInfo, StackT};
+use crate::signal::{SigAction, SigInfo, StackT};
 use crate::sys::Sys;
 use septum_user::println;
 
@@ -29,13 +29,38 @@ pub const USER_TOP: u64 = 0x7fff_ffff_f000;
 /// The top of the initial stack, and how far it may grow down.
 pub const STACK_TOP: u64 = 0x7fff_ffff_e000;
 pub const STACK_MAX: u64 = 8 << 20;
-/// Where `mmap` without an address starts looking, downwards.
-pub const MMAP_TOP: u64 = 0x7fff_f000_0000 - STACK_MAX;
+/// Where `mmap` without an address starts looking, downwards: as far
+/// below the top as Linux puts its `mmap_base` with address
+/// randomization on (the stack's 8 MiB limit, its 1 MiB guard gap and
+/// the 16 GiB its random offset may take), the random offsets zero. A
+/// process may then ask for up to that much past a mapped buffer and
+/// find the range user memory, as on Linux (getrandom's count of
+/// INT_MAX, for one).
+pub const MMAP_TOP: u64 = USER_TOP - STACK_MAX - (1 << 20) - (16 << 30);
 /// Most memory areas a process may have.
 pub const MAX_VMAS: usize = 4096;
 /// Where a static-PIE is loaded (Linux's `ELF_ET_DYN_BASE` without
 /// randomization).
 pub const PIE_BASE: u64 = 0x5555_5555_4000;
+
+/// A copy between the shim and process memory that stopped early: the
+/// bytes moved before the first page that failed, and its error. Linux
+/// answers a short read or write with the count moved, or the error
+/// when nothing was ([`Short::count`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Short {
+    pub done: usize,
+    pub err: i64,
+}
+
+impl Short {
+    /// A transfer's answer after this short copy: the count moved (plus
+    /// `before`, what earlier steps moved), or the error if nothing was.
+    pub fn count(self, before: u64) -> Result<u64, i64> {
+        let n = before + self.done as u64;
+        if n > 0 { Ok(n) } else { Err(self.err) }
+    }
+}
 
 /// What backs an area's pages.
 #[derive(Clone, Copy, Debug)]
@@ -307,10 +332,9 @@ impl Process {
             pending: 0,
             siginfo: Vec::new(),
             sigactions: [SigAction::default(); 64],
-            altstack: StackT {
-                flags: SS_DISABLE,
-                ..StackT::default()
-            },
+            // As Linux keeps it for a process that never set one: no
+            // stack (reported as SS_DISABLE) and no flags.
+            altstack: StackT::default(),
             saved_mask: None,
             sig_wait: None,
             exit: None,
@@ -645,7 +669,10 @@ impl Process {
     /// Walk `[addr, addr + len)` page by page, faulting each page in as
     /// `user_page` does (for writing if `write`), and hand `step` the
     /// page's arena slot, the offset in it and the range of the copy it
-    /// covers; `step` says whether the arena access worked.
+    /// covers; `step` says whether the arena access worked. A range that
+    /// is not process memory at all moves nothing; otherwise the walk
+    /// stops at the first page that fails, and `Short` says how far it
+    /// got.
     fn each_page(
         &mut self,
         sys: &mut Sys,
@@ -654,32 +681,38 @@ impl Process {
         len: usize,
         write: bool,
         mut step: impl FnMut(&mut Arena, u64, usize, core::ops::Range<usize>) -> bool,
-    ) -> Result<(), i64> {
+    ) -> Result<(), Short> {
         if !Self::range_ok(addr, len as u64) {
-            return Err(EFAULT);
+            return Err(Short {
+                done: 0,
+                err: EFAULT,
+            });
         }
         let mut done = 0usize;
         while done < len {
             let va = addr + done as u64;
             let off = (va % PAGE_U64) as usize;
             let n = (PAGE - off).min(len - done);
-            let slot = self.user_page(sys, arena, va, write)?;
+            let slot = self
+                .user_page(sys, arena, va, write)
+                .map_err(|err| Short { done, err })?;
             if !step(arena, slot, off, done..done + n) {
-                return Err(EFAULT);
+                return Err(Short { done, err: EFAULT });
             }
             done += n;
         }
         Ok(())
     }
 
-    /// Copy `out.len()` bytes of process memory at `addr` into `out`.
-    pub fn copy_in(
+    /// Copy process memory at `addr` into `out`, up to the first page the
+    /// process may not read.
+    pub fn copy_in_part(
         &mut self,
         sys: &mut Sys,
         arena: &mut Arena,
         addr: u64,
         out: &mut [u8],
-    ) -> Result<(), i64> {
+    ) -> Result<(), Short> {
         let len = out.len();
         self.each_page(sys, arena, addr, len, false, |arena, slot, off, r| {
             arena.read(slot, off, &mut out[r])
@@ -694,6 +727,19 @@ impl Process {
         addr: u64,
         data: &[u8],
     ) -> Result<(), i64> {
+        self.copy_out_part(sys, arena, addr, data)
+            .map_err(|s| s.err)
+    }
+
+    /// Copy `data` into process memory at `addr` up to the first page the
+    /// process may not write.
+    pub fn copy_out_part(
+        &mut self,
+        sys: &mut Sys,
+        arena: &mut Arena,
+        addr: u64,
+        data: &[u8],
+    ) -> Result<(), Short> {
         self.each_page(sys, arena, addr, data.len(), true, |arena, slot, off, r| {
             arena.write(slot, off, &data[r])
         })

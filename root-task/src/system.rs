@@ -732,7 +732,10 @@ pub fn program<'a>(
     let mut bytes = pool_bytes(d, &elf);
     for m in d.maps.iter() {
         if let Mapped::GuestKernel { guest } = m.what {
-            bytes += guest_kernel_pages(image, system, guest)? * PAGE;
+            // Its pages, and the CNode that keeps them (twice its size:
+            // it is aligned to its size among the domain's pages).
+            let pages = guest_kernel_pages(image, system, guest)?;
+            bytes += pages * PAGE + 2 * window_cnode_bytes(pages);
         }
     }
     for cap in d.caps.iter() {
@@ -815,8 +818,27 @@ fn guest_kernel_pages(image: &BootImage<'_>, system: &System<'_>, g: u16) -> Res
     Ok(1 + (data.len() as u64).div_ceil(PAGE))
 }
 
+/// The radix of the CNode that keeps a guest kernel window's `pages`
+/// frames: a slot per page, rounded up to a power of two.
+fn window_radix(pages: u64) -> u64 {
+    bits_for(pages * PAGE) - 12
+}
+
+/// Bytes of that CNode (a slot is 32 bytes).
+fn window_cnode_bytes(pages: u64) -> u64 {
+    32 << window_radix(pages)
+}
+
 /// Fill and map guest `g`'s kernel window in its vmm's `vspace` at `m`:
 /// the launch page, then the ELF, read-only, in frames from `pool`.
+///
+/// The frames are kept in a CNode of the window's own, not in root
+/// slots: a guest kernel of 8 MiB is over 2,000 pages, half the root
+/// task's CNode, and a second guest would not fit. Each frame is made in
+/// one root slot, filled, mapped and moved into the window's CNode (a
+/// frame capability carries its mapping, so the move keeps it). The
+/// window takes two root slots whatever its size: its CNode and that
+/// working slot, left empty.
 #[allow(clippy::too_many_arguments)]
 fn map_guest_kernel(
     b: &mut Builder<'_>,
@@ -859,8 +881,14 @@ fn map_guest_kernel(
     let Some(n) = launch.write(&mut page) else {
         bail!("{who}: guest `{}`'s launch page does not fit", guest.name);
     };
+    let radix = window_radix(pages);
+    let frames = b.make(who, pool, ty::CNODE, radix, "its guest's kernel window")?;
+    let frame = b.slot()?;
     for i in 0..pages {
-        let frame = b.make(who, pool, ty::FRAME, 0, "a page of its guest's kernel")?;
+        b.ipc
+            .retype(pool, ty::FRAME, 0, CNODE, frame, 1)
+            .ctx(who, "a page of its guest's kernel")?;
+        b.objects += 1;
         if i == 0 {
             b.fill(frame, 0, &page[..n])?;
         } else {
@@ -873,6 +901,9 @@ fn map_guest_kernel(
         b.ipc
             .frame_map(frame, vspace, va, attrs(MapRights::Read))
             .ctx(who, "mapping its guest's kernel")?;
+        b.ipc
+            .cnode_move(frames, (i, radix), CNODE, (frame, DEPTH))
+            .ctx(who, "keeping a page of its guest's kernel")?;
     }
     Ok(())
 }

@@ -144,52 +144,16 @@ static const struct call calls[] = {
     {SYS_faccessat2, "faccessat2", "dSxF", {0}, 0},
 };
 
-/* Cases where the shim still answers otherwise than Linux (found by
- * this test; each is a bug to fix in the call's handler, after which its
- * line comes out of this list): a partial read or write into a buffer
- * that runs into a guard page (Linux copies what it can), execve
- * copying argv/envp before looking the file up, mmap's and madvise's
- * flag checks, sendfile's count above SSIZE_MAX, truncate's negative
- * length checked after the path, readlink's bufsiz as an int,
- * setpgid(-1), sigaltstack's check order, getdents64's count as an
- * unsigned int, waitid's infop written without children, utimensat's
- * NULL path. Not run, so both sides keep the same state. */
+/* Cases not compared with Linux (each a line `name argN label`, or a
+ * whole extra case's name). Not run, so both sides keep the same state.
+ * mprotect(buf, 1<<40): Linux's answer depends on its address-space
+ * layout, not on the call's checks: the terabyte above the buffer runs
+ * through whatever mappings Linux placed there (the earlier cases'
+ * mmaps, then its [vvar] page, which cannot be made writable: EACCES);
+ * the shim lays areas out otherwise and has no vvar, so the first hole
+ * it meets gives ENOMEM. */
 static const char *const differs[] = {
-    "read arg1 guard",
-    "write arg1 guard",
-    "pread64 arg1 guard",
-    "pwrite64 arg1 guard",
-    "getrandom arg0 guard",
-    "getrandom arg1 SIZE_MAX",
-    "getrandom arg1 1<<40",
-    "mmap arg2 0x40000000",
-    "mmap arg3 0x40000000",
     "mprotect arg1 1<<40",
-    "madvise arg1 SIZE_MAX",
-    "madvise arg1 1<<40",
-    "madvise arg2 0x40000000",
-    "sendfile arg3 SIZE_MAX",
-    "execve arg1 kernel",
-    "execve arg1 noncanonical",
-    "execve arg1 unmapped",
-    "execve arg1 guard",
-    "execve arg1 top",
-    "execve arg2 kernel",
-    "execve arg2 noncanonical",
-    "execve arg2 unmapped",
-    "execve arg2 guard",
-    "execve arg2 top",
-    "sigaltstack arg0 misaligned",
-    "getdents64 arg2 SIZE_MAX",
-    "getdents64 arg2 1<<40",
-    "waitid arg2 kernel",
-    "waitid arg2 noncanonical",
-    "waitid arg2 unmapped",
-    "waitid arg2 guard",
-    "waitid arg2 top",
-    "utimensat arg1 null",
-    "mmap offset 1<<62",
-    "pread64 near LONG_MAX",
 };
 
 static int skipped(const char *name, int arg, const char *label)

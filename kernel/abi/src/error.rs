@@ -63,6 +63,7 @@ impl Error {
 
     /// Decode a `rax` value: `Ok(v)` for a non-negative result, the error
     /// otherwise (an unknown negative code reads as `Range`).
+    #[inline]
     pub fn from_rax(rax: u64) -> Result<u64, Error> {
         if (rax as i64) >= 0 {
             return Ok(rax);

@@ -113,13 +113,17 @@ pub struct ShortReceived {
     pub caps: usize,
 }
 
+// The short helpers and `buffer_word` are `#[inline]`: a server's loop
+// (the guest kernel's answers every system call of its processes) runs
+// them once per message, and out of line each is a call, a spill of the
+// returned registers and a `memcpy` of the words.
+#[inline]
 fn short_result(r: &Regs) -> Result<ShortReceived, Error> {
     status(r)?;
     let info = MessageInfo::decode(r.rsi).map_err(|_| Error::Range)?;
     let len = info.words();
-    let mut words = [0; REGISTER_WORDS];
-    let n = len.min(REGISTER_WORDS);
-    words[..n].copy_from_slice(&r.mr[..n]);
+    // Word by word, not a slice copy: a `memcpy` call for at most 32 bytes.
+    let words = core::array::from_fn(|i| if i < len { r.mr[i] } else { 0 });
     Ok(ShortReceived {
         badge: r.rdi,
         msg: Short {
@@ -131,6 +135,7 @@ fn short_result(r: &Regs) -> Result<ShortReceived, Error> {
     })
 }
 
+#[inline]
 fn short_info(m: &Short) -> Result<u64, Error> {
     if m.len > REGISTER_WORDS {
         return Err(Error::Range);
@@ -139,18 +144,21 @@ fn short_info(m: &Short) -> Result<u64, Error> {
 }
 
 /// Call `cptr` with a register-only message and wait for the answer.
+#[inline]
 pub fn call_short(cptr: u64, m: &Short) -> Result<ShortReceived, Error> {
     short_result(&raw(nr::CALL, cptr, short_info(m)?, m.words, 0))
 }
 
 /// Answer through `reply` with a register-only message, then receive on
 /// `cptr` with it.
+#[inline]
 pub fn reply_recv_short(cptr: u64, reply: u64, m: &Short) -> Result<ShortReceived, Error> {
     short_result(&raw(nr::REPLY_RECV, cptr, short_info(m)?, m.words, reply))
 }
 
 /// Receive on `cptr`, binding callers to `reply` (0: none), keeping only
 /// the register words.
+#[inline]
 pub fn recv_short(cptr: u64, reply: u64) -> Result<ShortReceived, Error> {
     short_result(&raw(nr::RECV, cptr, 0, [0; REGISTER_WORDS], reply))
 }
@@ -199,6 +207,7 @@ impl Ipc {
         unsafe { self.buf.add(i).write_volatile(v) }
     }
 
+    #[inline]
     fn get(&self, i: usize) -> u64 {
         // SAFETY: as in `put`; volatile because the kernel writes the page.
         unsafe { self.buf.add(i).read_volatile() }
@@ -206,6 +215,7 @@ impl Ipc {
 
     /// Word `i` of the last message received, for `i` from 4 up to 67
     /// (the words a [`ShortReceived`] leaves in the buffer); 0 otherwise.
+    #[inline]
     pub fn buffer_word(&self, i: usize) -> u64 {
         if (REGISTER_WORDS..MAX_WORDS).contains(&i) {
             self.get(buffer::MESSAGE + i - REGISTER_WORDS)

@@ -20,6 +20,7 @@ pub struct Regs {
 }
 
 /// Issue system call `number` with every argument register.
+#[inline]
 pub fn raw(number: u64, rdi: u64, rsi: u64, mr: [u64; REGISTER_WORDS], r12: u64) -> Regs {
     let (rax, rdi_out, rsi_out, m0, m1, m2, m3);
     // SAFETY: `syscall` enters the kernel, which reads and writes only the
@@ -51,6 +52,7 @@ pub fn raw(number: u64, rdi: u64, rsi: u64, mr: [u64; REGISTER_WORDS], r12: u64)
 }
 
 /// Status of a call.
+#[inline]
 pub fn status(r: &Regs) -> Result<u64, Error> {
     Error::from_rax(r.rax)
 }

@@ -26,12 +26,23 @@ pub(super) fn fd_of(p: &Process, fd: u64) -> Result<Fd, i64> {
         .ok_or(EBADF)
 }
 
-fn readable(flags: u64) -> bool {
+pub(super) fn readable(flags: u64) -> bool {
     flags & O_ACCMODE != O_WRONLY && flags & O_PATH == 0
 }
 
 fn writable(flags: u64) -> bool {
     matches!(flags & O_ACCMODE, O_WRONLY | O_RDWR) && flags & O_PATH == 0
+}
+
+/// Linux's `rw_verify_area` for `count` bytes at `pos` of a file that
+/// has a position: EINVAL if the count is negative as a signed size, or
+/// the transfer would run past the largest offset.
+fn verify_area(pos: u64, count: u64) -> Result<(), i64> {
+    let (pos, count) = (pos as i64, count as i64);
+    if count < 0 || pos < 0 || pos.checked_add(count).is_none() {
+        return Err(EINVAL);
+    }
+    Ok(())
 }
 
 /// Bytes moved between process memory and a file per step.
@@ -54,9 +65,17 @@ fn write_to(
     if !Process::range_ok(buf, len) {
         return Err(EFAULT);
     }
+    if let FdKind::File { .. } = f.kind() {
+        verify_area(at.unwrap_or_else(|| f.pos()), len)?;
+    }
     let len = len.min(MAX_RW);
     match f.kind() {
-        FdKind::Console | FdKind::Null | FdKind::Zero => {
+        // Linux's /dev/null and /dev/zero take the count without reading
+        // the buffer.
+        FdKind::Null | FdKind::Zero => Ok(len),
+        FdKind::Console => {
+            // A chunk that cannot be read whole is not written (Linux's
+            // tty_write): the count so far, or the error.
             let mut done = 0u64;
             let mut chunk = vec![0u8; 4096];
             while done < len {
@@ -64,9 +83,7 @@ fn write_to(
                 if let Err(e) = s.copy_in(p, buf + done, &mut chunk[..n]) {
                     return if done > 0 { Ok(done) } else { Err(e) };
                 }
-                if matches!(f.kind(), FdKind::Console) {
-                    s.tty_write(&chunk[..n]);
-                }
+                s.tty_write(&chunk[..n]);
                 done += n as u64;
             }
             Ok(done)
@@ -81,12 +98,20 @@ fn write_to(
             let mut done = 0u64;
             let mut chunk = vec![0u8; (len as usize).min(CHUNK)];
             while done < len {
-                let n = (len - done).min(CHUNK as u64) as usize;
-                if let Err(e) = s.copy_in(p, buf + done, &mut chunk[..n]) {
+                let want = (len - done).min(CHUNK as u64) as usize;
+                // What can be read of the buffer is written (Linux's
+                // generic_perform_write stops at the first fault).
+                let (n, short) = match s.copy_in_part(p, buf + done, &mut chunk[..want]) {
+                    Ok(()) => (want, None),
+                    Err(short) => (short.done, Some(short)),
+                };
+                if let Some(short) = short
+                    && n == 0
+                {
                     if done > 0 {
                         break;
                     }
-                    return Err(e);
+                    return Err(short.err);
                 }
                 let wrote = match s.fs.write(node, pos, &chunk[..n]) {
                     Err(ENOSPC) => {
@@ -100,7 +125,7 @@ fn write_to(
                     Ok(w) => {
                         done += w as u64;
                         pos += w as u64;
-                        if w < n {
+                        if w < want {
                             break;
                         }
                     }
@@ -136,6 +161,9 @@ fn read_from(
     if !Process::range_ok(buf, len) {
         return Err(EFAULT);
     }
+    if let FdKind::File { .. } | FdKind::Text { .. } = f.kind() {
+        verify_area(at.unwrap_or_else(|| f.pos()), len)?;
+    }
     let len = len.min(MAX_RW);
     match f.kind() {
         FdKind::File { .. } | FdKind::Text { .. } => {
@@ -157,11 +185,15 @@ fn read_from(
                 if n == 0 {
                     break;
                 }
-                if let Err(e) = s.copy_out(p, buf + done, &chunk[..n]) {
-                    if done > 0 {
-                        break;
+                // Linux copies up to the first fault and counts that.
+                if let Err(short) = s.copy_out_part(p, buf + done, &chunk[..n]) {
+                    let moved = short.done as u64;
+                    if done + moved == 0 {
+                        return Err(short.err);
                     }
-                    return Err(e);
+                    done += moved;
+                    pos += moved;
+                    break;
                 }
                 done += n as u64;
                 pos += n as u64;
@@ -183,8 +215,10 @@ fn read_from(
         FdKind::Zero => {
             let n = len.min(1 << 20);
             let zeros = vec![0u8; n as usize];
-            s.copy_out(p, buf, &zeros)?;
-            Ok(n)
+            match s.copy_out_part(p, buf, &zeros) {
+                Ok(()) => Ok(n),
+                Err(short) => short.count(0),
+            }
         }
         FdKind::Dir { .. } => Err(EISDIR),
         // From readv: as if O_NONBLOCK (only `read` blocks).
@@ -728,10 +762,11 @@ pub fn getdents64(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let FdKind::Dir { node } = f.kind() else {
         return Err(ENOTDIR);
     };
-    let (buf, count) = (a[1], a[2].min(MAX_RW));
-    if !Process::range_ok(buf, count) {
-        return Err(EFAULT);
-    }
+    // Linux takes the count as an unsigned int and keeps it in an int:
+    // past INT_MAX no entry fits (EINVAL). The buffer is checked as
+    // entries are written into it, so an empty answer touches none of it.
+    let buf = a[1];
+    let count = u64::try_from(a[2] as u32 as i32).unwrap_or(0);
     if s.in_proc(node) {
         s.refresh_proc(p);
     }
@@ -778,7 +813,9 @@ pub fn getdents64(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         out.resize(start + reclen, 0);
         at = next;
     }
-    s.copy_out(p, buf, &out)?;
+    if !out.is_empty() {
+        s.copy_out(p, buf, &out)?;
+    }
     f.set_pos(at);
     Ok(out.len() as u64)
 }
@@ -1021,6 +1058,7 @@ pub fn sendfile(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     } else {
         inp.pos()
     };
+    verify_area(from, a[3])?;
     let n = splice_bytes(s, p, &out, None, &inp, &mut from, a[3])?;
     if a[2] != 0 {
         s.put(p, a[2], &(from as i64))?;

@@ -81,7 +81,13 @@ pub fn getrandom(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     if a[2] & !7 != 0 {
         return Err(EINVAL);
     }
-    let len = a[1].min(33_554_431);
+    // Both GRND_INSECURE and GRND_RANDOM make no sense together.
+    if a[2] & 6 == 6 {
+        return Err(EINVAL);
+    }
+    // Linux caps the count at INT_MAX, checks that the whole range is
+    // user memory, then copies up to the first fault.
+    let len = a[1].min(i32::MAX as u64);
     if !Process::range_ok(a[0], len) {
         return Err(EFAULT);
     }
@@ -90,7 +96,9 @@ pub fn getrandom(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     while done < len {
         let n = (len - done).min(256) as usize;
         s.random(&mut chunk[..n]);
-        s.copy_out(p, a[0] + done, &chunk[..n])?;
+        if let Err(short) = s.copy_out_part(p, a[0] + done, &chunk[..n]) {
+            return short.count(done);
+        }
         done += n as u64;
     }
     Ok(len)

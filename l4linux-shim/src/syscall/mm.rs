@@ -3,6 +3,7 @@
 //! touched (`Process::fault`).
 
 use super::Args;
+use super::fs::{fd_of, readable};
 use crate::Shim;
 use crate::fd::FdKind;
 use crate::linux::errno::*;
@@ -50,53 +51,38 @@ pub fn brk(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     Ok(want)
 }
 
+/// mmap, checking its arguments in Linux's order (`ksys_mmap_pgoff`,
+/// `do_mmap`): the offset's alignment, the descriptor (unless
+/// anonymous), the length, where it goes, then the mapping's type and
+/// the file's access. Protection bits Linux does not know are ignored,
+/// as it ignores them.
 pub fn mmap(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
-    let (addr, len, prot, flags, fd, off) = (a[0], a[1], a[2], a[3], a[4], a[5]);
-    if len == 0 || off % PAGE_U64 != 0 || prot & !7 != 0 {
+    let (addr, len, flags, off) = (a[0], a[1], a[3], a[5]);
+    let prot = a[2] & (PROT_READ | PROT_WRITE | PROT_EXEC);
+    if off % PAGE_U64 != 0 {
         return Err(EINVAL);
     }
-    if !matches!(flags & 3, 1..=3) {
+    // Linux takes the descriptor as an unsigned int.
+    let file = if flags & MAP_ANONYMOUS == 0 {
+        Some(fd_of(p, u64::from(a[4] as u32))?)
+    } else {
+        None
+    };
+    if len == 0 {
         return Err(EINVAL);
     }
     let len = page_up(len).filter(|&l| l <= USER_TOP).ok_or(ENOMEM)?;
-    let backing = if flags & MAP_ANONYMOUS != 0 {
-        Backing::Anon
-    } else {
-        let f = p.fds.get(fd as usize).cloned().flatten().ok_or(EBADF)?;
-        let FdKind::File { node } = f.kind() else {
-            return Err(ENODEV);
-        };
-        // A file written since the build has no archive bytes to map:
-        // mapping it is a later step.
-        let data = s.fs.packed(node).ok_or(ENODEV)?;
-        if flags & 3 != MAP_PRIVATE && prot & PROT_WRITE != 0 {
-            // A shared writable mapping of a read-only file.
-            return Err(EACCES);
-        }
-        let from = (off as usize).min(data.len());
-        Backing::File {
-            data: &data[from..],
-            vaddr: 0,
-        }
-    };
     let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
     let start = if fixed {
-        if addr % PAGE_U64 != 0 {
-            return Err(EINVAL);
-        }
         let end = addr
             .checked_add(len)
             .filter(|&e| e <= USER_TOP)
             .ok_or(ENOMEM)?;
-        if p.overlaps(addr, end) {
-            if !p.fits_after(addr, end, false) {
-                return Err(ENOMEM);
-            }
-            if flags & MAP_FIXED_NOREPLACE != 0 {
-                return Err(EEXIST);
-            }
-            p.drop_pages(&mut s.sys, addr, end);
-            p.remove_range(addr, end);
+        if addr % PAGE_U64 != 0 {
+            return Err(EINVAL);
+        }
+        if p.overlaps(addr, end) && flags & MAP_FIXED_NOREPLACE != 0 {
+            return Err(EEXIST);
         }
         addr
     } else {
@@ -110,10 +96,47 @@ pub fn mmap(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
             find_free(p, len).ok_or(ENOMEM)?
         }
     };
-    let backing = match backing {
-        Backing::File { data, .. } => Backing::File { data, vaddr: start },
-        b => b,
+    // MAP_SHARED, MAP_PRIVATE or MAP_SHARED_VALIDATE.
+    if !matches!(flags & 3, 1..=3) {
+        return Err(EINVAL);
+    }
+    let backing = match file {
+        None => Backing::Anon,
+        Some(f) => {
+            let shared = flags & 3 != MAP_PRIVATE;
+            if shared && prot & PROT_WRITE != 0 {
+                // A shared writable mapping (of a file not open for
+                // writing, Linux's case; the shim has none of the others).
+                return Err(EACCES);
+            }
+            if !readable(f.flags()) {
+                return Err(EACCES);
+            }
+            let FdKind::File { node } = f.kind() else {
+                return Err(ENODEV);
+            };
+            // A file written since the build has no archive bytes to
+            // map (a later step), unless the mapping starts at or past
+            // its end and so maps none of them.
+            let data = match s.fs.packed(node) {
+                Some(data) => data,
+                None if off >= s.fs.size(node) => &[],
+                None => return Err(ENODEV),
+            };
+            let from = off.min(data.len() as u64) as usize;
+            Backing::File {
+                data: &data[from..],
+                vaddr: start,
+            }
+        }
     };
+    if fixed && p.overlaps(start, start + len) {
+        if !p.fits_after(start, start + len, false) {
+            return Err(ENOMEM);
+        }
+        p.drop_pages(&mut s.sys, start, start + len);
+        p.remove_range(start, start + len);
+    }
     p.add_vma(Vma {
         start,
         end: start + len,
@@ -190,9 +213,58 @@ pub fn mprotect(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     Ok(0)
 }
 
-pub fn madvise(_: &mut Shim, _: &mut Process, a: &Args) -> SysResult {
-    if !a[0].is_multiple_of(PAGE_U64) {
+/// Advice Linux 6.1 knows (`madvise_behavior_valid`, less the
+/// memory-failure ones, which need CONFIG_MEMORY_FAILURE): NORMAL to
+/// DONTNEED, then FREE to COLLAPSE.
+fn known_advice(advice: u64) -> bool {
+    matches!(advice, 0..=4 | 8..=25)
+}
+
+const MADV_DONTNEED: u64 = 4;
+const MADV_REMOVE: u64 = 9;
+const MADV_DONTNEED_LOCKED: u64 = 24;
+
+/// madvise, as Linux checks it: the advice and the range first (EINVAL),
+/// an empty range does nothing, then each area in the range takes the
+/// advice and a hole in it makes the answer ENOMEM. DONTNEED drops the
+/// pages (the next touch finds zeroes, or the file's bytes again); REMOVE
+/// needs a shared file mapping, which the shim has none of; the other
+/// advice is a hint the shim does not need.
+pub fn madvise(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let (start, len, advice) = (a[0], a[1], a[2] & 0xffff_ffff);
+    if !known_advice(advice) || start % PAGE_U64 != 0 {
         return Err(EINVAL);
+    }
+    let end = page_up(len)
+        .and_then(|l| start.checked_add(l))
+        .ok_or(EINVAL)?;
+    if end == start {
+        return Ok(0);
+    }
+    let areas: alloc::vec::Vec<(u64, u64)> = p
+        .vmas
+        .iter()
+        .filter(|v| v.start < end && start < v.end)
+        .map(|v| (v.start.max(start), v.end.min(end)))
+        .collect();
+    if areas.is_empty() {
+        return Err(ENOMEM);
+    }
+    if advice == MADV_REMOVE {
+        return Err(EINVAL);
+    }
+    if matches!(advice, MADV_DONTNEED | MADV_DONTNEED_LOCKED) {
+        for &(lo, hi) in &areas {
+            p.drop_pages(&mut s.sys, lo, hi);
+        }
+    }
+    // The areas are sorted and never overlap: the range is whole if they
+    // meet end to end from `start` to `end`.
+    let whole = areas.first().map(|r| r.0) == Some(start)
+        && areas.last().map(|r| r.1) == Some(end)
+        && areas.windows(2).all(|w| w[0].1 == w[1].0);
+    if !whole {
+        return Err(ENOMEM);
     }
     Ok(0)
 }

@@ -105,7 +105,10 @@ const fn table() -> [Entry; names::COUNT] {
     t[21] = full(fs::access);
     t[22] = full(fs::pipe);
     t[23] = full(poll::select);
-    t[28] = partial(mm::madvise, "advice is ignored");
+    t[28] = partial(
+        mm::madvise,
+        "DONTNEED drops the pages; other advice is ignored",
+    );
     t[32] = full(fs::dup);
     t[34] = full(signal::pause);
     t[33] = full(fs::dup2);

@@ -338,14 +338,19 @@ fn set_times(s: &mut Shim, node: usize, times: [Option<Timespec>; 2]) -> SysResu
 /// A pair of timespecs at `at` (NULL: both now) as `set_times` takes
 /// them; EINVAL for a nanosecond field out of range.
 fn read_times(s: &mut Shim, p: &mut Process, at: u64) -> Result<[Option<Timespec>; 2], i64> {
+    let raw = if at == 0 { None } else { Some(s.get(p, at)?) };
+    times_of(raw)
+}
+
+/// `raw` (None: both now) as `set_times` takes it.
+fn times_of(raw: Option<[Timespec; 2]>) -> Result<[Option<Timespec>; 2], i64> {
     let now = Timespec {
         tv_sec: 0,
         tv_nsec: UTIME_NOW,
     };
-    if at == 0 {
+    let Some(t) = raw else {
         return Ok([Some(now), Some(now)]);
-    }
-    let t: [Timespec; 2] = s.get(p, at)?;
+    };
     let mut out = [None, None];
     for (o, t) in out.iter_mut().zip(t) {
         *o = match t.tv_nsec {
@@ -358,20 +363,34 @@ fn read_times(s: &mut Shim, p: &mut Process, at: u64) -> Result<[Option<Timespec
     Ok(out)
 }
 
+/// utimensat in Linux's order: the times are read; both UTIME_OMIT
+/// change nothing, the path unlooked at; a NULL path with a descriptor
+/// is futimens (no flags allowed); otherwise the path is looked up (a
+/// NULL one is EFAULT, as Linux reads it); the nanoseconds are checked
+/// last.
 pub fn utimensat(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let (dirfd, path, times, flags) = (a[0], a[1], a[2], a[3]);
-    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
-        return Err(EINVAL);
+    let raw: Option<[Timespec; 2]> = if times == 0 {
+        None
+    } else {
+        Some(s.get(p, times)?)
+    };
+    if raw.is_some_and(|t| t.iter().all(|t| t.tv_nsec == UTIME_OMIT)) {
+        return Ok(0);
     }
-    let t = read_times(s, p, times)?;
-    // A NULL path is futimens(dirfd).
-    let node = if path == 0 {
+    let node = if path == 0 && dirfd as i32 != AT_FDCWD as i32 {
+        if flags != 0 {
+            return Err(EINVAL);
+        }
         s.stamp();
         inode_of_fd(p, dirfd)?
     } else {
+        if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+            return Err(EINVAL);
+        }
         inode_at(s, p, dirfd, path, flags)?
     };
-    set_times(s, node, t)
+    set_times(s, node, times_of(raw)?)
 }
 
 /// A pair of timevals (utimes, futimesat) as timespecs.

@@ -124,8 +124,18 @@ const P_ALL: u64 = 0;
 const P_PID: u64 = 1;
 const P_PGID: u64 = 2;
 
-/// waitid(idtype, id, infop, options, rusage).
+/// waitid(idtype, id, infop, options, rusage). Linux writes the
+/// siginfo whatever the answer (zeroes when no child is reported), so an
+/// infop it cannot write makes even ECHILD or EINVAL an EFAULT.
 pub fn waitid(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
+    let r = waitid_checked(s, p, a);
+    if r.is_err() && a[2] != 0 {
+        s.put(p, a[2], &SigInfo::zeroed())?;
+    }
+    r
+}
+
+fn waitid_checked(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let (idtype, id, options) = (a[0], a[1] as i32 as i64, a[3]);
     let known = WNOHANG | WSTOPPED | WEXITED | WCONTINUED | WNOWAIT | WTHREAD_BITS;
     if options & !known != 0 || options & (WEXITED | WSTOPPED | WCONTINUED) == 0 {
@@ -281,8 +291,9 @@ const MAX_ARGS: usize = 4096;
 const MAX_ARG_BYTES: usize = 256 << 10;
 const E2BIG: i64 = 7;
 
-/// The NULL-terminated array of strings at `at` (NULL itself: none).
-fn strings(s: &mut Shim, p: &mut Process, at: u64, total: &mut usize) -> Result<Vec<Vec<u8>>, i64> {
+/// The pointers of the NULL-terminated array at `at` (NULL itself:
+/// none), as Linux counts them before it reads any string.
+fn pointers(s: &mut Shim, p: &mut Process, at: u64) -> Result<Vec<u64>, i64> {
     let mut out = Vec::new();
     if at == 0 {
         return Ok(out);
@@ -295,6 +306,19 @@ fn strings(s: &mut Shim, p: &mut Process, at: u64, total: &mut usize) -> Result<
         if out.len() >= MAX_ARGS {
             return Err(E2BIG);
         }
+        out.push(ptr);
+    }
+}
+
+/// The strings at `ptrs`, their bytes counted in `total`.
+fn strings(
+    s: &mut Shim,
+    p: &mut Process,
+    ptrs: &[u64],
+    total: &mut usize,
+) -> Result<Vec<Vec<u8>>, i64> {
+    let mut out = Vec::with_capacity(ptrs.len());
+    for &ptr in ptrs {
         let arg = s
             .cstr(p, ptr, MAX_ARG_BYTES)
             .map_err(|e| if e == ENAMETOOLONG { E2BIG } else { e })?;
@@ -304,13 +328,21 @@ fn strings(s: &mut Shim, p: &mut Process, at: u64, total: &mut usize) -> Result<
         }
         out.push(arg);
     }
+    Ok(out)
 }
 
+/// execve in Linux's order: the path is read and the file opened (its
+/// lookup and permission errors) before the argument and environment
+/// arrays are counted, then their strings are copied (environment
+/// first), and only then is the file's format looked at.
 pub fn execve(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let path = s.cstr(p, a[0], crate::fs::PATH_MAX - 1)?;
+    s.exec_file(p.cwd, &path)?;
+    let argv_ptrs = pointers(s, p, a[1])?;
+    let envp_ptrs = pointers(s, p, a[2])?;
     let mut total = 0;
-    let argv = strings(s, p, a[1], &mut total)?;
-    let envp = strings(s, p, a[2], &mut total)?;
+    let envp = strings(s, p, &envp_ptrs, &mut total)?;
+    let argv = strings(s, p, &argv_ptrs, &mut total)?;
     s.exec(p, &path, &argv, &envp)?;
     Ok(0)
 }

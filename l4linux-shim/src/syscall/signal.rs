@@ -258,6 +258,12 @@ fn set_altstack(p: &mut Process, ss: &StackT, sp: u64) -> Result<(), i64> {
     if mode != SS_DISABLE && mode != SS_ONSTACK && mode != 0 {
         return Err(EINVAL);
     }
+    // Linux changes, and checks, nothing more when asked for the stack
+    // that is set (its flags kept as they were given).
+    let set = &p.altstack;
+    if set.sp == ss.sp && set.size == ss.size && set.flags == ss.flags {
+        return Ok(());
+    }
     if mode == SS_DISABLE {
         p.altstack = StackT {
             flags: ss.flags,
@@ -270,7 +276,7 @@ fn set_altstack(p: &mut Process, ss: &StackT, sp: u64) -> Result<(), i64> {
     }
     p.altstack = StackT {
         sp: ss.sp,
-        flags: ss.flags & SS_AUTODISARM,
+        flags: ss.flags,
         pad: 0,
         size: ss.size,
     };

@@ -16,6 +16,12 @@
 //! - **One interrupt drains the FIFO.** A receive interrupt (at 14 bytes,
 //!   or the receive timeout for fewer) reads every byte the line status
 //!   says is there; a transmitter-empty interrupt refills up to 16.
+//! - **Multiplexed** ([`Console::set_mux`]), one terminal serves several
+//!   clients: every line of a client's output starts with its number
+//!   (`2| `), a client's output never continues another's line, and
+//!   [`MUX_KEY`] then a digit gives the input to that client
+//!   ([`Console::take_switch`]); what was typed before and not read yet is
+//!   dropped, so input meant for one client never reaches another.
 
 use crate::ring::Ring;
 use crate::uart::{self, Cause, Regs, ier, lsr, reg};
@@ -27,6 +33,24 @@ pub const RX_SIZE: usize = 16 * 1024;
 pub const TX_SIZE: usize = 4 * 1024;
 /// The most one message carries (the interface's `bytes<512>`).
 pub const CHUNK: usize = 512;
+
+/// With the console multiplexed: this key (Ctrl-]) then a digit `n` gives
+/// the input to client `n`; the key twice is the key itself. (Ctrl-A is
+/// QEMU's own multiplexer's, and the shell's start of line.)
+pub const MUX_KEY: u8 = 0x1d;
+
+/// What a multiplexed console remembers between bytes.
+#[derive(Clone, Copy, Debug, Default)]
+struct Mux {
+    /// The client whose output went out last.
+    last: Option<u64>,
+    /// The terminal's cursor is at the start of a line (after CR or LF).
+    at_start: bool,
+    /// [`MUX_KEY`] came, and the next byte says what it means.
+    escape: bool,
+    /// A switch of the input to this client, not yet taken.
+    switch: Option<u8>,
+}
 
 /// The driver's counters (the interface's `Stats` without the generation).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -51,6 +75,8 @@ pub struct Console<R: Regs> {
     throttled: bool,
     /// Losses not yet reported with a read.
     unreported: u32,
+    /// Set when the console is multiplexed.
+    mux: Option<Mux>,
     pub counters: Counters,
 }
 
@@ -66,8 +92,22 @@ impl<R: Regs> Console<R> {
             cooked: false,
             throttled: false,
             unreported: 0,
+            mux: None,
             counters: Counters::default(),
         }
+    }
+
+    /// Multiplex the terminal between clients (see the module's notes).
+    pub fn set_mux(&mut self) {
+        self.mux = Some(Mux {
+            at_start: true,
+            ..Mux::default()
+        });
+    }
+
+    /// The client the input was switched to since the last call, if any.
+    pub fn take_switch(&mut self) -> Option<u8> {
+        self.mux.as_mut().and_then(|m| m.switch.take())
     }
 
     /// Cooked: echo, Enter (CR) read as `\n`, Backspace (DEL or BS) erases
@@ -147,6 +187,19 @@ impl<R: Regs> Console<R> {
 
     /// One received byte through the line discipline.
     fn take(&mut self, b: u8) {
+        if let Some(m) = self.mux.as_mut() {
+            if core::mem::take(&mut m.escape) {
+                if b.is_ascii_digit() {
+                    // Unread input was typed for the client that had it.
+                    m.switch = Some(b - b'0');
+                    while self.rx.pop().is_some() {}
+                    return;
+                }
+            } else if b == MUX_KEY {
+                m.escape = true;
+                return;
+            }
+        }
         if !self.cooked {
             self.rx.push(b);
             return;
@@ -252,6 +305,52 @@ impl<R: Regs> Console<R> {
         taken
     }
 
+    /// [`Console::write`] for `client`: multiplexed, each of its lines
+    /// starts with its number, and its output starts on a line of its own
+    /// if another client's line is unfinished. Returns how many bytes of
+    /// `data` it took (what it adds is never split from them).
+    pub fn write_from(&mut self, client: u64, data: &[u8]) -> usize {
+        let Some(mut m) = self.mux else {
+            return self.write(data);
+        };
+        let prefix = client_prefix(client);
+        let prefix = prefix.as_bytes();
+        let mut taken = 0;
+        for &b in data {
+            let apart = m.last != Some(client) && !m.at_start;
+            let starts = (apart || m.at_start) && b != b'\r' && b != b'\n';
+            let room = 2 + usize::from(apart) * 2 + usize::from(starts) * prefix.len();
+            if self.tx.free() < room {
+                break;
+            }
+            if apart {
+                self.push_raw(b"\r\n");
+            }
+            if starts {
+                self.push_raw(prefix);
+            }
+            if self.cooked && b == b'\n' {
+                self.tx.push(b'\r');
+            }
+            self.tx.push(b);
+            m.last = Some(client);
+            m.at_start = matches!(b, b'\r' | b'\n');
+            taken += 1;
+        }
+        self.mux = Some(m);
+        if taken > 0 {
+            self.kick_tx();
+        }
+        taken
+    }
+
+    /// Queue `bytes` as they are (room checked by the caller).
+    fn push_raw(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.tx.push(b);
+        }
+    }
+
     /// Up to `max` bytes of input (at most [`CHUNK`]), if there is any.
     pub fn read(&mut self, max: usize) -> Option<Input> {
         if self.rx.is_empty() || max == 0 {
@@ -292,6 +391,15 @@ impl<R: Regs> Console<R> {
             partial,
         }
     }
+}
+
+/// `client`'s line prefix, `N| `.
+fn client_prefix(client: u64) -> heapless::String<24> {
+    use core::fmt::Write;
+    let mut s = heapless::String::new();
+    // Cannot fail: 20 digits and two bytes fit.
+    let _ = write!(s, "{client}| ");
+    s
 }
 
 #[cfg(test)]
@@ -492,6 +600,51 @@ mod tests {
         assert_eq!(&rest.data[..], b"c");
         assert_eq!(rest.dropped, 0);
         assert_eq!(c.pending_input(), 0);
+    }
+
+    #[test]
+    fn multiplexed_output_is_prefixed_per_line_and_never_joins_another_clients_line() {
+        let mut chip = Chip::default();
+        let mut c = Console::new(&mut chip);
+        c.set_mux();
+        assert_eq!(c.write_from(1, b"one\r\n/ # "), 9);
+        assert_eq!(c.write_from(12, b"two\n"), 4);
+        assert_eq!(c.write_from(1, b"x\r/ # x\r\n\r\nend"), 14);
+        c.service();
+        assert_eq!(
+            c.regs.out,
+            b"1| one\r\n1| / # \r\n12| two\n1| x\r1| / # x\r\n\r\n1| end"
+        );
+    }
+
+    #[test]
+    fn the_mux_key_switches_input_and_drops_what_the_last_client_left() {
+        let mut chip = Chip::default();
+        chip.source.extend(b"for-one\x1d2for-two\x1d\x1dx\x1dy");
+        let mut c = Console::new(&mut chip);
+        c.set_mux();
+        c.service();
+        assert_eq!(c.take_switch(), Some(2));
+        assert_eq!(c.take_switch(), None, "taken once");
+        let got = c.read_now(CHUNK);
+        assert_eq!(
+            &got.data[..],
+            b"for-two\x1dxy",
+            "the key twice is the key; before another byte it is nothing"
+        );
+        let mut plain = Chip::default();
+        plain.source.extend(b"a\x1d2");
+        let mut c = Console::new(&mut plain);
+        c.service();
+        assert_eq!(c.take_switch(), None);
+        assert_eq!(
+            &c.read_now(CHUNK).data[..],
+            b"a\x1d2",
+            "not multiplexed: plain bytes"
+        );
+        assert_eq!(c.write_from(1, b"x\n"), 2);
+        c.service();
+        assert_eq!(c.regs.out, b"x\n");
     }
 
     #[test]

@@ -47,6 +47,12 @@ pub struct Config {
     /// Called after every interrupt with the counters and generation: the
     /// crash test's driver dies from here halfway through a transfer.
     pub after_interrupt: Option<fn(&Counters, u32)>,
+    /// One terminal for several clients (`serial-mux`): each line of a
+    /// client's output starts with its badge, and the input goes to the
+    /// client the user picks with [`crate::console::MUX_KEY`] and its
+    /// badge's digit, not to the last that asked (`acquire_input` takes
+    /// it only while nobody has it).
+    pub mux: bool,
 }
 
 impl Config {
@@ -63,6 +69,7 @@ impl Config {
         first_reply: 11,
         replies: 8,
         after_interrupt: None,
+        mux: false,
     };
 }
 
@@ -78,6 +85,7 @@ struct Reader {
 }
 
 struct Writer {
+    badge: u64,
     data: heapless::Vec<u8, CHUNK>,
     done: usize,
     token: ReplyToken<u32, SerialError>,
@@ -115,7 +123,7 @@ impl Serial {
     /// it waiting: input is handed out in order).
     fn progress(&mut self, ipc: &mut Ipc) {
         while let Some(w) = self.writers.front_mut() {
-            w.done += self.console.write(&w.data[w.done..]);
+            w.done += self.console.write_from(w.badge, &w.data[w.done..]);
             if w.done < w.data.len() {
                 break;
             }
@@ -155,6 +163,37 @@ impl Serial {
         }
     }
 
+    /// Give the input to `badge`: readers of other clients are answered,
+    /// they may not read now.
+    fn give_input(&mut self, ipc: &mut Ipc, badge: u64) {
+        self.foreground = Some(badge);
+        for _ in 0..self.readers.len() {
+            if let Some(r) = self.readers.pop_front() {
+                if r.badge == badge {
+                    // Cannot fail: one was just taken out.
+                    let _ = self.readers.push_back(r);
+                } else {
+                    r.token.err(ipc, SerialError::NotForeground);
+                }
+            }
+        }
+    }
+
+    /// The user typed the mux key and `n`: the input is client `n`'s, if
+    /// such a client has asked for input (or to be told of it).
+    fn switch_input(&mut self, ipc: &mut Ipc, n: u8) {
+        let badge = u64::from(n);
+        let known = self.foreground == Some(badge)
+            || self.watchers.iter().any(|w| w.badge == badge)
+            || self.readers.iter().any(|r| r.badge == badge);
+        if !known {
+            septum_user::println!("input: no client {n}; it stays with the client it was with");
+            return;
+        }
+        self.give_input(ipc, badge);
+        septum_user::println!("input to client {n}");
+    }
+
     fn read(&mut self, ctx: &mut ServerCtx<'_>, want: Want, token: ReplyToken<Input, SerialError>) {
         let badge = septum_idl::caller_badge();
         if !self.may_read(badge) {
@@ -175,6 +214,7 @@ impl SerialServer for Serial {
         reply: ReplyToken<u32, SerialError>,
     ) {
         let w = Writer {
+            badge: septum_idl::caller_badge(),
             data,
             done: 0,
             token: reply,
@@ -199,17 +239,9 @@ impl SerialServer for Serial {
         reply: ReplyToken<(), septum_idl::NoError>,
     ) {
         let badge = septum_idl::caller_badge();
-        self.foreground = Some(badge);
-        // Readers other than the new owner are answered: they may not read now.
-        for _ in 0..self.readers.len() {
-            if let Some(r) = self.readers.pop_front() {
-                if r.badge == badge {
-                    // Cannot fail: one was just taken out.
-                    let _ = self.readers.push_back(r);
-                } else {
-                    r.token.err(ctx.ipc, SerialError::NotForeground);
-                }
-            }
+        // Multiplexed, the user moves the input, not the clients.
+        if !self.config.mux || self.foreground.is_none() {
+            self.give_input(ctx.ipc, badge);
         }
         reply.ok(ctx.ipc, ());
         self.progress(ctx.ipc);
@@ -314,6 +346,9 @@ impl SerialServer for Serial {
         if let Some(hook) = self.config.after_interrupt {
             hook(&self.console.counters, self.generation);
         }
+        if let Some(n) = self.console.take_switch() {
+            self.switch_input(ctx.ipc, n);
+        }
         self.progress(ctx.ipc);
         self.signal_watchers();
     }
@@ -353,12 +388,20 @@ pub fn run(config: Config) -> ! {
         watcher_slots: recv_slot - WATCHERS as u64,
         signalled_at: 0,
     };
+    if config.mux {
+        serial.console.set_mux();
+    }
     // Input that came before this driver (or its previous generation) took
     // over is in the FIFO already; the interrupt for it may be gone.
     serial.console.service();
     septum_user::println!(
-        "generation {generation}: serving the 16550 at {:#x}",
-        config.base
+        "generation {generation}: serving the 16550 at {:#x}{}",
+        config.base,
+        if config.mux {
+            " to several clients (Ctrl-] then a client's number gives it the input)"
+        } else {
+            ""
+        }
     );
     let mut ctx = ServerCtx {
         ipc: &mut ipc,
