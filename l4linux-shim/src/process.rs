@@ -508,6 +508,41 @@ impl Process {
         Ok(page)
     }
 
+    /// Make the pages of `[va, va + len)` present now (an area must cover
+    /// them), each part of the range filled by `read(offset from va,
+    /// bytes)`: how a file written at run time is run or mapped. Its pages
+    /// may change or go while it is mapped, so no area can be backed by
+    /// them the way the archive's bytes back one ([`Backing::File`]).
+    pub fn fill(
+        &mut self,
+        sys: &mut Sys,
+        arena: &mut Arena,
+        va: u64,
+        len: u64,
+        read: &mut dyn FnMut(u64, &mut [u8]),
+    ) -> Result<(), i64> {
+        let end = va.checked_add(len).ok_or(ENOMEM)?;
+        let mut buf = [0u8; PAGE];
+        let mut page_va = va & !(PAGE_U64 - 1);
+        while page_va < end {
+            let vma = *self.vma(page_va).ok_or(EFAULT)?;
+            if !self.pages.contains_key(&page_va) {
+                self.new_page(sys, arena, page_va, vma)?;
+            }
+            let slot = self.arena_page(sys, arena, page_va)?;
+            let lo = page_va.max(va);
+            let hi = (page_va + PAGE_U64).min(end);
+            let out = &mut buf[..(hi - lo) as usize];
+            out.fill(0);
+            read(lo - va, out);
+            if !arena.write(slot, (lo - page_va) as usize, out) {
+                return Err(EFAULT);
+            }
+            page_va += PAGE_U64;
+        }
+        Ok(())
+    }
+
     /// Map `page`'s frame in the shim's arena (through a copy of its
     /// capability) if it is not there yet.
     fn reach(&mut self, sys: &mut Sys, arena: &mut Arena, page: &mut Page) -> Result<(), i64> {

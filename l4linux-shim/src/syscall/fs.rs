@@ -300,7 +300,8 @@ pub fn pwrite64(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     write_to(s, p, &f, a[1], a[2], at)
 }
 
-fn iovecs(s: &mut Shim, p: &mut Process, iov: u64, count: u64) -> Result<Vec<Iovec>, i64> {
+/// The vectors at `iov` and their total length.
+fn iovecs(s: &mut Shim, p: &mut Process, iov: u64, count: u64) -> Result<(Vec<Iovec>, u64), i64> {
     if count > IOV_MAX {
         return Err(EINVAL);
     }
@@ -314,7 +315,7 @@ fn iovecs(s: &mut Shim, p: &mut Process, iov: u64, count: u64) -> Result<Vec<Iov
         }
         v.push(e);
     }
-    Ok(v)
+    Ok((v, total))
 }
 
 /// One descriptor's transfer of one buffer: `read_from` or `write_to`.
@@ -339,7 +340,11 @@ fn transfer_vec(
     if !allowed(f.flags()) {
         return Err(EBADF);
     }
-    let v = iovecs(s, p, iov, count)?;
+    let (v, total) = iovecs(s, p, iov, count)?;
+    // Linux checks the whole transfer against the largest offset once.
+    if let FdKind::File { .. } | FdKind::Text { .. } = f.kind() {
+        verify_area(at.unwrap_or_else(|| f.pos()), total)?;
+    }
     let mut done = 0;
     for e in v {
         match xfer(s, p, &f, e.base, e.len, at) {
@@ -775,6 +780,8 @@ pub fn getdents64(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     };
     let parent = s.fs.node(node).parent;
     let mut out: Vec<u8> = Vec::new();
+    // Where each entry ends in `out`, and the position after it.
+    let mut ends: Vec<(usize, u64)> = Vec::new();
     let pos = f.pos();
     let mut at = pos;
     // Positions 0 and 1 are `.` and `..`; then entry cookie k is at k + 2.
@@ -812,12 +819,24 @@ pub fn getdents64(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         out.extend_from_slice(name);
         out.resize(start + reclen, 0);
         at = next;
+        ends.push((out.len(), next));
     }
-    if !out.is_empty() {
-        s.copy_out(p, buf, &out)?;
-    }
-    f.set_pos(at);
-    Ok(out.len() as u64)
+    // Linux writes entry by entry: a fault answers with the entries
+    // written whole before it, or EFAULT if there are none.
+    let (len, next) = if out.is_empty() {
+        (0, at)
+    } else {
+        match s.copy_out_part(p, buf, &out) {
+            Ok(()) => (out.len(), at),
+            Err(short) => *ends
+                .iter()
+                .take_while(|&&(end, _)| end <= short.done)
+                .last()
+                .ok_or(short.err)?,
+        }
+    };
+    f.set_pos(next);
+    Ok(len as u64)
 }
 
 fn do_access(
