@@ -237,6 +237,7 @@ impl Shim {
         let mut new = self.build(p.pid, p.cwd, path, argv, envp)?;
         new.ppid = p.ppid;
         new.umask = p.umask;
+        new.rlimits = p.rlimits;
         // Its group, session, children, mask and pending signals stay; handlers
         // go back to SIG_DFL (ignored signals stay ignored); no alternate stack.
         new.pgid = p.pgid;
@@ -287,6 +288,7 @@ impl Shim {
         c.fds = p.fds.clone();
         c.cwd = p.cwd;
         c.umask = p.umask;
+        c.rlimits = p.rlimits;
         c.exe = p.exe.clone();
         c.cmdline = p.cmdline.clone();
         c.comm = p.comm;

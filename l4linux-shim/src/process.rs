@@ -16,7 +16,8 @@ use septum_user::abi::object::object_type as ty;
 
 use crate::arena::{Arena, PAGE};
 use crate::fd::Fd;
-use crate::linux::{PROT_EXEC, PROT_READ, PROT_WRITE, errno::*};
+use crate::fd::MAX_FDS;
+use crate::linux::{PROT_EXEC, PROT_READ, PROT_WRITE, Rlimit, errno::*};
 use crate::mem::{CHUNK_BITS, MAX_CHUNKS, Memory};
 use crate::signal::{SigAction, SigInfo, StackT};
 use crate::sys::Sys;
@@ -60,6 +61,28 @@ impl Short {
         let n = before + self.done as u64;
         if n > 0 { Ok(n) } else { Err(self.err) }
     }
+}
+
+/// How many resources `prlimit64` knows (Linux's `RLIM_NLIMITS`).
+pub const RLIM_NLIMITS: usize = 16;
+pub const RLIMIT_STACK: usize = 3;
+pub const RLIMIT_NOFILE: usize = 7;
+pub const RLIM_INFINITY: u64 = u64::MAX;
+
+/// A new process's limits: the stack's 8 MiB (no hard limit), as many
+/// descriptors as the shim holds ([`MAX_FDS`], soft and hard), and no
+/// limit on the others.
+fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
+    let mut r = [Rlimit {
+        cur: RLIM_INFINITY,
+        max: RLIM_INFINITY,
+    }; RLIM_NLIMITS];
+    r[RLIMIT_STACK].cur = STACK_MAX;
+    r[RLIMIT_NOFILE] = Rlimit {
+        cur: MAX_FDS as u64,
+        max: MAX_FDS as u64,
+    };
+    r
 }
 
 /// What backs an area's pages.
@@ -232,6 +255,9 @@ pub struct Process {
     pub fds: Vec<Option<Fd>>,
     pub cwd: usize,
     pub umask: u64,
+    /// Its resource limits (prlimit64), by resource: kept and reported as
+    /// set; RLIMIT_NOFILE bounds its descriptors ([`Process::fd_limit`]).
+    pub rlimits: [Rlimit; RLIM_NLIMITS],
     pub exe: String,
     /// Its arguments, each ending with a NUL (`/proc/<pid>/cmdline`).
     pub cmdline: Vec<u8>,
@@ -320,6 +346,7 @@ impl Process {
             fds: Vec::new(),
             cwd: 0,
             umask: 0o022,
+            rlimits: default_rlimits(),
             exe: String::new(),
             cmdline: Vec::new(),
             comm: [0; 16],
@@ -350,6 +377,12 @@ impl Process {
             pipe_wait: None,
             io_wait: None,
         }
+    }
+
+    /// One past the highest descriptor it may have: its RLIMIT_NOFILE
+    /// (never above [`MAX_FDS`]).
+    pub fn fd_limit(&self) -> usize {
+        self.rlimits[RLIMIT_NOFILE].cur.min(MAX_FDS as u64) as usize
     }
 
     /// The area that covers `va`: the areas are kept sorted by start and

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -627,6 +628,25 @@ int main(void)
     r = syscall(SYS_getdents64, ed, buf, 4096);
     printf("getdents64 after the fault -> %ld\n", r < 0 ? -errno : r);
     close(ed);
+    /* RLIMIT_NOFILE bounds new descriptors. prlimit64's misaligned case
+     * above set it to 0 (a zeroed struct); set it so again and every new
+     * descriptor is refused, each call with its own errno. */
+    struct rlimit none = {0, 0};
+    r = syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &none, 0);
+    printf("prlimit64 NOFILE 0 -> %s\n", r < 0 ? errname(errno) : "ok");
+    r = syscall(SYS_open, "c-bad.txt", O_RDONLY);
+    printf("open with no descriptor left -> %s\n", r < 0 ? errname(errno) : "ok");
+    r = syscall(SYS_dup2, gfd, 100);
+    printf("dup2 past the limit -> %s\n", r < 0 ? errname(errno) : "ok");
+    r = syscall(SYS_fcntl, gfd, F_DUPFD, 0);
+    printf("F_DUPFD past the limit -> %s\n", r < 0 ? errname(errno) : "ok");
+    struct pollfd pf = {gfd, POLLIN, 0};
+    r = syscall(SYS_poll, &pf, 1, 0);
+    printf("poll of more than the limit -> %s\n", r < 0 ? errname(errno) : "ok");
+    struct rlimit now = {1, 1};
+    r = syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, &now);
+    printf("prlimit64 reads NOFILE -> %s %lu %lu\n", r < 0 ? errname(errno) : "ok",
+           (unsigned long)now.rlim_cur, (unsigned long)now.rlim_max);
     printf("done\n");
     return 0;
 }

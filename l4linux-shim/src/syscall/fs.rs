@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use super::Args;
 use crate::Shim;
-use crate::fd::{Fd, FdKind, MAX_FDS};
+use crate::fd::{Fd, FdKind};
 use crate::fs::{Data, Device, Kind, PATH_MAX, ProcFile};
 use crate::linux::errno::*;
 use crate::linux::*;
@@ -259,6 +259,13 @@ pub fn write(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         }
         return s.pipe_call(p, id, true, f.flags(), a[1], a[2].min(MAX_RW));
     }
+    if matches!(f.kind(), FdKind::Console)
+        && writable(f.flags())
+        && s.tty.tostop()
+        && let Some(r) = s.tty_background(p, crate::signal::SIGTTOU)
+    {
+        return r;
+    }
     write_to(s, p, &f, a[1], a[2], None)
 }
 
@@ -433,7 +440,7 @@ pub(super) fn path_arg(s: &mut Shim, p: &mut Process, addr: u64) -> Result<Vec<u
 }
 
 pub(super) fn install(p: &mut Process, fd: Fd, min: usize) -> SysResult {
-    let slot = (min..MAX_FDS).find(|&i| p.fds.get(i).is_none_or(|f| f.is_none()));
+    let slot = (min..p.fd_limit()).find(|&i| p.fds.get(i).is_none_or(|f| f.is_none()));
     let Some(i) = slot else { return Err(EMFILE) };
     if p.fds.len() <= i {
         p.fds.resize(i + 1, None);
@@ -958,7 +965,7 @@ pub fn fcntl(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let i = a[0] as usize;
     match a[1] {
         F_DUPFD | F_DUPFD_CLOEXEC => {
-            if a[2] >= MAX_FDS as u64 {
+            if a[2] >= p.fd_limit() as u64 {
                 return Err(EINVAL);
             }
             install(p, f.dup(a[1] == F_DUPFD_CLOEXEC), a[2] as usize)
@@ -1167,7 +1174,7 @@ pub fn dup(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
 
 fn dup_to(p: &mut Process, old: u64, new: u64, cloexec: bool) -> SysResult {
     let f = fd_of(p, old)?;
-    if new >= MAX_FDS as u64 {
+    if new >= p.fd_limit() as u64 {
         return Err(EBADF);
     }
     let i = new as usize;

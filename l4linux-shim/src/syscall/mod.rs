@@ -209,7 +209,7 @@ const fn table() -> [Entry; names::COUNT] {
     t[296] = full(fs::pwritev);
     t[302] = partial(
         process::prlimit64,
-        "reports fixed limits; setting them is accepted and ignored",
+        "RLIMIT_NOFILE enforced; the other limits are kept and reported, not enforced",
     );
     t[306] = full(path::syncfs);
     t[316] = partial(
