@@ -436,8 +436,7 @@ fn teardown(ipc: &mut Ipc, w: &mut World, i: usize) -> bool {
         let _ = ipc.cnode_delete(CNODE, (s, DEPTH));
     }
     let empty = system::occupied(ipc, dom.first_slot, dom.end_slot) == 0;
-    // Round until whole: one revoke each can leave an object of one pool
-    // being destroyed for another's (`Ipc::revoke_whole`).
+    // Each pool must retype whole again (`Ipc::revoke_whole`).
     let pools = core::iter::once((dom.pool, dom.pool_bits)).chain(dom.guest_pools.iter().copied());
     let whole = ipc.revoke_whole(CNODE, DEPTH, pools, scratch);
     dom.generation = dom.generation.wrapping_add(1).max(1);

@@ -168,19 +168,23 @@ pub enum Cap {
     /// into a record of the work left. The first `count` slots may still
     /// hold capabilities; they are deleted from the end. A TCB has 4 slots,
     /// a CNode 2^radix. `resume` is the slot (0: none) of the zombie that
-    /// waits for this one to finish. `waiting`: this zombie is itself
-    /// parked, waiting for a nested one (only that one's `resume` may
-    /// touch it). Word 0: type, `tcb` (bit 5), radix (bits 6–10),
-    /// `waiting` (bit 11), `resume >> 4` (bits 12–63); word 1: the object's
-    /// address OR `count` — the object is aligned to its size, which
-    /// exceeds its slot count.
+    /// waits for this one to finish; `behind` counts the zombies waiting
+    /// in that chain. A zombie with a `waker` (not 0) is itself parked in
+    /// one of its own object's slots, waiting for the zombie in slot
+    /// `waker` (whose `resume` names it); such a zombie records neither
+    /// `object` nor `count` (both 0): its slot's address gives them.
+    /// Word 0: type, `tcb` (bit 5), radix (bits 6–10), waiting (bit 11),
+    /// `resume >> 4` (bits 12–63); word 1: `waker`, or the object's
+    /// address OR `count` (the object is aligned to its size, which exceeds
+    /// its slot count), in bits 0–41, and `behind` in bits 42–63.
     Zombie {
         object: u64,
         tcb: bool,
         radix: u8,
         count: u64,
         resume: u64,
-        waiting: bool,
+        waker: u64,
+        behind: u32,
     },
 }
 
@@ -253,6 +257,11 @@ fn zombie_mask(tcb: bool, radix: u8) -> u64 {
     let bits = if tcb { 11 } else { u32::from(radix & 0x1f) + 5 };
     (1u64 << bits) - 1
 }
+
+/// Bits of a physical address a zombie's second word keeps (its object's
+/// or its waker's): the kernel maps no memory at or above 2^42.
+pub const ZOMBIE_ADDR_BITS: u32 = 42;
+const ZOMBIE_ADDR_MASK: u64 = (1 << ZOMBIE_ADDR_BITS) - 1;
 
 /// Largest physical address (exclusive) an object may have.
 pub const MAX_PHYS: u64 = 1 << 56;
@@ -327,7 +336,10 @@ impl Cap {
             | Cap::Reply { object }
             | Cap::PageTable { object, .. }
             | Cap::Frame { object, .. }
-            | Cap::Zombie { object, .. } => Some(object),
+            | Cap::Zombie {
+                object, waker: 0, ..
+            } => Some(object),
+            // A waiting zombie does not record its object (its slot lies in it).
             _ => None,
         }
     }
@@ -415,14 +427,20 @@ impl Cap {
                 radix,
                 count,
                 resume,
-                waiting,
+                waker,
+                behind,
             } => (
                 CapType::Zombie as u64
                     | (u64::from(tcb) << 5)
                     | (u64::from(radix & 0x1f) << 6)
-                    | (u64::from(waiting) << 11)
+                    | (u64::from(waker != 0) << 11)
                     | ((resume >> 4) << 12),
-                object | (count & zombie_mask(tcb, radix)),
+                (if waker != 0 {
+                    waker
+                } else {
+                    object | (count & zombie_mask(tcb, radix))
+                }) & ZOMBIE_ADDR_MASK
+                    | (u64::from(behind) << ZOMBIE_ADDR_BITS),
             ),
         };
         RawCap { w0, w1 }
@@ -644,13 +662,16 @@ impl RawCap {
             CapType::Zombie => {
                 let (tcb, radix) = (w0 & (1 << 5) != 0, ((w0 >> 6) & 0x1f) as u8);
                 let mask = zombie_mask(tcb, radix);
+                let low = w1 & ZOMBIE_ADDR_MASK;
+                let waiting = w0 & (1 << 11) != 0;
                 Cap::Zombie {
-                    object: w1 & !mask,
+                    object: if waiting { 0 } else { low & !mask },
                     tcb,
                     radix,
-                    count: w1 & mask,
+                    count: if waiting { 0 } else { low & mask },
                     resume: obj_field(w0),
-                    waiting: w0 & (1 << 11) != 0,
+                    waker: if waiting { low } else { 0 },
+                    behind: (w1 >> ZOMBIE_ADDR_BITS) as u32,
                 }
             }
         };

@@ -168,10 +168,16 @@ pub fn move_cap(src: Slot, dst: Slot) -> Result<(), Error> {
     if !dst.is_empty() {
         return Err(Error::SlotOccupied);
     }
+    // A waiting zombie stays where its waker and its own object expect it
+    // (no capability reaches it; this is only a second line).
+    if matches!(cap, Cap::Zombie { waker, .. } if waker != 0) {
+        return Err(Error::IllegalOperation);
+    }
     cdt::move_node(&mut Tree, src, dst).map_err(tree_err)?;
     dst.set_cap(&cap);
     src.set_cap(&Cap::Null);
     fix_references(&cap, src, dst);
+    relink(dst);
     Ok(())
 }
 
@@ -191,22 +197,33 @@ fn fix_references(cap: &Cap, from: Slot, to: Slot) {
 /// recursion. Their last capability becomes a **zombie** in place — still
 /// in the derivation tree, recording how many slots are left to clear —
 /// and the loop deletes their capabilities from the end. A capability
-/// inside that is itself the last one to a CNode or TCB (or a zombie) is
-/// *swapped* into the slot being worked on, so the nested object is
-/// destroyed there first, while the outer zombie **waits** inside its own
-/// object and resumes afterwards through the nested zombie's `resume`.
+/// inside that is itself the last one to a CNode or TCB is *swapped* into
+/// the slot being worked on, so the nested object is destroyed there
+/// first, while the outer zombie **waits** inside its own object and is
+/// woken afterwards through the nested zombie's `resume`. The zombies of
+/// one destruction form a **chain**: its **head**, the one working zombie,
+/// then the waiting ones in the order they are woken.
 ///
-/// One rule keeps that pointer valid: a waiting zombie is touched only
-/// through the `resume` of the zombie that parked it. Deleting it directly
-/// does nothing, and a revoke steps past it (its untyped cannot be reset
-/// while it is there), so its slot can be neither freed nor reused while
-/// something points at it. Cycles need no special case: every step
-/// removes a capability or shrinks a zombie. All progress is in the
-/// capabilities, so a preempted call restarts where it stopped.
+/// The invariant that lets any delete or revoke finish any chain: every
+/// waiting zombie names its **waker** (the slot of the zombie whose
+/// `resume` names it), so from any waiting zombie the head is found by
+/// following wakers; every move of a zombie with a waiter updates that
+/// waiter's `waker` ([`relink`]). Deleting a waiting zombie therefore
+/// drives its chain from the head, and a revoke that meets one finishes
+/// the chain, whatever untyped the head's object came from: a revoke
+/// returns `Ok` only when nothing made from its untyped is left. A chain
+/// holds at most [`MAX_WAITING`] waiting zombies, which bounds that walk;
+/// a nested object beyond it is **set aside**: its zombie goes into its
+/// own first slot, a head of its own that nothing waits on, finished by
+/// the next delete or revoke that meets it. Cycles need no special case:
+/// every step removes a capability, shrinks a zombie or sets one aside.
+/// All progress is in the capabilities, so a preempted call restarts where
+/// it stopped.
 pub fn delete(slot: Slot) -> KResult<()> {
-    if matches!(slot.cap(), Cap::Zombie { waiting: true, .. }) {
-        return Ok(());
-    }
+    let slot = match slot.cap() {
+        Cap::Zombie { waker, .. } if waker != 0 => head_of(slot)?,
+        _ => slot,
+    };
     let mut top = slot;
     // Steps since the last look for a pending interrupt (or since the call
     // began), a look every `DELETE_CHUNK`. Every step is bounded: destroying an
@@ -223,36 +240,32 @@ pub fn delete(slot: Slot) -> KResult<()> {
         work += 1;
         match top.cap() {
             Cap::Null => return Ok(()),
-            Cap::Zombie {
+            // `top` only ever holds a working zombie (a woken one is made
+            // working before the loop goes on with it).
+            Cap::Zombie { waker, .. } if waker != 0 => {
+                return Err(Error::IllegalOperation.into());
+            }
+            z @ Cap::Zombie {
                 object,
                 tcb,
                 radix,
                 count,
                 resume,
-                waiting: _,
+                ..
             } => {
-                let found = last_occupied(object, tcb, count, top);
-                let (index, inner) = match found {
+                let (index, inner) = match last_occupied(object, tcb, count, top) {
                     Scan::Preempted(at) => {
                         // Slots from `at` up are empty: keep that progress.
-                        let z = Cap::Zombie {
-                            object,
-                            tcb,
-                            radix,
-                            count: at,
-                            resume,
-                            waiting: false,
-                        };
-                        top.set_cap(&z);
+                        top.set_cap(&with_count(z, at));
                         return Err(Fail::Restart);
                     }
                     Scan::Empty => {
                         // Nothing left inside: the object is gone, and its
                         // last capability leaves the tree. The zombie that
-                        // waited for it goes on (and only ever from here).
+                        // waited for it goes on.
                         cdt::remove(&mut Tree, top).map_err(tree_err)?;
                         top.set_cap(&Cap::Null);
-                        let Some(next) = waiting_zombie(resume) else {
+                        let Some(next) = wake(resume, top) else {
                             return Ok(());
                         };
                         // Carry on in the caller's own slot where that is
@@ -264,6 +277,7 @@ pub fn delete(slot: Slot) -> KResult<()> {
                             cdt::move_node(&mut Tree, next, slot).map_err(tree_err)?;
                             slot.set_raw(next.raw());
                             next.set_cap(&Cap::Null);
+                            relink(slot);
                         } else {
                             top = next;
                         }
@@ -272,131 +286,226 @@ pub fn delete(slot: Slot) -> KResult<()> {
                     Scan::Found(index, inner) => (index, inner),
                 };
                 // Slots above `index` are empty now.
-                let z = Cap::Zombie {
-                    object,
-                    tcb,
-                    radix,
-                    count: index + 1,
-                    resume,
-                    waiting: false,
-                };
-                top.set_cap(&z);
+                top.set_cap(&with_count(z, index + 1));
                 if needs_zombie(inner) {
-                    // The nested object goes first, in `top`; this zombie
-                    // waits at `inner`, inside its own object.
-                    let nested = inner.cap();
-                    swap(top, inner)?;
-                    inner.set_cap(&Cap::Zombie {
-                        object,
-                        tcb,
-                        radix,
-                        count: index + 1,
-                        resume,
-                        waiting: true,
-                    });
-                    top.set_cap(&wait_for(nested, inner));
+                    nest(top, inner)?;
                 } else {
                     // The zombie above already keeps the progress.
                     delete_one(inner)?;
                 }
             }
             cap @ (Cap::CNode { .. } | Cap::Tcb { .. }) if is_final(top) => {
-                top.set_cap(&begin_destruction(&cap, 0));
+                top.set_cap(&begin_destruction(&cap, 0, 0));
             }
             _ => delete_one(top)?,
         }
     }
 }
 
-/// The waiting zombie at `resume`, made the working one (0 or anything
-/// else there: none — a resume pointer is only ever followed to the
-/// waiting zombie it was made for).
-fn waiting_zombie(resume: u64) -> Option<Slot> {
-    if resume == 0 {
-        return None;
-    }
-    let at = Slot(resume);
-    match at.cap() {
-        Cap::Zombie {
-            object,
-            tcb,
-            radix,
-            count,
-            resume,
-            waiting: true,
-        } => {
-            at.set_cap(&Cap::Zombie {
-                object,
-                tcb,
-                radix,
-                count,
-                resume,
-                waiting: false,
-            });
-            Some(at)
-        }
-        _ => None,
-    }
-}
+/// Most zombies one chain keeps waiting: the walk from a waiting zombie to
+/// its head ([`head_of`]) reads at most this many slots (some 6,000
+/// instructions), so it needs no preemption point.
+pub const MAX_WAITING: u32 = 256;
 
-/// `nested` (now being destroyed first) must wake the zombie parked at
-/// `waiter` when it is done: the zombie it becomes records that. If it is
-/// already a zombie with waiters of its own, `waiter` goes after them.
-fn wait_for(nested: Cap, waiter: Slot) -> Cap {
-    match nested {
+/// The working zombie `z` with `count` slots left to look at.
+fn with_count(z: Cap, count: u64) -> Cap {
+    match z {
         Cap::Zombie {
-            resume: 0,
             object,
             tcb,
             radix,
-            count,
+            resume,
+            behind,
             ..
         } => Cap::Zombie {
             object,
             tcb,
             radix,
             count,
-            resume: waiter.0,
-            waiting: false,
+            resume,
+            waker: 0,
+            behind,
         },
-        Cap::Zombie { resume, .. } => {
-            // Walk its waiters (each one a waiting zombie) to the last one.
-            // A chain longer than this, or a link that is not a waiting
-            // zombie, leaves `waiter` parked: safe, finished by nothing but
-            // never freed either (its untyped cannot be reset).
-            let mut at = Slot(resume);
-            for _ in 0..65536 {
-                match at.cap() {
-                    Cap::Zombie {
-                        resume: 0,
-                        object,
-                        tcb,
-                        radix,
-                        count,
-                        waiting: true,
-                    } => {
-                        let z = Cap::Zombie {
-                            object,
-                            tcb,
-                            radix,
-                            count,
-                            resume: waiter.0,
-                            waiting: true,
-                        };
-                        at.set_cap(&z);
-                        break;
-                    }
-                    Cap::Zombie {
-                        resume: next,
-                        waiting: true,
-                        ..
-                    } if next != 0 => at = Slot(next),
-                    _ => break,
-                }
-            }
-            nested
+        other => other,
+    }
+}
+
+/// The head of the chain the waiting zombie in `w` belongs to: the working
+/// zombie its wakers lead to. Each step checks that the waker's `resume`
+/// names the zombie it came from, so only links the kernel made are
+/// followed; a chain is at most [`MAX_WAITING`] long.
+fn head_of(w: Slot) -> KResult<Slot> {
+    let mut at = w;
+    for _ in 0..=MAX_WAITING {
+        let Cap::Zombie { waker, .. } = at.cap() else {
+            break;
+        };
+        if waker == 0 {
+            return Ok(at);
         }
-        other => begin_destruction(&other, waiter.0),
+        match Slot(waker).cap() {
+            Cap::Zombie { resume, .. } if resume == at.0 => at = Slot(waker),
+            _ => break,
+        }
+    }
+    // Not reachable while the invariant holds (see `delete`).
+    Err(Error::IllegalOperation.into())
+}
+
+/// The zombie at `resume` that waited for the one in `done` (which just
+/// finished), made working (0, or anything there that `done` does not
+/// wake: none). A waiting zombie lies in its own object, at the last slot
+/// it has left to clear: its object and count follow from its address.
+fn wake(resume: u64, done: Slot) -> Option<Slot> {
+    if resume == 0 {
+        return None;
+    }
+    let at = Slot(resume);
+    let Cap::Zombie {
+        tcb,
+        radix,
+        resume,
+        waker,
+        behind,
+        ..
+    } = at.cap()
+    else {
+        return None;
+    };
+    if waker != done.0 {
+        return None;
+    }
+    let object = at.0 & !(object_bytes(tcb, radix) - 1);
+    let index = (0..zombie_slots(tcb, radix)).find(|&i| object_slot(object, tcb, i) == at)?;
+    at.set_cap(&Cap::Zombie {
+        object,
+        tcb,
+        radix,
+        count: index + 1,
+        resume,
+        waker: 0,
+        behind,
+    });
+    Some(at)
+}
+
+/// Slots of a zombie's object.
+fn zombie_slots(tcb: bool, radix: u8) -> u64 {
+    septum_kcore::cap::zombie_slots(tcb, radix)
+}
+
+/// The working zombie in `top` found `inner`, in its object, holding a
+/// zombie or the last capability to a CNode or TCB: destroy that nested
+/// object first, in `top`, with `top`'s zombie waiting at `inner`; or, if
+/// the chain is full or `inner` holds a zombie with a chain of its own,
+/// set it aside ([`set_aside`]).
+fn nest(top: Slot, inner: Slot) -> KResult<()> {
+    let Cap::Zombie {
+        tcb,
+        radix,
+        resume,
+        behind,
+        ..
+    } = top.cap()
+    else {
+        return Err(Error::IllegalOperation.into());
+    };
+    let nested = inner.cap();
+    if !matches!(nested, Cap::CNode { .. } | Cap::Tcb { .. }) || behind >= MAX_WAITING {
+        return set_aside(top, inner);
+    }
+    exchange(top, inner)?;
+    inner.set_cap(&Cap::Zombie {
+        object: 0,
+        tcb,
+        radix,
+        count: 0,
+        resume,
+        waker: top.0,
+        behind,
+    });
+    top.set_cap(&begin_destruction(&nested, inner.0, behind + 1));
+    Ok(())
+}
+
+/// Make the nested object in `inner` (a zombie, or the last capability to
+/// a CNode or TCB) a head of its own, in its object's first slot, whose
+/// content comes to `inner` instead; the loop goes on clearing `top`'s
+/// object. If that first slot is `top` itself, the two trade places: the
+/// nested object is destroyed in `top` and `top`'s zombie waits for
+/// nothing, a head of its own inside its own object. Either way the zombie
+/// set aside is finished by whatever next deletes or revokes it (the
+/// untyped it came from reaches it).
+fn set_aside(top: Slot, inner: Slot) -> KResult<()> {
+    let (z, object, tcb) = match inner.cap() {
+        z @ Cap::Zombie {
+            object,
+            tcb,
+            waker: 0,
+            ..
+        } => (z, object, tcb),
+        cap @ Cap::CNode { object, .. } => (begin_destruction(&cap, 0, 0), object, false),
+        cap @ Cap::Tcb { object } => (begin_destruction(&cap, 0, 0), object, true),
+        _ => return Err(Error::IllegalOperation.into()),
+    };
+    let home = object_slot(object, tcb, 0);
+    if let Cap::Zombie {
+        object: outer,
+        tcb: outer_tcb,
+        radix,
+        ..
+    } = top.cap()
+        && (outer..outer + object_bytes(outer_tcb, radix)).contains(&home.0)
+        && home != top
+    {
+        // Not reachable: no capability to an object lies in the object of
+        // its last one's zombie.
+        return Err(Error::IllegalOperation.into());
+    }
+    if home == top {
+        exchange(top, inner)?;
+        top.set_cap(&z);
+        relink(top);
+    } else {
+        exchange(inner, home)?;
+        home.set_cap(&z);
+        relink(home);
+    }
+    Ok(())
+}
+
+/// If `slot` holds a working zombie that a zombie waits for, tell the
+/// waiting one where it is now.
+fn relink(slot: Slot) {
+    let Cap::Zombie {
+        waker: 0, resume, ..
+    } = slot.cap()
+    else {
+        return;
+    };
+    if resume == 0 {
+        return;
+    }
+    let at = Slot(resume);
+    if let Cap::Zombie {
+        tcb,
+        radix,
+        resume,
+        waker,
+        behind,
+        ..
+    } = at.cap()
+        && waker != 0
+    {
+        at.set_cap(&Cap::Zombie {
+            object: 0,
+            tcb,
+            radix,
+            count: 0,
+            resume,
+            waker: slot.0,
+            behind,
+        });
     }
 }
 
@@ -486,8 +595,9 @@ fn needs_zombie(slot: Slot) -> bool {
 
 /// The last capability to a CNode or TCB is going: stop the thread (it
 /// never runs again) and return the zombie that replaces the capability,
-/// waking the zombie at `resume` (0: none) when done.
-fn begin_destruction(cap: &Cap, resume: u64) -> Cap {
+/// waking the zombie at `resume` (0: none; `behind` zombies wait in that
+/// chain) when done.
+fn begin_destruction(cap: &Cap, resume: u64, behind: u32) -> Cap {
     match *cap {
         Cap::Tcb { object } => {
             deactivate(Tcb(object));
@@ -497,7 +607,8 @@ fn begin_destruction(cap: &Cap, resume: u64) -> Cap {
                 radix: 0,
                 count: 4,
                 resume,
-                waiting: false,
+                waker: 0,
+                behind,
             }
         }
         Cap::CNode { object, radix, .. } => Cap::Zombie {
@@ -506,7 +617,8 @@ fn begin_destruction(cap: &Cap, resume: u64) -> Cap {
             radix,
             count: 1 << radix,
             resume,
-            waiting: false,
+            waker: 0,
+            behind,
         },
         other => other,
     }
@@ -523,12 +635,25 @@ fn deactivate(t: Tcb) {
     }
 }
 
-/// Exchange two slots: their capabilities and their places in the tree.
-fn swap(a: Slot, b: Slot) -> KResult<()> {
-    cdt::swap(&mut Tree, a, b).map_err(tree_err)?;
+/// Exchange two slots (either may be empty): their capabilities and their
+/// places in the tree, and what refers to them. At most one of them holds an I/O-port
+/// capability (the other holds a CNode, TCB or zombie capability).
+fn exchange(a: Slot, b: Slot) -> KResult<()> {
+    // An empty slot is in no tree: the other one's place moves to it.
+    match (a.is_empty(), b.is_empty()) {
+        (false, false) => cdt::swap(&mut Tree, a, b),
+        (false, true) => cdt::move_node(&mut Tree, a, b),
+        (true, false) => cdt::move_node(&mut Tree, b, a),
+        (true, true) => return Ok(()),
+    }
+    .map_err(tree_err)?;
     let (ca, cb) = (a.raw(), b.raw());
     a.set_raw(cb);
     b.set_raw(ca);
+    fix_references(&a.cap(), b, a);
+    fix_references(&b.cap(), a, b);
+    relink(a);
+    relink(b);
     Ok(())
 }
 
@@ -541,43 +666,27 @@ pub fn derivation_depth(slot: Slot) -> u32 {
 /// Delete every capability derived from `slot`'s.
 ///
 /// Walks the derivation subtree in list order, deleting each capability
-/// (children of a deleted one move up and are met later). Waiting zombies
-/// are stepped past: only the zombie that parked them may finish them (see
-/// [`delete`]); while one remains, an untyped keeps its watermark, so the
-/// memory under it cannot be reused.
+/// (children of a deleted one move up and are met later). A waiting zombie
+/// is deleted like anything else: its chain is driven from its head (see
+/// [`delete`]), wherever that lies, so when this returns `Ok` nothing made
+/// from the capability is left; an untyped is whole again.
 pub fn revoke(slot: Slot) -> KResult<()> {
     if slot.is_empty() {
         return Err(Fail::Err(Error::InvalidCapability));
     }
     let depth = cdt::SlotStore::links(&Tree, slot).depth;
-    // Everything between `slot` and `cursor` is a waiting zombie.
-    let mut cursor = slot;
-    let mut steps = 0u32;
     // Deletes since the last look for a pending interrupt.
     let mut work = 0u32;
     loop {
-        let at = cdt::SlotStore::links(&Tree, cursor);
+        let at = cdt::SlotStore::links(&Tree, slot);
         if !at.in_tree {
-            if cursor == slot {
-                // The revoked capability itself went with what was made
-                // from it (it sat in a CNode made from it): done.
-                return Ok(());
-            }
-            // The zombie we stood on finished meanwhile: start again.
-            cursor = slot;
-            continue;
+            // The revoked capability itself went with what was made from
+            // it (it sat in a CNode made from it): done.
+            return Ok(());
         }
         let Some(next) = at.next else { break };
         if !cdt::SlotStore::links(&Tree, next).is_below(depth) {
             break;
-        }
-        if matches!(next.cap(), Cap::Zombie { waiting: true, .. }) {
-            cursor = next;
-            steps += 1;
-            if steps.is_multiple_of(256) && crate::preempt::pending() {
-                return Err(Fail::Restart);
-            }
-            continue;
         }
         delete(next)?;
         work += 1;

@@ -494,10 +494,8 @@ pub fn build(
 /// Take the guest down: stop its thread, revoke its memory (what its
 /// kernel was built from and every piece of its quota), empty its run of
 /// slots. Whether everything came back: each untyped retypes whole again,
-/// and no slot of the run holds anything. The revokes go round until the
-/// untypeds are whole (`Ipc::revoke_whole`): one revoke each can return
-/// with an object of one piece still being destroyed for another's, when
-/// the kernel preempted it at the wrong moment.
+/// and no slot of the run holds anything (`Ipc::revoke_whole` checks each
+/// untyped).
 pub fn teardown(ipc: &mut Ipc, held: &Held, own: &Own, built: &Built) -> bool {
     let _ = ipc.tcb_suspend(built.tcb);
     let pieces = core::iter::once((GUEST_BUILD, held.build_bits)).chain(held.quota.iter().copied());

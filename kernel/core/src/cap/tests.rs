@@ -78,20 +78,22 @@ fn valid_cap() -> impl Strategy<Value = Cap> {
             first: a.min(b),
             last: a.max(b)
         }),
-        (0u64..(1 << 30), any::<bool>(), 1u8..=20, any::<u64>()).prop_map(|(o, tcb, radix, n)| {
+        (0u64..(1 << 16), any::<bool>(), 1u8..=16, any::<u64>()).prop_map(|(o, tcb, radix, n)| {
             let (align, slots) = if tcb {
                 (11, 4)
             } else {
                 (u32::from(radix) + 5, 1u64 << radix)
             };
             let radix = if tcb { 0 } else { radix };
+            let waker = if n & 1 != 0 { (o | 1) << 5 } else { 0 };
             Cap::Zombie {
-                object: o << align,
+                object: if waker != 0 { 0 } else { o << align },
                 tcb,
                 radix,
-                count: n % (slots + 1),
+                count: if waker != 0 { 0 } else { n % (slots + 1) },
                 resume: (o & 0xffff) << 5,
-                waiting: n & 1 != 0,
+                waker,
+                behind: (n >> 8) as u32 & 0x3f_ffff,
             }
         }),
     ]
@@ -221,7 +223,8 @@ fn move_only_kinds() {
             radix: 4,
             count: 16,
             resume: 0,
-            waiting: false,
+            waker: 0,
+            behind: 0,
         },
     ];
     for cap in kinds {

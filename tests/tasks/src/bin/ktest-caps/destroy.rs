@@ -36,7 +36,7 @@ pub const TESTS: &[Test] = &[
         run: large_cnode,
     },
     Test {
-        name: "destroy_waiting_zombie_memory_is_not_reused_early",
+        name: "destroy_revoke_preempted_in_a_nested_cnode_frees_its_untyped",
         run: waiting_memory,
     },
     Test {
@@ -44,8 +44,28 @@ pub const TESTS: &[Test] = &[
         run: self_held_untyped,
     },
     Test {
-        name: "destroy_nested_across_untypeds_comes_back_whole_in_rounds",
+        name: "destroy_nested_across_untypeds_comes_back_whole",
         run: rounds_across_untypeds,
+    },
+    Test {
+        name: "destroy_one_revoke_comes_back_whole_across_untypeds",
+        run: one_revoke_across,
+    },
+    Test {
+        name: "destroy_revoke_of_a_domain_holding_anothers_thread",
+        run: cross_domain_thread,
+    },
+    Test {
+        name: "destroy_chain_longer_than_a_zombie_chain_across_untypeds",
+        run: long_chain_across,
+    },
+    Test {
+        name: "destroy_driving_slot_deleted_while_the_other_untyped_is_revoked",
+        run: concurrent_revokes,
+    },
+    Test {
+        name: "destroy_head_zombie_moved_about_while_it_is_destroyed",
+        run: moved_head,
     },
 ];
 
@@ -216,11 +236,11 @@ fn large_cnode(c: &mut Ctx) -> TestResult {
 }
 
 /// CNode A (from untyped U1) holds the only capability to a large CNode B
-/// (from U2). Revoking U1 destroys A, which must destroy B first; A's
-/// zombie waits inside A meanwhile, and B's zombie points at it. Should the
-/// revoke be preempted inside B and restarted, U1 must not come back free
-/// while that pointer exists (its memory reused under it): either the
-/// revoke finished everything, or U1 stays in use until it does.
+/// (from U2). Revoking U1 destroys A, which must destroy B first, in the
+/// slot that held A's capability, while A's zombie waits inside A. Should
+/// the revoke be preempted inside B, its restart meets A's waiting zombie
+/// and drives B's destruction on to the end: when it returns, A and B are
+/// gone and U1 retypes again, though U2 was never revoked.
 fn waiting_memory(c: &mut Ctx) -> TestResult {
     let u2 = c.make(ty::UNTYPED, 21)?;
     let u1 = c.make(ty::UNTYPED, 12)?;
@@ -235,23 +255,12 @@ fn waiting_memory(c: &mut Ctx) -> TestResult {
     c.ipc.retype(u1, ty::CNODE, 1, CNODE, a, 1)?;
     c.ipc.cnode_move(a, (0, 1), CNODE, (b, DEPTH))?;
     c.ipc.cnode_revoke(CNODE, (u1, DEPTH))?;
+    check_eq!(c.identify(a)?.cap_type, cap::NULL);
     let probe = c.slot();
-    let reused = c.ipc.retype(u1, ty::FRAME, 0, CNODE, probe, 1);
-    match c.identify(a)?.cap_type {
-        cap::NULL => {
-            // Everything finished: U1 is free again.
-            check_eq!(reused, Ok(()));
-        }
-        cap::ZOMBIE => {
-            // A zombie chain is still pending: U1 must stay in use.
-            check_eq!(reused, Err(Error::NotEnoughMemory));
-            // Finishing it (deleting its top) frees U1 for the next revoke.
-            c.ipc.cnode_delete(CNODE, (a, DEPTH))?;
-            c.ipc.cnode_revoke(CNODE, (u1, DEPTH))?;
-            c.ipc.retype(u1, ty::FRAME, 0, CNODE, probe, 1)?;
-        }
-        other => septum_test_tasks::fail!("slot a holds type {other}"),
-    }
+    c.ipc.retype(u1, ty::UNTYPED, 12, CNODE, probe, 1)?;
+    c.ipc.cnode_delete(CNODE, (probe, DEPTH))?;
+    c.ipc.retype(u2, ty::UNTYPED, 21, CNODE, probe, 1)?;
+    check_eq!(c.identify(ep)?.cap_type, cap::ENDPOINT);
     Ok(())
 }
 
@@ -277,11 +286,10 @@ fn self_held_untyped(c: &mut Ctx) -> TestResult {
 /// only capability to itself (as a domain's CNode does in its slot 1), the
 /// only one to a large CNode N from U2, and many capabilities from
 /// elsewhere (as a guest's holds the vmm's channel ends). Revoking U1
-/// destroys O, which destroys N first; preempted in N, the revoke returns
-/// with O's zombie waiting in U1's memory. Revoking U2 finishes N and
-/// wakes O's zombie, which a preemption can leave unfinished again, now in
-/// U1's tree: one revoke of each is not enough, so `revoke_whole` goes
-/// round until both retype whole, and then they do.
+/// destroys O, which destroys N first; preempted in N, the restarted
+/// revoke meets O's waiting zombie and finishes N and then O. Once used to
+/// need rounds of revokes; `revoke_whole` revokes each once, and both
+/// retype whole.
 fn rounds_across_untypeds(c: &mut Ctx) -> TestResult {
     // 512 KiB CNodes: destroying one takes a few timer ticks.
     const RADIX: u64 = 14;
@@ -318,6 +326,237 @@ fn rounds_across_untypeds(c: &mut Ctx) -> TestResult {
         c.ipc.cnode_delete(CNODE, (scratch, DEPTH))?;
     }
     // The capabilities from elsewhere went with O and N; their source stays.
+    check_eq!(c.identify(ep)?.cap_type, cap::ENDPOINT);
+    Ok(())
+}
+
+/// A CNode of 2^`RADIX` slots from `u`, all but its first and last slot
+/// holding copies of `ep`: destroying it takes a few timer ticks.
+fn big_cnode(c: &mut Ctx, u: u64, ep: u64) -> Result<u64, Error> {
+    let n = c.slot();
+    c.ipc.retype(u, ty::CNODE, RADIX, CNODE, n, 1)?;
+    for i in 1..LAST {
+        c.ipc
+            .cnode_copy(n, (i, RADIX), CNODE, (ep, DEPTH), rights::ALL)?;
+    }
+    Ok(n)
+}
+
+/// Radix of the large CNodes (512 KiB each), and their last slot.
+const RADIX: u64 = 14;
+const LAST: u64 = (1 << RADIX) - 1;
+
+/// Whether the untyped `u` of 2^`bits` bytes retypes whole (nothing made
+/// from it is left), leaving it as it was.
+fn whole(c: &mut Ctx, u: u64, bits: u64) -> Result<bool, Error> {
+    let probe = c.slot();
+    match c.ipc.retype(u, ty::UNTYPED, bits, CNODE, probe, 1) {
+        Ok(()) => {
+            c.ipc.cnode_delete(CNODE, (probe, DEPTH))?;
+            Ok(true)
+        }
+        Err(Error::NotEnoughMemory) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The chain U1 → U2 → U1 of large CNodes: O (from U1, holding the only
+/// capability to itself) holds the only one to N (from U2), which holds
+/// the only one to M (from U1). Returns (U1, U2); nothing but revoking
+/// reaches them.
+fn chain_through_u2(c: &mut Ctx, ep: u64) -> Result<(u64, u64), Error> {
+    let u1 = c.make(ty::UNTYPED, 20)?;
+    let u2 = c.make(ty::UNTYPED, 20)?;
+    let n = big_cnode(c, u2, ep)?;
+    let m = big_cnode(c, u1, ep)?;
+    let o = big_cnode(c, u1, ep)?;
+    c.ipc.cnode_move(n, (LAST, RADIX), CNODE, (m, DEPTH))?;
+    c.ipc.cnode_move(o, (LAST, RADIX), CNODE, (n, DEPTH))?;
+    c.ipc
+        .cnode_copy(o, (0, RADIX), CNODE, (o, DEPTH), rights::ALL)?;
+    c.ipc.cnode_delete(CNODE, (o, DEPTH))?;
+    Ok((u1, u2))
+}
+
+/// ONE revoke of U1 (restarted by the kernel as often as it is preempted)
+/// destroys O, N and M: it returns only when U1 is whole, though the chain
+/// passes through U2's N and U2 is never revoked; N went with O, so U2 is
+/// whole too.
+fn one_revoke_across(c: &mut Ctx) -> TestResult {
+    let ep = c.endpoint()?;
+    let (u1, u2) = chain_through_u2(c, ep)?;
+    check!(!whole(c, u1, 20)?, "U1 whole before the revoke");
+    c.ipc.cnode_revoke(CNODE, (u1, DEPTH))?;
+    check!(whole(c, u1, 20)?, "U1 not whole after one revoke");
+    check!(whole(c, u2, 20)?, "N outlived the CNode holding it");
+    check_eq!(c.identify(ep)?.cap_type, cap::ENDPOINT);
+    Ok(())
+}
+
+/// Domain X's CNode (from U1) holds the only capability to domain Y's
+/// thread (from U2), whose capability space is Y's large CNode, which in
+/// turn holds the only capability to a large CNode of X's (U1). X revokes
+/// U1 once: U1 comes back whole; Y's thread is gone (it held its space
+/// only by a copy), Y's CNode stays Y's, and U2 stays in use for it.
+fn cross_domain_thread(c: &mut Ctx) -> TestResult {
+    let ep = c.endpoint()?;
+    let u1 = c.make(ty::UNTYPED, 20)?;
+    let u2 = c.make(ty::UNTYPED, 20)?;
+    let yc = big_cnode(c, u2, ep)?;
+    let yt = c.slot();
+    c.ipc.retype(u2, ty::TCB, 0, CNODE, yt, 1)?;
+    c.ipc.tcb_configure(yt, yc, SELF_VSPACE, 0, 0, 0)?;
+    let xm = big_cnode(c, u1, ep)?;
+    c.ipc.cnode_move(yc, (LAST, RADIX), CNODE, (xm, DEPTH))?;
+    let xo = big_cnode(c, u1, ep)?;
+    c.ipc.cnode_move(xo, (0, RADIX), CNODE, (yt, DEPTH))?;
+    c.ipc.cnode_revoke(CNODE, (u1, DEPTH))?;
+    check!(whole(c, u1, 20)?, "X's memory not whole after its revoke");
+    check_eq!(c.identify(xo)?.cap_type, cap::NULL);
+    check_eq!(c.identify(yc)?.cap_type, cap::CNODE);
+    check!(!whole(c, u2, 20)?, "Y's CNode is gone");
+    c.ipc.cnode_revoke(CNODE, (u2, DEPTH))?;
+    check!(whole(c, u2, 20)?, "Y's memory not whole after its revoke");
+    Ok(())
+}
+
+/// A chain of 600 small CNodes, each holding the only capability to the
+/// next, alternately from U1 and U2: far more than a zombie chain holds
+/// waiting, so the kernel sets the deeper ones aside. One revoke of U1
+/// still leaves U1 whole; a revoke of U2 then U2. A chain as long from one
+/// untyped, deleted at its head, comes back whole with one revoke too.
+fn long_chain_across(c: &mut Ctx) -> TestResult {
+    let u1 = c.make(ty::UNTYPED, 16)?;
+    let u2 = c.make(ty::UNTYPED, 16)?;
+    let slots = [c.slot(), c.slot()];
+    long_chain(c, &[u2, u1], slots)?;
+    c.ipc.cnode_revoke(CNODE, (u1, DEPTH))?;
+    check!(whole(c, u1, 16)?, "U1 not whole after one revoke");
+    c.ipc.cnode_revoke(CNODE, (u2, DEPTH))?;
+    check!(whole(c, u2, 16)?, "U2 not whole after its revoke");
+    let u = c.make(ty::UNTYPED, 16)?;
+    let head = long_chain(c, &[u], slots)?;
+    c.ipc.cnode_delete(CNODE, (head, DEPTH))?;
+    check_eq!(c.identify(head)?.cap_type, cap::NULL);
+    c.ipc.cnode_revoke(CNODE, (u, DEPTH))?;
+    check!(whole(c, u, 16)?, "the long chain's untyped not whole");
+    Ok(())
+}
+
+/// 600 small CNodes from the untypeds `us` in turn, each holding the only
+/// capability to the one made before; built in the two empty `slots`,
+/// the root keeps the last one's, in the slot returned.
+fn long_chain(c: &mut Ctx, us: &[u64], slots: [u64; 2]) -> Result<u64, Error> {
+    for level in 0..600usize {
+        let s = slots[level % 2];
+        c.ipc
+            .retype(us[level % us.len()], ty::CNODE, 1, CNODE, s, 1)?;
+        if level > 0 {
+            c.ipc
+                .cnode_move(s, (0, 1), CNODE, (slots[(level + 1) % 2], DEPTH))?;
+        }
+    }
+    Ok(slots[1])
+}
+
+static DONE: AtomicU64 = AtomicU64::new(0);
+/// The slot the helper threads work on, and a second one.
+static TARGET: AtomicU64 = AtomicU64::new(0);
+static ASIDE: AtomicU64 = AtomicU64::new(0);
+
+/// Deletes the slot `TARGET` names, then revokes `u`, then says so.
+extern "C" fn delete_then_revoke(u: u64, buffer: u64) -> ! {
+    let mut ipc = septum_test_tasks::ktest::thread_ipc(buffer);
+    let _ = ipc.cnode_delete(CNODE, (TARGET.load(Relaxed), DEPTH));
+    let r = ipc.cnode_revoke(CNODE, (u, DEPTH));
+    DONE.store(if r.is_ok() { 1 } else { 2 }, Relaxed);
+    septum_user::syscall::thread_exit()
+}
+
+/// Moves whatever is in `TARGET` to `ASIDE` and back until told to stop.
+extern "C" fn mover(_: u64, buffer: u64) -> ! {
+    let mut ipc = septum_test_tasks::ktest::thread_ipc(buffer);
+    let (t, a) = (TARGET.load(Relaxed), ASIDE.load(Relaxed));
+    while DONE.load(Relaxed) == 0 {
+        let _ = ipc.cnode_move(CNODE, (a, DEPTH), CNODE, (t, DEPTH));
+        let _ = ipc.cnode_move(CNODE, (t, DEPTH), CNODE, (a, DEPTH));
+    }
+    DONE.store(2, Relaxed);
+    septum_user::syscall::thread_exit()
+}
+
+/// Wait (yielding the processor) until a helper thread has said it is done.
+fn wait_done(value: u64) -> TestResult {
+    for _ in 0..100_000 {
+        if DONE.load(Relaxed) >= value {
+            return Ok(());
+        }
+        septum_user::syscall::yield_now();
+    }
+    septum_test_tasks::fail!("the helper thread never finished")
+}
+
+/// O (from U1) holds the only capability to a large N (from U2), which
+/// holds the only one to a large M (from U1); the root holds O's. Two
+/// threads of one priority, sharing the processor: one deletes the slot
+/// that drives the destruction and then revokes U2, while the other
+/// revokes U1. Each revoke may meet the other's work half done; both must
+/// come back whole.
+fn concurrent_revokes(c: &mut Ctx) -> TestResult {
+    let ep = c.endpoint()?;
+    let u1 = c.make(ty::UNTYPED, 20)?;
+    let u2 = c.make(ty::UNTYPED, 20)?;
+    let n = big_cnode(c, u2, ep)?;
+    let m = big_cnode(c, u1, ep)?;
+    let o = big_cnode(c, u1, ep)?;
+    c.ipc.cnode_move(n, (LAST, RADIX), CNODE, (m, DEPTH))?;
+    c.ipc.cnode_move(o, (LAST, RADIX), CNODE, (n, DEPTH))?;
+    DONE.store(0, Relaxed);
+    TARGET.store(o, Relaxed);
+    c.ipc.tcb_set_priority(SELF_TCB, SELF_TCB, 100)?;
+    c.spawn("deleter", delete_then_revoke, u2, 100)?;
+    let r = c.ipc.cnode_revoke(CNODE, (u1, DEPTH));
+    let waited = wait_done(1);
+    c.ipc.tcb_set_priority(SELF_TCB, SELF_TCB, 255)?;
+    waited?;
+    r?;
+    check_eq!(DONE.load(Relaxed), 1);
+    check!(whole(c, u1, 20)?, "U1 not whole");
+    check!(whole(c, u2, 20)?, "U2 not whole");
+    check_eq!(c.identify(o)?.cap_type, cap::NULL);
+    Ok(())
+}
+
+/// The root deletes its only capability to O (from U1, holding the only
+/// one to a large N from U2) while another thread of its priority keeps
+/// moving that slot's content back and forth: the zombie at the head of
+/// the destruction moves under the delete. Whatever is left where it
+/// moved to, one revoke of U1 leaves U1 whole, and one of U2 then U2.
+fn moved_head(c: &mut Ctx) -> TestResult {
+    let ep = c.endpoint()?;
+    let u1 = c.make(ty::UNTYPED, 20)?;
+    let u2 = c.make(ty::UNTYPED, 20)?;
+    let n = big_cnode(c, u2, ep)?;
+    let o = big_cnode(c, u1, ep)?;
+    c.ipc.cnode_move(o, (LAST, RADIX), CNODE, (n, DEPTH))?;
+    let aside = c.slot();
+    DONE.store(0, Relaxed);
+    TARGET.store(o, Relaxed);
+    ASIDE.store(aside, Relaxed);
+    c.ipc.tcb_set_priority(SELF_TCB, SELF_TCB, 100)?;
+    c.spawn("mover", mover, 0, 100)?;
+    // The mover may have moved O's capability away already: delete
+    // whichever slot holds it, twice over.
+    let _ = c.ipc.cnode_delete(CNODE, (o, DEPTH));
+    let _ = c.ipc.cnode_delete(CNODE, (aside, DEPTH));
+    DONE.store(1, Relaxed);
+    let waited = wait_done(2);
+    c.ipc.tcb_set_priority(SELF_TCB, SELF_TCB, 255)?;
+    waited?;
+    c.ipc.cnode_revoke(CNODE, (u1, DEPTH))?;
+    check!(whole(c, u1, 20)?, "U1 not whole after one revoke");
+    c.ipc.cnode_revoke(CNODE, (u2, DEPTH))?;
+    check!(whole(c, u2, 20)?, "U2 not whole after its revoke");
     check_eq!(c.identify(ep)?.cap_type, cap::ENDPOINT);
     Ok(())
 }
