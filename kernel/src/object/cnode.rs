@@ -376,7 +376,11 @@ fn wake(resume: u64, done: Slot) -> Option<Slot> {
         return None;
     }
     let object = at.0 & !(object_bytes(tcb, radix) - 1);
-    let index = (0..zombie_slots(tcb, radix)).find(|&i| object_slot(object, tcb, i) == at)?;
+    let index = if tcb {
+        (0..4).find(|&i| object_slot(object, true, i) == at)?
+    } else {
+        (at.0 - object) / SLOT_SIZE
+    };
     at.set_cap(&Cap::Zombie {
         object,
         tcb,
@@ -387,11 +391,6 @@ fn wake(resume: u64, done: Slot) -> Option<Slot> {
         behind,
     });
     Some(at)
-}
-
-/// Slots of a zombie's object.
-fn zombie_slots(tcb: bool, radix: u8) -> u64 {
-    septum_kcore::cap::zombie_slots(tcb, radix)
 }
 
 /// The working zombie in `top` found `inner`, in its object, holding a
