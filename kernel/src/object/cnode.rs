@@ -361,17 +361,7 @@ fn wake(resume: u64, done: Slot) -> Option<Slot> {
         return None;
     }
     let at = Slot(resume);
-    let Cap::Zombie {
-        tcb,
-        radix,
-        resume,
-        waker,
-        behind,
-        ..
-    } = at.cap()
-    else {
-        return None;
-    };
+    let (tcb, radix, resume, waker, behind) = waiting_in(at)?;
     if waker != done.0 {
         return None;
     }
@@ -414,15 +404,7 @@ fn nest(top: Slot, inner: Slot) -> KResult<()> {
         return set_aside(top, inner);
     }
     exchange(top, inner)?;
-    inner.set_cap(&Cap::Zombie {
-        object: 0,
-        tcb,
-        radix,
-        count: 0,
-        resume,
-        waker: top.0,
-        behind,
-    });
+    inner.set_cap(&waiting(tcb, radix, resume, top.0, behind));
     top.set_cap(&begin_destruction(&nested, inner.0, behind + 1));
     Ok(())
 }
@@ -486,25 +468,37 @@ fn relink(slot: Slot) {
         return;
     }
     let at = Slot(resume);
-    if let Cap::Zombie {
+    if let Some((tcb, radix, resume, _, behind)) = waiting_in(at) {
+        at.set_cap(&waiting(tcb, radix, resume, slot.0, behind));
+    }
+}
+
+/// The waiting zombie in `slot`, if it holds one: (tcb, radix, resume,
+/// waker, behind).
+fn waiting_in(slot: Slot) -> Option<(bool, u8, u64, u64, u32)> {
+    match slot.cap() {
+        Cap::Zombie {
+            tcb,
+            radix,
+            resume,
+            waker,
+            behind,
+            ..
+        } if waker != 0 => Some((tcb, radix, resume, waker, behind)),
+        _ => None,
+    }
+}
+
+/// A waiting zombie, woken by the zombie in slot `waker`.
+fn waiting(tcb: bool, radix: u8, resume: u64, waker: u64, behind: u32) -> Cap {
+    Cap::Zombie {
+        object: 0,
         tcb,
         radix,
+        count: 0,
         resume,
         waker,
         behind,
-        ..
-    } = at.cap()
-        && waker != 0
-    {
-        at.set_cap(&Cap::Zombie {
-            object: 0,
-            tcb,
-            radix,
-            count: 0,
-            resume,
-            waker: slot.0,
-            behind,
-        });
     }
 }
 

@@ -360,22 +360,42 @@ fn whole(c: &mut Ctx, u: u64, bits: u64) -> Result<bool, Error> {
     }
 }
 
+/// One revoke of U1 leaves it whole, then one of U2 leaves U2 whole
+/// (both 2^`bits` bytes).
+fn revoke_each_whole(c: &mut Ctx, u1: u64, u2: u64, bits: u64) -> TestResult {
+    c.ipc.cnode_revoke(CNODE, (u1, DEPTH))?;
+    check!(whole(c, u1, bits)?, "U1 not whole after one revoke");
+    c.ipc.cnode_revoke(CNODE, (u2, DEPTH))?;
+    check!(whole(c, u2, bits)?, "U2 not whole after its revoke");
+    Ok(())
+}
+
 /// The chain U1 → U2 → U1 of large CNodes: O (from U1, holding the only
 /// capability to itself) holds the only one to N (from U2), which holds
 /// the only one to M (from U1). Returns (U1, U2); nothing but revoking
 /// reaches them.
 fn chain_through_u2(c: &mut Ctx, ep: u64) -> Result<(u64, u64), Error> {
-    let u1 = c.make(ty::UNTYPED, 20)?;
-    let u2 = c.make(ty::UNTYPED, 20)?;
-    let n = big_cnode(c, u2, ep)?;
-    let m = big_cnode(c, u1, ep)?;
-    let o = big_cnode(c, u1, ep)?;
-    c.ipc.cnode_move(n, (LAST, RADIX), CNODE, (m, DEPTH))?;
-    c.ipc.cnode_move(o, (LAST, RADIX), CNODE, (n, DEPTH))?;
+    let (u1, u2, o) = nested_pair(c, ep, true)?;
     c.ipc
         .cnode_copy(o, (0, RADIX), CNODE, (o, DEPTH), rights::ALL)?;
     c.ipc.cnode_delete(CNODE, (o, DEPTH))?;
     Ok((u1, u2))
+}
+
+/// Untypeds U1 and U2 of 1 MiB, and a large CNode O from U1 holding the
+/// only capability to a large N from U2, which (if `deeper`) holds the
+/// only one to a large M from U1. Returns (U1, U2, O's slot).
+fn nested_pair(c: &mut Ctx, ep: u64, deeper: bool) -> Result<(u64, u64, u64), Error> {
+    let u1 = c.make(ty::UNTYPED, 20)?;
+    let u2 = c.make(ty::UNTYPED, 20)?;
+    let n = big_cnode(c, u2, ep)?;
+    if deeper {
+        let m = big_cnode(c, u1, ep)?;
+        c.ipc.cnode_move(n, (LAST, RADIX), CNODE, (m, DEPTH))?;
+    }
+    let o = big_cnode(c, u1, ep)?;
+    c.ipc.cnode_move(o, (LAST, RADIX), CNODE, (n, DEPTH))?;
+    Ok((u1, u2, o))
 }
 
 /// ONE revoke of U1 (restarted by the kernel as often as it is preempted)
@@ -430,10 +450,7 @@ fn long_chain_across(c: &mut Ctx) -> TestResult {
     let u2 = c.make(ty::UNTYPED, 16)?;
     let slots = [c.slot(), c.slot()];
     long_chain(c, &[u2, u1], slots)?;
-    c.ipc.cnode_revoke(CNODE, (u1, DEPTH))?;
-    check!(whole(c, u1, 16)?, "U1 not whole after one revoke");
-    c.ipc.cnode_revoke(CNODE, (u2, DEPTH))?;
-    check!(whole(c, u2, 16)?, "U2 not whole after its revoke");
+    revoke_each_whole(c, u1, u2, 16)?;
     let u = c.make(ty::UNTYPED, 16)?;
     let head = long_chain(c, &[u], slots)?;
     c.ipc.cnode_delete(CNODE, (head, DEPTH))?;
@@ -504,13 +521,7 @@ fn wait_done(value: u64) -> TestResult {
 /// come back whole.
 fn concurrent_revokes(c: &mut Ctx) -> TestResult {
     let ep = c.endpoint()?;
-    let u1 = c.make(ty::UNTYPED, 20)?;
-    let u2 = c.make(ty::UNTYPED, 20)?;
-    let n = big_cnode(c, u2, ep)?;
-    let m = big_cnode(c, u1, ep)?;
-    let o = big_cnode(c, u1, ep)?;
-    c.ipc.cnode_move(n, (LAST, RADIX), CNODE, (m, DEPTH))?;
-    c.ipc.cnode_move(o, (LAST, RADIX), CNODE, (n, DEPTH))?;
+    let (u1, u2, o) = nested_pair(c, ep, true)?;
     DONE.store(0, Relaxed);
     TARGET.store(o, Relaxed);
     c.ipc.tcb_set_priority(SELF_TCB, SELF_TCB, 100)?;
@@ -534,11 +545,7 @@ fn concurrent_revokes(c: &mut Ctx) -> TestResult {
 /// moved to, one revoke of U1 leaves U1 whole, and one of U2 then U2.
 fn moved_head(c: &mut Ctx) -> TestResult {
     let ep = c.endpoint()?;
-    let u1 = c.make(ty::UNTYPED, 20)?;
-    let u2 = c.make(ty::UNTYPED, 20)?;
-    let n = big_cnode(c, u2, ep)?;
-    let o = big_cnode(c, u1, ep)?;
-    c.ipc.cnode_move(o, (LAST, RADIX), CNODE, (n, DEPTH))?;
+    let (u1, u2, o) = nested_pair(c, ep, false)?;
     let aside = c.slot();
     DONE.store(0, Relaxed);
     TARGET.store(o, Relaxed);
@@ -553,10 +560,7 @@ fn moved_head(c: &mut Ctx) -> TestResult {
     let waited = wait_done(2);
     c.ipc.tcb_set_priority(SELF_TCB, SELF_TCB, 255)?;
     waited?;
-    c.ipc.cnode_revoke(CNODE, (u1, DEPTH))?;
-    check!(whole(c, u1, 20)?, "U1 not whole after one revoke");
-    c.ipc.cnode_revoke(CNODE, (u2, DEPTH))?;
-    check!(whole(c, u2, 20)?, "U2 not whole after its revoke");
+    revoke_each_whole(c, u1, u2, 20)?;
     check_eq!(c.identify(ep)?.cap_type, cap::ENDPOINT);
     Ok(())
 }
