@@ -115,6 +115,27 @@ pub struct Page {
     pub attrs: Option<u64>,
 }
 
+/// What job control needs of a process (`jobs.rs`): its pid, its
+/// parent, its process group and session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobId {
+    pub pid: u64,
+    pub ppid: u64,
+    pub pgid: u64,
+    pub sid: u64,
+}
+
+impl JobId {
+    pub fn of(p: &Process) -> Self {
+        JobId {
+            pid: p.pid,
+            ppid: p.ppid,
+            pgid: p.pgid,
+            sid: p.sid,
+        }
+    }
+}
+
 /// A `wait4` that is waiting for a child.
 #[derive(Clone, Copy, Debug)]
 pub struct Waiting {
@@ -269,6 +290,9 @@ pub struct Process {
     /// Its process group and session (`setpgid`, `setsid`).
     pub pgid: u64,
     pub sid: u64,
+    /// Set by `prctl(PR_SET_CHILD_SUBREAPER)`: orphans among its
+    /// descendants become its children rather than init's (`jobs.rs`).
+    pub subreaper: bool,
     /// Blocked signals, pending ones and what each pending one carries,
     /// the action of each signal, its alternate stack (`crate::signal`).
     pub sigmask: u64,
@@ -355,6 +379,7 @@ impl Process {
             gs_base: 0,
             pgid: pid,
             sid: pid,
+            subreaper: false,
             sigmask: 0,
             pending: 0,
             siginfo: Vec::new(),
