@@ -470,7 +470,7 @@ impl Shim {
                     data: &d[l.offset as usize..(l.offset + l.filesz) as usize],
                     vaddr,
                 },
-                None => Backing::Anon,
+                None => Backing::Filled,
             };
             p.add_vma(Vma {
                 start,

@@ -90,6 +90,12 @@ fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
 pub enum Backing {
     /// Zero-filled on first touch.
     Anon,
+    /// A file written at run time, copied into the area's pages when it
+    /// was made ([`Process::fill`]); zero past them, as `Anon`. Those
+    /// pages cannot be made again (the file may have changed or gone),
+    /// so `MADV_DONTNEED` keeps them where Linux would read the file
+    /// again.
+    Filled,
     /// An ELF segment: `data` is its file bytes, mapped at `vaddr`; the
     /// rest of the area is zeroes (bss).
     File { data: &'static [u8], vaddr: u64 },
@@ -532,7 +538,7 @@ impl Process {
         };
         let file = match vma.backing {
             Backing::File { data, vaddr } => Some((data, vaddr)),
-            Backing::Anon => None,
+            Backing::Anon | Backing::Filled => None,
         };
         if (f.dirty || file.is_some())
             && let Err(e) = self.reach(sys, arena, &mut page)
