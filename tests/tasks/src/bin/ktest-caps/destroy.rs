@@ -52,6 +52,10 @@ pub const TESTS: &[Test] = &[
         run: one_revoke_across,
     },
     Test {
+        name: "destroy_revoke_of_the_inner_untyped_first",
+        run: inner_first,
+    },
+    Test {
         name: "destroy_revoke_of_a_domain_holding_anothers_thread",
         run: cross_domain_thread,
     },
@@ -360,13 +364,19 @@ fn whole(c: &mut Ctx, u: u64, bits: u64) -> Result<bool, Error> {
     }
 }
 
-/// One revoke of U1 leaves it whole, then one of U2 leaves U2 whole
-/// (both 2^`bits` bytes).
-fn revoke_each_whole(c: &mut Ctx, u1: u64, u2: u64, bits: u64) -> TestResult {
-    c.ipc.cnode_revoke(CNODE, (u1, DEPTH))?;
-    check!(whole(c, u1, bits)?, "U1 not whole after one revoke");
-    c.ipc.cnode_revoke(CNODE, (u2, DEPTH))?;
-    check!(whole(c, u2, bits)?, "U2 not whole after its revoke");
+/// One revoke of `first` leaves it whole, then one of `second` leaves
+/// that whole (both 2^`bits` bytes).
+fn revoke_each_whole(c: &mut Ctx, first: u64, second: u64, bits: u64) -> TestResult {
+    c.ipc.cnode_revoke(CNODE, (first, DEPTH))?;
+    check!(
+        whole(c, first, bits)?,
+        "the first untyped not whole after one revoke"
+    );
+    c.ipc.cnode_revoke(CNODE, (second, DEPTH))?;
+    check!(
+        whole(c, second, bits)?,
+        "the second untyped not whole after its revoke"
+    );
     Ok(())
 }
 
@@ -411,6 +421,15 @@ fn one_revoke_across(c: &mut Ctx) -> TestResult {
     check!(whole(c, u2, 20)?, "N outlived the CNode holding it");
     check_eq!(c.identify(ep)?.cap_type, cap::ENDPOINT);
     Ok(())
+}
+
+/// The same chain, but U2 (whose N sits in the middle) is revoked first:
+/// that destroys N and with it M, the only way to M being through N, so
+/// U2 comes back whole from one revoke; then U1's revoke finishes O.
+fn inner_first(c: &mut Ctx) -> TestResult {
+    let ep = c.endpoint()?;
+    let (u1, u2) = chain_through_u2(c, ep)?;
+    revoke_each_whole(c, u2, u1, 20)
 }
 
 /// Domain X's CNode (from U1) holds the only capability to domain Y's
