@@ -44,6 +44,11 @@ pub enum Waiting {
     /// nanosleep and clock_nanosleep; `rem` is where the time left goes
     /// if a signal ends it (0: nowhere).
     Sleep { rem: u64 },
+    /// A call of a background process on its controlling terminal that
+    /// sent its group SIGTTIN or SIGTTOU (`Shim::tty_background`): only
+    /// that signal ends it, and the call is made again once the group is
+    /// continued (Linux's -ERESTARTSYS).
+    JobControl,
 }
 
 /// Where a poll or select call writes back the time it has left
@@ -119,6 +124,7 @@ impl Shim {
                 }
             }
             Waiting::Sleep { .. } => expired.then_some(Ok(0)),
+            Waiting::JobControl => None,
         }?;
         self.left_back(p, w, now);
         Some(r)
@@ -236,7 +242,7 @@ impl Shim {
             p.sigmask = m;
         }
         let restart = match w.what {
-            Waiting::TtyRead { .. } => Restart::IfSaRestart,
+            Waiting::TtyRead { .. } | Waiting::JobControl => Restart::IfSaRestart,
             _ => Restart::Never,
         };
         (w.reply, restart)

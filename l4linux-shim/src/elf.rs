@@ -46,30 +46,42 @@ fn u64_at(d: &[u8], at: usize) -> Option<u64> {
 
 /// `Err(ENOEXEC)` for anything that is not a static x86_64 ELF64 this
 /// shim can load (a dynamically linked one included: it names an
-/// interpreter the guest does not have yet).
-pub fn parse(d: &[u8]) -> Result<Elf, i64> {
-    parse_opt(d).ok_or(ENOEXEC)
+/// interpreter the guest does not have yet). The file is `size` bytes,
+/// read through `read` (which fills the buffer from that offset, or says
+/// false): only the header and the program headers are read here.
+pub fn parse(size: u64, read: &dyn Fn(u64, &mut [u8]) -> bool) -> Result<Elf, i64> {
+    parse_opt(size, read).ok_or(ENOEXEC)
 }
 
-fn parse_opt(d: &[u8]) -> Option<Elf> {
-    if d.get(..4)? != b"\x7fELF" || d[4] != 2 || d[5] != 1 || u16_at(d, 18)? != 62 {
+fn parse_opt(size: u64, read: &dyn Fn(u64, &mut [u8]) -> bool) -> Option<Elf> {
+    let mut h = [0u8; 64];
+    if size < h.len() as u64 || !read(0, &mut h) {
         return None;
     }
-    let etype = u16_at(d, 16)?;
+    let h = &h[..];
+    if h[..4] != *b"\x7fELF" || h[4] != 2 || h[5] != 1 || u16_at(h, 18)? != 62 {
+        return None;
+    }
+    let etype = u16_at(h, 16)?;
     if etype != ET_EXEC && etype != ET_DYN {
         return None;
     }
-    let entry = u64_at(d, 24)?;
-    let phoff = u64_at(d, 32)?;
-    let phentsize = u16_at(d, 54)?;
-    let phnum = u64::from(u16_at(d, 56)?);
+    let entry = u64_at(h, 24)?;
+    let phoff = u64_at(h, 32)?;
+    let phentsize = u16_at(h, 54)?;
+    let phnum = u64::from(u16_at(h, 56)?);
     if phentsize != 56 || phnum == 0 || phnum > 128 {
         return None;
     }
+    let mut ph = alloc::vec![0u8; phnum as usize * 56];
+    if phoff.checked_add(ph.len() as u64)? > size || !read(phoff, &mut ph) {
+        return None;
+    }
+    let d = &ph[..];
     let mut loads = Vec::new();
     let mut phdr_vaddr = None;
     for i in 0..phnum {
-        let at = usize::try_from(phoff.checked_add(i * 56)?).ok()?;
+        let at = (i * 56) as usize;
         let kind = u32_at(d, at)?;
         let flags = u32_at(d, at + 4)?;
         let offset = u64_at(d, at + 8)?;
@@ -81,7 +93,7 @@ fn parse_opt(d: &[u8]) -> Option<Elf> {
             PT_PHDR => phdr_vaddr = Some(vaddr),
             PT_LOAD => {
                 if filesz > memsz
-                    || offset.checked_add(filesz)? > d.len() as u64
+                    || offset.checked_add(filesz)? > size
                     || vaddr.checked_add(memsz)? > crate::process::USER_TOP
                     || vaddr % 4096 != offset % 4096
                 {

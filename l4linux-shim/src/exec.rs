@@ -58,6 +58,63 @@ fn page_up(x: u64) -> u64 {
     x.div_ceil(PAGE_U64) * PAGE_U64
 }
 
+/// How many `#!` interpreters `execve` follows before ELOOP: a script
+/// may name a script, five deep (Linux's `exec_binprm`).
+const MAX_INTERPRETERS: usize = 5;
+
+/// What `execve` runs once `#!` lines are followed: the static ELF (its
+/// path, node and headers) and the arguments it gets, `head` then the
+/// caller's `argv[skip..]`.
+struct Program {
+    path: Vec<u8>,
+    node: usize,
+    image: elf::Elf,
+    head: Vec<Vec<u8>>,
+    skip: usize,
+}
+
+/// The interpreter and its optional argument that a `#!` line at the
+/// start of a file names, from `buf`, the file's first 256 bytes (zero
+/// past its end), read as Linux's `binfmt_script` reads them: the line
+/// ends at a newline or, without one, at the buffer's last byte, as long
+/// as the name itself is not cut there; spaces and tabs before the name
+/// and at the line's end are dropped; the name ends at a space, tab or
+/// NUL, and the rest of the line is one argument (to a NUL in it).
+/// `None`: not a script, or no name (ENOEXEC).
+pub fn shebang(buf: &[u8; 256]) -> Option<(&[u8], Option<&[u8]>)> {
+    if buf[..2] != *b"#!" {
+        return None;
+    }
+    let blank = |c: u8| c == b' ' || c == b'\t';
+    let stop = |c: u8| blank(c) || c == 0;
+    let last = buf.len() - 1;
+    let mut end = match buf.iter().position(|&c| c == b'\n') {
+        Some(e) => e,
+        None => {
+            let first = (2..=last).find(|&i| !blank(buf[i]))?;
+            // No newline: the name must end before the buffer does.
+            (first..=last).find(|&i| stop(buf[i]))?;
+            last
+        }
+    };
+    while blank(buf[end - 1]) {
+        end -= 1;
+    }
+    let name = (2..end).find(|&i| !blank(buf[i]))?;
+    let sep = (name..=end).find(|&i| stop(buf[i]));
+    let arg = sep
+        .filter(|&s| buf[s] != 0)
+        .and_then(|s| (s..=end).find(|&i| !blank(buf[i])))
+        .map(|a| {
+            let to = buf[a..end]
+                .iter()
+                .position(|&c| c == 0)
+                .map_or(end, |z| a + z);
+            &buf[a..to]
+        });
+    Some((&buf[name..sep.unwrap_or(end).min(end)], arg))
+}
+
 impl Shim {
     /// The file `execve` opens at `path` (from directory `cwd`): its
     /// node, or the lookup's error, or EACCES if it is not a regular file
@@ -71,14 +128,49 @@ impl Shim {
         Ok(node)
     }
 
-    /// The executable at `path` (from directory `cwd`): its node, bytes
-    /// and headers, or the errno `execve` gives.
-    fn executable(&self, cwd: usize, path: &[u8]) -> Result<(usize, &'static [u8], elf::Elf), i64> {
-        let node = self.exec_file(cwd, path)?;
-        // A file written since the build is not mapped from the archive:
-        // running it is a later step.
-        let data = self.fs.packed(node).ok_or(ENOEXEC)?;
-        Ok((node, data, elf::parse(data)?))
+    /// What `execve` of `path` (from directory `cwd`) runs, or its errno:
+    /// each file on the way must be a regular file with an execute bit
+    /// (EACCES); a `#!` script runs its interpreter with the script's path
+    /// in place of `argv[0]` and the line's argument before it, a script
+    /// may name another, and past [`MAX_INTERPRETERS`] it is ELOOP; the
+    /// last must be a static ELF (ENOEXEC). A file written at run time is
+    /// read through its pages, a packed one in place.
+    fn executable(&self, cwd: usize, path: &[u8]) -> Result<Program, i64> {
+        let mut path = path.to_vec();
+        let mut head: Vec<Vec<u8>> = Vec::new();
+        let mut skip = 0;
+        for depth in 0.. {
+            let node = self.exec_file(cwd, &path)?;
+            if depth > MAX_INTERPRETERS {
+                return Err(ELOOP);
+            }
+            let mut buf = [0u8; 256];
+            self.fs.read(node, 0, &mut buf);
+            let Some((interp, arg)) = shebang(&buf) else {
+                let read = |at: u64, out: &mut [u8]| self.fs.read(node, at, out) == out.len();
+                let image = elf::parse(self.fs.size(node), &read)?;
+                return Ok(Program {
+                    path,
+                    node,
+                    image,
+                    head,
+                    skip,
+                });
+            };
+            // The arguments so far less their first, after the
+            // interpreter, its argument and this file's path.
+            if head.is_empty() {
+                skip = 1;
+            } else {
+                head.remove(0);
+            }
+            let mut next = alloc::vec![interp.to_vec()];
+            next.extend(arg.map(<[u8]>::to_vec));
+            next.push(core::mem::replace(&mut path, interp.to_vec()));
+            next.append(&mut head);
+            head = next;
+        }
+        Err(ELOOP)
     }
 
     /// A new process `pid` running `path`, started; not yet in the table.
@@ -90,10 +182,12 @@ impl Shim {
         argv: &[Vec<u8>],
         envp: &[Vec<u8>],
     ) -> Result<Process, i64> {
-        let (node, data, image) = self.executable(cwd, path)?;
+        let prog = self.executable(cwd, path)?;
+        let skip = prog.skip.min(argv.len());
+        let args: Vec<Vec<u8>> = prog.head.iter().chain(&argv[skip..]).cloned().collect();
         let mut p = self.make_process(pid).map_err(|_| ENOMEM)?;
-        p.exe = self.exe_path(cwd, path, node);
-        p.cmdline = argv
+        p.exe = self.exe_path(cwd, &prog.path, prog.node);
+        p.cmdline = args
             .iter()
             .flat_map(|a| a.iter().copied().chain([0]))
             .collect();
@@ -101,13 +195,30 @@ impl Shim {
         let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
         let n = name.len().min(15);
         p.comm[..n].copy_from_slice(&name[..n]);
-        match self.load(&mut p, data, &image, path, argv, envp) {
+        match self.load(&mut p, prog.node, &prog.image, path, &args, envp) {
             Ok(()) => Ok(p),
             Err(e) => {
                 self.destroy(p);
                 Err(e)
             }
         }
+    }
+
+    /// Copy `len` bytes of file `node` from `offset` into `p`'s memory at
+    /// `va` now ([`Process::fill`]): a file written at run time, run or
+    /// mapped.
+    pub fn fill(
+        &mut self,
+        p: &mut Process,
+        node: usize,
+        offset: u64,
+        va: u64,
+        len: u64,
+    ) -> Result<(), i64> {
+        let fs = &self.fs;
+        p.fill(&mut self.sys, &mut self.arena, va, len, &mut |at, out| {
+            fs.read(node, offset + at, out);
+        })
     }
 
     /// `execve` from process `p`: a new address space and thread running
@@ -126,6 +237,7 @@ impl Shim {
         let mut new = self.build(p.pid, p.cwd, path, argv, envp)?;
         new.ppid = p.ppid;
         new.umask = p.umask;
+        new.rlimits = p.rlimits;
         // Its group, session, children, mask and pending signals stay; handlers
         // go back to SIG_DFL (ignored signals stay ignored); no alternate stack.
         new.pgid = p.pgid;
@@ -176,6 +288,7 @@ impl Shim {
         c.fds = p.fds.clone();
         c.cwd = p.cwd;
         c.umask = p.umask;
+        c.rlimits = p.rlimits;
         c.exe = p.exe.clone();
         c.cmdline = p.cmdline.clone();
         c.comm = p.comm;
@@ -317,7 +430,7 @@ impl Shim {
     fn load(
         &mut self,
         p: &mut Process,
-        data: &'static [u8],
+        node: usize,
         image: &elf::Elf,
         path: &[u8],
         argv: &[Vec<u8>],
@@ -330,6 +443,7 @@ impl Shim {
             0
         };
         let mut top = 0u64;
+        let packed = self.fs.packed(node);
         for l in &image.loads {
             let mut prot = 0;
             if l.flags & 4 != 0 {
@@ -347,13 +461,24 @@ impl Shim {
             if end > STACK_TOP - STACK_MAX || p.overlaps(start, end) {
                 return Err(ENOEXEC);
             }
-            let file = &data[l.offset as usize..(l.offset + l.filesz) as usize];
+            // The archive's bytes back the area as they are touched; a
+            // file written at run time is copied in now.
+            let backing = match packed {
+                Some(d) => Backing::File {
+                    data: &d[l.offset as usize..(l.offset + l.filesz) as usize],
+                    vaddr,
+                },
+                None => Backing::Anon,
+            };
             p.add_vma(Vma {
                 start,
                 end,
                 prot,
-                backing: Backing::File { data: file, vaddr },
+                backing,
             })?;
+            if packed.is_none() {
+                self.fill(p, node, l.offset, vaddr, l.filesz)?;
+            }
             top = top.max(end);
         }
         p.brk_start = top;

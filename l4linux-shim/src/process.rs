@@ -16,7 +16,8 @@ use septum_user::abi::object::object_type as ty;
 
 use crate::arena::{Arena, PAGE};
 use crate::fd::Fd;
-use crate::linux::{PROT_EXEC, PROT_READ, PROT_WRITE, errno::*};
+use crate::fd::MAX_FDS;
+use crate::linux::{PROT_EXEC, PROT_READ, PROT_WRITE, Rlimit, errno::*};
 use crate::mem::{CHUNK_BITS, MAX_CHUNKS, Memory};
 use crate::signal::{SigAction, SigInfo, StackT};
 use crate::sys::Sys;
@@ -60,6 +61,28 @@ impl Short {
         let n = before + self.done as u64;
         if n > 0 { Ok(n) } else { Err(self.err) }
     }
+}
+
+/// How many resources `prlimit64` knows (Linux's `RLIM_NLIMITS`).
+pub const RLIM_NLIMITS: usize = 16;
+pub const RLIMIT_STACK: usize = 3;
+pub const RLIMIT_NOFILE: usize = 7;
+pub const RLIM_INFINITY: u64 = u64::MAX;
+
+/// A new process's limits: the stack's 8 MiB (no hard limit), as many
+/// descriptors as the shim holds ([`MAX_FDS`], soft and hard), and no
+/// limit on the others.
+fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
+    let mut r = [Rlimit {
+        cur: RLIM_INFINITY,
+        max: RLIM_INFINITY,
+    }; RLIM_NLIMITS];
+    r[RLIMIT_STACK].cur = STACK_MAX;
+    r[RLIMIT_NOFILE] = Rlimit {
+        cur: MAX_FDS as u64,
+        max: MAX_FDS as u64,
+    };
+    r
 }
 
 /// What backs an area's pages.
@@ -232,6 +255,9 @@ pub struct Process {
     pub fds: Vec<Option<Fd>>,
     pub cwd: usize,
     pub umask: u64,
+    /// Its resource limits (prlimit64), by resource: kept and reported as
+    /// set; RLIMIT_NOFILE bounds its descriptors ([`Process::fd_limit`]).
+    pub rlimits: [Rlimit; RLIM_NLIMITS],
     pub exe: String,
     /// Its arguments, each ending with a NUL (`/proc/<pid>/cmdline`).
     pub cmdline: Vec<u8>,
@@ -320,6 +346,7 @@ impl Process {
             fds: Vec::new(),
             cwd: 0,
             umask: 0o022,
+            rlimits: default_rlimits(),
             exe: String::new(),
             cmdline: Vec::new(),
             comm: [0; 16],
@@ -350,6 +377,12 @@ impl Process {
             pipe_wait: None,
             io_wait: None,
         }
+    }
+
+    /// One past the highest descriptor it may have: its RLIMIT_NOFILE
+    /// (never above [`MAX_FDS`]).
+    pub fn fd_limit(&self) -> usize {
+        self.rlimits[RLIMIT_NOFILE].cur.min(MAX_FDS as u64) as usize
     }
 
     /// The area that covers `va`: the areas are kept sorted by start and
@@ -506,6 +539,41 @@ impl Process {
         }
         self.pages.insert(va, page);
         Ok(page)
+    }
+
+    /// Make the pages of `[va, va + len)` present now (an area must cover
+    /// them), each part of the range filled by `read(offset from va,
+    /// bytes)`: how a file written at run time is run or mapped. Its pages
+    /// may change or go while it is mapped, so no area can be backed by
+    /// them the way the archive's bytes back one ([`Backing::File`]).
+    pub fn fill(
+        &mut self,
+        sys: &mut Sys,
+        arena: &mut Arena,
+        va: u64,
+        len: u64,
+        read: &mut dyn FnMut(u64, &mut [u8]),
+    ) -> Result<(), i64> {
+        let end = va.checked_add(len).ok_or(ENOMEM)?;
+        let mut buf = [0u8; PAGE];
+        let mut page_va = va & !(PAGE_U64 - 1);
+        while page_va < end {
+            let vma = *self.vma(page_va).ok_or(EFAULT)?;
+            if !self.pages.contains_key(&page_va) {
+                self.new_page(sys, arena, page_va, vma)?;
+            }
+            let slot = self.arena_page(sys, arena, page_va)?;
+            let lo = page_va.max(va);
+            let hi = (page_va + PAGE_U64).min(end);
+            let out = &mut buf[..(hi - lo) as usize];
+            out.fill(0);
+            read(lo - va, out);
+            if !arena.write(slot, (lo - page_va) as usize, out) {
+                return Err(EFAULT);
+            }
+            page_va += PAGE_U64;
+        }
+        Ok(())
     }
 
     /// Map `page`'s frame in the shim's arena (through a copy of its

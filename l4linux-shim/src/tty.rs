@@ -39,6 +39,7 @@ pub const NOFLSH: u32 = 0o200;
 pub const ECHOCTL: u32 = 0o1000;
 pub const ECHOKE: u32 = 0o4000;
 pub const IEXTEN: u32 = 0o100000;
+pub const TOSTOP: u32 = 0o400;
 
 pub const VINTR: usize = 0;
 pub const VQUIT: usize = 1;
@@ -119,6 +120,11 @@ impl Tty {
     /// Whether `c` is control character `i` (a 0 there disables it).
     fn is(&self, c: u8, i: usize) -> bool {
         self.cc(i) != 0 && c == self.cc(i)
+    }
+
+    /// Whether a background process's write stops its group (TOSTOP).
+    pub fn tostop(&self) -> bool {
+        self.lflag(TOSTOP)
     }
 
     pub fn canonical(&self) -> bool {

@@ -436,13 +436,10 @@ fn teardown(ipc: &mut Ipc, w: &mut World, i: usize) -> bool {
         let _ = ipc.cnode_delete(CNODE, (s, DEPTH));
     }
     let empty = system::occupied(ipc, dom.first_slot, dom.end_slot) == 0;
-    let mut whole = true;
+    // Round until whole: one revoke each can leave an object of one pool
+    // being destroyed for another's (`Ipc::revoke_whole`).
     let pools = core::iter::once((dom.pool, dom.pool_bits)).chain(dom.guest_pools.iter().copied());
-    for (p, bits) in pools {
-        whole &= ipc.retype(p, ty::UNTYPED, bits, CNODE, scratch, 1).is_ok();
-        let _ = ipc.cnode_delete(CNODE, (scratch, DEPTH));
-        let _ = ipc.cnode_revoke(CNODE, (p, DEPTH));
-    }
+    let whole = ipc.revoke_whole(CNODE, DEPTH, pools, scratch);
     dom.generation = dom.generation.wrapping_add(1).max(1);
     dom.held = false;
     revoked && empty && whole

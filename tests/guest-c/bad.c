@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <sys/syscall.h>
@@ -503,6 +505,10 @@ int main(void)
     gfd2 = open("c-bad2.txt", O_CREAT | O_TRUNC | O_RDWR, 0644);
     dfd = open(".", O_RDONLY | O_DIRECTORY);
     symlink("target-of-the-link", "c-bad-link");
+    /* Opened now: by the end, prlimit64's cases have set Linux's
+     * descriptor limit to 0. */
+    mkdir("c-bad-dir", 0755);
+    int ed = open("c-bad-dir", O_RDONLY | O_DIRECTORY);
     printf("setup %d %d %d\n", gfd >= 0, gfd2 >= 0, dfd >= 0);
 
     for (size_t k = 0; k < sizeof calls / sizeof calls[0]; k++) {
@@ -594,6 +600,53 @@ int main(void)
     }
     r = syscall(SYS_sendfile, gfd2, gfd, 0, 1UL << 40);
     printf("sendfile 1<<40 -> %ld\n", r < 0 ? -errno : r);
+    /* Vectors: the total is checked against the largest offset once; a
+     * vector that runs into the guard page ends the transfer with what
+     * moved. */
+    reset();
+    struct iovec two[2] = {{buf, 8}, {buf + 64, 8}};
+    r = syscall(SYS_preadv, gfd, two, 2, 0x7ffffffffffffff8L);
+    printf("preadv 8+8 at LONG_MAX-7 -> %ld\n", r < 0 ? -errno : r);
+    r = syscall(SYS_pwritev, gfd, two, 2, 0x7ffffffffffffff8L);
+    printf("pwritev 8+8 at LONG_MAX-7 -> %ld\n", r < 0 ? -errno : r);
+    struct iovec guard2[2] = {{buf, 8}, {buf + BUF_SIZE - 2, 8}};
+    r = syscall(SYS_preadv, gfd, guard2, 2, 0);
+    printf("preadv second vector into the guard -> %ld\n", r < 0 ? -errno : r);
+    r = syscall(SYS_pwritev, gfd, guard2, 2, 0);
+    printf("pwritev second vector into the guard -> %ld\n", r < 0 ? -errno : r);
+    /* getdents64 writes entry by entry: a buffer that runs into the
+     * guard page gets the entries that fit whole before it, EFAULT if
+     * none does, and the position moves past those only. An empty
+     * directory holds . and .. (24 bytes each, in either order). */
+    r = syscall(SYS_getdents64, ed, buf + BUF_SIZE - 30, 4096);
+    printf("getdents64 30 bytes before the guard -> %ld\n", r < 0 ? -errno : r);
+    r = syscall(SYS_getdents64, ed, buf + BUF_SIZE - 30, 4096);
+    printf("getdents64 30 bytes before, again -> %ld\n", r < 0 ? -errno : r);
+    lseek(ed, 0, SEEK_SET);
+    r = syscall(SYS_getdents64, ed, buf + BUF_SIZE - 10, 4096);
+    printf("getdents64 10 bytes before the guard -> %ld\n", r < 0 ? -errno : r);
+    r = syscall(SYS_getdents64, ed, buf, 4096);
+    printf("getdents64 after the fault -> %ld\n", r < 0 ? -errno : r);
+    close(ed);
+    /* RLIMIT_NOFILE bounds new descriptors. prlimit64's misaligned case
+     * above set it to 0 (a zeroed struct); set it so again and every new
+     * descriptor is refused, each call with its own errno. */
+    struct rlimit none = {0, 0};
+    r = syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &none, 0);
+    printf("prlimit64 NOFILE 0 -> %s\n", r < 0 ? errname(errno) : "ok");
+    r = syscall(SYS_open, "c-bad.txt", O_RDONLY);
+    printf("open with no descriptor left -> %s\n", r < 0 ? errname(errno) : "ok");
+    r = syscall(SYS_dup2, gfd, 100);
+    printf("dup2 past the limit -> %s\n", r < 0 ? errname(errno) : "ok");
+    r = syscall(SYS_fcntl, gfd, F_DUPFD, 0);
+    printf("F_DUPFD past the limit -> %s\n", r < 0 ? errname(errno) : "ok");
+    struct pollfd pf = {gfd, POLLIN, 0};
+    r = syscall(SYS_poll, &pf, 1, 0);
+    printf("poll of more than the limit -> %s\n", r < 0 ? errname(errno) : "ok");
+    struct rlimit now = {1, 1};
+    r = syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, &now);
+    printf("prlimit64 reads NOFILE -> %s %lu %lu\n", r < 0 ? errname(errno) : "ok",
+           (unsigned long)now.rlim_cur, (unsigned long)now.rlim_max);
     printf("done\n");
     return 0;
 }

@@ -8,6 +8,7 @@
 use crate::syscall::{Regs, raw, status};
 use septum_abi::invocation as inv;
 use septum_abi::ipc::{MAX_WORDS, MessageInfo, REGISTER_WORDS, buffer};
+use septum_abi::object::object_type;
 use septum_abi::{Error, syscall as nr};
 
 /// A message: label, up to 68 words, and how many capabilities it carries.
@@ -175,6 +176,12 @@ pub struct Identity {
     /// Where a mapped frame or page table is mapped.
     pub vaddr: u64,
 }
+
+/// Most rounds of revokes [`Ipc::revoke_whole`] makes. A round costs two
+/// calls per piece still in use; what it needs grows with how often the
+/// kernel preempted the destruction, far below this for any memory these
+/// machines have.
+pub const REVOKE_ROUNDS: u32 = 1024;
 
 /// The calling thread's IPC buffer.
 pub struct Ipc {
@@ -402,6 +409,58 @@ impl Ipc {
     pub fn cnode_revoke(&mut self, cnode: u64, slot: (u64, u64)) -> Result<(), Error> {
         self.invoke(cnode, inv::CNODE_REVOKE, &[slot.0, slot.1])
             .map(|_| ())
+    }
+
+    /// Take back every untyped of `pieces` (slot, size in bits; slots of
+    /// `cnode` at `depth`): revoke each one until it retypes whole again,
+    /// that is until nothing made from it is left; whether they all did.
+    /// Each check retypes the whole untyped into the empty slot `scratch`,
+    /// then deletes that and revokes again.
+    ///
+    /// One revoke each is not enough: a revoke that the kernel preempts
+    /// while it destroys an object holding the only capability to an
+    /// object of *another* untyped returns `Ok` with the outer object's
+    /// zombie still waiting in its memory, for the inner one whose
+    /// destruction now belongs to the other untyped's tree
+    /// (`docs/kernel.md`, "Known gaps"). Revoking that other untyped
+    /// finishes the inner object and wakes the outer zombie, which then
+    /// belongs to the first untyped again: the next round's revoke of it
+    /// finishes it. Each round takes every such chain on until the kernel
+    /// preempts it again, so the rounds end; [`REVOKE_ROUNDS`] bounds them
+    /// anyway. Capabilities the pieces'
+    /// objects hold that came from elsewhere go with them; objects of
+    /// untypeds not in `pieces` are not driven, so a piece one of those
+    /// waits for stays in use and this says so.
+    pub fn revoke_whole<I>(&mut self, cnode: u64, depth: u64, pieces: I, scratch: u64) -> bool
+    where
+        I: Iterator<Item = (u64, u64)> + Clone,
+    {
+        // The pieces not yet whole, one bit each.
+        let mut left = 0u128;
+        for (i, _) in pieces.clone().enumerate() {
+            if i >= 128 {
+                return false;
+            }
+            left |= 1 << i;
+        }
+        for _ in 0..REVOKE_ROUNDS {
+            for (i, (slot, bits)) in pieces.clone().enumerate() {
+                if left & (1 << i) == 0 {
+                    continue;
+                }
+                let _ = self.cnode_revoke(cnode, (slot, depth));
+                let whole = self.retype(slot, object_type::UNTYPED, bits, cnode, scratch, 1);
+                if whole.is_ok() {
+                    let _ = self.cnode_delete(cnode, (scratch, depth));
+                    let _ = self.cnode_revoke(cnode, (slot, depth));
+                    left &= !(1 << i);
+                }
+            }
+            if left == 0 {
+                return true;
+            }
+        }
+        false
     }
 
     /// What the slot holds.

@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use super::Args;
 use crate::Shim;
-use crate::fd::{Fd, FdKind, MAX_FDS, Text};
+use crate::fd::{Fd, FdKind, Text};
 use crate::fs::{Data, Device, Kind, PATH_MAX, ProcFile};
 use crate::linux::errno::*;
 use crate::linux::*;
@@ -237,17 +237,10 @@ pub fn read(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         }
         return s.pipe_call(p, id, false, f.flags(), a[1], a[2].min(MAX_RW));
     }
-    if at_dir(&f) {
-        return Err(EISDIR);
-    }
     if matches!(f.kind(), FdKind::Console) && readable(f.flags()) {
         return s.tty_read(p, &f, a[1], a[2]);
     }
     read_from(s, p, &f, a[1], a[2], None)
-}
-
-fn at_dir(f: &Fd) -> bool {
-    matches!(f.kind(), FdKind::Dir { .. })
 }
 
 pub fn write(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
@@ -260,48 +253,50 @@ pub fn write(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         }
         return s.pipe_call(p, id, true, f.flags(), a[1], a[2].min(MAX_RW));
     }
+    if matches!(f.kind(), FdKind::Console)
+        && writable(f.flags())
+        && s.tty.tostop()
+        && let Some(r) = s.tty_background(p, crate::signal::SIGTTOU)
+    {
+        return r;
+    }
     write_to(s, p, &f, a[1], a[2], None)
 }
 
-/// The offset of pread64/pwrite64 and friends: ESPIPE unless a file,
-/// EINVAL if negative.
-fn positioned(f: &Fd, off: u64) -> Result<u64, i64> {
-    match f.kind() {
-        FdKind::File { .. } | FdKind::Text { .. } => {}
-        FdKind::Dir { .. } => return Err(EISDIR),
-        _ => return Err(ESPIPE),
-    }
+/// The descriptor and offset of pread64/pwrite64 and friends, checked
+/// in Linux's order: a negative offset is EINVAL before the descriptor
+/// is looked up (EBADF), then ESPIPE for what cannot be read or written
+/// at an offset (pipes, the console). The access mode and the buffer
+/// come after, in `read_from`/`write_to`.
+fn positioned(p: &Process, fd: u64, off: u64) -> Result<(Fd, u64), i64> {
     if (off as i64) < 0 {
         return Err(EINVAL);
     }
-    Ok(off)
+    let f = fd_of(p, fd)?;
+    match f.kind() {
+        FdKind::Pipe { .. } | FdKind::Console => Err(ESPIPE),
+        _ => Ok((f, off)),
+    }
+}
+
+/// Where a positioned write goes: at `at`, or at the end for an
+/// O_APPEND file (Linux appends whatever the offset).
+fn write_at(f: &Fd, at: u64) -> Option<u64> {
+    (f.flags() & O_APPEND == 0).then_some(at)
 }
 
 pub fn pread64(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
-    let f = fd_of(p, a[0])?;
-    if !readable(f.flags()) {
-        return Err(EBADF);
-    }
-    let at = positioned(&f, a[3])?;
+    let (f, at) = positioned(p, a[0], a[3])?;
     read_from(s, p, &f, a[1], a[2], Some(at))
 }
 
 pub fn pwrite64(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
-    let f = fd_of(p, a[0])?;
-    if !writable(f.flags()) {
-        return Err(EBADF);
-    }
-    let at = positioned(&f, a[3])?;
-    // Linux: pwrite on an O_APPEND file appends, whatever the offset.
-    let at = if f.flags() & O_APPEND != 0 {
-        None
-    } else {
-        Some(at)
-    };
-    write_to(s, p, &f, a[1], a[2], at)
+    let (f, at) = positioned(p, a[0], a[3])?;
+    write_to(s, p, &f, a[1], a[2], write_at(&f, at))
 }
 
-fn iovecs(s: &mut Shim, p: &mut Process, iov: u64, count: u64) -> Result<Vec<Iovec>, i64> {
+/// The vectors at `iov` and their total length.
+fn iovecs(s: &mut Shim, p: &mut Process, iov: u64, count: u64) -> Result<(Vec<Iovec>, u64), i64> {
     if count > IOV_MAX {
         return Err(EINVAL);
     }
@@ -315,7 +310,7 @@ fn iovecs(s: &mut Shim, p: &mut Process, iov: u64, count: u64) -> Result<Vec<Iov
         }
         v.push(e);
     }
-    Ok(v)
+    Ok((v, total))
 }
 
 /// One descriptor's transfer of one buffer: `read_from` or `write_to`.
@@ -340,7 +335,11 @@ fn transfer_vec(
     if !allowed(f.flags()) {
         return Err(EBADF);
     }
-    let v = iovecs(s, p, iov, count)?;
+    let (v, total) = iovecs(s, p, iov, count)?;
+    // Linux checks the whole transfer against the largest offset once.
+    if let FdKind::File { .. } | FdKind::Text { .. } = f.kind() {
+        verify_area(at.unwrap_or_else(|| f.pos()), total)?;
+    }
     let mut done = 0;
     for e in v {
         match xfer(s, p, &f, e.base, e.len, at) {
@@ -389,20 +388,13 @@ pub fn writev(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
 }
 
 pub fn preadv(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
-    let f = fd_of(p, a[0])?;
-    let at = positioned(&f, a[3])?;
+    let (_, at) = positioned(p, a[0], a[3])?;
     read_vec(s, p, a[0], a[1], a[2], Some(at))
 }
 
 pub fn pwritev(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
-    let f = fd_of(p, a[0])?;
-    let at = positioned(&f, a[3])?;
-    let at = if f.flags() & O_APPEND != 0 {
-        None
-    } else {
-        Some(at)
-    };
-    write_vec(s, p, a[0], a[1], a[2], at)
+    let (f, at) = positioned(p, a[0], a[3])?;
+    write_vec(s, p, a[0], a[1], a[2], write_at(&f, at))
 }
 
 /// The directory a `*at` call starts from: the cwd for AT_FDCWD or an
@@ -429,7 +421,7 @@ pub(super) fn path_arg(s: &mut Shim, p: &mut Process, addr: u64) -> Result<Vec<u
 }
 
 pub(super) fn install(p: &mut Process, fd: Fd, min: usize) -> SysResult {
-    let slot = (min..MAX_FDS).find(|&i| p.fds.get(i).is_none_or(|f| f.is_none()));
+    let slot = (min..p.fd_limit()).find(|&i| p.fds.get(i).is_none_or(|f| f.is_none()));
     let Some(i) = slot else { return Err(EMFILE) };
     if p.fds.len() <= i {
         p.fds.resize(i + 1, None);
@@ -569,7 +561,12 @@ pub fn close(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
 
 pub fn lseek(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let f = fd_of(p, a[0])?;
-    let (off, whence) = (a[1] as i64, a[2]);
+    // Linux takes whence as an unsigned int and refuses one past
+    // SEEK_HOLE before asking the file (a pipe's ESPIPE comes after).
+    let (off, whence) = (a[1] as i64, a[2] as u32);
+    if whence > 4 {
+        return Err(EINVAL);
+    }
     let size = match f.kind() {
         FdKind::File { node } => s.fs.size(node),
         FdKind::Text { data } => data.len() as u64,
@@ -691,7 +688,9 @@ fn do_stat(
     buf: u64,
     flags: u64,
 ) -> SysResult {
-    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800) != 0 {
+    // AT_NO_AUTOMOUNT and AT_STATX_SYNC_TYPE's bits are accepted, as
+    // Linux's vfs_statx accepts them.
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800 | 0x6000) != 0 {
         return Err(EINVAL);
     }
     let st = stat_at(s, p, dirfd, path, flags)?;
@@ -776,6 +775,8 @@ pub fn getdents64(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     };
     let parent = s.fs.node(node).parent;
     let mut out: Vec<u8> = Vec::new();
+    // Where each entry ends in `out`, and the position after it.
+    let mut ends: Vec<(usize, u64)> = Vec::new();
     let pos = f.pos();
     let mut at = pos;
     // Positions 0 and 1 are `.` and `..`; then entry cookie k is at k + 2.
@@ -813,12 +814,24 @@ pub fn getdents64(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         out.extend_from_slice(name);
         out.resize(start + reclen, 0);
         at = next;
+        ends.push((out.len(), next));
     }
-    if !out.is_empty() {
-        s.copy_out(p, buf, &out)?;
-    }
-    f.set_pos(at);
-    Ok(out.len() as u64)
+    // Linux writes entry by entry: a fault answers with the entries
+    // written whole before it, or EFAULT if there are none.
+    let (len, next) = if out.is_empty() {
+        (0, at)
+    } else {
+        match s.copy_out_part(p, buf, &out) {
+            Ok(()) => (out.len(), at),
+            Err(short) => *ends
+                .iter()
+                .take_while(|&&(end, _)| end <= short.done)
+                .last()
+                .ok_or(short.err)?,
+        }
+    };
+    f.set_pos(next);
+    Ok(len as u64)
 }
 
 fn do_access(
@@ -940,7 +953,7 @@ pub fn fcntl(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let i = a[0] as usize;
     match a[1] {
         F_DUPFD | F_DUPFD_CLOEXEC => {
-            if a[2] >= MAX_FDS as u64 {
+            if a[2] >= p.fd_limit() as u64 {
                 return Err(EINVAL);
             }
             install(p, f.dup(a[1] == F_DUPFD_CLOEXEC), a[2] as usize)
@@ -1032,10 +1045,32 @@ fn splice_bytes(
 
 /// sendfile(out, in, offset, count): from any readable file (the RAM
 /// filesystem's or `/proc`'s) to any writable descriptor.
+/// An optional `loff_t` argument (NULL: none), read before the
+/// descriptors are looked at, as Linux's sendfile and copy_file_range do.
+fn offset_arg(s: &mut Shim, p: &mut Process, at: u64) -> Result<Option<i64>, i64> {
+    if at == 0 {
+        return Ok(None);
+    }
+    s.get(p, at).map(Some)
+}
+
+/// sendfile(out, in, offset, count) in Linux's order: the offset is
+/// read (EFAULT), then the input is checked (EBADF; ESPIPE for an
+/// offset on what has none; EINVAL past the largest offset), then the
+/// output (EBADF), then what the two are.
 pub fn sendfile(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
-    let out = fd_of(p, a[0])?;
+    let off = offset_arg(s, p, a[2])?;
     let inp = fd_of(p, a[1])?;
-    if !writable(out.flags()) || !readable(inp.flags()) {
+    if !readable(inp.flags()) {
+        return Err(EBADF);
+    }
+    if off.is_some() && matches!(inp.kind(), FdKind::Pipe { .. } | FdKind::Console) {
+        return Err(ESPIPE);
+    }
+    let mut from = off.map_or_else(|| inp.pos(), |o| o as u64);
+    verify_area(from, a[3])?;
+    let out = fd_of(p, a[0])?;
+    if !writable(out.flags()) {
         return Err(EBADF);
     }
     if !matches!(inp.kind(), FdKind::File { .. } | FdKind::Text { .. }) {
@@ -1050,62 +1085,47 @@ pub fn sendfile(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     if out.flags() & O_APPEND != 0 {
         return Err(EINVAL);
     }
-    let mut from = if a[2] != 0 {
-        let off: i64 = s.get(p, a[2])?;
-        if off < 0 {
-            return Err(EINVAL);
-        }
-        off as u64
-    } else {
-        inp.pos()
-    };
-    verify_area(from, a[3])?;
     let n = splice_bytes(s, p, &out, None, &inp, &mut from, a[3])?;
-    if a[2] != 0 {
-        s.put(p, a[2], &(from as i64))?;
-    } else {
-        inp.set_pos(from);
+    match off {
+        Some(_) => s.put(p, a[2], &(from as i64))?,
+        None => inp.set_pos(from),
     }
     Ok(n)
 }
 
-/// copy_file_range(in, off_in, out, off_out, len, flags): between regular
-/// files.
+/// copy_file_range(in, off_in, out, off_out, len, flags) between regular
+/// files, in Linux's order: the descriptors (EBADF), the offsets read
+/// (EFAULT), the flags (EINVAL), what the files are (EISDIR, EINVAL),
+/// their access modes (EBADF), then the offsets' values (EINVAL).
 pub fn copy_file_range(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     let (fd_in, off_in, fd_out, off_out, len, flags) = (a[0], a[1], a[2], a[3], a[4], a[5]);
-    if flags != 0 {
-        return Err(EINVAL);
-    }
     let inp = fd_of(p, fd_in)?;
     let out = fd_of(p, fd_out)?;
-    if !readable(inp.flags()) || !writable(out.flags()) || out.flags() & O_APPEND != 0 {
-        return Err(EBADF);
+    let in_at = offset_arg(s, p, off_in)?;
+    let out_at = offset_arg(s, p, off_out)?;
+    if flags != 0 {
+        return Err(EINVAL);
     }
     match (inp.kind(), out.kind()) {
         (FdKind::File { .. }, FdKind::File { .. }) => {}
         (FdKind::Dir { .. }, _) | (_, FdKind::Dir { .. }) => return Err(EISDIR),
         _ => return Err(EINVAL),
     }
-    let read_off = |s: &mut Shim, p: &mut Process, at: u64| -> Result<Option<u64>, i64> {
-        if at == 0 {
-            return Ok(None);
-        }
-        let v: i64 = s.get(p, at)?;
-        if v < 0 {
-            return Err(EINVAL);
-        }
-        Ok(Some(v as u64))
-    };
-    let in_at = read_off(s, p, off_in)?;
-    let out_at = read_off(s, p, off_out)?;
-    let mut from = in_at.unwrap_or_else(|| inp.pos());
-    let n = splice_bytes(s, p, &out, out_at.or(Some(out.pos())), &inp, &mut from, len)?;
+    if !readable(inp.flags()) || !writable(out.flags()) || out.flags() & O_APPEND != 0 {
+        return Err(EBADF);
+    }
+    if in_at.is_some_and(|o| o < 0) || out_at.is_some_and(|o| o < 0) {
+        return Err(EINVAL);
+    }
+    let mut from = in_at.map_or_else(|| inp.pos(), |o| o as u64);
+    let to = out_at.map_or_else(|| out.pos(), |o| o as u64);
+    let n = splice_bytes(s, p, &out, Some(to), &inp, &mut from, len)?;
     match in_at {
         Some(_) => s.put(p, off_in, &(from as i64))?,
         None => inp.set_pos(from),
     }
     match out_at {
-        Some(o) => s.put(p, off_out, &((o + n) as i64))?,
+        Some(o) => s.put(p, off_out, &((o as u64 + n) as i64))?,
         None => out.set_pos(out.pos() + n),
     }
     Ok(n)
@@ -1149,7 +1169,7 @@ pub fn dup(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
 
 fn dup_to(p: &mut Process, old: u64, new: u64, cloexec: bool) -> SysResult {
     let f = fd_of(p, old)?;
-    if new >= MAX_FDS as u64 {
+    if new >= p.fd_limit() as u64 {
         return Err(EBADF);
     }
     let i = new as usize;

@@ -100,6 +100,7 @@ pub fn mmap(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     if !matches!(flags & 3, 1..=3) {
         return Err(EINVAL);
     }
+    let mut fill = None;
     let backing = match file {
         None => Backing::Anon,
         Some(f) => {
@@ -115,18 +116,18 @@ pub fn mmap(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
             let FdKind::File { node } = f.kind() else {
                 return Err(ENODEV);
             };
-            // A file written since the build has no archive bytes to
-            // map (a later step), unless the mapping starts at or past
-            // its end and so maps none of them.
-            let data = match s.fs.packed(node) {
-                Some(data) => data,
-                None if off >= s.fs.size(node) => &[],
-                None => return Err(ENODEV),
-            };
-            let from = off.min(data.len() as u64) as usize;
-            Backing::File {
-                data: &data[from..],
-                vaddr: start,
+            // The archive's bytes back the area as they are touched; a
+            // file written at run time is copied in once the area is
+            // made (`Shim::fill`): its pages may change or go meanwhile.
+            match s.fs.packed(node) {
+                Some(data) => Backing::File {
+                    data: &data[off.min(data.len() as u64) as usize..],
+                    vaddr: start,
+                },
+                None => {
+                    fill = Some((node, off));
+                    Backing::Anon
+                }
             }
         }
     };
@@ -143,6 +144,14 @@ pub fn mmap(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         prot,
         backing,
     })?;
+    if let Some((node, off)) = fill {
+        let n = s.fs.size(node).saturating_sub(off).min(len);
+        if let Err(e) = s.fill(p, node, off, start, n) {
+            p.drop_pages(&mut s.sys, start, start + len);
+            p.remove_range(start, start + len);
+            return Err(e);
+        }
+    }
     Ok(start)
 }
 

@@ -121,10 +121,7 @@ const fn table() -> [Entry; names::COUNT] {
     );
     t[57] = full(process::fork);
     t[58] = partial(process::fork, "a copy, as fork: the parent does not wait");
-    t[59] = partial(
-        process::execve,
-        "static ELF only; no #! scripts; no set-user-ID",
-    );
+    t[59] = partial(process::execve, "static ELF and #! scripts; no set-user-ID");
     t[60] = full(process::exit);
     t[62] = full(signal::kill);
     t[61] = partial(process::wait4, "no rusage figures (zeroes)");
@@ -212,7 +209,7 @@ const fn table() -> [Entry; names::COUNT] {
     t[296] = full(fs::pwritev);
     t[302] = partial(
         process::prlimit64,
-        "reports fixed limits; setting them is accepted and ignored",
+        "RLIMIT_NOFILE enforced; the other limits are kept and reported, not enforced",
     );
     t[306] = full(path::syncfs);
     t[316] = partial(

@@ -213,7 +213,7 @@ fn do_poll(
     left: Left,
     mask: Option<u64>,
 ) -> SysResult {
-    if nfds > MAX_FDS as u64 {
+    if nfds > p.fd_limit() as u64 {
         return Err(EINVAL);
     }
     let mut fds = vec![Pollfd::default(); nfds as usize];

@@ -3,9 +3,13 @@
 
 use super::Args;
 use crate::Shim;
+use crate::fd::MAX_FDS;
 use crate::linux::errno::*;
 use crate::linux::*;
-use crate::process::{Process, USER_TOP, WCONTINUED, WEXITED, WNOHANG, WNOWAIT, WSTOPPED, Waiting};
+use crate::process::{
+    Process, RLIM_NLIMITS, RLIMIT_NOFILE, USER_TOP, WCONTINUED, WEXITED, WNOHANG, WNOWAIT,
+    WSTOPPED, Waiting,
+};
 use crate::signal::SigInfo;
 use alloc::vec::Vec;
 use bytemuck::Zeroable;
@@ -219,40 +223,36 @@ pub fn arch_prctl(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     }
 }
 
-const RLIMIT_STACK: u64 = 3;
-const RLIMIT_NOFILE: u64 = 7;
-const RLIM_INFINITY: u64 = u64::MAX;
-
+/// prlimit64 in Linux's order: the new limits are read (EFAULT), the
+/// process found (only the caller: ESRCH for another), the resource
+/// checked (EINVAL), then the new limits (EINVAL for a soft limit above
+/// the hard one; EPERM for more descriptors than the shim holds, as
+/// Linux refuses more than its `fs.nr_open`); the old limits are
+/// reported as they were and the new ones kept. RLIMIT_NOFILE is
+/// enforced (`Process::fd_limit`); the others are kept and reported.
 pub fn prlimit64(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
-    let (pid, resource, new, old) = (a[0], a[1], a[2], a[3]);
+    let (pid, resource, new, old) = (a[0], a[1] as u32 as usize, a[2], a[3]);
+    let new: Option<Rlimit> = if new != 0 { Some(s.get(p, new)?) } else { None };
     if pid != 0 && pid != p.pid {
         return Err(ESRCH);
     }
-    if resource >= 16 {
+    if resource >= RLIM_NLIMITS {
         return Err(EINVAL);
     }
-    if new != 0 {
-        let r: Rlimit = s.get(p, new)?;
+    if let Some(r) = new {
         if r.cur > r.max {
             return Err(EINVAL);
         }
+        if resource == RLIMIT_NOFILE && r.max > MAX_FDS as u64 {
+            return Err(EPERM);
+        }
+    }
+    let was = p.rlimits[resource];
+    if let Some(r) = new {
+        p.rlimits[resource] = r;
     }
     if old != 0 {
-        let r = match resource {
-            RLIMIT_STACK => Rlimit {
-                cur: crate::process::STACK_MAX,
-                max: RLIM_INFINITY,
-            },
-            RLIMIT_NOFILE => Rlimit {
-                cur: crate::fd::MAX_FDS as u64,
-                max: crate::fd::MAX_FDS as u64,
-            },
-            _ => Rlimit {
-                cur: RLIM_INFINITY,
-                max: RLIM_INFINITY,
-            },
-        };
-        s.put(p, old, &r)?;
+        s.put(p, old, &was)?;
     }
     Ok(0)
 }

@@ -94,10 +94,57 @@ impl Shim {
         Some(self.copy_out(p, buf, &data).map(|()| data.len() as u64))
     }
 
+    /// Linux's job control on the terminal (`tty_check_change`): a
+    /// process of its session but not of its foreground group that reads
+    /// it (`sig` SIGTTIN), changes its settings or writes it with TOSTOP
+    /// (SIGTTOU) sends its whole group `sig` and waits for it; the call is
+    /// made again once the group is continued (`Waiting::JobControl`).
+    /// If the process blocks or ignores `sig`, a read is EIO and the rest
+    /// go on; a group with no parent in another group of the session to
+    /// continue it (orphaned) gets EIO. `None`: the call goes on; else its
+    /// answer.
+    pub fn tty_background(&mut self, p: &mut Process, sig: u32) -> Option<SysResult> {
+        use crate::signal::{SIG_IGN, SIGTTIN, bit};
+        let t = &self.tty;
+        if t.sid == 0 || t.sid != p.sid || t.pgrp == 0 || t.pgrp == p.pgid {
+            return None;
+        }
+        if p.sigmask & bit(sig) != 0 || p.action(sig).handler == SIG_IGN {
+            return (sig == SIGTTIN).then_some(Err(EIO));
+        }
+        if self.orphaned(p) {
+            return Some(Err(EIO));
+        }
+        self.signal_pgrp(p.pgid, sig);
+        Some(self.block_io(p, IoWait::new(Waiting::JobControl, None)))
+    }
+
+    /// Whether `p`'s process group is orphaned: no member has a parent in
+    /// another group of the same session (`p` is out of the table).
+    fn orphaned(&self, p: &Process) -> bool {
+        let outside = |ppid: u64| {
+            ppid != p.pid
+                && self
+                    .procs
+                    .iter()
+                    .flatten()
+                    .any(|q| q.pid == ppid && q.pgid != p.pgid && q.sid == p.sid)
+        };
+        !outside(p.ppid)
+            && !self
+                .procs
+                .iter()
+                .flatten()
+                .any(|q| q.pgid == p.pgid && q.exit.is_none() && outside(q.ppid))
+    }
+
     /// `read` of the terminal: blocks unless O_NONBLOCK.
     pub fn tty_read(&mut self, p: &mut Process, f: &Fd, buf: u64, len: u64) -> SysResult {
         if !Process::range_ok(buf, len) {
             return Err(EFAULT);
+        }
+        if let Some(r) = self.tty_background(p, crate::signal::SIGTTIN) {
+            return r;
         }
         let now = self.nanos();
         let mut deadline = None;
@@ -175,6 +222,12 @@ pub fn ioctl(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     if !matches!(f.kind(), FdKind::Console) {
         return Err(ENOTTY);
     }
+    // Those that change the terminal, from a background group: SIGTTOU.
+    if matches!(a[1], TCSETS | TCSETSW | TCSETSF | TCSBRK | TCXONC | TCFLSH)
+        && let Some(r) = s.tty_background(p, crate::signal::SIGTTOU)
+    {
+        return r;
+    }
     match a[1] {
         TCGETS => {
             let t = s.tty.termios;
@@ -220,6 +273,11 @@ pub fn ioctl(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         }
         TIOCSPGRP => {
             controlling(s, p)?;
+            match s.tty_background(p, crate::signal::SIGTTOU) {
+                Some(Err(EIO)) => return Err(ENOTTY),
+                Some(r) => return r,
+                None => {}
+            }
             let pgrp: i32 = s.get(p, arg)?;
             if pgrp < 0 {
                 return Err(EINVAL);

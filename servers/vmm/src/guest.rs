@@ -494,7 +494,10 @@ pub fn build(
 /// Take the guest down: stop its thread, revoke its memory (what its
 /// kernel was built from and every piece of its quota), empty its run of
 /// slots. Whether everything came back: each untyped retypes whole again,
-/// and no slot of the run holds anything.
+/// and no slot of the run holds anything. The revokes go round until the
+/// untypeds are whole (`Ipc::revoke_whole`): one revoke each can return
+/// with an object of one piece still being destroyed for another's, when
+/// the kernel preempted it at the wrong moment.
 pub fn teardown(ipc: &mut Ipc, held: &Held, own: &Own, built: &Built) -> bool {
     let _ = ipc.tcb_suspend(built.tcb);
     let pieces = core::iter::once((GUEST_BUILD, held.build_bits)).chain(held.quota.iter().copied());
@@ -506,14 +509,7 @@ pub fn teardown(ipc: &mut Ipc, held: &Held, own: &Own, built: &Built) -> bool {
         let _ = ipc.cnode_delete(CNODE, (s, DEPTH));
     }
     let empty = occupied(ipc, own.run, built.end) == 0;
-    let mut whole = true;
-    for (slot, bits) in pieces {
-        whole &= ipc
-            .retype(slot, ty::UNTYPED, bits, CNODE, own.run, 1)
-            .is_ok();
-        let _ = ipc.cnode_delete(CNODE, (own.run, DEPTH));
-        let _ = ipc.cnode_revoke(CNODE, (slot, DEPTH));
-    }
+    let whole = ipc.revoke_whole(CNODE, DEPTH, pieces, own.run);
     revoked && empty && whole
 }
 

@@ -43,6 +43,10 @@ pub const TESTS: &[Test] = &[
         name: "destroy_revoke_of_untyped_held_in_its_own_child",
         run: self_held_untyped,
     },
+    Test {
+        name: "destroy_nested_across_untypeds_comes_back_whole_in_rounds",
+        run: rounds_across_untypeds,
+    },
 ];
 
 /// Depth of the chains: far beyond any fixed recursion limit.
@@ -266,5 +270,54 @@ fn self_held_untyped(c: &mut Ctx) -> TestResult {
     // The slot is reusable and the kernel still answers.
     let e = c.endpoint()?;
     check_eq!(c.identify(e)?.cap_type, cap::ENDPOINT);
+    Ok(())
+}
+
+/// A vmm's teardown in small (`docs/vmm.md`): CNode O, from U1, holds the
+/// only capability to itself (as a domain's CNode does in its slot 1), the
+/// only one to a large CNode N from U2, and many capabilities from
+/// elsewhere (as a guest's holds the vmm's channel ends). Revoking U1
+/// destroys O, which destroys N first; preempted in N, the revoke returns
+/// with O's zombie waiting in U1's memory. Revoking U2 finishes N and
+/// wakes O's zombie, which a preemption can leave unfinished again, now in
+/// U1's tree: one revoke of each is not enough, so `revoke_whole` goes
+/// round until both retype whole, and then they do.
+fn rounds_across_untypeds(c: &mut Ctx) -> TestResult {
+    // 512 KiB CNodes: destroying one takes a few timer ticks.
+    const RADIX: u64 = 14;
+    const BITS: u64 = 20;
+    let u1 = c.make(ty::UNTYPED, BITS)?;
+    let u2 = c.make(ty::UNTYPED, BITS)?;
+    let ep = c.endpoint()?;
+    let n = c.slot();
+    c.ipc.retype(u2, ty::CNODE, RADIX, CNODE, n, 1)?;
+    let o = c.slot();
+    c.ipc.retype(u1, ty::CNODE, RADIX, CNODE, o, 1)?;
+    let last = (1 << RADIX) - 1;
+    for i in 1..last {
+        c.ipc
+            .cnode_copy(n, (i, RADIX), CNODE, (ep, DEPTH), rights::ALL)?;
+        c.ipc
+            .cnode_copy(o, (i, RADIX), CNODE, (ep, DEPTH), rights::ALL)?;
+    }
+    c.ipc.cnode_move(o, (last, RADIX), CNODE, (n, DEPTH))?;
+    c.ipc
+        .cnode_copy(o, (0, RADIX), CNODE, (o, DEPTH), rights::ALL)?;
+    c.ipc.cnode_delete(CNODE, (o, DEPTH))?;
+    // Nothing but revoking the untypeds reaches O and N now.
+    let scratch = c.slot();
+    let pieces = [(u1, BITS), (u2, BITS)];
+    check!(
+        c.ipc
+            .revoke_whole(CNODE, DEPTH, pieces.into_iter(), scratch),
+        "the untypeds did not come back whole"
+    );
+    check_eq!(c.identify(scratch)?.cap_type, cap::NULL);
+    for (u, bits) in pieces {
+        c.ipc.retype(u, ty::UNTYPED, bits, CNODE, scratch, 1)?;
+        c.ipc.cnode_delete(CNODE, (scratch, DEPTH))?;
+    }
+    // The capabilities from elsewhere went with O and N; their source stays.
+    check_eq!(c.identify(ep)?.cap_type, cap::ENDPOINT);
     Ok(())
 }
