@@ -242,8 +242,10 @@ impl Shim {
         // go back to SIG_DFL (ignored signals stay ignored); no alternate stack.
         new.pgid = p.pgid;
         new.sid = p.sid;
+        new.subreaper = p.subreaper;
         new.children = core::mem::take(&mut p.children);
         new.zombies = core::mem::take(&mut p.zombies);
+        new.changes = core::mem::take(&mut p.changes);
         new.sigmask = p.sigmask;
         new.pending = p.pending;
         new.siginfo = core::mem::take(&mut p.siginfo);
@@ -468,7 +470,7 @@ impl Shim {
                     data: &d[l.offset as usize..(l.offset + l.filesz) as usize],
                     vaddr,
                 },
-                None => Backing::Anon,
+                None => Backing::Filled,
             };
             p.add_vma(Vma {
                 start,

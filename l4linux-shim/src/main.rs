@@ -31,6 +31,7 @@ mod fd;
 mod fs;
 #[allow(unsafe_code)]
 mod heap;
+mod jobs;
 mod linux;
 mod mem;
 mod pipe;
@@ -92,7 +93,7 @@ pub struct Shim {
     /// The table entry of the process handled last: tried first when
     /// looking a pid up.
     pub hint: usize,
-    pub busy_id: Option<(u64, u64)>,
+    pub busy_id: Option<process::JobId>,
     /// Signals posted to that process while it is out of the table.
     pub busy_signals: Vec<signal::SigInfo>,
     /// Registers the call being handled resumes with (rt_sigreturn, a
@@ -237,7 +238,7 @@ impl Shim {
         let mut p = self.procs[at].take()?;
         self.hint = at;
         self.busy = Some(at);
-        self.busy_id = Some((p.pid, p.pgid));
+        self.busy_id = Some(process::JobId::of(&p));
         let reply = self.answer(&mut p, label, regs);
         self.busy = None;
         self.busy_id = None;
@@ -493,12 +494,14 @@ impl Shim {
     }
 
     /// `p` has exited: take it apart and tell its parent (SIGCHLD),
-    /// answering the parent's `wait4` if it waits for it.
-    fn finish(&mut self, p: Box<Process>) {
+    /// answering the parent's `wait4` if it waits for it. A session
+    /// leader's exit hangs its terminal up, its children go to their
+    /// reaper, and groups its exit orphans are told if stopped (`jobs.rs`).
+    fn finish(&mut self, mut p: Box<Process>) {
         self.console.flush(&mut self.sys.ipc);
         // On a terminal only the session's end is logged: the log shares
         // the screen with the shell.
-        if !self.console.has_input() || p.ppid == 0 {
+        if !self.console.has_input() || (p.ppid == 0 && p.pid == p.sid) {
             println!(
                 "[shim] pid {} ({}) exited with status {}",
                 p.pid,
@@ -506,25 +509,33 @@ impl Shim {
                 p.exit.unwrap_or(0)
             );
         }
+        let me = process::JobId::of(&p);
         let (pid, ppid, status, pgid) = (p.pid, p.ppid, p.wait_status, p.pgid);
+        let children = p.children.clone();
+        let parent = self.find(ppid).and_then(|at| self.procs[at].as_deref());
+        let parent = parent.map(process::JobId::of);
+        self.reparent(&mut p);
         self.destroy(*p);
-        let Some((at, mut parent)) = self.take(ppid) else {
-            return;
-        };
-        parent.children.retain(|&c| c != pid);
-        let chld = parent.action(signal::SIGCHLD);
-        // SIGCHLD ignored or SA_NOCLDWAIT: no zombie, as on Linux.
-        let no_zombie = chld.handler == signal::SIG_IGN || chld.flags & signal::SA_NOCLDWAIT != 0;
-        if !no_zombie {
-            parent.zombies.push((pid, status, pgid));
+        if let Some((at, mut parent)) = self.take(ppid) {
+            parent.children.retain(|&c| c != pid);
+            let chld = parent.action(signal::SIGCHLD);
+            // SIGCHLD ignored or SA_NOCLDWAIT: no zombie, as on Linux.
+            let no_zombie =
+                chld.handler == signal::SIG_IGN || chld.flags & signal::SA_NOCLDWAIT != 0;
+            if !no_zombie {
+                parent.zombies.push((pid, status, pgid));
+            }
+            parent.changes.retain(|&(c, _)| c != pid);
+            parent.queue(signal::SigInfo::child(pid, status));
+            self.wake_waiter(&mut parent);
+            if parent.exit.is_none() && parent.deliverable().is_some() {
+                self.kick(&mut parent);
+            }
+            self.procs[at] = Some(parent);
         }
-        parent.changes.retain(|&(c, _)| c != pid);
-        parent.queue(signal::SigInfo::child(pid, status));
-        self.wake_waiter(&mut parent);
-        if parent.exit.is_none() && parent.deliverable().is_some() {
-            self.kick(&mut parent);
-        }
-        self.procs[at] = Some(parent);
+        // Signals last, the table whole again: they may end processes.
+        self.hang_up(me, true);
+        self.hang_up_orphans(me, parent, &children);
     }
 
     /// Serve faults until no process is left. Faults are received and

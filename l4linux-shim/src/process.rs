@@ -90,6 +90,12 @@ fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
 pub enum Backing {
     /// Zero-filled on first touch.
     Anon,
+    /// A file written at run time, copied into the area's pages when it
+    /// was made ([`Process::fill`]); zero past them, as `Anon`. Those
+    /// pages cannot be made again (the file may have changed or gone),
+    /// so `MADV_DONTNEED` keeps them where Linux would read the file
+    /// again.
+    Filled,
     /// An ELF segment: `data` is its file bytes, mapped at `vaddr`; the
     /// rest of the area is zeroes (bss).
     File { data: &'static [u8], vaddr: u64 },
@@ -113,6 +119,27 @@ pub struct Page {
     /// Attributes it is mapped with in the process (`None`: unmapped,
     /// e.g. `PROT_NONE`).
     pub attrs: Option<u64>,
+}
+
+/// What job control needs of a process (`jobs.rs`): its pid, its
+/// parent, its process group and session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobId {
+    pub pid: u64,
+    pub ppid: u64,
+    pub pgid: u64,
+    pub sid: u64,
+}
+
+impl JobId {
+    pub fn of(p: &Process) -> Self {
+        JobId {
+            pid: p.pid,
+            ppid: p.ppid,
+            pgid: p.pgid,
+            sid: p.sid,
+        }
+    }
 }
 
 /// A `wait4` that is waiting for a child.
@@ -269,6 +296,9 @@ pub struct Process {
     /// Its process group and session (`setpgid`, `setsid`).
     pub pgid: u64,
     pub sid: u64,
+    /// Set by `prctl(PR_SET_CHILD_SUBREAPER)`: orphans among its
+    /// descendants become its children rather than init's (`jobs.rs`).
+    pub subreaper: bool,
     /// Blocked signals, pending ones and what each pending one carries,
     /// the action of each signal, its alternate stack (`crate::signal`).
     pub sigmask: u64,
@@ -355,6 +385,7 @@ impl Process {
             gs_base: 0,
             pgid: pid,
             sid: pid,
+            subreaper: false,
             sigmask: 0,
             pending: 0,
             siginfo: Vec::new(),
@@ -507,7 +538,7 @@ impl Process {
         };
         let file = match vma.backing {
             Backing::File { data, vaddr } => Some((data, vaddr)),
-            Backing::Anon => None,
+            Backing::Anon | Backing::Filled => None,
         };
         if (f.dirty || file.is_some())
             && let Err(e) = self.reach(sys, arena, &mut page)

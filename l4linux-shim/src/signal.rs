@@ -337,10 +337,10 @@ impl Shim {
     /// Post `sig` to every process of group `pgid`; false if it has none.
     pub fn signal_pgrp(&mut self, pgid: u64, sig: u32) -> bool {
         let mut pids = self.pids_where(|p| p.pgid == pgid);
-        if let Some((pid, g)) = self.busy_id
-            && g == pgid
+        if let Some(b) = self.busy_id
+            && b.pgid == pgid
         {
-            pids.push(pid);
+            pids.push(b.pid);
         }
         let any = !pids.is_empty();
         for pid in pids {
@@ -374,7 +374,7 @@ impl Shim {
     /// is done (`Shim::settle` delivers them with the answer).
     pub fn post(&mut self, pid: u64, info: SigInfo) -> bool {
         let sig = info.signo as u32;
-        if self.busy_id.is_some_and(|(b, _)| b == pid) {
+        if self.busy_id.is_some_and(|b| b.pid == pid) {
             if sig != 0 {
                 self.busy_signals.push(info);
             }
@@ -464,6 +464,9 @@ impl Shim {
                 SIG_IGN if sig != SIGKILL => continue,
                 SIG_DFL => match default_action(sig) {
                     Default::Terminate => return Plan::Die(sig),
+                    // A terminal's stop signals to an orphaned group
+                    // are dropped: no one is left to continue it.
+                    Default::Stop if self.stop_discarded(p, sig) => continue,
                     Default::Stop => return Plan::Stop(sig),
                     // SIGCONT did its work as it was posted (`Shim::post`).
                     Default::Ignore | Default::Continue => continue,

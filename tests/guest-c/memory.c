@@ -60,6 +60,12 @@ int main(void)
     SHOW("mprotect back", mprotect(m, page, PROT_READ | PROT_WRITE));
     m[0] = 7;
     printf("writable again: %d\n", m[0] == 7);
+    /* MADV_DONTNEED: a private anonymous page reads zero again; advice
+     * over a range with a hole is ENOMEM (pages 5 to 7 were unmapped). */
+    m[page] = 5;
+    SHOW("madvise MADV_DONTNEED", madvise(m + page, page, MADV_DONTNEED));
+    printf("after MADV_DONTNEED, zero again: %d\n", m[page] == 0);
+    SHOW("madvise over a hole", madvise(m, 8 * page, MADV_NORMAL));
 
     SHOW("munmap unaligned", munmap(m + 1, page));
     SHOW("mmap of length 0", mmap(NULL, 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));

@@ -165,6 +165,19 @@ pub fn run(sp: *const u64, pie: bool) -> ! {
         // What `bench` execs: a static program that exits at once.
         exit(0);
     }
+    if argc > 1 && arg(1) == b"writev" {
+        // One writev of two pieces, and nothing else (`guest-shell`: a
+        // background writev to the terminal with TOSTOP stops).
+        let (a, b) = (b"writev-", b"ok\n");
+        let iov = [
+            a.as_ptr() as u64,
+            a.len() as u64,
+            b.as_ptr() as u64,
+            b.len() as u64,
+        ];
+        let n = sys(20, &[1, iov.as_ptr() as u64, 2]);
+        exit(if n == 10 { 0 } else { 1 });
+    }
     say!(
         "{GREETING} ({})",
         if pie { "static-PIE" } else { "ET_EXEC" }

@@ -770,7 +770,7 @@ fn eqs<const N: usize>(c: &mut Case, what: &'static str, got: [i64; N], want: [i
     }
 }
 
-/// SIGSTOP/SIGTSTP stop a child (wait4's WUNTRACED, waitid's WSTOPPED and
+/// SIGSTOP/SIGTSTP stop a child in a group of its own (wait4's WUNTRACED, waitid's WSTOPPED and
 /// SIGCHLD's CLD_STOPPED report it), SIGCONT continues it (WCONTINUED,
 /// CLD_CONTINUED); a pipe read it was blocked in is made again; a signal
 /// that kills waits while it is stopped, SIGKILL does not.
@@ -788,6 +788,9 @@ fn stop_and_continue() {
         let r = sys(SYS_READ, &[data[0] as u64, b.as_mut_ptr() as u64, 1]);
         if r == 1 { b[0] as u64 } else { 100 }
     });
+    // A group of its own in this session: its parent here, in another
+    // group, keeps the group from being orphaned, which would drop SIGTSTP.
+    c.eq("own group", sys(SYS_SETPGID, &[child, child]), 0);
     reset();
     c.eq("SIGSTOP", sys(SYS_KILL, &[child, SIGSTOP]), 0);
     eqs(

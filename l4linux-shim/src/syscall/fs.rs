@@ -253,14 +253,20 @@ pub fn write(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         }
         return s.pipe_call(p, id, true, f.flags(), a[1], a[2].min(MAX_RW));
     }
-    if matches!(f.kind(), FdKind::Console)
-        && writable(f.flags())
-        && s.tty.tostop()
-        && let Some(r) = s.tty_background(p, crate::signal::SIGTTOU)
-    {
+    if let Some(r) = tostop(s, p, &f) {
         return r;
     }
     write_to(s, p, &f, a[1], a[2], None)
+}
+
+/// A write to the terminal by a background process while TOSTOP is set
+/// stops its group (`Shim::tty_background`): its answer if so.
+fn tostop(s: &mut Shim, p: &mut Process, f: &Fd) -> Option<SysResult> {
+    if matches!(f.kind(), FdKind::Console) && writable(f.flags()) && s.tty.tostop() {
+        s.tty_background(p, crate::signal::SIGTTOU)
+    } else {
+        None
+    }
 }
 
 /// The descriptor and offset of pread64/pwrite64 and friends, checked
@@ -316,11 +322,11 @@ fn iovecs(s: &mut Shim, p: &mut Process, iov: u64, count: u64) -> Result<(Vec<Io
 /// One descriptor's transfer of one buffer: `read_from` or `write_to`.
 type Transfer = fn(&mut Shim, &mut Process, &Fd, u64, u64, Option<u64>) -> SysResult;
 
-/// readv, writev, preadv and pwritev: `xfer` moves each vector in turn
+/// readv, writev, preadv and pwritev: each vector is moved in turn
 /// (`at`: the offset, moving along the vectors) until one comes up
 /// short; an error is the answer only if nothing moved. The access mode
-/// (`allowed`) is checked before the vectors are read, as Linux does.
-#[allow(clippy::too_many_arguments)]
+/// is checked before the vectors are read, as Linux does; a write of
+/// something to the terminal is checked against TOSTOP once, after them.
 fn transfer_vec(
     s: &mut Shim,
     p: &mut Process,
@@ -328,14 +334,24 @@ fn transfer_vec(
     iov: u64,
     count: u64,
     mut at: Option<u64>,
-    allowed: fn(u64) -> bool,
-    xfer: Transfer,
+    write: bool,
 ) -> SysResult {
+    let (allowed, xfer): (fn(u64) -> bool, Transfer) = if write {
+        (writable, write_to)
+    } else {
+        (readable, read_from)
+    };
     let f = fd_of(p, fd)?;
     if !allowed(f.flags()) {
         return Err(EBADF);
     }
     let (v, total) = iovecs(s, p, iov, count)?;
+    if write
+        && total > 0
+        && let Some(r) = tostop(s, p, &f)
+    {
+        return r;
+    }
     // Linux checks the whole transfer against the largest offset once.
     if let FdKind::File { .. } | FdKind::Text { .. } = f.kind() {
         verify_area(at.unwrap_or_else(|| f.pos()), total)?;
@@ -365,7 +381,7 @@ fn read_vec(
     n: u64,
     at: Option<u64>,
 ) -> SysResult {
-    transfer_vec(s, p, fd, iov, n, at, readable, read_from)
+    transfer_vec(s, p, fd, iov, n, at, false)
 }
 
 fn write_vec(
@@ -376,7 +392,7 @@ fn write_vec(
     n: u64,
     at: Option<u64>,
 ) -> SysResult {
-    transfer_vec(s, p, fd, iov, n, at, writable, write_to)
+    transfer_vec(s, p, fd, iov, n, at, true)
 }
 
 pub fn readv(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {

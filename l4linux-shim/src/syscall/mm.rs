@@ -126,7 +126,7 @@ pub fn mmap(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
                 },
                 None => {
                     fill = Some((node, off));
-                    Backing::Anon
+                    Backing::Filled
                 }
             }
         }
@@ -236,7 +236,8 @@ const MADV_DONTNEED_LOCKED: u64 = 24;
 /// madvise, as Linux checks it: the advice and the range first (EINVAL),
 /// an empty range does nothing, then each area in the range takes the
 /// advice and a hole in it makes the answer ENOMEM. DONTNEED drops the
-/// pages (the next touch finds zeroes, or the file's bytes again); REMOVE
+/// pages (the next touch finds zeroes, or the file's bytes again; an
+/// area copied from a file written at run time keeps them); REMOVE
 /// needs a shared file mapping, which the shim has none of; the other
 /// advice is a hint the shim does not need.
 pub fn madvise(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
@@ -250,11 +251,11 @@ pub fn madvise(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     if end == start {
         return Ok(0);
     }
-    let areas: alloc::vec::Vec<(u64, u64)> = p
+    let areas: alloc::vec::Vec<(u64, u64, Backing)> = p
         .vmas
         .iter()
         .filter(|v| v.start < end && start < v.end)
-        .map(|v| (v.start.max(start), v.end.min(end)))
+        .map(|v| (v.start.max(start), v.end.min(end), v.backing))
         .collect();
     if areas.is_empty() {
         return Err(ENOMEM);
@@ -263,8 +264,10 @@ pub fn madvise(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         return Err(EINVAL);
     }
     if matches!(advice, MADV_DONTNEED | MADV_DONTNEED_LOCKED) {
-        for &(lo, hi) in &areas {
-            p.drop_pages(&mut s.sys, lo, hi);
+        for &(lo, hi, backing) in &areas {
+            if !matches!(backing, Backing::Filled) {
+                p.drop_pages(&mut s.sys, lo, hi);
+            }
         }
     }
     // The areas are sorted and never overlap: the range is whole if they

@@ -170,7 +170,10 @@ const fn table() -> [Entry; names::COUNT] {
     t[132] = full(path::utime);
     t[137] = full(path::statfs);
     t[138] = full(path::fstatfs);
-    t[157] = partial(process::prctl, "PR_SET_NAME, PR_GET_NAME");
+    t[157] = partial(
+        process::prctl,
+        "PR_SET_NAME, PR_GET_NAME, PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER",
+    );
     t[158] = full(process::arch_prctl);
     t[162] = full(path::sync);
     t[186] = full(process::getpid);

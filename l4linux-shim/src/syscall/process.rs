@@ -259,6 +259,8 @@ pub fn prlimit64(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
 
 const PR_SET_NAME: u64 = 15;
 const PR_GET_NAME: u64 = 16;
+const PR_SET_CHILD_SUBREAPER: u64 = 36;
+const PR_GET_CHILD_SUBREAPER: u64 = 37;
 
 pub fn prctl(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     match a[0] {
@@ -279,6 +281,14 @@ pub fn prctl(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         PR_GET_NAME => {
             let name = p.comm;
             s.copy_out(p, a[1], &name)?;
+            Ok(0)
+        }
+        PR_SET_CHILD_SUBREAPER => {
+            p.subreaper = a[1] != 0;
+            Ok(0)
+        }
+        PR_GET_CHILD_SUBREAPER => {
+            s.put(p, a[1], &(p.subreaper as i32))?;
             Ok(0)
         }
         _ => Err(EINVAL),

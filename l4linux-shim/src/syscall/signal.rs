@@ -384,7 +384,7 @@ pub fn setpgid(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     }
     if pid as u64 == p.pid {
         p.pgid = pgid;
-        s.busy_id = Some((p.pid, pgid));
+        s.busy_id = Some(crate::process::JobId::of(p));
     } else if let Some(c) = s.procs.iter_mut().flatten().find(|q| q.pid == pid as u64) {
         c.pgid = pgid;
     }
@@ -400,6 +400,6 @@ pub fn setsid(s: &mut Shim, p: &mut Process, _: &Args) -> SysResult {
     }
     p.sid = me;
     p.pgid = me;
-    s.busy_id = Some((me, me));
+    s.busy_id = Some(crate::process::JobId::of(p));
     Ok(me)
 }

@@ -112,30 +112,11 @@ impl Shim {
         if p.sigmask & bit(sig) != 0 || p.action(sig).handler == SIG_IGN {
             return (sig == SIGTTIN).then_some(Err(EIO));
         }
-        if self.orphaned(p) {
+        if self.group_orphaned(p.pgid, Some(crate::process::JobId::of(p)), 0) {
             return Some(Err(EIO));
         }
         self.signal_pgrp(p.pgid, sig);
         Some(self.block_io(p, IoWait::new(Waiting::JobControl, None)))
-    }
-
-    /// Whether `p`'s process group is orphaned: no member has a parent in
-    /// another group of the same session (`p` is out of the table).
-    fn orphaned(&self, p: &Process) -> bool {
-        let outside = |ppid: u64| {
-            ppid != p.pid
-                && self
-                    .procs
-                    .iter()
-                    .flatten()
-                    .any(|q| q.pid == ppid && q.pgid != p.pgid && q.sid == p.sid)
-        };
-        !outside(p.ppid)
-            && !self
-                .procs
-                .iter()
-                .flatten()
-                .any(|q| q.pgid == p.pgid && q.exit.is_none() && outside(q.ppid))
     }
 
     /// `read` of the terminal: blocks unless O_NONBLOCK.
@@ -321,11 +302,9 @@ pub fn ioctl(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         }
         TIOCNOTTY => {
             controlling(s, p)?;
-            if p.sid == p.pid {
-                // The session leader gives the terminal up.
-                s.tty.sid = 0;
-                s.tty.pgrp = 0;
-            }
+            // The session leader gives the terminal up: its foreground
+            // group gets SIGHUP and SIGCONT.
+            s.hang_up(crate::process::JobId::of(p), false);
             Ok(0)
         }
         TIOCGSID => {
