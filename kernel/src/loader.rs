@@ -88,20 +88,13 @@ pub fn load(
         if !seg.perms.execute {
             flags |= PTE_NX;
         }
-        let file_end = seg.vaddr + seg.data.len() as u64;
-        let mut page = seg.vaddr & !(PAGE - 1);
-        while page < seg.vaddr + seg.mem_size {
+        for page in seg.pages() {
             let frame = new_data_frame()?;
-            // The part of the file image that falls into this page.
-            let lo = page.max(seg.vaddr);
-            let hi = (page + PAGE).min(file_end);
-            if lo < hi {
-                let src = &seg.data[(lo - seg.vaddr) as usize..(hi - seg.vaddr) as usize];
-                paging::write_frame(frame, (lo - page) as usize, src);
+            if !page.data.is_empty() {
+                paging::write_frame(frame, page.offset, page.data);
             }
-            paging::map(pml4, page, frame, flags, false, alloc)?;
-            on_page(page, frame)?;
-            page += PAGE;
+            paging::map(pml4, page.vaddr, frame, flags, false, alloc)?;
+            on_page(page.vaddr, frame)?;
         }
     }
     let data = PTE_USER | PTE_WRITE | PTE_NX;

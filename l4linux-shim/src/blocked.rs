@@ -31,8 +31,14 @@ use crate::signal::Restart;
 /// What a blocked call waits for.
 #[derive(Clone, Debug)]
 pub enum Waiting {
-    /// `read` of the terminal: `buf`, `len`, and when it started (VTIME).
-    TtyRead { buf: u64, len: u64, since: u64 },
+    /// `read` of the terminal: `buf`, `len`, when it started (VTIME),
+    /// and the open file (a hang-up ends the read with end-of-file).
+    TtyRead {
+        buf: u64,
+        len: u64,
+        since: u64,
+        file: crate::fd::Fd,
+    },
     /// poll and ppoll: the descriptors copied in, and where they go back.
     Poll { fds: Vec<Pollfd>, at: u64 },
     /// select and pselect6: the three sets copied in (as 64-bit words),
@@ -99,7 +105,10 @@ impl Shim {
     fn retry(&mut self, p: &mut Process, w: &mut IoWait, now: u64) -> Option<SysResult> {
         let expired = w.deadline.is_some_and(|d| now >= d);
         let r = match &mut w.what {
-            Waiting::TtyRead { buf, len, since } => {
+            Waiting::TtyRead { file, .. } if file.hung_up() => Some(Ok(0)),
+            Waiting::TtyRead {
+                buf, len, since, ..
+            } => {
                 let (buf, len, since) = (*buf, *len, *since);
                 let r = self.tty_try_read(p, buf, len, since, now, &mut w.deadline);
                 // A VTIME that passed with nothing read ends with 0.

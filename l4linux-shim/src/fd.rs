@@ -88,6 +88,10 @@ pub struct OpenFile {
     pub flags: u64,
     /// The offset reads and writes start at.
     pub pos: u64,
+    /// The terminal was hung up under this open file (the console only;
+    /// Linux's `hung_up_tty_fops`): reads end-of-file, writes and
+    /// ioctls EIO, poll everything (`Shim::hang_up`).
+    pub hung_up: bool,
 }
 
 /// A descriptor: an open file, and the descriptor's own close-on-exec flag.
@@ -105,6 +109,7 @@ impl Fd {
                 kind,
                 flags,
                 pos: 0,
+                hung_up: false,
             })),
             cloexec,
         }
@@ -128,6 +133,10 @@ impl Fd {
 
     pub fn pos(&self) -> u64 {
         self.file.borrow().pos
+    }
+
+    pub fn hung_up(&self) -> bool {
+        self.file.borrow().hung_up
     }
 
     pub fn set_pos(&self, pos: u64) {

@@ -13,6 +13,7 @@
 use alloc::vec::Vec;
 
 use crate::Shim;
+use crate::fd::FdKind;
 use crate::process::{JobId, Process};
 use crate::signal::{self, SIGCONT, SIGHUP, SigInfo};
 
@@ -76,11 +77,31 @@ impl Shim {
         let fg = self.tty.pgrp;
         self.tty.sid = 0;
         self.tty.pgrp = 0;
+        if exiting {
+            self.hang_up_files();
+        }
         if fg != 0 {
             self.signal_pgrp(fg, SIGHUP);
             if !exiting {
                 self.signal_pgrp(fg, SIGCONT);
             }
+        }
+    }
+
+    /// Every open file of the terminal is hung up (`OpenFile::hung_up`),
+    /// whoever holds it, and reads blocked on one end with end-of-file,
+    /// as Linux's `tty_vhangup` does; the terminal itself serves the
+    /// next session's new descriptors.
+    fn hang_up_files(&mut self) {
+        for q in self.procs.iter().flatten() {
+            for f in q.fds.iter().flatten() {
+                if matches!(f.kind(), FdKind::Console) {
+                    f.file.borrow_mut().hung_up = true;
+                }
+            }
+        }
+        if self.io_blocked > 0 {
+            self.wake_io();
         }
     }
 

@@ -499,14 +499,7 @@ fn log_fault(sys: &Sys, d: &Domain<'_>, msg: &Message) {
         .entries()
         .find(|e| e.kind == septum_kcore::bootimage::EntryKind::Task && e.name == d.program);
     let elf = program.and_then(|p| septum_kcore::elf::Elf::parse(p.data).ok());
-    let fault = septum_kcore::faultlog::Fault {
-        label: msg.label,
-        rip: msg.word(fk::W_RIP),
-        addr: msg.word(fk::W_ADDR),
-        error: msg.word(fk::W_ERROR),
-        vector: msg.word(fk::W_VECTOR),
-        rax: msg.word(fk::W_RAX),
-    };
+    let fault = septum_kcore::faultlog::Fault::from_words(msg.label, msg.words());
     let mut line: heapless::String<512> = heapless::String::new();
     let _ = septum_kcore::faultlog::describe(&mut line, d.name, &fault, elf.as_ref());
     println!("{line}");

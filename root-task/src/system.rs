@@ -802,10 +802,7 @@ fn guest<'a, 's>(
 fn guest_build_bits(image: &BootImage<'_>, system: &System<'_>, g: u16) -> Result<u64> {
     let (guest, elf, _) = guest(image, system, g)?;
     let mut pages = guest.stack_size / PAGE + 4;
-    for seg in elf.segments() {
-        let first = seg.vaddr & !(PAGE - 1);
-        pages += (seg.vaddr + seg.mem_size - first).div_ceil(PAGE);
-    }
+    pages += elf.segments().map(|seg| seg.page_count()).sum::<u64>();
     let cnode = (PAGE << guest.cnode_radix.min(20)) / 128;
     let tables = MAX_TABLES as u64 * PAGE;
     Ok(bits_for(cnode + tables + pages * PAGE))
@@ -922,10 +919,7 @@ pub fn root_ipc() -> Ipc {
 /// and page table of its address space, with room for alignment.
 fn pool_bytes(d: &Domain<'_>, elf: &Elf<'_>) -> u64 {
     let mut pages = d.stack_size / PAGE + 1;
-    for seg in elf.segments() {
-        let first = seg.vaddr & !(PAGE - 1);
-        pages += (seg.vaddr + seg.mem_size - first).div_ceil(PAGE);
-    }
+    pages += elf.segments().map(|seg| seg.page_count()).sum::<u64>();
     let objects = d.caps.len() as u64 * 64; // replies, channel objects
     let tables = (MAX_TABLES as u64 / 2) * PAGE;
     d.memory + (PAGE << d.cnode_radix.min(20)) / 128 + 2 * PAGE + objects + tables + pages * PAGE
@@ -1019,7 +1013,7 @@ pub fn populate(
     let mut tables = Tables::new();
 
     // The program: each page with its segment's rights (W^X).
-    let mut last_page = 0u64;
+    let mut last_page = None;
     for seg in elf.segments() {
         let attr = if seg.perms.write {
             1
@@ -1028,26 +1022,20 @@ pub fn populate(
         } else {
             0
         };
-        let file_end = seg.vaddr + seg.data.len() as u64;
-        let mut page = seg.vaddr & !(PAGE - 1);
-        if page < last_page {
+        if last_page.is_some_and(|last| seg.first_page() <= last) {
             bail!("{who}: program `{}` has segments sharing a page", d.program);
         }
-        while page < seg.vaddr + seg.mem_size {
+        for page in seg.pages() {
             let frame = b.make(who, pool, ty::FRAME, 0, "a program page")?;
-            let lo = page.max(seg.vaddr);
-            let hi = (page + PAGE).min(file_end);
-            if lo < hi {
-                let src = &seg.data[(lo - seg.vaddr) as usize..(hi - seg.vaddr) as usize];
-                b.fill(frame, (lo - page) as usize, src)?;
+            if !page.data.is_empty() {
+                b.fill(frame, page.offset, page.data)?;
             }
-            b.tables_for(who, pool, vspace, &mut tables, page)?;
+            b.tables_for(who, pool, vspace, &mut tables, page.vaddr)?;
             b.ipc
-                .frame_map(frame, vspace, page, attr)
+                .frame_map(frame, vspace, page.vaddr, attr)
                 .ctx(who, "mapping a program page")?;
-            page += PAGE;
         }
-        last_page = page;
+        last_page = Some(seg.last_page());
     }
     // The stack; the page below it stays unmapped (the guard).
     let mut page = layout::stack_base(d.stack_size);

@@ -290,6 +290,73 @@ pub struct Segment<'a> {
     pub perms: Perms,
 }
 
+/// Bytes in one page: the unit in which segments are mapped.
+pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
+
+/// One page a [`Segment`] touches, and the part of the file that falls
+/// into it. A loader gives the page a zeroed frame, copies `data` to
+/// `offset` in it and maps it at `vaddr` with the segment's rights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentPage<'a> {
+    /// The page's (page-aligned) address.
+    pub vaddr: u64,
+    /// Where in the page `data` starts.
+    pub offset: usize,
+    /// The file bytes that fall into the page; empty for a page of zero
+    /// fill only (`.bss`).
+    pub data: &'a [u8],
+}
+
+impl<'a> Segment<'a> {
+    /// Page numbers (address >> 12) of the first and the last page the
+    /// segment touches. `mem_size > 0` and the end does not overflow (parse
+    /// checked both); the saturating arithmetic only keeps panics out.
+    fn page_numbers(&self) -> (u64, u64) {
+        let last = self.vaddr.saturating_add(self.mem_size.saturating_sub(1));
+        (self.vaddr >> PAGE_SHIFT, last >> PAGE_SHIFT)
+    }
+
+    /// The address of the first page the segment touches.
+    pub fn first_page(&self) -> u64 {
+        self.page_numbers().0 << PAGE_SHIFT
+    }
+
+    /// The address of the last page the segment touches.
+    pub fn last_page(&self) -> u64 {
+        self.page_numbers().1 << PAGE_SHIFT
+    }
+
+    /// How many pages the segment touches.
+    pub fn page_count(&self) -> u64 {
+        let (first, last) = self.page_numbers();
+        last - first + 1
+    }
+
+    /// Every page the segment touches, lowest first, each with its part of
+    /// the file.
+    pub fn pages(&self) -> impl Iterator<Item = SegmentPage<'a>> + use<'a> {
+        let seg = *self;
+        let (first, last) = self.page_numbers();
+        let file_end = seg.vaddr.saturating_add(seg.data.len() as u64);
+        (first..=last).map(move |n| {
+            let vaddr = n << PAGE_SHIFT;
+            let lo = vaddr.max(seg.vaddr);
+            let hi = vaddr.saturating_add(PAGE_SIZE).min(file_end);
+            let data = if lo < hi {
+                let from = (lo - seg.vaddr) as usize;
+                seg.data.get(from..(hi - seg.vaddr) as usize).unwrap_or(&[])
+            } else {
+                &[]
+            };
+            SegmentPage {
+                vaddr,
+                offset: (lo - vaddr) as usize,
+                data,
+            }
+        })
+    }
+}
+
 /// An ELF executable that passed every check in the module documentation.
 #[derive(Clone, Copy, Debug)]
 pub struct Elf<'a> {

@@ -5,7 +5,7 @@
 
 use crate::elf::Elf;
 use core::fmt::{self, Write};
-use septum_abi::fault::Kind;
+use septum_abi::fault::{Kind, W_ADDR, W_ERROR, W_RAX, W_RIP, W_VECTOR};
 
 /// The words of a fault message this needs.
 #[derive(Clone, Copy, Debug)]
@@ -17,6 +17,23 @@ pub struct Fault {
     pub error: u64,
     pub vector: u64,
     pub rax: u64,
+}
+
+impl Fault {
+    /// The fault a message with `label` and `words` (in the order of
+    /// `septum_abi::fault`'s `W_*` indices) reports; a word the message
+    /// lacks reads as 0.
+    pub fn from_words(label: u64, words: &[u64]) -> Fault {
+        let word = |i: usize| words.get(i).copied().unwrap_or(0);
+        Fault {
+            label,
+            rip: word(W_RIP),
+            addr: word(W_ADDR),
+            error: word(W_ERROR),
+            vector: word(W_VECTOR),
+            rax: word(W_RAX),
+        }
+    }
 }
 
 /// Write `who: kind at rip (function+offset)`, and for a page fault the
@@ -131,5 +148,20 @@ mod tests {
         };
         describe(&mut s, "g", &f, None).unwrap();
         assert_eq!(s.0, "g: exception 200 at 0x1234 (no function there)");
+    }
+
+    #[test]
+    fn words_are_read_by_their_fault_message_index_and_missing_ones_are_zero() {
+        let mut words = [0u64; septum_abi::fault::WORDS];
+        for (i, w) in words.iter_mut().enumerate() {
+            *w = 100 + i as u64;
+        }
+        let f = Fault::from_words(7, &words);
+        assert_eq!(
+            (f.label, f.rip, f.addr, f.error, f.vector, f.rax),
+            (7, 115, 118, 119, 120, 100)
+        );
+        let f = Fault::from_words(1, &words[..W_ADDR]);
+        assert_eq!((f.rip, f.addr, f.error, f.vector), (115, 0, 0, 0));
     }
 }

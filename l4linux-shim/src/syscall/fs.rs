@@ -74,6 +74,7 @@ fn write_to(
         // Linux's /dev/null and /dev/zero take the count without reading
         // the buffer.
         FdKind::Null | FdKind::Zero => Ok(len),
+        FdKind::Console if f.hung_up() => Err(EIO),
         FdKind::Console => {
             // A chunk that cannot be read whole is not written (Linux's
             // tty_write): the count so far, or the error.
@@ -204,6 +205,7 @@ fn read_from(
             }
             Ok(done)
         }
+        FdKind::Console if f.hung_up() => Ok(0),
         // From readv: what is there, as if O_NONBLOCK (only `read` blocks).
         FdKind::Console => {
             let now = s.nanos();
@@ -238,6 +240,9 @@ pub fn read(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
         return s.pipe_call(p, id, false, f.flags(), a[1], a[2].min(MAX_RW));
     }
     if matches!(f.kind(), FdKind::Console) && readable(f.flags()) {
+        if f.hung_up() {
+            return Ok(0);
+        }
         return s.tty_read(p, &f, a[1], a[2]);
     }
     read_from(s, p, &f, a[1], a[2], None)
@@ -262,7 +267,8 @@ pub fn write(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
 /// A write to the terminal by a background process while TOSTOP is set
 /// stops its group (`Shim::tty_background`): its answer if so.
 fn tostop(s: &mut Shim, p: &mut Process, f: &Fd) -> Option<SysResult> {
-    if matches!(f.kind(), FdKind::Console) && writable(f.flags()) && s.tty.tostop() {
+    if matches!(f.kind(), FdKind::Console) && writable(f.flags()) && !f.hung_up() && s.tty.tostop()
+    {
         s.tty_background(p, crate::signal::SIGTTOU)
     } else {
         None
@@ -1023,6 +1029,7 @@ fn splice_bytes(
             break;
         }
         let wrote = match out.kind() {
+            FdKind::Console if out.hung_up() => Err(EIO),
             FdKind::Console => {
                 s.tty_write(&chunk[..n]);
                 Ok(n)

@@ -47,6 +47,10 @@ impl Shim {
             .and_then(|i| p.fds.get(i).cloned().flatten());
         let Some(f) = f else { return POLLNVAL };
         match f.kind() {
+            // As Linux's `hung_up_tty_poll`.
+            FdKind::Console if f.hung_up() => {
+                POLLIN | POLLOUT | POLLERR | POLLHUP | POLLRDNORM | POLLWRNORM
+            }
             FdKind::Console => {
                 let mut m = POLLOUT | POLLWRNORM;
                 if self.tty_poll_in() {

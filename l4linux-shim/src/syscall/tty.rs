@@ -137,6 +137,7 @@ impl Shim {
                     buf,
                     len,
                     since: now,
+                    file: f.clone(),
                 };
                 self.block_io(p, IoWait::new(w, deadline))
             }
@@ -202,6 +203,10 @@ pub fn ioctl(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     }
     if !matches!(f.kind(), FdKind::Console) {
         return Err(ENOTTY);
+    }
+    if f.hung_up() {
+        // As Linux's `hung_up_tty_ioctl`.
+        return Err(if a[1] == TIOCSPGRP { ENOTTY } else { EIO });
     }
     // Those that change the terminal, from a background group: SIGTTOU.
     if matches!(a[1], TCSETS | TCSETSW | TCSETSF | TCSBRK | TCXONC | TCFLSH)

@@ -342,7 +342,7 @@ pub fn build(
     let mut tables = heapless::Vec::new();
 
     // The kernel: each page with its segment's rights (W^X).
-    let mut last_page = 0u64;
+    let mut last_page = None;
     for seg in elf.segments() {
         if seg.vaddr < layout::PROGRAM_BASE
             || seg.vaddr.saturating_add(seg.mem_size) > layout::PROGRAM_END
@@ -360,29 +360,23 @@ pub fn build(
         } else {
             0
         };
-        let file_end = seg.vaddr + seg.data.len() as u64;
-        let mut page = seg.vaddr & !(PAGE - 1);
-        if page < last_page {
+        if last_page.is_some_and(|last| seg.first_page() <= last) {
             return Err(Failed(
                 "the guest's kernel has segments sharing a page",
                 Error::Range,
             ));
         }
-        while page < seg.vaddr + seg.mem_size {
+        for page in seg.pages() {
             let frame = b.make(ty::FRAME, 0, "a page of the guest's kernel")?;
-            let lo = page.max(seg.vaddr);
-            let hi = (page + PAGE).min(file_end);
-            if lo < hi {
-                let src = &seg.data[(lo - seg.vaddr) as usize..(hi - seg.vaddr) as usize];
-                b.fill(frame, (lo - page) as usize, src)?;
+            if !page.data.is_empty() {
+                b.fill(frame, page.offset, page.data)?;
             }
-            b.tables_for(vspace, &mut tables, page)?;
+            b.tables_for(vspace, &mut tables, page.vaddr)?;
             b.ipc
-                .frame_map(frame, vspace, page, attr)
+                .frame_map(frame, vspace, page.vaddr, attr)
                 .ctx("mapping a page of the guest's kernel")?;
-            page += PAGE;
         }
-        last_page = page;
+        last_page = Some(seg.last_page());
     }
     // The stack, with an unmapped guard page below, and the IPC buffer.
     let mut page = layout::stack_base(launch.stack_size);

@@ -200,14 +200,7 @@ impl Vmm<'_> {
     /// The fault, symbolized from the guest's kernel, as the supervisor
     /// logs a domain's (`septum_kcore::faultlog`).
     fn log_fault(&self, msg: &Message) {
-        let fault = faultlog::Fault {
-            label: msg.label,
-            rip: msg.word(fk::W_RIP),
-            addr: msg.word(fk::W_ADDR),
-            error: msg.word(fk::W_ERROR),
-            vector: msg.word(fk::W_VECTOR),
-            rax: msg.word(fk::W_RAX),
-        };
+        let fault = faultlog::Fault::from_words(msg.label, msg.words());
         let mut line: heapless::String<512> = heapless::String::new();
         let _ = faultlog::describe(&mut line, self.launch.name, &fault, Some(&self.elf));
         println!("guest {line}");

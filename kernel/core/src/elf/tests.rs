@@ -236,6 +236,70 @@ fn upper_half_and_unaligned_segments_are_accepted() {
     assert!(Elf::parse(&bytes).is_ok());
 }
 
+/// A segment's pages put together (each page zeroed, its file part copied
+/// in) are the segment's memory image: its file bytes, then zeros.
+fn assemble(seg: &Segment<'_>) -> Vec<u8> {
+    let mut mem = Vec::new();
+    for p in seg.pages() {
+        assert_eq!(p.vaddr % PAGE_SIZE, 0);
+        let mut page = vec![0u8; PAGE_SIZE as usize];
+        page[p.offset..p.offset + p.data.len()].copy_from_slice(p.data);
+        mem.extend_from_slice(&page);
+    }
+    let skip = (seg.vaddr - seg.first_page()) as usize;
+    mem[skip..skip + seg.mem_size as usize].to_vec()
+}
+
+#[test]
+fn segment_pages_carry_the_file_bytes_then_zero_fill() {
+    // File bytes over two pages, then bss into a third and a fourth.
+    let vaddr = 0x40_0f00;
+    let bytes = image(vaddr, &[load(RX, 0x100, vaddr, 0x1200, 0x3000)]);
+    let elf = Elf::parse(&bytes).unwrap();
+    let seg = elf.segments().next().unwrap();
+    let pages: Vec<SegmentPage<'_>> = seg.pages().collect();
+    let at = |from: usize, to: usize| &bytes[from..to];
+    assert_eq!(
+        pages,
+        [
+            SegmentPage {
+                vaddr: 0x40_0000,
+                offset: 0xf00,
+                data: at(0x100, 0x200)
+            },
+            SegmentPage {
+                vaddr: 0x40_1000,
+                offset: 0,
+                data: at(0x200, 0x1200)
+            },
+            SegmentPage {
+                vaddr: 0x40_2000,
+                offset: 0,
+                data: at(0x1200, 0x1300)
+            },
+            SegmentPage {
+                vaddr: 0x40_3000,
+                offset: 0,
+                data: &[]
+            },
+        ]
+    );
+    assert_eq!(seg.page_count(), 4);
+    assert_eq!((seg.first_page(), seg.last_page()), (0x40_0000, 0x40_3000));
+}
+
+#[test]
+fn a_segment_in_the_last_page_of_the_address_space_has_one_page() {
+    let top = 0xffff_ffff_ffff_f000;
+    let bytes = image(top + 0x10, &[load(RX, 0x100, top + 0x10, 0x10, 0xfe0)]);
+    let seg = Elf::parse(&bytes).unwrap().segments().next().unwrap();
+    assert_eq!(seg.page_count(), 1);
+    assert_eq!((seg.first_page(), seg.last_page()), (top, top));
+    let mut expect = bytes[0x100..0x110].to_vec();
+    expect.resize(0xfe0, 0);
+    assert_eq!(assemble(&seg), expect);
+}
+
 #[test]
 fn entry_bounds() {
     let mut phs = good_headers();
@@ -838,6 +902,20 @@ fn pick_entry(phs: &[Ph], word: u64, which: prop::sample::Index) -> u64 {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(6_000))]
+
+    #[test]
+    fn pages_rebuild_any_segment(
+        vaddr in 0x1000u64..0x10_0000,
+        file_size in 0u64..0x2100,
+        bss in 1u64..0x3000,
+    ) {
+        let bytes = image(vaddr, &[load(RX, 0x100, vaddr, file_size, file_size + bss)]);
+        let seg = Elf::parse(&bytes).unwrap().segments().next().unwrap();
+        let mut expect = seg.data.to_vec();
+        expect.resize((file_size + bss) as usize, 0);
+        prop_assert_eq!(assemble(&seg), expect);
+        prop_assert_eq!(seg.page_count(), seg.pages().count() as u64);
+    }
 
     #[test]
     fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
