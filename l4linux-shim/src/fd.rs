@@ -8,8 +8,51 @@
 //! An open file lives as long as some descriptor names it (`Rc`: the shim
 //! has one thread).
 
+use crate::linux::errno::ENFILE;
+use alloc::boxed::Box;
 use alloc::rc::Rc;
+use alloc::vec::Vec;
 use core::cell::RefCell;
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+/// Most bytes the texts of open `/proc` files may hold in the shim's heap
+/// at once (ENFILE past it). Each open makes a text, so without a bound
+/// processes holding many open (1,024 descriptors each) filled the heap
+/// and the shim's next allocation failed: a panic, the guest restarted.
+pub const MAX_TEXT_BYTES: usize = 1 << 20;
+/// Bytes the live [`Text`]s hold. The shim has one thread; an atomic
+/// makes the static `Sync`.
+static TEXT_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// A `/proc` file's text, counted in [`TEXT_BYTES`] while it lives.
+#[derive(Debug)]
+pub struct Text(Box<[u8]>);
+
+impl Text {
+    /// The text `data`, or ENFILE if the texts would hold too much.
+    pub fn new(data: Vec<u8>) -> Result<Text, i64> {
+        let n = crate::fs::held(data.len());
+        let now = TEXT_BYTES.load(Relaxed);
+        if now + n > MAX_TEXT_BYTES {
+            return Err(ENFILE);
+        }
+        TEXT_BYTES.store(now + n, Relaxed);
+        Ok(Text(data.into_boxed_slice()))
+    }
+}
+
+impl core::ops::Deref for Text {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Text {
+    fn drop(&mut self) {
+        TEXT_BYTES.fetch_sub(crate::fs::held(self.0.len()), Relaxed);
+    }
+}
 
 /// What an open file refers to.
 #[derive(Clone, Debug)]
@@ -33,7 +76,7 @@ pub enum FdKind {
     },
     /// A file of `/proc`: its text, made when it was opened.
     Text {
-        data: Rc<[u8]>,
+        data: Rc<Text>,
     },
 }
 

@@ -130,9 +130,66 @@ static DEAD: Inode = Inode {
     ctime: ZERO_TIME,
 };
 
+/// Inodes per chunk of [`Nodes`]: 256 of about 100 bytes.
+const NODES_CHUNK: usize = 256;
+
+/// The inode table, by number, in chunks of [`NODES_CHUNK`]: a Vec of
+/// all [`MAX_INODES`] would ask the heap for one block of 2 MiB as it
+/// doubles, which a heap of power-of-two classes may not have (a process
+/// making 16,384 files panicked the shim that way).
+#[derive(Default)]
+struct Nodes {
+    chunks: Vec<Box<[Option<Inode>]>>,
+    len: usize,
+}
+
+impl Nodes {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, n: usize) -> Option<&Option<Inode>> {
+        (n < self.len).then(|| &self.chunks[n / NODES_CHUNK][n % NODES_CHUNK])
+    }
+
+    fn get_mut(&mut self, n: usize) -> Option<&mut Option<Inode>> {
+        (n < self.len).then(|| &mut self.chunks[n / NODES_CHUNK][n % NODES_CHUNK])
+    }
+
+    fn push(&mut self, i: Option<Inode>) {
+        if self.len.is_multiple_of(NODES_CHUNK) {
+            let chunk: Vec<Option<Inode>> = (0..NODES_CHUNK).map(|_| None).collect();
+            self.chunks.push(chunk.into_boxed_slice());
+        }
+        self.len += 1;
+        if let Some(slot) = self.get_mut(self.len - 1) {
+            *slot = i;
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Option<Inode>> {
+        self.chunks.iter().flat_map(|c| c.iter()).take(self.len)
+    }
+}
+
+impl core::ops::Index<usize> for Nodes {
+    type Output = Option<Inode>;
+    fn index(&self, n: usize) -> &Option<Inode> {
+        self.get(n)
+            .expect("an inode number below the table's length")
+    }
+}
+
+impl core::ops::IndexMut<usize> for Nodes {
+    fn index_mut(&mut self, n: usize) -> &mut Option<Inode> {
+        self.get_mut(n)
+            .expect("an inode number below the table's length")
+    }
+}
+
 /// The tree; inode 0 is `/`.
 pub struct Fs {
-    nodes: Vec<Option<Inode>>,
+    nodes: Nodes,
     free: Vec<usize>,
     /// Pages of the file pool in use, and the most there may be.
     pub pool_used: usize,
@@ -142,6 +199,9 @@ pub struct Fs {
     pub now: Timespec,
     /// The pid `/proc/self` names (set before each path is followed).
     pub self_pid: u64,
+    /// Bytes of the shim's heap that entry names and link targets hold
+    /// ([`held`]); at most [`MAX_NAME_BYTES`].
+    pub name_bytes: usize,
 }
 
 /// Longest path the shim follows (Linux's PATH_MAX).
@@ -153,6 +213,30 @@ const MAX_LINKS: usize = 40;
 /// Most inodes at once, so a process cannot grow the shim's heap without
 /// bound by making empty files (ENOSPC past it).
 pub const MAX_INODES: usize = 16384;
+/// Most heap bytes entry names and symbolic links' targets may hold
+/// together (ENOSPC past it). Inodes alone do not bound them: a hard link
+/// adds a name of up to 255 bytes and no inode, and a link's target is up
+/// to 4 KiB; without this a process filled the shim's heap with links
+/// and the shim's next allocation failed (a panic: the guest restarted).
+/// 2 MiB is 16,384 entries with names of up to 64 bytes.
+pub const MAX_NAME_BYTES: usize = 2 << 20;
+
+/// What `n` bytes of a name or target take of the heap: the allocator's
+/// power-of-two block, and an entry's share of its directory's tree.
+pub fn held(n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    n.next_power_of_two().max(16) + 48
+}
+
+/// The heap bytes an inode's own name-like data holds (a link's target).
+fn held_by(kind: &Kind) -> usize {
+    match kind {
+        Kind::Symlink(t) => held(t.len()),
+        _ => 0,
+    }
+}
 
 fn hex(field: &[u8]) -> Option<u64> {
     let s = core::str::from_utf8(field).ok()?;
@@ -183,12 +267,13 @@ impl Fs {
     /// `pool_pages` bounds the file pool.
     pub fn from_cpio(archive: &'static [u8], pool_pages: usize) -> Fs {
         let mut fs = Fs {
-            nodes: Vec::new(),
+            nodes: Nodes::default(),
             free: Vec::new(),
             pool_used: 0,
             pool_pages,
             now: ZERO_TIME,
             self_pid: 0,
+            name_bytes: 0,
         };
         fs.nodes.push(Some(Inode {
             mode: S_IFDIR | 0o755,
@@ -282,11 +367,14 @@ impl Fs {
                 }
             }
             Some(c) => {
+                let new = held_by(&kind);
                 if !matches!(kind, Kind::Dir(_))
                     && let Some(n) = self.node_mut(c)
                 {
+                    let old = held_by(&n.kind);
                     n.kind = kind;
                     n.mode = mode;
+                    self.name_bytes = self.name_bytes - old + new;
                 }
             }
             None => {
@@ -341,6 +429,8 @@ impl Fs {
         if self.count() >= MAX_INODES {
             return Err(ENOSPC);
         }
+        self.can_hold(held(name.len()) + held_by(&kind))?;
+        self.name_bytes += held_by(&kind);
         let is_dir = matches!(kind, Kind::Dir(_));
         let inode = Inode {
             mode,
@@ -368,8 +458,29 @@ impl Fs {
         Ok(n)
     }
 
+    /// ENOSPC if the names and targets would hold more than
+    /// [`MAX_NAME_BYTES`] with `more`.
+    fn can_hold(&self, more: usize) -> Result<(), i64> {
+        if self.name_bytes + more > MAX_NAME_BYTES {
+            return Err(ENOSPC);
+        }
+        Ok(())
+    }
+
+    /// Make `node` a symbolic link to `target` (`/proc`'s `exe`), its
+    /// target's bytes counted as [`Fs::create`] counts them.
+    pub fn set_link(&mut self, node: usize, target: Vec<u8>) {
+        let new = held(target.len());
+        if let Some(n) = self.nodes.get_mut(node).and_then(Option::as_mut) {
+            let old = held_by(&n.kind);
+            n.kind = Kind::Symlink(target);
+            self.name_bytes = self.name_bytes - old + new;
+        }
+    }
+
     /// Add the entry `name` → `ino` to `dir` (which has no such name).
     fn enter(&mut self, dir: usize, name: &[u8], ino: usize) {
+        self.name_bytes += held(name.len());
         let now = self.now;
         if let Some(d) = self.node_mut(dir) {
             d.mtime = now;
@@ -393,6 +504,7 @@ impl Fs {
         };
         let (k, ino) = d.find(name)?;
         d.entries.remove(&k);
+        self.name_bytes -= held(name.len());
         Some(ino)
     }
 
@@ -741,6 +853,7 @@ impl Fs {
         if self.child(dir, name).is_some() {
             return Err(EEXIST);
         }
+        self.can_hold(held(name.len()))?;
         self.enter(dir, name, ino);
         if let Some(n) = self.node_mut(ino) {
             n.nlink += 1;
@@ -834,6 +947,9 @@ impl Fs {
             // Two names of one inode: nothing happens.
             return if noreplace { Err(EEXIST) } else { Ok(()) };
         }
+        // The new name is entered before the old one's bytes are counted
+        // out: it must fit beside them.
+        self.can_hold(held(to_name.len()))?;
         let moving_dir = self.is_dir(ino);
         // A directory into itself or under itself.
         if moving_dir && self.is_under(to_dir, ino) {
@@ -890,6 +1006,9 @@ impl Fs {
                 }) = &self.nodes[n]
                 {
                     self.pool_used -= pages.len();
+                }
+                if let Some(i) = &self.nodes[n] {
+                    self.name_bytes -= held_by(&i.kind);
                 }
                 self.nodes[n] = None;
                 self.free.push(n);

@@ -122,6 +122,10 @@ pub struct Shim {
     tsc_hz: u64,
     tsc0: u64,
     rng: u64,
+    /// MXCSR_MASK as the CPU's FXSAVE reports it, once a process's FPU
+    /// area has shown it (0 until then): which MXCSR bits a signal frame
+    /// may set (`signal::frame_ok`).
+    pub mxcsr_mask: u32,
 }
 
 fn rdtsc() -> u64 {
@@ -339,15 +343,19 @@ impl Shim {
             Some(Kind::Exception) => {
                 let (vector, error, rip) = (w(fk::W_VECTOR), w(fk::W_ERROR), w(fk::W_RIP));
                 // The signal, its si_code (FPE_INTDIV, TRAP_BRKPT,
-                // ILL_ILLOPN, BUS_ADRALN, SI_KERNEL) and si_addr.
+                // ILL_ILLOPN, BUS_ADRALN, SI_KERNEL) and si_addr (none
+                // for SI_KERNEL).
                 let (sig, code, name) = match vector {
                     0 | 16 | 19 => (signal::SIGFPE, 1, "SIGFPE"),
                     1 | 3 => (signal::SIGTRAP, 1, "SIGTRAP"),
                     6 => (signal::SIGILL, 2, "SIGILL"),
                     17 => (signal::SIGBUS, 1, "SIGBUS"),
+                    // A stack-segment fault (a non-canonical stack
+                    // pointer on hardware that tells it from a #GP).
+                    12 => (signal::SIGBUS, signal::SI_KERNEL, "SIGBUS"),
                     _ => (signal::SIGSEGV, signal::SI_KERNEL, "SIGSEGV"),
                 };
-                let addr = if sig == signal::SIGSEGV { 0 } else { rip };
+                let addr = if code == signal::SI_KERNEL { 0 } else { rip };
                 let info = signal::SigInfo::fault(sig, code, addr);
                 if let Some(r) = self.fault_signal(p, sig, info, (error, vector, 0)) {
                     self.resume_regs = Some(r);
@@ -696,6 +704,7 @@ fn main() {
         tsc_hz: if tsc_hz == 0 { 1_000_000_000 } else { tsc_hz },
         tsc0: t,
         rng: t | 1,
+        mxcsr_mask: 0,
     };
     println!(
         "[shim] l4linux-shim: root filesystem of {} bytes, {} files; {} system calls in the table",

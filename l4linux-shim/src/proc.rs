@@ -167,10 +167,8 @@ impl Shim {
                 }
             };
             // The program may have changed (execve keeps the pid).
-            if let Some(l) = self.fs.child(d, b"exe")
-                && let Some(n) = self.fs.node_mut(l)
-            {
-                n.kind = Kind::Symlink(exe.into_bytes());
+            if let Some(l) = self.fs.child(d, b"exe") {
+                self.fs.set_link(l, exe.into_bytes());
             }
         }
         if removed {

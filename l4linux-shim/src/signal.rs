@@ -916,6 +916,43 @@ pub fn to_sigcontext(r: &[u64; 18]) -> SigContext {
     c
 }
 
+/// Byte offsets of MXCSR and MXCSR_MASK in the FXSAVE area.
+const MXCSR_AT: usize = 24;
+const MXCSR_MASK_AT: usize = 28;
+/// The MXCSR bits every SSE CPU allows when FXSAVE reports no mask
+/// (Intel SDM 11.6.6): all of the low 16 but DAZ.
+const MXCSR_MASK_DEFAULT: u32 = 0xffbf;
+
+fn le32(area: &[u8; FP_SIZE], at: usize) -> u32 {
+    u32::from_le_bytes([area[at], area[at + 1], area[at + 2], area[at + 3]])
+}
+
+/// Whether a sigcontext and its FPU area may be loaded into the CPU as
+/// `rt_sigreturn` restores them. Linux returns through `iret` with the
+/// frame's code selector (and, with UC_STRICT_RESTORE_SS, its stack
+/// selector) ORed with 3, and restores the FPU area with `fxrstor`: a
+/// selector other than the 64-bit user ones, or MXCSR bits the CPU
+/// reserves (`mask`: MXCSR_MASK of the process's own FXSAVE area),
+/// fault there and the process gets SIGSEGV. The shim would resume with
+/// its own selectors and the kernel would quietly clear the reserved
+/// bits, so it refuses the frame, with the same end.
+pub fn frame_ok(uc: &UContext, fpu: Option<&[u8; FP_SIZE]>, mask: u32) -> bool {
+    let c = &uc.mcontext;
+    if c.cs | 3 != USER_CS {
+        return false;
+    }
+    if uc.flags & UC_STRICT_RESTORE_SS != 0 && c.ss | 3 != USER_DS {
+        return false;
+    }
+    let mask = if mask == 0 { MXCSR_MASK_DEFAULT } else { mask };
+    fpu.is_none_or(|area| le32(area, MXCSR_AT) & !mask == 0)
+}
+
+/// The MXCSR_MASK a process's CPU reports (0: none reported).
+pub fn mxcsr_mask(area: &[u8; FP_SIZE]) -> u32 {
+    le32(area, MXCSR_MASK_AT)
+}
+
 pub fn from_sigcontext(c: &SigContext, r: &mut [u64; 18]) {
     r[fk::W_R8] = c.r8;
     r[fk::W_R9] = c.r9;

@@ -7,11 +7,12 @@ use alloc::vec::Vec;
 
 use super::Args;
 use crate::Shim;
-use crate::fd::{Fd, FdKind};
+use crate::fd::{Fd, FdKind, Text};
 use crate::fs::{Data, Device, Kind, PATH_MAX, ProcFile};
 use crate::linux::errno::*;
 use crate::linux::*;
 use crate::process::Process;
+use alloc::rc::Rc;
 
 /// Linux's cap on one read or write (`MAX_RW_COUNT`).
 const MAX_RW: u64 = 0x7fff_f000;
@@ -533,7 +534,7 @@ fn do_open(
             }
             let f = *f;
             FdKind::Text {
-                data: s.proc_text(f, p).into(),
+                data: Rc::new(Text::new(s.proc_text(f, p))?),
             }
         }
         Kind::Dev(dev, _) => {

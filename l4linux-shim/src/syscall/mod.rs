@@ -248,9 +248,28 @@ pub fn name(nr: u64) -> &'static str {
     }
 }
 
+/// Heap bytes the shim keeps for itself: below this, a call that may
+/// take more of its heap gets ENOMEM rather than the shim failing an
+/// allocation part way (which panics it). The per-resource bounds
+/// (names, `/proc` texts, inodes, descriptors, pipes) each fit; together,
+/// with enough processes, they need not.
+pub const HEAP_RESERVE: usize = 1 << 20;
+
+/// Whether call `nr` only gives back (or reads registers): it runs
+/// however little heap is left, so processes can always free some.
+fn only_frees(nr: u64) -> bool {
+    matches!(
+        nr,
+        3 | 11 | 15 | 39 | 60 | 61 | 62 | 84 | 87 | 200 | 231 | 234 | 247 | 263
+    )
+}
+
 impl Shim {
     /// Run system call `nr` of `p`.
     pub fn syscall(&mut self, p: &mut Process, nr: u64, args: &Args) -> SysResult {
+        if crate::heap::free_bytes() < HEAP_RESERVE && !only_frees(nr) {
+            return Err(crate::linux::errno::ENOMEM);
+        }
         let entry = TABLE.get(nr as usize).copied().unwrap_or(MISSING);
         match entry.handler {
             Some(h) => h(self, p, args),

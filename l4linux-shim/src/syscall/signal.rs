@@ -219,6 +219,13 @@ pub fn rt_sigreturn(s: &mut Shim, p: &mut Process, _: &Args) -> SysResult {
     let (Ok(uc), Ok(fpu)) = (uc, fpu) else {
         return Err(bad_frame(s, p));
     };
+    if fpu.is_some() && s.mxcsr_mask == 0 {
+        // Learnt once: the CPU's mask is the same for every process.
+        s.mxcsr_mask = s.read_fpu(p).map(|now| mxcsr_mask(&now)).unwrap_or(0);
+    }
+    if !frame_ok(&uc, fpu.as_ref(), s.mxcsr_mask) {
+        return Err(bad_frame(s, p));
+    }
     let mut r = [0u64; 18];
     r.copy_from_slice(&s.regs);
     from_sigcontext(&uc.mcontext, &mut r);
