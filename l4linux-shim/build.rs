@@ -4,12 +4,7 @@
 //! `SEPTUM_GUEST_CPIO`. Without it (a plain `cargo build`, `cargo xtask
 //! lint`) the shim gets an empty archive and says so when it starts.
 fn main() {
-    let script = std::env::var("DEP_SEPTUM_USER_LINKER_SCRIPT")
-        .expect("septum-user publishes its linker script");
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none") {
-        println!("cargo:rustc-link-arg-bins=-T{script}");
-        println!("cargo:rustc-link-arg-bins=--no-pie");
-    }
+    septum_task_link::link_programs();
     println!("cargo:rerun-if-env-changed=SEPTUM_GUEST_CPIO");
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let dst = out.join("rootfs.cpio");

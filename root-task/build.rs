@@ -1,9 +1,4 @@
 //! Links the root task with the task linker script from `septum-user`.
 fn main() {
-    let script = std::env::var("DEP_SEPTUM_USER_LINKER_SCRIPT")
-        .expect("septum-user publishes its linker script");
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none") {
-        println!("cargo:rustc-link-arg-bins=-T{script}");
-        println!("cargo:rustc-link-arg-bins=--no-pie");
-    }
+    septum_task_link::link_programs();
 }

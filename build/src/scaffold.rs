@@ -139,6 +139,9 @@ pub fn manifest(name: &str) -> String {
          septum-idl = {{ path = \"../../idl/rt\" }}\n\
          septum-interfaces = {{ path = \"../../idl/interfaces\" }}\n\
          \n\
+         [build-dependencies]\n\
+         septum-task-link = {{ workspace = true }}\n\
+         \n\
          [lints]\n\
          workspace = true\n",
         s = snake(name)
@@ -149,12 +152,7 @@ pub fn manifest(name: &str) -> String {
 pub const BUILD_RS: &str = r#"//! Links every program of this crate with the task linker script from
 //! `septum-user` (a static ELF at 4 MiB, W^X segments).
 fn main() {
-    let script = std::env::var("DEP_SEPTUM_USER_LINKER_SCRIPT")
-        .expect("septum-user publishes its linker script");
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none") {
-        println!("cargo:rustc-link-arg-bins=-T{script}");
-        println!("cargo:rustc-link-arg-bins=--no-pie");
-    }
+    septum_task_link::link_programs();
 }
 "#;
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 const TAIL_LINES: usize = 40;
 
 /// Host crates whose unit tests run first (and that `lint` checks for the host).
-pub const HOST_PACKAGES: [&str; 9] = [
+pub const HOST_PACKAGES: [&str; 10] = [
     "septum-abi",
     "septum-kcore",
     "septum-build",
@@ -26,6 +26,7 @@ pub const HOST_PACKAGES: [&str; 9] = [
     "septum-interfaces",
     "septum-serial",
     "septum-timer",
+    "septum-task-link",
 ];
 
 /// Run the tests; `filter` keeps only scenarios whose name contains it (and

@@ -94,6 +94,28 @@ pub struct OpenFile {
     pub hung_up: bool,
 }
 
+impl OpenFile {
+    /// The pipe this open file is an end of, and whether the write end
+    /// (F_SETFL keeps the access mode, so this never changes).
+    pub fn pipe_end(&self) -> Option<(usize, bool)> {
+        match self.kind {
+            FdKind::Pipe { id } => Some((
+                id,
+                self.flags & crate::linux::O_ACCMODE == crate::linux::O_WRONLY,
+            )),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        if let Some((id, write)) = self.pipe_end() {
+            crate::pipe::end_closed(id, write);
+        }
+    }
+}
+
 /// A descriptor: an open file, and the descriptor's own close-on-exec flag.
 #[derive(Clone, Debug)]
 pub struct Fd {
@@ -104,13 +126,17 @@ pub struct Fd {
 impl Fd {
     /// A descriptor for a new open file.
     pub fn new(kind: FdKind, flags: u64, cloexec: bool) -> Fd {
+        let file = OpenFile {
+            kind,
+            flags,
+            pos: 0,
+            hung_up: false,
+        };
+        if let Some((id, write)) = file.pipe_end() {
+            crate::pipe::end_opened(id, write);
+        }
         Fd {
-            file: Rc::new(RefCell::new(OpenFile {
-                kind,
-                flags,
-                pos: 0,
-                hung_up: false,
-            })),
+            file: Rc::new(RefCell::new(file)),
             cloexec,
         }
     }
@@ -141,18 +167,6 @@ impl Fd {
 
     pub fn set_pos(&self, pos: u64) {
         self.file.borrow_mut().pos = pos;
-    }
-
-    /// The pipe this descriptor is an end of, and whether the write end.
-    pub fn pipe_end(&self) -> Option<(usize, bool)> {
-        let f = self.file.borrow();
-        match f.kind {
-            FdKind::Pipe { id } => Some((
-                id,
-                f.flags & crate::linux::O_ACCMODE == crate::linux::O_WRONLY,
-            )),
-            _ => None,
-        }
     }
 }
 

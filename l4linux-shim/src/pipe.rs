@@ -3,12 +3,20 @@
 //! blocks: the shim keeps the call's reply object (`PipeWait`) and retries
 //! it after every call it handles while one is blocked (`Shim::wake_pipes`);
 //! a signal interrupts it (`Shim::unblock`).
-//! How many ends are open is counted from the descriptors of every process
-//! (descriptors are copied by fork, dup and execve, so no count to keep in
-//! step); a pipe no descriptor names is dropped.
+//! How many ends are open is counted by the open files themselves
+//! ([`end_opened`], [`end_closed`]): an open file of a pipe end counts
+//! one from when it is made until its last descriptor goes (fork, dup and
+//! execve copy descriptors, not open files, so they change no count), as
+//! Linux's `pipe->readers` and `pipe->writers` count files. Before, the
+//! ends were counted over every descriptor of every process, for each
+//! blocked pipe call after each call the shim handled: processes holding
+//! many descriptors (100 with 1,024 each) made every call cost the
+//! square of them, and `hostile.c` never finished. A pipe no open file
+//! names is dropped.
 
 use alloc::collections::VecDeque;
 use alloc::vec;
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use crate::Shim;
 use crate::linux::errno::*;
@@ -22,37 +30,41 @@ pub const PIPE_SIZE: usize = 4096;
 /// Most pipes alive at once, so a process cannot exhaust the shim's heap.
 pub const MAX_PIPES: usize = 256;
 
+/// Open files of each pipe's read end (0) and write end (1). The shim
+/// has one thread; atomics make the static `Sync`.
+static ENDS: [[AtomicUsize; 2]; MAX_PIPES] =
+    [const { [const { AtomicUsize::new(0) }; 2] }; MAX_PIPES];
+
+/// An open file of pipe `id`'s write end (`write`) or read end was made.
+pub fn end_opened(id: usize, write: bool) {
+    if let Some(e) = ENDS.get(id) {
+        e[usize::from(write)].fetch_add(1, Relaxed);
+    }
+}
+
+/// An open file of pipe `id`'s end was dropped (its last descriptor went).
+pub fn end_closed(id: usize, write: bool) {
+    if let Some(e) = ENDS.get(id) {
+        e[usize::from(write)].fetch_sub(1, Relaxed);
+    }
+}
+
+/// How many open files of pipe `id`'s read and write ends there are.
+pub fn ends(id: usize) -> (usize, usize) {
+    ENDS.get(id)
+        .map_or((0, 0), |e| (e[0].load(Relaxed), e[1].load(Relaxed)))
+}
+
 #[derive(Default)]
 pub struct Pipe {
     pub buf: VecDeque<u8>,
 }
 
 impl Shim {
-    /// How many read and write ends of pipe `id` are open, in every
-    /// process and in `extra` (the one taken out of the table).
-    pub(crate) fn ends(&self, id: usize, extra: &Process) -> (usize, usize) {
-        let mut n = (0, 0);
-        let procs = self.procs.iter().flatten().map(|p| &**p);
-        for p in procs.chain(core::iter::once(extra)) {
-            for f in p.fds.iter().flatten() {
-                if let Some((i, write)) = f.pipe_end()
-                    && i == id
-                {
-                    if write {
-                        n.1 += 1;
-                    } else {
-                        n.0 += 1;
-                    }
-                }
-            }
-        }
-        n
-    }
-
-    /// A new pipe's id, dropping those no descriptor names first.
-    pub fn new_pipe(&mut self, p: &Process) -> Result<usize, i64> {
+    /// A new pipe's id, dropping those no open file names first.
+    pub fn new_pipe(&mut self) -> Result<usize, i64> {
         for id in 0..self.pipes.len() {
-            if self.pipes[id].is_some() && self.ends(id, p) == (0, 0) {
+            if self.pipes[id].is_some() && ends(id) == (0, 0) {
                 self.pipes[id] = None;
             }
         }
@@ -71,7 +83,7 @@ impl Shim {
     /// Try a read (`write` false) or write of pipe `id` for `p`: `None`
     /// if it must wait.
     pub fn pipe_io(&mut self, p: &mut Process, w: &PipeWait) -> Option<SysResult> {
-        let (readers, writers) = self.ends(w.id, p);
+        let (readers, writers) = ends(w.id);
         let Some(pipe) = self.pipes.get_mut(w.id).and_then(Option::as_mut) else {
             return Some(Err(EBADF));
         };
@@ -122,8 +134,8 @@ impl Shim {
 
     /// Put what fits of `data` in pipe `id` without blocking (sendfile
     /// into a pipe): the count, EAGAIN if full, EPIPE with no reader.
-    pub fn pipe_push(&mut self, id: usize, data: &[u8], p: &Process) -> Result<usize, i64> {
-        let (readers, _) = self.ends(id, p);
+    pub fn pipe_push(&mut self, id: usize, data: &[u8]) -> Result<usize, i64> {
+        let (readers, _) = ends(id);
         let Some(pipe) = self.pipes.get_mut(id).and_then(Option::as_mut) else {
             return Err(EBADF);
         };

@@ -4,7 +4,7 @@
 
 use crate::image::{ChannelKind, Mapped, Object, Rights, Then};
 use crate::layout;
-use crate::model::{Domain, System};
+use crate::model::{Domain, Mapping, System};
 use crate::units;
 use std::fmt::Write;
 
@@ -362,6 +362,19 @@ fn channels(out: &mut String, sys: &System) {
     }
 }
 
+/// Every mapping of region `i`, with the domain that has it, in the
+/// order of the domains and their maps.
+fn region_maps(sys: &System, i: usize) -> impl Iterator<Item = (&Domain, &Mapping)> {
+    sys.domains.iter().flat_map(move |d| {
+        d.maps
+            .iter()
+            .filter(
+                move |m| matches!(m.what, Mapped::Region { region } if usize::from(region) == i),
+            )
+            .map(move |m| (d, m))
+    })
+}
+
 fn regions(out: &mut String, sys: &System) {
     let _ = writeln!(out, "regions:");
     if sys.regions.is_empty() {
@@ -369,20 +382,14 @@ fn regions(out: &mut String, sys: &System) {
     }
     for (i, r) in sys.regions.iter().enumerate() {
         let _ = writeln!(out, "  {} ({}):", r.name, units::size(r.size));
-        for d in &sys.domains {
-            for m in d
-                .maps
-                .iter()
-                .filter(|m| matches!(m.what, Mapped::Region { region } if usize::from(region) == i))
-            {
-                let _ = writeln!(
-                    out,
-                    "    {} maps it {} at {}",
-                    d.name,
-                    m.rights.as_str(),
-                    hex(m.vaddr)
-                );
-            }
+        for (d, m) in region_maps(sys, i) {
+            let _ = writeln!(
+                out,
+                "    {} maps it {} at {}",
+                d.name,
+                m.rights.as_str(),
+                hex(m.vaddr)
+            );
         }
     }
 }
@@ -500,20 +507,14 @@ pub fn dot(sys: &System) -> String {
             r.name,
             units::size(r.size)
         );
-        for d in &sys.domains {
-            for m in d
-                .maps
-                .iter()
-                .filter(|m| matches!(m.what, Mapped::Region { region } if usize::from(region) == i))
-            {
-                let _ = writeln!(
-                    out,
-                    "  \"{}\" -> \"region:{}\" [dir=none, style=dotted, label=\"{}\"];",
-                    d.name,
-                    r.name,
-                    m.rights.as_str()
-                );
-            }
+        for (d, m) in region_maps(sys, i) {
+            let _ = writeln!(
+                out,
+                "  \"{}\" -> \"region:{}\" [dir=none, style=dotted, label=\"{}\"];",
+                d.name,
+                r.name,
+                m.rights.as_str()
+            );
         }
     }
     for g in &sys.guests {

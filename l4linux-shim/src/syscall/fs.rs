@@ -1003,7 +1003,6 @@ pub fn fcntl(_: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
 /// destination takes less (a full pipe gives what fit).
 fn splice_bytes(
     s: &mut Shim,
-    p: &mut Process,
     out: &Fd,
     out_at: Option<u64>,
     inp: &Fd,
@@ -1048,7 +1047,7 @@ fn splice_bytes(
                 }
                 r
             }
-            FdKind::Pipe { id } => s.pipe_push(id, &chunk[..n], p),
+            FdKind::Pipe { id } => s.pipe_push(id, &chunk[..n]),
             _ => Err(EINVAL),
         };
         match wrote {
@@ -1108,7 +1107,7 @@ pub fn sendfile(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     if out.flags() & O_APPEND != 0 {
         return Err(EINVAL);
     }
-    let n = splice_bytes(s, p, &out, None, &inp, &mut from, a[3])?;
+    let n = splice_bytes(s, &out, None, &inp, &mut from, a[3])?;
     match off {
         Some(_) => s.put(p, a[2], &(from as i64))?,
         None => inp.set_pos(from),
@@ -1142,7 +1141,7 @@ pub fn copy_file_range(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     }
     let mut from = in_at.map_or_else(|| inp.pos(), |o| o as u64);
     let to = out_at.map_or_else(|| out.pos(), |o| o as u64);
-    let n = splice_bytes(s, p, &out, Some(to), &inp, &mut from, len)?;
+    let n = splice_bytes(s, &out, Some(to), &inp, &mut from, len)?;
     match in_at {
         Some(_) => s.put(p, off_in, &(from as i64))?,
         None => inp.set_pos(from),
@@ -1165,7 +1164,7 @@ pub fn pipe2(s: &mut Shim, p: &mut Process, a: &Args) -> SysResult {
     // Check the pointer before anything is made (Linux: EFAULT, no fds).
     let fds_at = a[0];
     s.put(p, fds_at, &[0i32; 2])?;
-    let id = s.new_pipe(p)?;
+    let id = s.new_pipe()?;
     let end = |mode| {
         Fd::new(
             FdKind::Pipe { id },

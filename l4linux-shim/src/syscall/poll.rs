@@ -59,7 +59,7 @@ impl Shim {
                 m
             }
             FdKind::Pipe { id } => {
-                let (readers, writers) = self.ends(id, p);
+                let (readers, writers) = crate::pipe::ends(id);
                 let held = self
                     .pipes
                     .get(id)
